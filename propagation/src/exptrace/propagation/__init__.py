@@ -1,0 +1,51 @@
+"""Carry the experiment (and variant) a request runs under through every span, log and metric.
+
+An assignment travels as the W3C baggage member ``exp.<experiment-id>=<variant>``.
+"""
+
+from exptrace.propagation.asgi import ExperimentMiddleware
+from exptrace.propagation.assign import Assigner, HashAssigner, RequestView
+from exptrace.propagation.configure import Installation, setup
+from exptrace.propagation.context import (
+    bind,
+    current_assignments,
+    experiment_attributes,
+    with_assignments,
+)
+from exptrace.propagation.logs import (
+    ExperimentLogFilter,
+    ExperimentLogRecordProcessor,
+    install_log_record_factory,
+)
+from exptrace.propagation.members import BAGGAGE_PREFIX, Limits
+from exptrace.propagation.metrics import CohortMeter
+from exptrace.propagation.propagator import ExperimentPropagator
+from exptrace.propagation.settings import PropagationSettings, SettingsError
+from exptrace.propagation.spans import ExperimentSpanProcessor
+from exptrace.propagation.version import __version__
+from exptrace.propagation.wsgi import ExperimentWSGIMiddleware
+
+__all__ = [
+    "BAGGAGE_PREFIX",
+    "Assigner",
+    "CohortMeter",
+    "ExperimentLogFilter",
+    "ExperimentLogRecordProcessor",
+    "ExperimentMiddleware",
+    "ExperimentPropagator",
+    "ExperimentSpanProcessor",
+    "ExperimentWSGIMiddleware",
+    "HashAssigner",
+    "Installation",
+    "Limits",
+    "PropagationSettings",
+    "RequestView",
+    "SettingsError",
+    "__version__",
+    "bind",
+    "current_assignments",
+    "experiment_attributes",
+    "install_log_record_factory",
+    "setup",
+    "with_assignments",
+]

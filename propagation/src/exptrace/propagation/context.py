@@ -1,0 +1,77 @@
+"""Reading and setting the current assignments in OpenTelemetry context (W3C baggage)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping
+from typing import ParamSpec, TypeVar
+
+from opentelemetry import baggage
+from opentelemetry import context as otel_context
+from opentelemetry.context import Context
+
+from exptrace.propagation.members import BAGGAGE_PREFIX, Limits
+
+_PREFIX_LEN = len(BAGGAGE_PREFIX)
+_DEFAULT_LIMITS = Limits()
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def experiment_attributes(context: Context | None = None) -> dict[str, str]:
+    """The ``exp.<id>: variant`` attributes for the assignments in ``context`` (or the current).
+
+    Baggage can arrive from any upstream SDK, so members that are not valid tokens are skipped.
+    """
+    entries = baggage.get_all(context)
+    if not entries:
+        return {}
+    is_token = _DEFAULT_LIMITS.is_token
+    return {
+        key: value
+        for key, value in entries.items()
+        if key.startswith(BAGGAGE_PREFIX)
+        and isinstance(value, str)
+        and is_token(value)
+        and is_token(key[_PREFIX_LEN:])
+    }
+
+
+def current_assignments(context: Context | None = None) -> dict[str, str]:
+    """The assignments (experiment id -> variant) in ``context`` or the current context."""
+    return {key[_PREFIX_LEN:]: value for key, value in experiment_attributes(context).items()}
+
+
+def with_assignments(assignments: Mapping[str, str], context: Context | None = None) -> Context:
+    """A context whose baggage holds exactly ``assignments`` as its ``exp.*`` members.
+
+    Other baggage members are kept; stale ``exp.*`` members are replaced.
+    """
+    entries = baggage.get_all(context)
+    stale = [key for key in entries if key.startswith(BAGGAGE_PREFIX)]
+    for key in stale:
+        context = baggage.remove_baggage(key, context)
+    for experiment, variant in assignments.items():
+        context = baggage.set_baggage(BAGGAGE_PREFIX + experiment, variant, context)
+    return context if context is not None else otel_context.get_current()
+
+
+def bind(fn: Callable[P, R]) -> Callable[P, R]:
+    """Wrap ``fn`` so it runs under the current OpenTelemetry context wherever it is called.
+
+    ``asyncio`` tasks and ``asyncio.to_thread`` copy context by themselves; a plain
+    ``ThreadPoolExecutor.submit`` or a ``threading.Thread`` does not, so use
+    ``executor.submit(bind(work), ...)`` there.
+    """
+    captured = otel_context.get_current()
+
+    @functools.wraps(fn)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        token = otel_context.attach(captured)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            otel_context.detach(token)
+
+    return run

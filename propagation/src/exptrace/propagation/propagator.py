@@ -1,0 +1,67 @@
+"""The ``experiment`` text-map propagator, for ``OTEL_PROPAGATORS``."""
+
+from __future__ import annotations
+
+from opentelemetry import context as otel_context
+from opentelemetry.context import Context
+from opentelemetry.propagators.textmap import (
+    CarrierT,
+    Getter,
+    Setter,
+    TextMapPropagator,
+    default_getter,
+    default_setter,
+)
+
+from exptrace.propagation.context import current_assignments, with_assignments
+from exptrace.propagation.members import Collected, format_members
+from exptrace.propagation.settings import PropagationSettings
+
+BAGGAGE_HEADER = "baggage"
+
+
+class ExperimentPropagator(TextMapPropagator):
+    """Reads assignments from ``exp.*`` baggage members and the edge header into baggage.
+
+    Registered as ``experiment`` so ``OTEL_PROPAGATORS=tracecontext,baggage,experiment`` works
+    with ``opentelemetry-instrument``. It reads the ``baggage`` header itself, so its result
+    does not depend on where it stands in the list, and it validates what it keeps: invalid
+    ``exp.*`` members from upstream are removed, never logged. On inject it writes nothing
+    unless ``inject_header`` is set: the W3C baggage propagator already carries ``exp.*``.
+    """
+
+    def __init__(self, settings: PropagationSettings | None = None) -> None:
+        self._settings = settings if settings is not None else PropagationSettings.from_env()
+        self._limits = self._settings.limits
+
+    def extract(
+        self,
+        carrier: CarrierT,
+        context: Context | None = None,
+        getter: Getter[CarrierT] = default_getter,
+    ) -> Context:
+        if context is None:
+            context = otel_context.get_current()
+        collected = Collected(self._limits)
+        collected.offer_all(current_assignments(context))
+        for value in getter.get(carrier, BAGGAGE_HEADER) or ():
+            collected.offer_members(value, baggage=True)
+        for value in getter.get(carrier, self._settings.header_name) or ():
+            collected.offer_members(value)
+        return with_assignments(collected.assignments, context)
+
+    def inject(
+        self,
+        carrier: CarrierT,
+        context: Context | None = None,
+        setter: Setter[CarrierT] = default_setter,
+    ) -> None:
+        if not self._settings.inject_header:
+            return
+        assignments = current_assignments(context)
+        if assignments:
+            setter.set(carrier, self._settings.header_name, format_members(assignments))
+
+    @property
+    def fields(self) -> set[str]:
+        return {self._settings.header_name} if self._settings.inject_header else set()

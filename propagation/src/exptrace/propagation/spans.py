@@ -1,0 +1,21 @@
+"""A span processor that stamps the current assignments on every span at start."""
+
+from __future__ import annotations
+
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import Span, SpanProcessor
+
+from exptrace.propagation.context import experiment_attributes
+
+
+class ExperimentSpanProcessor(SpanProcessor):
+    """Copies the ``exp.*`` baggage members of the parent context onto each started span.
+
+    Works for spans started anywhere the context flows: asyncio tasks, ``asyncio.to_thread``,
+    callables wrapped with :func:`exptrace.propagation.bind`, background tasks.
+    """
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        attributes = experiment_attributes(parent_context)
+        if attributes:
+            span.set_attributes(attributes)
