@@ -105,12 +105,12 @@ class RequestHandler:
         attributes = {BAGGAGE_PREFIX + k: v for k, v in assignments.items()}
         return Resolved(assignments, attributes, new_baggage, with_assignments(assignments))
 
-    def enter(self, resolved: Resolved) -> object | None:
+    def enter(self, resolved: Resolved, stamp: bool = True) -> object | None:
         """Attach the request's context and stamp the current span; returns a detach token."""
         if resolved.context is None:
             return None
         token = otel_context.attach(resolved.context)
-        if resolved.attributes:
+        if stamp and resolved.attributes:
             span = trace.get_current_span()
             if span.is_recording():
                 span.set_attributes(resolved.attributes)

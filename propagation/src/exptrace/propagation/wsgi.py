@@ -74,9 +74,10 @@ class ExperimentWSGIMiddleware:
             body = self.app(environ, start_response_wrapper)
         except BaseException:
             handler.finish(resolved, time.perf_counter() - start, True)
-            handler.leave(token)
             raise
-        return _Body(body, handler, resolved, token, start, outcome)
+        finally:
+            handler.leave(token)
+        return _Body(body, handler, resolved, start, outcome)
 
 
 class _Outcome:
@@ -87,33 +88,48 @@ class _Outcome:
 
 
 class _Body:
-    """The app's response body; finishes the request when the server closes it."""
+    """The app's response body, iterated under the request's context.
 
-    __slots__ = ("_body", "_failed", "_handler", "_outcome", "_resolved", "_start", "_token")
+    The context is attached around each chunk rather than held between calls, so a server that
+    is slow to close a body cannot leak one request's assignments into the next. The request
+    is finished (metrics recorded) when the body is exhausted or closed, whichever comes first.
+    """
+
+    __slots__ = ("_body", "_finished", "_handler", "_iterator", "_outcome", "_resolved", "_start")
 
     def __init__(
         self,
         body: Iterable[bytes],
         handler: RequestHandler,
         resolved: Resolved,
-        token: object | None,
         start: float,
         outcome: _Outcome,
     ) -> None:
         self._body = body
+        self._iterator: Iterator[bytes] | None = None
         self._handler = handler
         self._resolved = resolved
-        self._token = token
         self._start = start
         self._outcome = outcome
-        self._failed = False
+        self._finished = False
 
     def __iter__(self) -> Iterator[bytes]:
+        return self
+
+    def __next__(self) -> bytes:
+        token = self._handler.enter(self._resolved, stamp=False)
         try:
-            yield from self._body
-        except BaseException:
-            self._failed = True
+            if self._iterator is None:
+                self._iterator = iter(self._body)
+            return next(self._iterator)
+        except StopIteration:
+            self._finish(failed=False)
             raise
+        except BaseException:
+            self._finish(failed=True)
+            raise
+        finally:
+            self._handler.leave(token)
 
     def close(self) -> None:
         try:
@@ -121,6 +137,12 @@ class _Body:
             if close is not None:
                 close()
         finally:
-            failed = self._failed or self._outcome.status >= 500 or self._outcome.status == 0
-            self._handler.finish(self._resolved, time.perf_counter() - self._start, failed)
-            self._handler.leave(self._token)
+            self._finish(failed=False)
+
+    def _finish(self, failed: bool) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        status = self._outcome.status
+        failed = failed or status >= 500 or status == 0
+        self._handler.finish(self._resolved, time.perf_counter() - self._start, failed)

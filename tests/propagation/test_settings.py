@@ -1,0 +1,35 @@
+"""Settings from arguments and EXPTRACE_* / OTEL_* variables, with clear errors."""
+
+import pytest
+
+from exptrace.propagation import PropagationSettings, SettingsError
+
+
+def test_environment_is_read_and_overrides_win():
+    env = {
+        "EXPTRACE_HEADER_NAME": "X-Exp",
+        "EXPTRACE_KNOWN_EXPERIMENTS": "checkout-v2, search,",
+        "EXPTRACE_MAX_EXPERIMENTS": "4",
+        "EXPTRACE_ECHO_HEADER": "yes",
+        "OTEL_SDK_DISABLED": "true",
+    }
+    settings = PropagationSettings.from_env(env, max_experiments=2)
+    assert settings.header_name == "x-exp"
+    assert settings.known_experiments == frozenset({"checkout-v2", "search"})
+    assert settings.max_experiments == 2
+    assert settings.echo_header is True and settings.sdk_disabled is True
+    assert settings.limits.max_experiments == 2
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"EXPTRACE_MAX_EXPERIMENTS": "many"}, "EXPTRACE_MAX_EXPERIMENTS must be a whole number"),
+        ({"EXPTRACE_ECHO_HEADER": "maybe"}, "EXPTRACE_ECHO_HEADER must be true or false"),
+        ({"EXPTRACE_MAX_TOKEN_LENGTH": "0"}, "max_token_length must be at least 1"),
+        ({"EXPTRACE_SET_COOKIE": "1"}, "set_cookie needs cookie_name"),
+    ],
+)
+def test_bad_values_name_the_variable(env, message):
+    with pytest.raises(SettingsError, match=message):
+        PropagationSettings.from_env(env)
