@@ -55,9 +55,7 @@ def wrap_asgi(app, telemetry: Telemetry, order: str, settings=None, **kw):
     settings = settings or PropagationSettings()
 
     def ours(inner):
-        return ExperimentMiddleware(
-            inner, settings, meter_provider=telemetry.meter_provider, **kw
-        )
+        return ExperimentMiddleware(inner, settings, meter_provider=telemetry.meter_provider, **kw)
 
     def otel(inner):
         return OpenTelemetryMiddleware(

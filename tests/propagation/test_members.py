@@ -20,8 +20,8 @@ from exptrace.propagation.members import (
 TOKEN = st.text(alphabet="abcXYZ019._-", min_size=1, max_size=20)
 
 
-def collect(header: str, limits: Limits = Limits(), **kw) -> Collected:
-    collected = Collected(limits)
+def collect(header: str, limits: Limits | None = None, **kw) -> Collected:
+    collected = Collected(limits or Limits())
     collected.offer_members(header, **kw)
     return collected
 

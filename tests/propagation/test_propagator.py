@@ -40,7 +40,11 @@ def run_python(code: str, **env: str) -> str:
 
 @pytest.mark.parametrize(
     "names",
-    ["tracecontext,baggage,experiment", "experiment,tracecontext,baggage", "tracecontext,experiment"],
+    [
+        "tracecontext,baggage,experiment",
+        "experiment,tracecontext,baggage",
+        "tracecontext,experiment",
+    ],
 )
 def test_otel_propagators_env_resolves_experiment_in_any_position(names):
     code = (
