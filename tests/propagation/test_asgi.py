@@ -213,3 +213,38 @@ def test_untagged_requests_are_counted_without_assignments(telemetry):
     [(attributes, point)] = telemetry.metric_points(REQUESTS)
     assert attributes == {} and point.value == 1
     assert "exp.checkout-v2" not in server_span(telemetry).attributes
+
+
+@pytest.fixture
+def experiment_propagator_installed():
+    from opentelemetry import propagate
+    from opentelemetry.propagators.composite import CompositePropagator
+
+    from exptrace.propagation import ExperimentPropagator
+
+    before = propagate.get_global_textmap()
+    propagate.set_global_textmap(CompositePropagator([before, ExperimentPropagator()]))
+    yield
+    propagate.set_global_textmap(before)
+
+
+def test_with_experiment_propagator_inner_otel_reads_resolved_request_not_headers(
+    telemetry, experiment_propagator_installed
+):
+    seen_headers = {}
+
+    async def app(scope, receive, send):
+        seen_headers.update({k.decode(): v.decode() for k, v in scope["headers"]})
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    settings = PropagationSettings(cookie_name="exp")
+    client = TestClient(wrap_asgi(app, telemetry, "outside", settings))
+    client.get("/", headers={"x-experiment": "checkout-v2=B", "cookie": "exp=ranker=v2"})
+    assert "baggage" not in seen_headers  # nothing rewritten: the propagator carried it
+    attributes = server_span(telemetry).attributes
+    assert attributes["exp.checkout-v2"] == "B" and attributes["exp.ranker"] == "v2"
+
+    # Invalid members are still stripped from the header before the inner layer sees it.
+    client.get("/", headers={"baggage": "exp.ok=A,exp.bad=a b,user=u1"})
+    assert seen_headers["baggage"] == "user=u1,exp.ok=A"

@@ -9,6 +9,7 @@ from typing import Any
 from opentelemetry import metrics
 
 from exptrace.propagation.assign import Assigner, RequestView
+from exptrace.propagation.propagator import RESOLVED_KEY
 from exptrace.propagation.request import RequestHandler
 from exptrace.propagation.settings import PropagationSettings
 
@@ -65,15 +66,20 @@ class ExperimentMiddleware:
             )
 
         resolved = handler.resolve(baggage, edge, cookies, view)
-        if resolved.baggage_header is not None:
-            headers = [(k, v) for k, v in scope["headers"] if k != b"baggage"]
-            if resolved.baggage_header:
-                headers.append((b"baggage", resolved.baggage_header.encode("latin-1")))
-            scope = {**scope, "headers": headers}
+        if resolved.context is not None:
+            scope[RESOLVED_KEY] = resolved
+            replacement = handler.replacement_baggage(resolved)
+            if replacement is not None:
+                headers = [(k, v) for k, v in scope["headers"] if k != b"baggage"]
+                if replacement:
+                    headers.append((b"baggage", replacement.encode("latin-1")))
+                scope = {**scope, "headers": headers}
 
         status = 0
-        extra = handler.response_headers(resolved, scope.get("scheme") in ("https", "wss"))
-        extra_raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in extra]
+        extra_raw = [
+            (k.encode("latin-1"), v.encode("latin-1"))
+            for k, v in handler.response_headers(resolved, scope.get("scheme") in ("https", "wss"))
+        ]
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status
@@ -84,13 +90,14 @@ class ExperimentMiddleware:
                     message = {**message, "headers": [*message.get("headers", ()), *extra_raw]}
             await send(message)
 
-        wraps = handler.metrics is not None or extra_raw
+        metrics = handler.metrics
         token = handler.enter(resolved)
         start = time.perf_counter()
         failed = True
         try:
-            await self.app(scope, receive, send_wrapper if wraps else send)
+            await self.app(scope, receive, send_wrapper if metrics or extra_raw else send)
             failed = status >= 500
         finally:
-            handler.finish(resolved, time.perf_counter() - start, failed)
+            if metrics is not None:
+                metrics.record(resolved.cohort, time.perf_counter() - start, failed)
             handler.leave(token)

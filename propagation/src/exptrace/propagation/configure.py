@@ -12,7 +12,7 @@ from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk.trace import TracerProvider
 
 from exptrace.propagation.logs import ExperimentLogRecordProcessor, install_log_record_factory
-from exptrace.propagation.propagator import ExperimentPropagator
+from exptrace.propagation.propagator import ExperimentPropagator, has_experiment_propagator
 from exptrace.propagation.settings import PropagationSettings
 from exptrace.propagation.spans import ExperimentSpanProcessor
 
@@ -68,16 +68,9 @@ def setup(
     if annotate_logging:
         installed._undo.append(install_log_record_factory())
 
-    if add_propagator and not _has_experiment_propagator(propagate.get_global_textmap()):
+    if add_propagator and not has_experiment_propagator(propagate.get_global_textmap()):
         previous = propagate.get_global_textmap()
         installed.propagator = ExperimentPropagator(settings)
         propagate.set_global_textmap(CompositePropagator([previous, installed.propagator]))
         installed._undo.append(lambda: propagate.set_global_textmap(previous))
     return installed
-
-
-def _has_experiment_propagator(propagator: object) -> bool:
-    if isinstance(propagator, ExperimentPropagator):
-        return True
-    inner = getattr(propagator, "_propagators", ())
-    return any(_has_experiment_propagator(p) for p in inner)

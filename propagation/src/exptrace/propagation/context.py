@@ -38,6 +38,31 @@ def experiment_attributes(context: Context | None = None) -> dict[str, str]:
     }
 
 
+class AttributeMemo:
+    """:func:`experiment_attributes` for hooks that run many times under one context.
+
+    Every span of a request sees the same baggage: validating it once and comparing the
+    mapping afterwards is far cheaper than revalidating each time. Races between threads only
+    cost a recomputation.
+    """
+
+    __slots__ = ("_last",)
+
+    def __init__(self) -> None:
+        self._last: tuple[dict[str, object], dict[str, str]] = ({}, {})
+
+    def __call__(self, context: Context | None = None) -> dict[str, str]:
+        entries = baggage.get_all(context)
+        if not entries:
+            return {}
+        last_entries, last_attributes = self._last
+        if entries == last_entries:
+            return last_attributes
+        attributes = experiment_attributes(context)
+        self._last = (dict(entries), attributes)
+        return attributes
+
+
 def current_assignments(context: Context | None = None) -> dict[str, str]:
     """The assignments (experiment id -> variant) in ``context`` or the current context."""
     return {key[_PREFIX_LEN:]: value for key, value in experiment_attributes(context).items()}

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from opentelemetry.sdk._logs import LogRecordProcessor, ReadWriteLogRecord
 
-from exptrace.propagation.context import experiment_attributes
+from exptrace.propagation.context import AttributeMemo, experiment_attributes
 from exptrace.propagation.members import BAGGAGE_PREFIX
 
 _PREFIX_LEN = len(BAGGAGE_PREFIX)
@@ -61,9 +61,12 @@ class ExperimentLogRecordProcessor(LogRecordProcessor):
     already on the record (set by :func:`annotate_record` on the stdlib path) are left alone.
     """
 
+    def __init__(self) -> None:
+        self._attributes = AttributeMemo()
+
     def on_emit(self, log_record: ReadWriteLogRecord) -> None:
         record = log_record.log_record
-        attributes = experiment_attributes(record.context)
+        attributes = self._attributes(record.context)
         if not attributes:
             return
         existing = record.attributes

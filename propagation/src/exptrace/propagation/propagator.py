@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from opentelemetry import context as otel_context
 from opentelemetry.context import Context
 from opentelemetry.propagators.textmap import (
@@ -18,6 +20,8 @@ from exptrace.propagation.members import Collected, format_members
 from exptrace.propagation.settings import PropagationSettings
 
 BAGGAGE_HEADER = "baggage"
+RESOLVED_KEY = "exptrace.resolved"
+"""Scope/environ key under which exptrace's middleware leaves what it resolved."""
 
 
 class ExperimentPropagator(TextMapPropagator):
@@ -42,6 +46,10 @@ class ExperimentPropagator(TextMapPropagator):
     ) -> Context:
         if context is None:
             context = otel_context.get_current()
+        resolved = carrier.get(RESOLVED_KEY) if isinstance(carrier, Mapping) else None
+        if resolved is not None:
+            # exptrace's middleware outside this extract already read and validated the request.
+            return with_assignments(resolved.assignments, context)
         collected = Collected(self._limits)
         collected.offer_all(current_assignments(context))
         for value in getter.get(carrier, BAGGAGE_HEADER) or ():
@@ -65,3 +73,11 @@ class ExperimentPropagator(TextMapPropagator):
     @property
     def fields(self) -> set[str]:
         return {self._settings.header_name} if self._settings.inject_header else set()
+
+
+def has_experiment_propagator(propagator: object) -> bool:
+    """True when ``propagator`` is, or is a composite containing, an ExperimentPropagator."""
+    if isinstance(propagator, ExperimentPropagator):
+        return True
+    inner = getattr(propagator, "_propagators", ())
+    return any(has_experiment_propagator(p) for p in inner)

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from opentelemetry import context as otel_context
-from opentelemetry import metrics, trace
+from opentelemetry import metrics, propagate, trace
 from opentelemetry.context import Context
 
 from exptrace.propagation.assign import Assigner, RequestView
@@ -19,30 +19,39 @@ from exptrace.propagation.members import (
     format_baggage,
     format_members,
 )
-from exptrace.propagation.metrics import RequestMetrics
+from exptrace.propagation.metrics import Cohort, RequestMetrics
+from exptrace.propagation.propagator import has_experiment_propagator
 from exptrace.propagation.settings import PropagationSettings
 
 COOKIE_SEPARATOR = "&"
 W3C_BAGGAGE_MAX_BYTES = 8192
 """OpenTelemetry's W3C baggage propagator ignores a longer header and logs it verbatim."""
+CACHE_SIZE = 1024
+"""Distinct (baggage, header, cookie) values whose outcome is remembered."""
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Resolved:
-    """The outcome for one request."""
+    """The outcome for one request; shared between requests with the same headers."""
 
     assignments: dict[str, str]
-    attributes: dict[str, str]
-    """The same assignments as ``exp.<id>`` attribute keys."""
+    cohort: Cohort
+    """The assignments as sorted ``(exp.<id>, variant)`` pairs: span attributes, metric key."""
+    dropped: dict[str, int]
     baggage_header: str | None
     """A replacement ``baggage`` header for inner layers (empty: remove it), or None to keep it.
 
-    Set when the request gained members, so that OpenTelemetry middleware inside ours, which
-    extracts from the headers into a fresh context, sees them; and when the header is over the
-    W3C size limit, so that no inner layer logs it.
+    Set when the header carried invalid ``exp.*`` members or is over the W3C size limit, so
+    that no inner layer logs them, and when the request gained members: OpenTelemetry
+    middleware inside ours extracts from the headers into a fresh context and must see them.
     """
+    needs_rewrite: bool
+    """The header must be replaced whatever propagators are configured (invalid or oversized)."""
     context: Context | None
     """The context to attach for the request, or None when nothing changes."""
+
+
+NOTHING = Resolved({}, (), {}, None, False, None)
 
 
 class RequestHandler:
@@ -59,9 +68,14 @@ class RequestHandler:
         self.assigner = assigner
         hooks_on = not self.settings.sdk_disabled
         self.metrics = (
-            RequestMetrics(meter_provider) if hooks_on and self.settings.record_metrics else None
+            RequestMetrics.for_provider(meter_provider)
+            if hooks_on and self.settings.record_metrics
+            else None
         )
         self.writes_response = self.settings.echo_header or self.settings.set_cookie
+        self._cache: dict[tuple[str | None, str | None, str | None], Resolved] = {}
+        self._textmap: object = None
+        self._textmap_reads_key = False
 
     def resolve(
         self,
@@ -72,14 +86,43 @@ class RequestHandler:
     ) -> Resolved:
         """Collect assignments: current context, then baggage, edge header, cookie, hook.
 
-        An experiment keeps the variant of the first source that names it.
+        An experiment keeps the variant of the first source that names it. Header values
+        repeat across requests, so the outcome for a given set of values is cached when
+        nothing request-specific (an inherited context, the assignment hook) is involved.
         """
+        cookie_name = self.settings.cookie_name
+        cookie = cookie_value(cookies, cookie_name) if cookie_name and cookies else None
+        current = otel_context.get_current()
+        inherited = current_assignments(current) if current else {}
+        cacheable = not current and self.assigner is None
+        if cacheable:
+            resolved = self._cache.get((baggage, edge, cookie))
+            if resolved is None:
+                resolved = self._resolve(baggage, edge, cookie, inherited, view)
+                if len(self._cache) >= CACHE_SIZE:
+                    self._cache.clear()
+                self._cache[(baggage, edge, cookie)] = resolved
+        elif baggage or edge or cookie or inherited or self.assigner is not None:
+            resolved = self._resolve(baggage, edge, cookie, inherited, view)
+        else:
+            resolved = NOTHING
+        if resolved.dropped and self.metrics is not None:
+            self.metrics.record_dropped(resolved.dropped)
+        return resolved
+
+    def _resolve(
+        self,
+        baggage: str | None,
+        edge: str | None,
+        cookie: str | None,
+        inherited: dict[str, str],
+        view: Callable[[], RequestView],
+    ) -> Resolved:
         collected = Collected(self.limits)
         oversized = baggage is not None and len(baggage) > W3C_BAGGAGE_MAX_BYTES
         if oversized:
             collected.drop(DROP_OVERSIZE)
             baggage = None
-        inherited = current_assignments()
         if inherited:
             collected.offer_all(inherited)
         if baggage:
@@ -88,32 +131,48 @@ class RequestHandler:
         rejected_in_baggage = bool(collected.dropped)
         if edge:
             collected.offer_members(edge)
-        cookie_name = self.settings.cookie_name
-        if cookie_name and cookies and (value := cookie_value(cookies, cookie_name)):
-            collected.offer_members(value, separator=COOKIE_SEPARATOR)
+        if cookie:
+            collected.offer_members(cookie, separator=COOKIE_SEPARATOR)
         if self.assigner is not None:
             collected.offer_all(self.assigner(view(), dict(collected.assignments)))
-        if collected.dropped and self.metrics is not None:
-            self.metrics.record_dropped(collected.dropped)
 
         assignments = collected.assignments
         if not assignments and not baggage and not oversized:
-            return Resolved(assignments, {}, None, None)
+            return Resolved({}, (), collected.dropped, None, False, None)
+        must_rewrite = oversized or rejected_in_baggage
         new_baggage = None
-        if oversized or rejected_in_baggage or len(assignments) > carried:
+        if must_rewrite or len(assignments) > carried:
             new_baggage = _rebuild_baggage(baggage, assignments)
-        attributes = {BAGGAGE_PREFIX + k: v for k, v in assignments.items()}
-        return Resolved(assignments, attributes, new_baggage, with_assignments(assignments))
+        cohort = tuple(sorted((BAGGAGE_PREFIX + k, v) for k, v in assignments.items()))
+        context = with_assignments(assignments)
+        return Resolved(assignments, cohort, collected.dropped, new_baggage, must_rewrite, context)
+
+    def replacement_baggage(self, resolved: Resolved) -> str | None:
+        """The ``baggage`` header inner layers should see, or None to leave it as it is.
+
+        When the global propagator includes :class:`ExperimentPropagator`, inner
+        OpenTelemetry middleware gets the assignments from ``RESOLVED_KEY`` through it, so
+        valid headers are left alone; otherwise the header carries them.
+        """
+        if resolved.baggage_header is None:
+            return None
+        if resolved.needs_rewrite:
+            return resolved.baggage_header
+        textmap = propagate.get_global_textmap()
+        if textmap is not self._textmap:
+            self._textmap, self._textmap_reads_key = textmap, has_experiment_propagator(textmap)
+        return None if self._textmap_reads_key else resolved.baggage_header
 
     def enter(self, resolved: Resolved, stamp: bool = True) -> object | None:
         """Attach the request's context and stamp the current span; returns a detach token."""
         if resolved.context is None:
             return None
         token = otel_context.attach(resolved.context)
-        if stamp and resolved.attributes:
+        if stamp and resolved.cohort:
             span = trace.get_current_span()
             if span.is_recording():
-                span.set_attributes(resolved.attributes)
+                for key, value in resolved.cohort:
+                    span.set_attribute(key, value)
         return token
 
     @staticmethod
@@ -123,11 +182,11 @@ class RequestHandler:
 
     def finish(self, resolved: Resolved, seconds: float, failed: bool) -> None:
         if self.metrics is not None:
-            self.metrics.record(resolved.attributes, seconds, failed)
+            self.metrics.record(resolved.cohort, seconds, failed)
 
     def response_headers(self, resolved: Resolved, secure: bool) -> list[tuple[str, str]]:
         """Headers that echo the assignments back, as configured."""
-        if not resolved.assignments:
+        if not self.writes_response or not resolved.assignments:
             return []
         settings = self.settings
         headers = []

@@ -9,6 +9,7 @@ from typing import Any
 from opentelemetry import metrics
 
 from exptrace.propagation.assign import Assigner, RequestView
+from exptrace.propagation.propagator import RESOLVED_KEY
 from exptrace.propagation.request import RequestHandler, Resolved
 from exptrace.propagation.settings import PropagationSettings
 
@@ -55,10 +56,13 @@ class ExperimentWSGIMiddleware:
             environ.get("HTTP_COOKIE"),
             view,
         )
-        if resolved.baggage_header is not None:
-            environ = {**environ, "HTTP_BAGGAGE": resolved.baggage_header}
-            if not resolved.baggage_header:
-                del environ["HTTP_BAGGAGE"]
+        if resolved.context is not None:
+            environ[RESOLVED_KEY] = resolved
+            replacement = handler.replacement_baggage(resolved)
+            if replacement:
+                environ["HTTP_BAGGAGE"] = replacement
+            elif replacement is not None:
+                environ.pop("HTTP_BAGGAGE", None)
         extra = handler.response_headers(resolved, environ.get("wsgi.url_scheme") == "https")
         outcome = _Outcome()
 
