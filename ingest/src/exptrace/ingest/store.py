@@ -1,0 +1,355 @@
+"""The one interface everything above the store speaks: commands, queries with bound
+parameters, and raw inserts. Backends: embedded chDB (``chdb://PATH``) and ClickHouse servers
+through clickhouse-connect (``clickhouse://`` and ``http(s)://`` URLs).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import json
+import os
+import re
+import socket
+import sys
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlparse
+
+from exptrace.ingest.sqltext import identifier, literal
+
+# ClickHouse error codes that mean "this data can never be inserted", as opposed to the
+# store being unavailable, full or overloaded (worth retrying).
+DATA_ERROR_CODES = frozenset(
+    {
+        6,
+        26,
+        27,
+        32,
+        33,
+        38,
+        41,
+        53,
+        69,
+        70,
+        72,
+        117,
+        131,
+        190,
+        434,
+        435,
+        436,
+        437,
+        438,
+        439,
+        440,
+        441,
+        442,
+        443,
+        444,
+        445,
+        446,
+        447,
+        448,
+        449,
+        450,
+        451,
+        452,
+        453,
+    }
+)
+_CODE = re.compile(r"Code:\s*(\d+)")
+
+
+class StoreError(Exception):
+    """The store refused or failed an operation."""
+
+    def __init__(self, message: str, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+    @property
+    def is_data_error(self) -> bool:
+        """True when retrying the same data cannot succeed (it is malformed for the store)."""
+        return self.code in DATA_ERROR_CODES
+
+    @classmethod
+    def from_exception(cls, error: BaseException) -> StoreError:
+        text = str(error)
+        match = _CODE.search(text)
+        code = int(match.group(1)) if match else getattr(error, "code", None)
+        return cls(text, code)
+
+
+class StoreBusy(StoreError):
+    """The embedded store directory is owned by another process."""
+
+
+@dataclass(frozen=True)
+class Result:
+    """A query result: column names and rows of JSON-decoded values."""
+
+    columns: list[str]
+    rows: list[list[Any]]
+
+    def dicts(self) -> list[dict[str, Any]]:
+        return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
+
+    def scalar(self) -> Any:
+        return self.rows[0][0] if self.rows else None
+
+
+class Store(ABC):
+    """A ClickHouse engine: embedded or remote."""
+
+    url: str
+
+    @abstractmethod
+    def command(self, sql: str, parameters: Mapping[str, Any] | None = None) -> None:
+        """Run a statement that returns nothing useful (DDL, INSERT ... VALUES with params)."""
+
+    @abstractmethod
+    def query(self, sql: str, parameters: Mapping[str, Any] | None = None) -> Result:
+        """Run a query; values of ``parameters`` bind to ``{name:Type}`` placeholders."""
+
+    @abstractmethod
+    def insert_raw(
+        self, table: str, data: bytes, fmt: str, settings: Mapping[str, str | int]
+    ) -> None:
+        """Insert ``data`` (already in format ``fmt``) into ``table`` with insert settings."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections and locks."""
+
+
+def _json_result(text: str | bytes) -> Result:
+    if not text:
+        return Result([], [])
+    payload = json.loads(text)
+    return Result([m["name"] for m in payload["meta"]], payload["data"])
+
+
+# -- embedded ------------------------------------------------------------------------------
+
+
+def param_text(value: Any) -> str:
+    """A value in the text form ClickHouse parses for ``{name:Type}`` parameters."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(dt.UTC).replace(tzinfo=None)
+        return value.isoformat(sep=" ")
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_quoted(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{" + ",".join(f"{_quoted(k)}:{_quoted(v)}" for k, v in value.items()) + "}"
+    return str(value)
+
+
+def _quoted(value: Any) -> str:
+    if isinstance(value, str):
+        return literal(value)
+    if isinstance(value, dt.datetime):
+        return literal(param_text(value))
+    return param_text(value)
+
+
+class _DirectoryLock:
+    """An exclusive lock on a store directory, naming its owner to whoever else tries."""
+
+    def __init__(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.path = directory / "exptrace.lock"
+        self._file = open(self.path, "a+")  # noqa: SIM115 (held for the store's lifetime)
+        try:
+            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._file.seek(0)
+            owner = self._file.read().strip() or "another process"
+            self._file.close()
+            raise StoreBusy(
+                f"the store at {directory} is in use by {owner}; one process owns an embedded "
+                "store. Stop it, use another --data-dir, or reach it through its HTTP API."
+            ) from None
+        self._file.seek(0)
+        self._file.truncate()
+        started = time.strftime("%Y-%m-%d %H:%M:%S")
+        self._file.write(
+            f"pid {os.getpid()} on {socket.gethostname()} ({' '.join(sys.argv)[:200]}) "
+            f"since {started}\n"
+        )
+        self._file.flush()
+
+    def release(self) -> None:
+        if not self._file.closed:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+            self._file.close()
+
+
+class ChdbStore(Store):
+    """The embedded engine on a local directory; one process owns the directory.
+
+    Each thread gets its own connection to the same path (chDB allows many in one process and
+    releases the GIL while a query runs).
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path).resolve()
+        self.url = f"chdb://{self.path}"
+        self._lock = _DirectoryLock(self.path)
+        try:
+            import chdb  # heavy import: only when an embedded store is opened
+        except ImportError as error:  # pragma: no cover - chdb-core is a dependency
+            self._lock.release()
+            raise StoreError(f"chDB is not installed: {error}") from error
+        self._chdb = chdb
+        self._local = threading.local()
+        self._all: list[Any] = []
+        self._all_lock = threading.Lock()
+        try:
+            self._connection()
+        except Exception:
+            self._lock.release()
+            raise
+
+    def _connection(self) -> Any:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                conn = self._chdb.connect(str(self.path))
+            except Exception as error:
+                raise StoreError.from_exception(error) from error
+            self._local.conn = conn
+            with self._all_lock:
+                self._all.append(conn)
+        return conn
+
+    def command(self, sql: str, parameters: Mapping[str, Any] | None = None) -> None:
+        self._run(sql, "TSV", parameters)
+
+    def query(self, sql: str, parameters: Mapping[str, Any] | None = None) -> Result:
+        return _json_result(self._run(sql, "JSONCompact", parameters))
+
+    def _run(self, sql: str, fmt: str, parameters: Mapping[str, Any] | None) -> Any:
+        params = {k: param_text(v) for k, v in (parameters or {}).items()}
+        try:
+            result = self._connection().query(sql, fmt, params=params or None)
+        except Exception as error:
+            raise StoreError.from_exception(error) from error
+        return result.data() if result is not None else ""
+
+    def insert_raw(
+        self, table: str, data: bytes, fmt: str, settings: Mapping[str, str | int]
+    ) -> None:
+        clause = ", ".join(
+            f"{identifier(k)} = {v if isinstance(v, int) else literal(str(v))}"
+            for k, v in settings.items()
+        )
+        sql = f"INSERT INTO {identifier(table)}" + (f" SETTINGS {clause}" if clause else "")
+        try:
+            inserter = self._connection().send_insert(sql, identifier(fmt))
+            inserter.append(data)
+            inserter.finish()
+        except Exception as error:
+            raise StoreError.from_exception(error) from error
+
+    def close(self) -> None:
+        with self._all_lock:
+            for conn in self._all:
+                with contextlib.suppress(Exception):  # it may already be gone
+                    conn.close()
+            self._all.clear()
+        self._lock.release()
+
+
+# -- remote ----------------------------------------------------------------------------------
+
+
+_JSON_SETTINGS = {"output_format_json_quote_64bit_integers": 0}
+
+
+class ClickHouseStore(Store):
+    """A ClickHouse server or cluster over HTTP(S) through clickhouse-connect.
+
+    URL forms: ``clickhouse://user:password@host:8123/database?secure=true&cluster=name`` and
+    ``http(s)://user:password@host:port/database``.
+    """
+
+    def __init__(self, url: str) -> None:
+        import clickhouse_connect
+
+        parsed = urlparse(url)
+        query = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
+        secure = parsed.scheme == "https" or query.pop("secure", "false").lower() == "true"
+        self.cluster = query.pop("cluster", None)
+        database = parsed.path.strip("/") or "default"
+        self.url = parsed._replace(netloc=parsed.hostname or "", query="").geturl()
+        try:
+            self._client = clickhouse_connect.get_client(
+                host=parsed.hostname or "localhost",
+                port=parsed.port or (8443 if secure else 8123),
+                username=unquote(parsed.username or "default"),
+                password=unquote(parsed.password or ""),
+                database=identifier(database),
+                secure=secure,
+                compress=query.pop("compress", "true").lower() == "true",
+                autogenerate_session_id=False,
+            )
+        except Exception as error:
+            raise StoreError.from_exception(error) from error
+        self._lock = threading.Lock()
+
+    def command(self, sql: str, parameters: Mapping[str, Any] | None = None) -> None:
+        try:
+            self._client.command(sql, parameters=dict(parameters or {}))
+        except Exception as error:
+            raise StoreError.from_exception(error) from error
+
+    def query(self, sql: str, parameters: Mapping[str, Any] | None = None) -> Result:
+        try:
+            raw = self._client.raw_query(
+                sql, parameters=dict(parameters or {}), settings=_JSON_SETTINGS, fmt="JSONCompact"
+            )
+        except Exception as error:
+            raise StoreError.from_exception(error) from error
+        return _json_result(raw)
+
+    def insert_raw(
+        self, table: str, data: bytes, fmt: str, settings: Mapping[str, str | int]
+    ) -> None:
+        try:
+            self._client.raw_insert(
+                identifier(table), insert_block=data, settings=dict(settings), fmt=fmt
+            )
+        except Exception as error:
+            raise StoreError.from_exception(error) from error
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def open_store(url: str) -> Store:
+    """Open the store named by ``url``: ``chdb://PATH``, ``clickhouse://...``, ``http(s)://...``."""
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme == "chdb":
+        return ChdbStore(url.split("://", 1)[1] or ".")
+    if scheme in ("clickhouse", "http", "https"):
+        return ClickHouseStore(url)
+    raise StoreError(f"unknown store URL {url!r}: use chdb://PATH, clickhouse:// or http(s)://")
+
+
+def data_json_lines(rows: Sequence[Mapping[str, Any]]) -> bytes:
+    """Rows as JSONEachRow bytes, for small inserts such as registry records."""
+    return b"".join(
+        json.dumps(row, default=param_text, separators=(",", ":")).encode() + b"\n" for row in rows
+    )
