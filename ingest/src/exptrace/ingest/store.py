@@ -7,14 +7,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fcntl
 import json
 import os
 import re
-import socket
-import sys
 import threading
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -22,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
+from exptrace.ingest.locking import DirectoryLock
 from exptrace.ingest.sqltext import identifier, literal
 
 # ClickHouse error codes that mean "this data can never be inserted", as opposed to the
@@ -164,38 +161,6 @@ def _quoted(value: Any) -> str:
     return param_text(value)
 
 
-class _DirectoryLock:
-    """An exclusive lock on a store directory, naming its owner to whoever else tries."""
-
-    def __init__(self, directory: Path) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
-        self.path = directory / "exptrace.lock"
-        self._file = open(self.path, "a+")  # noqa: SIM115 (held for the store's lifetime)
-        try:
-            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self._file.seek(0)
-            owner = self._file.read().strip() or "another process"
-            self._file.close()
-            raise StoreBusy(
-                f"the store at {directory} is in use by {owner}; one process owns an embedded "
-                "store. Stop it, use another --data-dir, or reach it through its HTTP API."
-            ) from None
-        self._file.seek(0)
-        self._file.truncate()
-        started = time.strftime("%Y-%m-%d %H:%M:%S")
-        self._file.write(
-            f"pid {os.getpid()} on {socket.gethostname()} ({' '.join(sys.argv)[:200]}) "
-            f"since {started}\n"
-        )
-        self._file.flush()
-
-    def release(self) -> None:
-        if not self._file.closed:
-            fcntl.flock(self._file, fcntl.LOCK_UN)
-            self._file.close()
-
-
 class ChdbStore(Store):
     """The embedded engine on a local directory; one process owns the directory.
 
@@ -206,7 +171,7 @@ class ChdbStore(Store):
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path).resolve()
         self.url = f"chdb://{self.path}"
-        self._lock = _DirectoryLock(self.path)
+        self._lock = DirectoryLock(self.path, StoreBusy)
         try:
             import chdb  # heavy import: only when an embedded store is opened
         except ImportError as error:  # pragma: no cover - chdb-core is a dependency

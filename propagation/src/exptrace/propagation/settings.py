@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
-from typing import Any
+from dataclasses import MISSING, dataclass, fields
+from pathlib import PurePath
+from typing import Any, TypeVar
 
 from exptrace.propagation.members import Limits
 
@@ -61,19 +63,9 @@ class PropagationSettings:
         cls, environ: Mapping[str, str] | None = None, **overrides: Any
     ) -> PropagationSettings:
         """Settings from ``EXPTRACE_*``/``OTEL_SDK_DISABLED``, then explicit ``overrides``."""
-        env = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            if f.name == "sdk_disabled":
-                raw = env.get("OTEL_SDK_DISABLED")
-                name = "OTEL_SDK_DISABLED"
-            else:
-                name = f"EXPTRACE_{f.name.upper()}"
-                raw = env.get(name)
-            if raw is not None:
-                values[f.name] = _convert(name, raw, cls.__dataclass_fields__[f.name].default)
-        settings = cls(**values)
-        return replace(settings, **overrides) if overrides else settings
+        return settings_from_env(
+            cls, environ, overrides, aliases={"sdk_disabled": "OTEL_SDK_DISABLED"}
+        )
 
     def __post_init__(self) -> None:
         for name in ("max_experiments", "max_token_length", "max_header_bytes"):
@@ -86,19 +78,64 @@ class PropagationSettings:
         object.__setattr__(self, "header_name", self.header_name.lower())
 
 
-def _convert(name: str, raw: str, default: Any) -> Any:
+T = TypeVar("T")
+
+
+def settings_from_env(
+    cls: type[T],
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    aliases: Mapping[str, str] | None = None,
+) -> T:
+    """An instance of the settings dataclass ``cls`` from the environment, then ``overrides``.
+
+    Field ``name`` reads ``EXPTRACE_<NAME>`` (or the variable ``aliases`` names for it); the
+    value is converted to the type of the field's default: bool, int, float, Path, tuple or
+    frozenset (comma-separated, or a JSON array), or str. A value of the wrong form raises
+    :class:`SettingsError` naming the variable.
+    """
+    env = os.environ if environ is None else environ
+    aliases = aliases or {}
+    values: dict[str, Any] = {}
+    for f in fields(cls):  # type: ignore[arg-type]
+        name = aliases.get(f.name, f"EXPTRACE_{f.name.upper()}")
+        raw = env.get(name)
+        if raw is not None:
+            default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
+            values[f.name] = _convert(name, raw, default, f.type)
+    values.update(overrides or {})
+    return cls(**values)
+
+
+def _convert(name: str, raw: str, default: Any, annotation: object) -> Any:
     text = raw.strip()
-    if isinstance(default, bool):
+    kind = type(default)
+    if default is None and "frozenset" in str(annotation):
+        kind = frozenset
+    if kind is bool:
         if text.lower() in _TRUE:
             return True
         if text.lower() in _FALSE:
             return False
         raise SettingsError(f"{name} must be true or false, got {raw!r}")
-    if isinstance(default, int):
+    if kind in (int, float):
         try:
-            return int(text)
+            return kind(text)
         except ValueError:
-            raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
-    if name == "EXPTRACE_KNOWN_EXPERIMENTS":
-        return frozenset(item.strip() for item in text.split(",") if item.strip())
+            noun = "a whole number" if kind is int else "a number"
+            raise SettingsError(f"{name} must be {noun}, got {raw!r}") from None
+    if kind in (tuple, frozenset, list):
+        if text.startswith("["):
+            try:
+                items = json.loads(text)
+            except ValueError as error:
+                raise SettingsError(f"{name} is not a valid JSON array: {error}") from None
+            if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+                raise SettingsError(f"{name} must be a JSON array of strings")
+        else:
+            items = [item.strip() for item in text.split(",") if item.strip()]
+        return frozenset(items) if kind is frozenset else tuple(items)
+    if isinstance(default, PurePath):
+        return type(default)(text)
     return text or None

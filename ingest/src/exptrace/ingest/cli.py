@@ -1,0 +1,84 @@
+"""``exptrace-ingest``: run the OTLP receiver (also ``exptrace up``)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+
+from exptrace.ingest.settings import IngestSettings
+from exptrace.ingest.store import StoreError
+from exptrace.ingest.wal import WalError
+from exptrace.propagation.settings import SettingsError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir", help="log, embedded store and dead letters (EXPTRACE_DATA_DIR)"
+    )
+    parser.add_argument(
+        "--store", help="chdb://PATH, clickhouse://... or http(s)://... (EXPTRACE_STORE)"
+    )
+    parser.add_argument(
+        "--grpc", dest="grpc_endpoint", help="OTLP/gRPC HOST:PORT (default 127.0.0.1:4317)"
+    )
+    parser.add_argument(
+        "--http", dest="http_endpoint", help="OTLP/HTTP HOST:PORT (default 127.0.0.1:4318)"
+    )
+    parser.add_argument("--token", help="require this bearer token (EXPTRACE_TOKEN)")
+    parser.add_argument("--retention-days", type=int, help="drop rows older than this (0: keep)")
+
+
+def settings_from_args(args: argparse.Namespace) -> IngestSettings:
+    return IngestSettings.from_env(
+        data_dir=args.data_dir,
+        store=args.store,
+        grpc_endpoint=args.grpc_endpoint,
+        http_endpoint=args.http_endpoint,
+        token=args.token,
+        retention_days=args.retention_days,
+    )
+
+
+def serve(settings: IngestSettings, routes=()) -> int:
+    """Run until SIGINT/SIGTERM, then drain and exit; returns the exit status."""
+    from exptrace.ingest.server import IngestServer
+
+    try:
+        server = IngestServer(settings, routes).start()
+    except (StoreError, WalError, SettingsError, OSError) as error:
+        print(f"exptrace: {error}", file=sys.stderr)
+        return 2
+    print(
+        f"exptrace: receiving OTLP on gRPC :{server.grpc_port} and HTTP :{server.http_port}; "
+        f"store {server.store.url}",
+        flush=True,
+    )
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    print("exptrace: stopping, flushing the write-ahead log...", flush=True)
+    server.stop()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="exptrace-ingest", description=__doc__)
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        settings = settings_from_args(args)
+    except SettingsError as error:
+        print(f"exptrace: {error}", file=sys.stderr)
+        return 2
+    return serve(settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

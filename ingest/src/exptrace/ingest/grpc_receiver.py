@@ -1,0 +1,114 @@
+"""OTLP/gRPC: the trace, logs and metrics ``Export`` methods on one grpcio server.
+
+Requests arrive as raw bytes (gzip is undone by gRPC itself); the intake validates and logs
+them durably before the empty success response is sent.
+"""
+
+from __future__ import annotations
+
+import hmac
+from concurrent import futures
+
+import grpc
+from google.protobuf import any_pb2, duration_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+
+from exptrace.ingest.intake import Intake, Refused
+from exptrace.ingest.wal import Signal
+
+SERVICES = {
+    "opentelemetry.proto.collector.trace.v1.TraceService": Signal.TRACES,
+    "opentelemetry.proto.collector.logs.v1.LogsService": Signal.LOGS,
+    "opentelemetry.proto.collector.metrics.v1.MetricsService": Signal.METRICS,
+}
+
+
+def _retry_details(message: str, seconds: float) -> bytes:
+    """``grpc-status-details-bin`` for UNAVAILABLE with a RetryInfo, as OTLP describes."""
+    info = error_details_pb2.RetryInfo(
+        retry_delay=duration_pb2.Duration(seconds=int(seconds), nanos=int(seconds % 1 * 1e9))
+    )
+    detail = any_pb2.Any()
+    detail.Pack(info)
+    return status_pb2.Status(
+        code=code_pb2.UNAVAILABLE, message=message, details=[detail]
+    ).SerializeToString()
+
+
+class _Handler(grpc.GenericRpcHandler):
+    def __init__(self, intake: Intake, token: str | None) -> None:
+        self._intake = intake
+        self._expected = f"Bearer {token}".encode() if token else None
+        self._methods = {
+            f"/{service}/Export": grpc.unary_unary_rpc_method_handler(self._export(signal))
+            for service, signal in SERVICES.items()
+        }
+
+    def service(
+        self, handler_call_details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler | None:
+        return self._methods.get(handler_call_details.method)
+
+    def _authorized(self, context: grpc.ServicerContext) -> bool:
+        if self._expected is None:
+            return True
+        for key, value in context.invocation_metadata():
+            if key == "authorization":
+                given = value.encode() if isinstance(value, str) else value
+                return hmac.compare_digest(given, self._expected)
+        return False
+
+    def _export(self, signal: Signal):
+        intake = self._intake
+
+        def export(payload: bytes, context: grpc.ServicerContext) -> bytes:
+            if not self._authorized(context):
+                intake.stats.refused_request(signal, "unauthenticated")
+                context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token")
+            try:
+                intake.accept(signal, payload)
+            except Refused as refused:
+                if refused.retryable:
+                    context.set_trailing_metadata(
+                        (
+                            (
+                                "grpc-status-details-bin",
+                                _retry_details(str(refused), refused.retry_after),
+                            ),
+                        )
+                    )
+                    context.abort(grpc.StatusCode.UNAVAILABLE, str(refused))
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(refused))
+            return b""  # an empty Export*ServiceResponse: full success
+
+        return export
+
+
+def start_grpc_server(
+    intake: Intake,
+    endpoint: str,
+    *,
+    token: str | None = None,
+    max_request_bytes: int = 16 << 20,
+    tls: tuple[bytes, bytes] | None = None,
+    workers: int = 16,
+) -> tuple[grpc.Server, int]:
+    """Start serving; returns the server and the bound port (``:0`` picks a free one)."""
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="exptrace-grpc"),
+        handlers=[_Handler(intake, token)],
+        options=[
+            ("grpc.max_receive_message_length", max_request_bytes),
+            ("grpc.max_send_message_length", 4 << 20),
+        ],
+        maximum_concurrent_rpcs=workers * 8,
+    )
+    if tls is not None:
+        credentials = grpc.ssl_server_credentials([(tls[1], tls[0])])
+        port = server.add_secure_port(endpoint, credentials)
+    else:
+        port = server.add_insecure_port(endpoint)
+    if port == 0:
+        raise OSError(f"cannot listen on {endpoint} for OTLP/gRPC")
+    server.start()
+    return server, port

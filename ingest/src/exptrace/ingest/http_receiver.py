@@ -1,0 +1,206 @@
+"""OTLP/HTTP (protobuf and JSON, optionally gzip) plus health and metrics endpoints."""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import json
+import zlib
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from google.protobuf import json_format
+from google.rpc import code_pb2, status_pb2
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from exptrace.ingest.intake import REQUEST_TYPES, Intake, Refused
+from exptrace.ingest.stats import IngestStats
+from exptrace.ingest.wal import Signal
+
+PROTOBUF = "application/x-protobuf"
+JSON = "application/json"
+PATHS = {"/v1/traces": Signal.TRACES, "/v1/logs": Signal.LOGS, "/v1/metrics": Signal.METRICS}
+_ID_KEYS = {"traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id"}
+
+
+class TooLarge(Exception):
+    pass
+
+
+def bearer_check(token: str | None) -> Callable[[Request], bool]:
+    """A predicate: does the request carry ``Authorization: Bearer <token>``?"""
+    expected = f"Bearer {token}".encode() if token else None
+
+    def authorized(request: Request) -> bool:
+        if expected is None:
+            return True
+        given = request.headers.get("authorization", "").encode()
+        return hmac.compare_digest(given, expected)
+
+    return authorized
+
+
+def _status(code: int, message: str, json_body: bool, http_status: int, **headers: str) -> Response:
+    status = status_pb2.Status(code=code, message=message)
+    if json_body:
+        body = json_format.MessageToJson(status).encode()
+        return Response(body, http_status, media_type=JSON, headers=headers)
+    return Response(status.SerializeToString(), http_status, media_type=PROTOBUF, headers=headers)
+
+
+def _gunzip(data: bytes, limit: int) -> bytes:
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(data, limit + 1)
+    except zlib.error as error:
+        raise ValueError(f"invalid gzip body: {error}") from None
+    if len(out) > limit or inflater.unconsumed_tail:
+        raise TooLarge
+    return out
+
+
+def _hex_ids_to_base64(node: Any) -> None:
+    """OTLP/JSON encodes trace and span ids as hex; protobuf's JSON mapping wants base64."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in _ID_KEYS and isinstance(value, str):
+                try:
+                    node[key] = base64.b64encode(bytes.fromhex(value)).decode()
+                except ValueError:
+                    raise ValueError(f"{key} is not hex: {value[:64]!r}") from None
+            else:
+                _hex_ids_to_base64(value)
+    elif isinstance(node, list):
+        for item in node:
+            _hex_ids_to_base64(item)
+
+
+def json_to_protobuf(signal: Signal, body: bytes) -> tuple[bytes, object]:
+    """An OTLP/JSON request as protobuf bytes and the decoded message."""
+    try:
+        document = json.loads(body)
+        _hex_ids_to_base64(document)
+        message = json_format.ParseDict(document, REQUEST_TYPES[signal]())
+    except (ValueError, json_format.ParseError) as error:
+        raise Refused(
+            "malformed", f"not a valid OTLP/JSON request: {error}", retryable=False
+        ) from None
+    return message.SerializeToString(), message
+
+
+def otlp_routes(
+    intake: Intake, authorized: Callable[[Request], bool], max_bytes: int
+) -> list[Route]:
+    """The three OTLP/HTTP export routes."""
+    stats = intake.stats
+
+    async def export(request: Request) -> Response:
+        signal = PATHS[request.url.path]
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        as_json = content_type == JSON
+        if not authorized(request):
+            stats.refused_request(signal, "unauthenticated")
+            return _status(
+                code_pb2.UNAUTHENTICATED,
+                "missing or wrong bearer token",
+                as_json,
+                401,
+                **{"WWW-Authenticate": "Bearer"},
+            )
+        if content_type not in (PROTOBUF, JSON):
+            stats.refused_request(signal, "unsupported_media_type")
+            return _status(
+                code_pb2.INVALID_ARGUMENT,
+                f"Content-Type must be {PROTOBUF} or {JSON}",
+                as_json,
+                415,
+            )
+        encoding = request.headers.get("content-encoding", "identity").strip().lower()
+        if encoding not in ("identity", "gzip", ""):
+            stats.refused_request(signal, "unsupported_encoding")
+            return _status(
+                code_pb2.INVALID_ARGUMENT,
+                f"Content-Encoding {encoding!r} is not supported (use gzip)",
+                as_json,
+                415,
+            )
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > max_bytes:
+            stats.refused_request(signal, "too_large")
+            return _status(
+                code_pb2.RESOURCE_EXHAUSTED, f"request body over {max_bytes} bytes", as_json, 413
+            )
+        try:
+            body = bytearray()
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > max_bytes:
+                    raise TooLarge
+            payload = _gunzip(bytes(body), max_bytes) if encoding == "gzip" else bytes(body)
+        except TooLarge:
+            stats.refused_request(signal, "too_large")
+            return _status(
+                code_pb2.RESOURCE_EXHAUSTED, f"request body over {max_bytes} bytes", as_json, 413
+            )
+        except ValueError as error:
+            stats.refused_request(signal, "malformed")
+            return _status(code_pb2.INVALID_ARGUMENT, str(error), as_json, 400)
+        try:
+            if as_json:
+                payload, decoded = json_to_protobuf(signal, payload)
+            else:
+                decoded = intake.parse(signal, payload)
+            await run_in_threadpool(intake.accept, signal, payload, decoded)
+        except Refused as refused:
+            if refused.reason == "malformed" and as_json:
+                stats.refused_request(signal, "malformed")
+            if refused.retryable:
+                return _status(
+                    code_pb2.UNAVAILABLE,
+                    str(refused),
+                    as_json,
+                    503,
+                    **{"Retry-After": str(max(1, round(refused.retry_after)))},
+                )
+            return _status(code_pb2.INVALID_ARGUMENT, str(refused), as_json, 400)
+        if as_json:
+            return Response(b"{}", 200, media_type=JSON)
+        return Response(b"", 200, media_type=PROTOBUF)
+
+    return [Route(path, export, methods=["POST"]) for path in PATHS]
+
+
+def health_routes(
+    stats: IngestStats, ready: Callable[[], list[str]], authorized: Callable[[Request], bool]
+) -> list[Route]:
+    """``/healthz`` (alive), ``/readyz`` (can take and store data) and ``/metrics``."""
+
+    async def healthz(request: Request) -> Response:
+        return PlainTextResponse("ok\n")
+
+    async def readyz(request: Request) -> Response:
+        problems = await run_in_threadpool(ready)
+        if problems:
+            return PlainTextResponse("not ready: " + "; ".join(problems) + "\n", 503)
+        return PlainTextResponse("ready\n")
+
+    async def metrics(request: Request) -> Response:
+        if not authorized(request):
+            return PlainTextResponse(
+                "missing or wrong bearer token\n", 401, headers={"WWW-Authenticate": "Bearer"}
+            )
+        return PlainTextResponse(stats.prometheus(), media_type="text/plain; version=0.0.4")
+
+    return [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+    ]
+
+
+def build_app(routes: Sequence[BaseRoute]) -> Starlette:
+    return Starlette(routes=list(routes))

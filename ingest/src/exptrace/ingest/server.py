@@ -1,0 +1,156 @@
+"""The receiver process: log, store, flusher, OTLP/gRPC and OTLP/HTTP, wired together."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import grpc
+import uvicorn
+from starlette.routing import BaseRoute
+
+from exptrace.ingest.flusher import Flusher
+from exptrace.ingest.grpc_receiver import start_grpc_server
+from exptrace.ingest.http_receiver import bearer_check, build_app, health_routes, otlp_routes
+from exptrace.ingest.intake import Intake
+from exptrace.ingest.migrate import ensure_schema
+from exptrace.ingest.schema import Schema
+from exptrace.ingest.settings import IngestSettings, split_endpoint
+from exptrace.ingest.stats import IngestStats
+from exptrace.ingest.store import Store, open_store
+from exptrace.ingest.wal import WriteAheadLog
+
+log = logging.getLogger(__name__)
+
+
+class IngestServer:
+    """Owns the data directory; ``start()`` serves, ``stop()`` drains and releases it.
+
+    ``routes`` adds HTTP routes (the query API) to the OTLP/HTTP server, so one process owns
+    the embedded store and serves both.
+    """
+
+    def __init__(self, settings: IngestSettings, routes: Sequence[BaseRoute] = ()) -> None:
+        self.settings = settings
+        data_dir = Path(settings.data_dir)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.stats = IngestStats()
+        self.wal = WriteAheadLog(
+            data_dir / "wal",
+            max_bytes=settings.wal_max_bytes,
+            segment_bytes=settings.wal_segment_bytes,
+        )
+        try:
+            self.store: Store = open_store(settings.store_url)
+            self.schema = Schema(
+                retention_days=settings.retention_days, redaction=settings.redaction()
+            )
+            ensure_schema(self.store, self.schema, settings.cluster)
+        except BaseException:
+            self.wal.close()
+            raise
+        self.stats.gauges.update(
+            {
+                "exptrace_ingest_log_bytes": (
+                    "Bytes in the write-ahead log.",
+                    lambda: self.wal.total_bytes,
+                ),
+                "exptrace_ingest_log_segments": (
+                    "Segments in the write-ahead log.",
+                    lambda: self.wal.segments,
+                ),
+                "exptrace_ingest_log_capacity_bytes": (
+                    "Size bound of the write-ahead log.",
+                    lambda: self.wal.max_bytes,
+                ),
+            }
+        )
+        self.intake = Intake(self.wal, self.stats, retry_after=settings.retry_after)
+        self.flusher = Flusher(
+            self.wal,
+            self.store,
+            self.stats,
+            dead_letter_dir=data_dir / "dead-letter",
+            flush_interval=settings.flush_interval,
+        )
+        authorized = bearer_check(settings.token)
+        self.app = build_app(
+            [
+                *otlp_routes(self.intake, authorized, settings.max_request_bytes),
+                *health_routes(self.stats, self.problems, authorized),
+                *routes,
+            ]
+        )
+        self._grpc: grpc.Server | None = None
+        self._http: uvicorn.Server | None = None
+        self._http_thread: threading.Thread | None = None
+        self.grpc_port = 0
+        self.http_port = 0
+
+    def problems(self) -> list[str]:
+        """Why the receiver cannot take and store data now (empty when ready)."""
+        found = []
+        if self.wal.total_bytes > 0.9 * self.wal.max_bytes:
+            found.append("write-ahead log over 90% full")
+        try:
+            self.store.query("SELECT 1")
+        except Exception as error:
+            found.append(f"store unreachable: {str(error)[:200]}")
+        return found
+
+    def start(self) -> IngestServer:
+        settings = self.settings
+        self.flusher.start()
+        tls = None
+        if settings.tls_cert_file and settings.tls_key_file:
+            tls = (
+                Path(settings.tls_cert_file).read_bytes(),
+                Path(settings.tls_key_file).read_bytes(),
+            )
+        self._grpc, self.grpc_port = start_grpc_server(
+            self.intake,
+            settings.grpc_endpoint,
+            token=settings.token,
+            max_request_bytes=settings.max_request_bytes,
+            tls=tls,
+        )
+        host, port = split_endpoint(settings.http_endpoint)
+        config = uvicorn.Config(
+            self.app,
+            host=host,
+            port=port,
+            log_level="warning",
+            lifespan="off",
+            ssl_certfile=settings.tls_cert_file,
+            ssl_keyfile=settings.tls_key_file,
+            limit_concurrency=512,
+        )
+        self._http = uvicorn.Server(config)
+        self._http_thread = threading.Thread(
+            target=self._http.run, name="exptrace-http", daemon=True
+        )
+        self._http_thread.start()
+        deadline = time.monotonic() + 30
+        while not self._http.started:
+            if not self._http_thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise OSError(f"cannot listen on {settings.http_endpoint} for OTLP/HTTP")
+            time.sleep(0.01)
+        self.http_port = self._http.servers[0].sockets[0].getsockname()[1]
+        log.info("OTLP/gRPC on port %s, OTLP/HTTP on port %s", self.grpc_port, self.http_port)
+        return self
+
+    def stop(self, drain: bool = True) -> None:
+        """Stop taking requests, flush what was acknowledged (with ``drain``), release all."""
+        if self._grpc is not None:
+            self._grpc.stop(grace=5).wait(10)
+        if self._http is not None:
+            self._http.should_exit = True
+            if self._http_thread is not None:
+                self._http_thread.join(10)
+        self.flusher.stop(drain=drain)
+        self.wal.close()
+        self.store.close()

@@ -1,0 +1,81 @@
+"""Typed settings of the receiver, read from arguments or ``EXPTRACE_*`` variables."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from exptrace.ingest.redaction import DEFAULT_DROP_KEYS, DEFAULT_MASKS, Redaction
+from exptrace.propagation.settings import SettingsError, settings_from_env
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    """Where to listen, where to keep data, how much to hold, what to redact.
+
+    Each field reads ``EXPTRACE_<FIELD>``: ``EXPTRACE_DATA_DIR``, ``EXPTRACE_STORE``
+    (``chdb://PATH``, ``clickhouse://...``, ``http(s)://...``), ``EXPTRACE_TOKEN``...
+    """
+
+    data_dir: Path = Path("exptrace-data")
+    store: str | None = None
+    """Store URL; default: embedded chDB in ``<data_dir>/store``."""
+    grpc_endpoint: str = "127.0.0.1:4317"
+    http_endpoint: str = "127.0.0.1:4318"
+    token: str | None = None
+    """When set, every export and API call needs ``Authorization: Bearer <token>``."""
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+    max_request_bytes: int = 16 << 20
+    wal_max_bytes: int = 1 << 30
+    wal_segment_bytes: int = 16 << 20
+    flush_interval: float = 1.0
+    retry_after: float = 5.0
+    retention_days: int = 30
+    cluster: str | None = None
+    """Render the cluster form of the schema (ON CLUSTER, Replicated, Distributed)."""
+    redact_drop_keys: tuple[str, ...] = DEFAULT_DROP_KEYS
+    redact_hash_keys: tuple[str, ...] = ()
+    redact_masks: tuple[str, ...] = DEFAULT_MASKS
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> IngestSettings:
+        return settings_from_env(
+            cls, environ, {k: v for k, v in overrides.items() if v is not None}
+        )
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "data_dir", Path(self.data_dir))
+        for name in ("max_request_bytes", "wal_max_bytes", "wal_segment_bytes"):
+            if getattr(self, name) < 1024:
+                raise SettingsError(f"{name} must be at least 1024 bytes")
+        if self.wal_segment_bytes > self.wal_max_bytes:
+            raise SettingsError("wal_segment_bytes must not exceed wal_max_bytes")
+        if bool(self.tls_cert_file) != bool(self.tls_key_file):
+            raise SettingsError("TLS needs both tls_cert_file and tls_key_file")
+        for endpoint in (self.grpc_endpoint, self.http_endpoint):
+            host, _, port = endpoint.rpartition(":")
+            if not host or not port.isdigit():
+                raise SettingsError(f"endpoint {endpoint!r} must be HOST:PORT")
+        try:
+            self.redaction()
+        except ValueError as error:
+            raise SettingsError(str(error)) from None
+
+    @property
+    def store_url(self) -> str:
+        return self.store or f"chdb://{(self.data_dir / 'store').resolve()}"
+
+    def redaction(self) -> Redaction:
+        return Redaction(
+            drop_keys=tuple(self.redact_drop_keys),
+            hash_keys=tuple(self.redact_hash_keys),
+            masks=tuple(self.redact_masks),
+        )
+
+
+def split_endpoint(endpoint: str) -> tuple[str, int]:
+    host, _, port = endpoint.rpartition(":")
+    return host.strip("[]"), int(port)

@@ -1,0 +1,134 @@
+"""The receiver's own counters, rendered in the Prometheus text exposition format."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+
+from exptrace.ingest.wal import Signal
+
+
+class IngestStats:
+    """Thread-safe counters for requests, the log, flushes and dead letters."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.started = time.time()
+        self.accepted: Counter[str] = Counter()
+        self.accepted_items: Counter[str] = Counter()
+        self.refused: Counter[tuple[str, str]] = Counter()
+        self.inserts: Counter[str] = Counter()
+        self.inserted_records: Counter[str] = Counter()
+        self.dead_letters: Counter[str] = Counter()
+        self.store_errors = 0
+        self.flushes = 0
+        self.flush_seconds = 0.0
+        self.flushed_records = 0
+        self.last_lag_seconds = 0.0
+        self.gauges: dict[str, tuple[str, Callable[[], float]]] = {}
+
+    def accepted_request(self, signal: Signal, items: int) -> None:
+        with self._lock:
+            self.accepted[signal.name.lower()] += 1
+            self.accepted_items[signal.name.lower()] += items
+
+    def refused_request(self, signal: Signal | None, reason: str) -> None:
+        with self._lock:
+            self.refused[(signal.name.lower() if signal else "unknown", reason)] += 1
+
+    def inserted(self, signal: Signal, records: int) -> None:
+        with self._lock:
+            self.inserts[signal.name.lower()] += 1
+            self.inserted_records[signal.name.lower()] += records
+
+    def flushed(self, records: int, seconds: float, lag: float) -> None:
+        with self._lock:
+            self.flushes += 1
+            self.flush_seconds += seconds
+            self.flushed_records += records
+            self.last_lag_seconds = lag
+
+    def dead_lettered(self, signal: Signal) -> None:
+        with self._lock:
+            self.dead_letters[signal.name.lower()] += 1
+
+    def store_error(self) -> None:
+        with self._lock:
+            self.store_errors += 1
+
+    def prometheus(self) -> str:
+        """All counters and gauges in Prometheus text format."""
+        lines: list[str] = []
+
+        def family(name: str, kind: str, help_text: str, samples: list[tuple[str, float]]):
+            lines.append(f"# HELP {name} {help_text}")
+            lines.append(f"# TYPE {name} {kind}")
+            lines.extend(f"{name}{suffix} {value:g}" for suffix, value in samples)
+
+        def by_signal(counter: Counter[str]) -> list[tuple[str, float]]:
+            return [(f'{{signal="{s}"}}', n) for s, n in sorted(counter.items())]
+
+        with self._lock:
+            family(
+                "exptrace_ingest_requests_accepted_total",
+                "counter",
+                "Export requests acknowledged (durable in the write-ahead log).",
+                by_signal(self.accepted),
+            )
+            family(
+                "exptrace_ingest_items_accepted_total",
+                "counter",
+                "Spans, log records and metric data points acknowledged.",
+                by_signal(self.accepted_items),
+            )
+            family(
+                "exptrace_ingest_requests_refused_total",
+                "counter",
+                "Export requests refused, by reason.",
+                [
+                    (f'{{signal="{s}",reason="{r}"}}', n)
+                    for (s, r), n in sorted(self.refused.items())
+                ],
+            )
+            family(
+                "exptrace_ingest_inserts_total",
+                "counter",
+                "Inserts committed to the store.",
+                by_signal(self.inserts),
+            )
+            family(
+                "exptrace_ingest_insert_requests_total",
+                "counter",
+                "Export requests carried by committed inserts (per insert: divide by inserts).",
+                by_signal(self.inserted_records),
+            )
+            family(
+                "exptrace_ingest_dead_letters_total",
+                "counter",
+                "Export requests the store rejected as malformed (see the dead-letter directory).",
+                by_signal(self.dead_letters),
+            )
+            family(
+                "exptrace_ingest_store_errors_total",
+                "counter",
+                "Failed store operations (retried).",
+                [("", self.store_errors)],
+            )
+            family(
+                "exptrace_ingest_flush_seconds",
+                "summary",
+                "Time to move one log segment into the store.",
+                [("_sum", self.flush_seconds), ("_count", self.flushes)],
+            )
+            family(
+                "exptrace_ingest_lag_seconds",
+                "gauge",
+                "Age of the oldest unflushed log segment at the last flush.",
+                [("", self.last_lag_seconds)],
+            )
+            gauges = dict(self.gauges)
+        for name, (help_text, read) in sorted(gauges.items()):
+            family(name, "gauge", help_text, [("", read())])
+        return "\n".join(lines) + "\n"
