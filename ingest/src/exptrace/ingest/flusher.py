@@ -15,7 +15,6 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from exptrace.ingest.protoschema import LOGS, METRICS, TRACES, otlp_schema
@@ -60,8 +59,7 @@ class Flusher:
         dead_letter_dir: Path,
         flush_interval: float = 1.0,
         max_insert_bytes: int = 64 << 20,
-        max_retry_delay: float = 30.0,
-        sleep: Callable[[float], None] | None = None,
+        max_retry_delay: float = 5.0,
     ) -> None:
         self.wal = wal
         self.store = store

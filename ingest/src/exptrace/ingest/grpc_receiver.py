@@ -23,16 +23,22 @@ SERVICES = {
 }
 
 
-def _retry_details(message: str, seconds: float) -> bytes:
-    """``grpc-status-details-bin`` for UNAVAILABLE with a RetryInfo, as OTLP describes."""
+def _retry_metadata(message: str, seconds: float) -> tuple[tuple[str, bytes], ...]:
+    """Trailers for UNAVAILABLE with a RetryInfo, as OTLP describes.
+
+    The rich status (``grpc-status-details-bin``) is what gRPC's status libraries read; the
+    OpenTelemetry Python exporter reads the bare ``google.rpc.retryinfo-bin`` trailer.
+    """
     info = error_details_pb2.RetryInfo(
         retry_delay=duration_pb2.Duration(seconds=int(seconds), nanos=int(seconds % 1 * 1e9))
     )
     detail = any_pb2.Any()
     detail.Pack(info)
-    return status_pb2.Status(
-        code=code_pb2.UNAVAILABLE, message=message, details=[detail]
-    ).SerializeToString()
+    status = status_pb2.Status(code=code_pb2.UNAVAILABLE, message=message, details=[detail])
+    return (
+        ("grpc-status-details-bin", status.SerializeToString()),
+        ("google.rpc.retryinfo-bin", info.SerializeToString()),
+    )
 
 
 class _Handler(grpc.GenericRpcHandler):
@@ -70,12 +76,7 @@ class _Handler(grpc.GenericRpcHandler):
             except Refused as refused:
                 if refused.retryable:
                     context.set_trailing_metadata(
-                        (
-                            (
-                                "grpc-status-details-bin",
-                                _retry_details(str(refused), refused.retry_after),
-                            ),
-                        )
+                        _retry_metadata(str(refused), refused.retry_after)
                     )
                     context.abort(grpc.StatusCode.UNAVAILABLE, str(refused))
                 context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(refused))

@@ -75,6 +75,7 @@ class IngestServer:
             self.stats,
             dead_letter_dir=data_dir / "dead-letter",
             flush_interval=settings.flush_interval,
+            max_retry_delay=settings.store_retry_max_delay,
         )
         authorized = bearer_check(settings.token)
         self.app = build_app(

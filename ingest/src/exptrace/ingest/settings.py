@@ -33,6 +33,9 @@ class IngestSettings:
     wal_segment_bytes: int = 16 << 20
     flush_interval: float = 1.0
     retry_after: float = 5.0
+    """Seconds clients are told to wait when the log is full."""
+    store_retry_max_delay: float = 5.0
+    """Longest wait between attempts to reach a failing store (the backoff doubles up to it)."""
     retention_days: int = 30
     cluster: str | None = None
     """Render the cluster form of the schema (ON CLUSTER, Replicated, Distributed)."""
