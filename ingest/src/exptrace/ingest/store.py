@@ -150,7 +150,13 @@ def param_text(value: Any) -> str:
         return "[" + ",".join(_quoted(v) for v in value) + "]"
     if isinstance(value, Mapping):
         return "{" + ",".join(f"{_quoted(k)}:{_quoted(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, str):
+        # Parameter values are read in ClickHouse's escaped text form.
+        return value.translate(_ESCAPES)
     return str(value)
+
+
+_ESCAPES = str.maketrans({"\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r", "\0": "\\0"})
 
 
 def _quoted(value: Any) -> str:

@@ -1,0 +1,92 @@
+"""One schema module: the single-node form runs, the cluster form parses, literals round-trip."""
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from exptrace.ingest.redaction import Redaction
+from exptrace.ingest.schema import SCHEMA_VERSION, Schema
+from exptrace.ingest.sqltext import identifier, literal
+
+
+@pytest.fixture(scope="module")
+def store(chdb_url):
+    from exptrace.ingest.store import open_store
+
+    s = open_store(chdb_url)
+    yield s
+    s.close()
+
+
+def test_cluster_form_is_generated_from_the_same_definitions_and_parses(store):
+    schema = Schema(retention_days=7)
+    single, cluster = schema.statements(), schema.statements(cluster="prod")
+    assert len(cluster) > len(single)
+    assert all("ON CLUSTER prod" in s for s in cluster)
+    assert any(
+        "ReplicatedMergeTree('/clickhouse/tables/{shard}/default/otel_traces'" in s for s in cluster
+    )
+    assert any(
+        "ENGINE = Distributed(prod, default, otel_traces_local, rand())" in s for s in cluster
+    )
+    assert any("TO otel_traces_local AS" in s for s in cluster)
+    for statement in cluster:
+        formatted = store.query("SELECT formatQuery({q:String})", {"q": statement}).scalar()
+        assert formatted.startswith("CREATE")
+
+
+def test_schema_version_is_recorded(store):
+    from exptrace.ingest.migrate import ensure_schema
+
+    ensure_schema(store, Schema())  # creates the schema, or finds it in place
+    assert ensure_schema(store, Schema()) == SCHEMA_VERSION
+    assert store.query("SELECT max(version) FROM exptrace_schema").scalar() == SCHEMA_VERSION
+
+
+def test_a_newer_store_is_refused(store):
+    from exptrace.ingest.migrate import ensure_schema
+    from exptrace.ingest.store import StoreError
+
+    store.command(
+        "INSERT INTO exptrace_schema (version, description) VALUES (99, 'from the future')"
+    )
+    try:
+        with pytest.raises(StoreError, match="newer than this exptrace"):
+            ensure_schema(store, Schema())
+    finally:
+        store.command("DELETE FROM exptrace_schema WHERE version = 99")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(max_size=80))
+def test_literals_round_trip_through_the_engine(store, text):
+    assert store.query(f"SELECT {literal(text)}").scalar() == text
+
+
+def test_identifiers_refuse_anything_but_plain_names():
+    assert identifier("otel_traces") == "otel_traces"
+    for bad in ("x; DROP TABLE t", "a b", "", "1abc", "t`"):
+        with pytest.raises(ValueError):
+            identifier(bad)
+
+
+def test_redaction_rules_reject_invalid_patterns():
+    with pytest.raises(ValueError, match="invalid"):
+        Redaction(masks=("(unclosed",))
+
+
+INJECTIONS = [
+    "'; DROP TABLE otel_traces; --",
+    "x' OR '1'='1",
+    "\\'; SELECT 1; --",
+    "a\nb\tc\\d",
+    "{q:String}",
+    "`otel_traces`",
+]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.one_of(st.text(max_size=60), st.sampled_from(INJECTIONS)))
+def test_bound_parameters_come_back_unchanged(store, text):
+    assert store.query("SELECT {v:String}", {"v": text}).scalar() == text
+    assert store.query("SELECT {v:Array(String)}", {"v": [text, "x"]}).scalar() == [text, "x"]
