@@ -1,0 +1,148 @@
+"""A ClickHouse HTTP interface served from chDB, so clickhouse-connect can be tested here.
+
+It understands what clickhouse-connect sends: SQL in the body or the ``query`` argument, a
+trailing ``FORMAT``, ``param_*`` bound parameters, settings as URL arguments, lz4/gzip
+request bodies, and ``INSERT ... FORMAT X`` with the data in the body. Errors come back as
+ClickHouse's do: status 500, ``X-ClickHouse-Exception-Code`` and the exception text.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import http.server
+import re
+import threading
+from collections.abc import Iterator
+from urllib.parse import parse_qsl, urlparse
+
+from exptrace.ingest.sqltext import literal
+
+CLIENT_ARGS = {
+    "query",
+    "query_id",
+    "database",
+    "default_format",
+    "wait_end_of_query",
+    "session_id",
+    "compress",
+    "decompress",
+    "enable_http_compression",
+    "user",
+    "password",
+    "session_timeout",
+    "session_check",
+    "http_headers_progress_interval_ms",
+    "send_progress_in_http_headers",
+    "client_protocol_version",
+    "cancel_http_readonly_queries_on_client_close",
+}
+_FORMAT = re.compile(r"\s+FORMAT\s+(\w+)\s*;?\s*$", re.IGNORECASE | re.DOTALL)
+_INSERT = re.compile(
+    r"^\s*(INSERT\s+INTO\s+.+?)(?:\s+FORMAT\s+(\w+))\s*$", re.IGNORECASE | re.DOTALL
+)
+_CODE = re.compile(r"Code:\s*(\d+)")
+
+
+def _handler(path: str):
+    import chdb
+
+    local = threading.local()
+
+    def connection():
+        if getattr(local, "conn", None) is None:
+            local.conn = chdb.connect(path)
+        return local.conn
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):  # quiet
+            return
+
+        def do_GET(self):
+            self._handle()
+
+        def do_POST(self):
+            self._handle()
+
+        def _body(self) -> bytes:
+            length = int(self.headers.get("content-length") or 0)
+            body = self.rfile.read(length) if length else b""
+            encoding = (self.headers.get("content-encoding") or "").lower()
+            if encoding == "gzip":
+                return gzip.decompress(body)
+            if encoding == "lz4":
+                import lz4.frame
+
+                return lz4.frame.decompress(body)
+            return body
+
+        def _handle(self):
+            args = dict(parse_qsl(urlparse(self.path).query, keep_blank_values=True))
+            body = self._body()
+            params = {k[6:]: v for k, v in args.items() if k.startswith("param_")}
+            settings = {
+                k: v for k, v in args.items() if k not in CLIENT_ARGS and not k.startswith("param_")
+            }
+            clause = ", ".join(f"{k} = {literal(v)}" for k, v in settings.items())
+            try:
+                if "query" in args and body:
+                    out = self._insert(args["query"], body, clause)
+                elif body[:6].upper() == b"INSERT" and b"\n" in body:
+                    statement, data = body.split(b"\n", 1)  # the query, then the data
+                    out = self._insert(statement.decode(), data, clause)
+                else:
+                    sql = args.get("query") or body.decode()
+                    out = self._select(
+                        sql, args.get("default_format", "TabSeparated"), clause, params
+                    )
+            except Exception as error:  # reported to the client as ClickHouse would
+                text = str(error).encode()
+                code = _CODE.search(str(error))
+                self.send_response(500)
+                self.send_header("X-ClickHouse-Exception-Code", code.group(1) if code else "1000")
+                self.send_header("Content-Length", str(len(text)))
+                self.end_headers()
+                self.wfile.write(text)
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(out)))
+            self.end_headers()
+            self.wfile.write(out)
+
+        def _insert(self, sql: str, data: bytes, clause: str) -> bytes:
+            match = _INSERT.match(sql)
+            if not match:
+                raise ValueError(f"Code: 62. expected INSERT ... FORMAT, got {sql[:100]!r}")
+            statement = match.group(1) + (f" SETTINGS {clause}" if clause else "")
+            inserter = connection().send_insert(statement, match.group(2))
+            inserter.append(data)
+            inserter.finish()
+            return b""
+
+        def _select(self, sql: str, fmt: str, clause: str, params: dict) -> bytes:
+            match = _FORMAT.search(sql)
+            if match:
+                fmt, sql = match.group(1), sql[: match.start()]
+            sql = sql.rstrip().rstrip(";")
+            if clause and re.match(r"\s*(SELECT|WITH)\b", sql, re.IGNORECASE):
+                sql += f" SETTINGS {clause}"
+            result = connection().query(sql, fmt, params=params or None)
+            data = result.bytes() if hasattr(result, "bytes") else result.data()
+            return data if isinstance(data, bytes) else data.encode()
+
+    return Handler
+
+
+@contextlib.contextmanager
+def serve_chdb_http(path: str) -> Iterator[int]:
+    """Serve ClickHouse's HTTP interface for the chDB directory ``path``; yields the port."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler(path))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
