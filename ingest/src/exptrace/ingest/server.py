@@ -18,6 +18,7 @@ from exptrace.ingest.http_receiver import bearer_check, build_app, health_routes
 from exptrace.ingest.intake import Intake
 from exptrace.ingest.migrate import ensure_schema
 from exptrace.ingest.schema import Schema
+from exptrace.ingest.selfmetrics import SelfMetrics
 from exptrace.ingest.settings import IngestSettings, split_endpoint
 from exptrace.ingest.stats import IngestStats
 from exptrace.ingest.store import Store, open_store
@@ -77,6 +78,11 @@ class IngestServer:
             flush_interval=settings.flush_interval,
             max_retry_delay=settings.store_retry_max_delay,
         )
+        self.self_metrics = (
+            SelfMetrics(self.intake, settings.self_metrics_interval, settings.service_name)
+            if settings.self_metrics_interval > 0
+            else None
+        )
         authorized = bearer_check(settings.token)
         self.app = build_app(
             [
@@ -105,6 +111,8 @@ class IngestServer:
     def start(self) -> IngestServer:
         settings = self.settings
         self.flusher.start()
+        if self.self_metrics is not None:
+            self.self_metrics.start()
         tls = None
         if settings.tls_cert_file and settings.tls_key_file:
             tls = (
@@ -152,6 +160,8 @@ class IngestServer:
             self._http.should_exit = True
             if self._http_thread is not None:
                 self._http_thread.join(10)
+        if self.self_metrics is not None:
+            self.self_metrics.stop()
         self.flusher.stop(drain=drain)
         self.wal.close()
         self.store.close()

@@ -37,6 +37,10 @@ class IngestSettings:
     store_retry_max_delay: float = 5.0
     """Longest wait between attempts to reach a failing store (the backoff doubles up to it)."""
     retention_days: int = 30
+    self_metrics_interval: float = 0.0
+    """Seconds between snapshots of the receiver's own metrics stored as OTLP (0: off)."""
+    service_name: str = "exptrace-ingest"
+    """Service name of the receiver's own telemetry (``OTEL_SERVICE_NAME``)."""
     cluster: str | None = None
     """Render the cluster form of the schema (ON CLUSTER, Replicated, Distributed)."""
     redact_drop_keys: tuple[str, ...] = DEFAULT_DROP_KEYS
@@ -45,9 +49,8 @@ class IngestSettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> IngestSettings:
-        return settings_from_env(
-            cls, environ, {k: v for k, v in overrides.items() if v is not None}
-        )
+        given = {k: v for k, v in overrides.items() if v is not None}
+        return settings_from_env(cls, environ, given, aliases={"service_name": "OTEL_SERVICE_NAME"})
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir))
