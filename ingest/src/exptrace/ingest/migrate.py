@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 
+from exptrace.ingest.queryviews import QUERY_VIEWS
 from exptrace.ingest.schema import SCHEMA_VERSION, Schema
 from exptrace.ingest.store import Store, StoreError
 
 
 def views_fingerprint(schema: Schema) -> str:
     """Changes when the view SQL (redaction rules, definitions) changes."""
-    text = "\n".join(v.select for v in schema.views())
+    text = "\n".join([v.select for v in schema.views()] + [sql for _, sql in QUERY_VIEWS])
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -54,5 +55,5 @@ def _recreate_views(store: Store, schema: Schema, cluster: str | None) -> None:
     for name in schema.view_names():
         store.command(f"DROP VIEW IF EXISTS {name}{on}")
     for statement in schema.statements(cluster):
-        if statement.startswith("CREATE MATERIALIZED VIEW"):
+        if statement.startswith(("CREATE MATERIALIZED VIEW", "CREATE VIEW")):
             store.command(statement)

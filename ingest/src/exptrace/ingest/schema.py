@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from exptrace.ingest import landing
+from exptrace.ingest.queryviews import QUERY_VIEWS
 from exptrace.ingest.redaction import Redaction
 from exptrace.ingest.sqltext import identifier, literal
 
@@ -80,6 +81,7 @@ class Schema:
             out += self._table(table, cluster, on)
         for dictionary in self.dictionaries():
             out.append(f"CREATE DICTIONARY IF NOT EXISTS {dictionary.name}{on} {dictionary.body}")
+        out += [f"CREATE VIEW IF NOT EXISTS {name}{on} AS {select}" for name, select in QUERY_VIEWS]
         for view in self.views():
             target = (
                 f"{view.target}_local" if cluster and self._is_stored(view.target) else view.target
@@ -90,7 +92,8 @@ class Schema:
         return out
 
     def view_names(self) -> list[str]:
-        return [v.name for v in self.views()]
+        """Views recreated when their definitions change (materialized and query views)."""
+        return [v.name for v in self.views()] + [name for name, _ in QUERY_VIEWS]
 
     def _is_stored(self, name: str) -> bool:
         return any(t.name == name and t.engine != "Null" for t in self.tables())
@@ -418,7 +421,9 @@ TRACES_TABLE = Table(
     StatusCode LowCardinality(String) CODEC(ZSTD(1)),
     StatusMessage String CODEC(ZSTD(1)),
     Events Nested (Timestamp DateTime64(9), Name LowCardinality(String), Attributes {ATTR_MAP}) CODEC(ZSTD(1)),
-    Links Nested (TraceId String, SpanId String, TraceState String, Attributes {ATTR_MAP}) CODEC(ZSTD(1)),{OURS},
+    Links Nested (TraceId String, SpanId String, TraceState String, Attributes {ATTR_MAP}) CODEC(ZSTD(1)),
+    HttpRoute LowCardinality(String) CODEC(ZSTD(1)),
+    HttpStatusCode UInt16 CODEC(ZSTD(1)),{OURS},
     INDEX idx_trace_id TraceId TYPE bloom_filter(0.001) GRANULARITY 1,
     INDEX idx_res_attr_key mapKeys(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
     INDEX idx_res_attr_value mapValues(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,

@@ -309,6 +309,31 @@ class ClickHouseStore(Store):
         self._client.close()
 
 
+class ReadOnlyStore(Store):
+    """Queries only, each with ``readonly = 2``: the engine refuses writes and DDL.
+
+    The query layer reads through this; give it a read-only ClickHouse user as well.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self.url = store.url
+
+    def command(self, sql: str, parameters: Mapping[str, Any] | None = None) -> None:
+        raise StoreError("this store is read-only")
+
+    def query(self, sql: str, parameters: Mapping[str, Any] | None = None) -> Result:
+        return self._store.query(f"{sql.rstrip().rstrip(';')} SETTINGS readonly = 2", parameters)
+
+    def insert_raw(
+        self, table: str, data: bytes, fmt: str, settings: Mapping[str, str | int]
+    ) -> None:
+        raise StoreError("this store is read-only")
+
+    def close(self) -> None:
+        return None  # the underlying store belongs to its owner
+
+
 def open_store(url: str) -> Store:
     """Open the store named by ``url``: ``chdb://PATH``, ``clickhouse://...``, ``http(s)://...``."""
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""

@@ -1,0 +1,219 @@
+"""The query layer's SQL, as parameterized views anyone can run in ClickHouse.
+
+Each view takes ``start`` and ``end`` (DateTime64) and reads entry spans (server and consumer
+spans) unless it says otherwise. Run them as, for example::
+
+    SELECT * FROM exptrace_cohort_slis(start = '2026-11-26 14:00:00', end = '2026-11-26 15:00:00',
+                                       experiment = 'checkout-v2', by_service = 0, by_route = 0)
+
+The Python API, the CLI and the HTTP API read these same views with bound parameters.
+"""
+
+from __future__ import annotations
+
+WINDOW = "Timestamp >= {start:DateTime64(9)} AND Timestamp < {end:DateTime64(9)}"
+ENTRY = "SpanKind IN ('Server', 'Consumer')"
+IS_ERROR = "(StatusCode = 'Error' OR HttpStatusCode >= 500)"
+
+COHORT_SLIS = f"""
+SELECT
+    experiment, variant,
+    if({{by_service:UInt8}}, ServiceName, '') AS service,
+    if({{by_route:UInt8}}, if(HttpRoute != '', HttpRoute, SpanName), '') AS route,
+    count() AS requests,
+    countIf({IS_ERROR}) AS errors,
+    errors / requests AS error_rate,
+    1 - error_rate AS availability,
+    quantilesTDigest(0.5, 0.9, 0.95, 0.99)(Duration / 1e6) AS latency_ms
+FROM otel_traces
+ARRAY JOIN mapKeys(Experiments) AS experiment, mapValues(Experiments) AS variant
+WHERE {WINDOW} AND {ENTRY}
+  AND ({{experiment:String}} = '' OR experiment = {{experiment:String}})
+GROUP BY experiment, variant, service, route
+ORDER BY experiment, variant, service, route"""
+
+COMPARISON = f"""
+WITH arms AS (
+    SELECT variant, count() AS requests, countIf({IS_ERROR}) AS errors
+    FROM otel_traces
+    WHERE {WINDOW} AND {ENTRY} AND Experiments[{{experiment:String}}] != ''
+    GROUP BY Experiments[{{experiment:String}}] AS variant
+)
+SELECT
+    t.variant AS variant, t.requests AS requests, t.errors AS errors,
+    c.requests AS control_requests, c.errors AS control_errors,
+    proportionsZTest(t.errors, c.errors, t.requests, c.requests,
+                     1 - {{alpha:Float64}}, 'unpooled') AS error_test
+FROM arms AS t CROSS JOIN (SELECT * FROM arms WHERE variant = {{control:String}}) AS c
+WHERE t.variant != {{control:String}}
+ORDER BY t.variant"""
+
+LATENCY_TEST = f"""
+SELECT
+    mannWhitneyUTest('two-sided')(Duration, Experiments[{{experiment:String}}] = {{variant:String}}) AS rank_test,
+    quantileExactIf(0.5)(Duration, Experiments[{{experiment:String}}] = {{variant:String}}) / 1e6 AS median_ms,
+    quantileExactIf(0.5)(Duration, Experiments[{{experiment:String}}] = {{control:String}}) / 1e6 AS control_median_ms
+FROM otel_traces
+WHERE {WINDOW} AND {ENTRY}
+  AND Experiments[{{experiment:String}}] IN ({{control:String}}, {{variant:String}})"""
+
+TAGGING_COVERAGE = f"""
+SELECT
+    ServiceName AS service,
+    if(HttpRoute != '', HttpRoute, SpanName) AS route,
+    toStartOfInterval(Timestamp, toIntervalSecond({{bucket_seconds:UInt32}})) AS bucket,
+    count() AS requests,
+    countIf(length(Experiments) > 0) AS tagged,
+    tagged / requests AS coverage
+FROM otel_traces
+WHERE {WINDOW} AND {ENTRY}
+GROUP BY service, route, bucket
+ORDER BY service, route, bucket"""
+
+PROPAGATION_COVERAGE = f"""
+WITH tagged AS (
+    SELECT TraceId, ServiceName AS entry_service, Experiments AS entry_experiments
+    FROM otel_traces
+    WHERE {WINDOW} AND ParentSpanId = '' AND {ENTRY} AND length(Experiments) > 0
+),
+spans AS (
+    SELECT s.TraceId AS TraceId, s.SpanId AS SpanId, s.ParentSpanId AS ParentSpanId,
+           s.ServiceName AS service,
+           hasAll(mapKeys(s.Experiments), mapKeys(t.entry_experiments)) AS carries
+    FROM otel_traces AS s INNER JOIN tagged AS t ON s.TraceId = t.TraceId
+    WHERE s.Timestamp >= {{start:DateTime64(9)}} AND s.Timestamp < {{end:DateTime64(9)}} + INTERVAL 1 HOUR
+)
+SELECT
+    'span' AS signal,
+    ifNull(p.service, '') AS from_service,
+    c.service AS service,
+    count() AS items,
+    countIf(c.carries) AS carrying,
+    carrying / items AS coverage
+FROM spans AS c LEFT JOIN spans AS p ON c.TraceId = p.TraceId AND c.ParentSpanId = p.SpanId
+WHERE c.ParentSpanId = '' OR p.service != c.service
+GROUP BY from_service, service
+UNION ALL
+SELECT
+    'log' AS signal, '' AS from_service, l.ServiceName AS service,
+    count() AS items,
+    countIf(hasAll(mapKeys(l.Experiments), mapKeys(t.entry_experiments))) AS carrying,
+    carrying / items AS coverage
+FROM otel_logs AS l INNER JOIN tagged AS t ON l.TraceId = t.TraceId
+WHERE l.Timestamp >= {{start:DateTime64(9)}} AND l.Timestamp < {{end:DateTime64(9)}} + INTERVAL 1 HOUR
+GROUP BY service
+ORDER BY signal DESC, coverage, service"""
+
+_ATTRIBUTED = "count() AS items, countIf(length(Experiments) > 0) AS tagged, countIf(length(Artifacts) > 0) AS linked"
+ATTRIBUTION = f"""
+SELECT signal, items, tagged, linked, if(tagged = 0, 0, linked / tagged) AS completeness
+FROM (
+    SELECT 'traces' AS signal, {_ATTRIBUTED} FROM otel_traces WHERE {WINDOW}
+    UNION ALL
+    SELECT 'logs', {_ATTRIBUTED} FROM otel_logs WHERE {WINDOW}
+    UNION ALL
+    SELECT 'metrics', sum(items), sum(tagged), sum(linked) FROM (
+        SELECT {_ATTRIBUTED} FROM otel_metrics_gauge WHERE TimeUnix >= {{start:DateTime64(9)}} AND TimeUnix < {{end:DateTime64(9)}}
+        UNION ALL SELECT {_ATTRIBUTED} FROM otel_metrics_sum WHERE TimeUnix >= {{start:DateTime64(9)}} AND TimeUnix < {{end:DateTime64(9)}}
+        UNION ALL SELECT {_ATTRIBUTED} FROM otel_metrics_histogram WHERE TimeUnix >= {{start:DateTime64(9)}} AND TimeUnix < {{end:DateTime64(9)}}
+        UNION ALL SELECT {_ATTRIBUTED} FROM otel_metrics_exponential_histogram WHERE TimeUnix >= {{start:DateTime64(9)}} AND TimeUnix < {{end:DateTime64(9)}}
+        UNION ALL SELECT {_ATTRIBUTED} FROM otel_metrics_summary WHERE TimeUnix >= {{start:DateTime64(9)}} AND TimeUnix < {{end:DateTime64(9)}}
+    )
+)
+ORDER BY signal DESC"""
+
+INCIDENT = f"""
+WITH scoped AS (
+    SELECT * FROM otel_traces
+    WHERE {WINDOW} AND {ENTRY}
+      AND ({{service:String}} = '' OR ServiceName = {{service:String}})
+      AND ({{route:String}} = '' OR HttpRoute = {{route:String}} OR SpanName = {{route:String}})
+),
+cohorts AS (
+    SELECT experiment, variant, count() AS requests, countIf({IS_ERROR}) AS errors,
+           quantileTDigest(0.95)(Duration / 1e6) AS p95_ms
+    FROM scoped ARRAY JOIN mapKeys(Experiments) AS experiment, mapValues(Experiments) AS variant
+    GROUP BY experiment, variant
+),
+controls AS (
+    SELECT experiment_id AS experiment, argMax(control, version) AS control
+    FROM exptrace_experiments GROUP BY experiment_id
+),
+total AS (SELECT countIf({IS_ERROR}) AS all_errors FROM scoped)
+SELECT
+    c.experiment AS experiment, c.variant AS variant, c.requests AS requests, c.errors AS errors,
+    c.errors / c.requests AS error_rate,
+    k.errors / k.requests AS control_error_rate,
+    c.errors - c.requests * control_error_rate AS excess_errors,
+    c.p95_ms - k.p95_ms AS p95_shift_ms,
+    if(total.all_errors = 0, 0, c.errors / total.all_errors) AS error_share,
+    c.variant = k.variant AS is_control
+FROM cohorts AS c
+LEFT JOIN controls AS r ON r.experiment = c.experiment
+INNER JOIN cohorts AS k ON k.experiment = c.experiment
+    AND k.variant = if(r.control != '', r.control, 'control')
+CROSS JOIN total
+ORDER BY is_control, excess_errors DESC, p95_shift_ms DESC"""
+
+_BURN_WINDOWS = (("5m", 300), ("30m", 1800), ("1h", 3600), ("6h", 21600), ("3d", 259200))
+_BURN_COLUMNS = ",\n    ".join(
+    f"countIf({IS_ERROR} AND Timestamp >= {{at:DateTime64(9)}} - INTERVAL {seconds} SECOND) / "
+    f"greatest(countIf(Timestamp >= {{at:DateTime64(9)}} - INTERVAL {seconds} SECOND), 1) AS error_rate_{name},\n    "
+    f"countIf(Timestamp >= {{at:DateTime64(9)}} - INTERVAL {seconds} SECOND) AS requests_{name}"
+    for name, seconds in _BURN_WINDOWS
+)
+BURN_RATES = f"""
+WITH slos AS (
+    SELECT experiment_id AS experiment, argMax(slo, version) AS slo
+    FROM exptrace_experiments GROUP BY experiment_id
+)
+SELECT
+    experiment, variant,
+    if(slos.slo['availability'] > 0, slos.slo['availability'], {{default_availability:Float64}}) AS availability_target,
+    {_BURN_COLUMNS}
+FROM otel_traces
+ARRAY JOIN mapKeys(Experiments) AS experiment, mapValues(Experiments) AS variant
+LEFT JOIN slos ON slos.experiment = experiment
+WHERE Timestamp >= {{at:DateTime64(9)}} - INTERVAL 3 DAY AND Timestamp < {{at:DateTime64(9)}} AND {ENTRY}
+GROUP BY experiment, variant, availability_target
+ORDER BY experiment, variant"""
+
+INGESTION_LAG = f"""
+SELECT signal, service, count() AS items,
+       quantiles(0.5, 0.99)(lag_ms) AS lag_ms_p50_p99, max(lag_ms) AS lag_ms_max
+FROM (
+    SELECT 'traces' AS signal, ServiceName AS service,
+           dateDiff('millisecond', Timestamp + toIntervalNanosecond(Duration), IngestTime) AS lag_ms
+    FROM otel_traces WHERE {WINDOW}
+    UNION ALL
+    SELECT 'logs', ServiceName, dateDiff('millisecond', Timestamp, IngestTime)
+    FROM otel_logs WHERE {WINDOW}
+)
+GROUP BY signal, service
+ORDER BY signal DESC, service"""
+
+CARDINALITY = f"""
+SELECT
+    ServiceName AS service,
+    uniqExact(experiment) AS experiments,
+    uniqExact((experiment, variant)) AS cohorts,
+    uniqExact(variant) AS variants,
+    (SELECT uniqExact(key) FROM otel_traces ARRAY JOIN mapKeys(SpanAttributes) AS key WHERE {WINDOW}) AS attribute_keys
+FROM otel_traces
+ARRAY JOIN mapKeys(Experiments) AS experiment, mapValues(Experiments) AS variant
+WHERE {WINDOW}
+GROUP BY service
+ORDER BY cohorts DESC"""
+
+QUERY_VIEWS: tuple[tuple[str, str], ...] = (
+    ("exptrace_cohort_slis", COHORT_SLIS),
+    ("exptrace_comparison", COMPARISON),
+    ("exptrace_latency_test", LATENCY_TEST),
+    ("exptrace_tagging_coverage", TAGGING_COVERAGE),
+    ("exptrace_propagation_coverage", PROPAGATION_COVERAGE),
+    ("exptrace_attribution", ATTRIBUTION),
+    ("exptrace_incident", INCIDENT),
+    ("exptrace_burn_rates", BURN_RATES),
+    ("exptrace_ingestion_lag", INGESTION_LAG),
+    ("exptrace_cardinality", CARDINALITY),
+)

@@ -1,0 +1,346 @@
+"""The Python API: answers from the telemetry, computed by the engine through the SQL views."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from exptrace.ingest.sqltext import identifier
+from exptrace.ingest.store import ReadOnlyStore, Store
+from exptrace.query.registry import Registry
+from exptrace.query.statistics import relative_difference_ci, sample_ratio_mismatch
+
+DEFAULT_MIN_REQUESTS = 200
+"""Below this many entry requests in either arm, a comparison says "not enough data"."""
+BURN_RULES = (  # multi-window, multi-burn-rate alerting for a 30-day SLO window
+    ("page", "1h", "5m", 14.4),
+    ("page", "6h", "30m", 6.0),
+    ("ticket", "3d", "6h", 1.0),
+)
+
+
+@dataclass(frozen=True)
+class Window:
+    """A half-open time window ``[start, end)`` in UTC."""
+
+    start: str
+    end: str
+
+    @classmethod
+    def parse(
+        cls,
+        start: str | dt.datetime | None = None,
+        end: str | dt.datetime | None = None,
+        last: dt.timedelta = dt.timedelta(hours=1),
+    ) -> Window:
+        end_at = _to_datetime(end) if end else dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        start_at = _to_datetime(start) if start else end_at - last
+        if start_at >= end_at:
+            raise ValueError("the window's start must be before its end")
+        return cls(_text(start_at), _text(end_at))
+
+    def params(self) -> dict[str, str]:
+        return {"start": self.start, "end": self.end}
+
+
+def _to_datetime(value: str | dt.datetime) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        moment = value
+    else:
+        try:
+            moment = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"not a date and time: {value!r} (use ISO 8601)") from None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(dt.UTC).replace(tzinfo=None)
+    return moment
+
+
+def _text(moment: dt.datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _finite(value: Any) -> Any:
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+class Queries:
+    """Cohort SLIs, comparisons, coverage, attribution, incidents, burn rates, lag, cardinality."""
+
+    def __init__(
+        self,
+        store: Store,
+        registry: Registry | None = None,
+        *,
+        alpha: float = 0.05,
+        min_requests: int = DEFAULT_MIN_REQUESTS,
+    ) -> None:
+        self.reader = store if isinstance(store, ReadOnlyStore) else ReadOnlyStore(store)
+        self.registry = registry or Registry(store)
+        self.alpha = alpha
+        self.min_requests = min_requests
+
+    def _view(
+        self, name: str, params: dict[str, Any], types: dict[str, str]
+    ) -> list[dict[str, Any]]:
+        """Read a parameterized view; every value travels as a bound parameter."""
+        args = ", ".join(f"{identifier(k)} = {{{k}:{t}}}" for k, t in types.items())
+        sql = f"SELECT * FROM {identifier(name)}({args})"  # noqa: S608 (names are ours)
+        return self.reader.query(sql, params).dicts()
+
+    # -- 1. cohort SLIs --------------------------------------------------------------------
+
+    def cohort_slis(
+        self, window: Window, experiment: str = "", by_service: bool = False, by_route: bool = False
+    ) -> list[dict[str, Any]]:
+        rows = self._view(
+            "exptrace_cohort_slis",
+            {
+                **window.params(),
+                "experiment": experiment,
+                "by_service": int(by_service),
+                "by_route": int(by_route),
+            },
+            {
+                "start": "DateTime64(9)",
+                "end": "DateTime64(9)",
+                "experiment": "String",
+                "by_service": "UInt8",
+                "by_route": "UInt8",
+            },
+        )
+        for row in rows:
+            p50, p90, p95, p99 = row.pop("latency_ms")
+            row.update(p50_ms=p50, p90_ms=p90, p95_ms=p95, p99_ms=p99)
+        return rows
+
+    # -- 2. comparison with control ------------------------------------------------------------
+
+    def report(self, experiment: str, window: Window) -> dict[str, Any]:
+        """Every variant against control: effects with CIs, p-values, sizes, SRM."""
+        registered = self.registry.find(experiment)
+        control = registered.control if registered else "control"
+        cohorts = self.cohort_slis(window, experiment)
+        observed = {c["variant"]: int(c["requests"]) for c in cohorts}
+        comparisons = []
+        tests = self._view(
+            "exptrace_comparison",
+            {**window.params(), "experiment": experiment, "control": control, "alpha": self.alpha},
+            {
+                "start": "DateTime64(9)",
+                "end": "DateTime64(9)",
+                "experiment": "String",
+                "control": "String",
+                "alpha": "Float64",
+            },
+        )
+        for row in tests:
+            comparisons.append(self._compare_row(experiment, window, control, row))
+        srm = None
+        if registered is not None:
+            check = sample_ratio_mismatch(observed, registered.variants)
+            if check is not None:
+                srm = {**check.__dict__}
+        notes = []
+        if control not in observed:
+            notes.append(f"no traffic in control variant {control!r}: nothing to compare against")
+        return {
+            "experiment": experiment,
+            "window": window.__dict__,
+            "control": control,
+            "registered": registered is not None,
+            "alpha": self.alpha,
+            "min_requests": self.min_requests,
+            "cohorts": cohorts,
+            "comparisons": comparisons,
+            "sample_ratio": srm,
+            "notes": notes,
+        }
+
+    def _compare_row(self, experiment: str, window: Window, control: str, row: dict) -> dict:
+        n_t, e_t = int(row["requests"]), int(row["errors"])
+        n_c, e_c = int(row["control_requests"]), int(row["control_errors"])
+        test = row["error_test"]
+        result: dict[str, Any] = {
+            "variant": row["variant"],
+            "requests": n_t,
+            "control_requests": n_c,
+            "errors": e_t,
+            "control_errors": e_c,
+            "error_rate": e_t / n_t,
+            "control_error_rate": e_c / n_c,
+        }
+        if min(n_t, n_c) < self.min_requests:
+            result["verdict"] = f"not enough data (needs {self.min_requests} requests per arm)"
+            return result
+        rel, rel_low, rel_high = relative_difference_ci(e_t, n_t, e_c, n_c, self.alpha)
+        latency = self._view(
+            "exptrace_latency_test",
+            {
+                **window.params(),
+                "experiment": experiment,
+                "control": control,
+                "variant": row["variant"],
+            },
+            {
+                "start": "DateTime64(9)",
+                "end": "DateTime64(9)",
+                "experiment": "String",
+                "control": "String",
+                "variant": "String",
+            },
+        )[0]
+        result.update(
+            error_rate_diff=e_t / n_t - e_c / n_c,
+            error_rate_diff_ci=[
+                _finite(test["confidence_interval_low"]),
+                _finite(test["confidence_interval_high"]),
+            ],
+            error_rate_relative=_finite(rel),
+            error_rate_relative_ci=[_finite(rel_low), _finite(rel_high)],
+            error_p_value=_finite(test["p_value"]),
+            median_ms=latency["median_ms"],
+            control_median_ms=latency["control_median_ms"],
+            median_diff_ms=latency["median_ms"] - latency["control_median_ms"],
+            latency_p_value=_finite(latency["rank_test"]["p_value"]),
+        )
+        findings = []
+        p_err, p_lat = result["error_p_value"], result["latency_p_value"]
+        if p_err is not None and p_err < self.alpha:
+            findings.append("more errors" if result["error_rate_diff"] > 0 else "fewer errors")
+        if p_lat is not None and p_lat < self.alpha:
+            findings.append("slower" if result["median_diff_ms"] > 0 else "faster")
+        result["verdict"] = ", ".join(findings) if findings else "no significant difference"
+        return result
+
+    # -- 3. tagging and propagation coverage ---------------------------------------------------
+
+    def tagging_coverage(
+        self, window: Window, bucket_seconds: int = 300, threshold: float = 0.95
+    ) -> dict[str, Any]:
+        rows = self._view(
+            "exptrace_tagging_coverage",
+            {**window.params(), "bucket_seconds": bucket_seconds},
+            {"start": "DateTime64(9)", "end": "DateTime64(9)", "bucket_seconds": "UInt32"},
+        )
+        totals: dict[tuple[str, str], list[int]] = {}
+        for row in rows:
+            t = totals.setdefault((row["service"], row["route"]), [0, 0])
+            t[0] += int(row["requests"])
+            t[1] += int(row["tagged"])
+        routes = [
+            {"service": s, "route": r, "requests": n, "tagged": k, "coverage": k / n}
+            for (s, r), (n, k) in sorted(totals.items())
+        ]
+        requests = sum(r["requests"] for r in routes)
+        tagged = sum(r["tagged"] for r in routes)
+        return {
+            "window": window.__dict__,
+            "threshold": threshold,
+            "requests": requests,
+            "tagged": tagged,
+            "coverage": tagged / requests if requests else None,
+            "routes": routes,
+            "below_threshold": [r for r in routes if r["coverage"] < threshold],
+            "buckets": rows,
+        }
+
+    def propagation_coverage(self, window: Window, threshold: float = 0.95) -> dict[str, Any]:
+        rows = self._view(
+            "exptrace_propagation_coverage",
+            window.params(),
+            {"start": "DateTime64(9)", "end": "DateTime64(9)"},
+        )
+        hops = [r for r in rows if r["signal"] == "span"]
+        return {
+            "window": window.__dict__,
+            "threshold": threshold,
+            "hops": hops,
+            "logs": [r for r in rows if r["signal"] == "log"],
+            "losing_hops": [h for h in hops if h["from_service"] and h["coverage"] < threshold],
+        }
+
+    # -- 4. attribution completeness -----------------------------------------------------------
+
+    def attribution(self, window: Window) -> list[dict[str, Any]]:
+        return self._view(
+            "exptrace_attribution",
+            window.params(),
+            {"start": "DateTime64(9)", "end": "DateTime64(9)"},
+        )
+
+    # -- 5. incident attribution ---------------------------------------------------------------
+
+    def incident(self, window: Window, service: str = "", route: str = "") -> dict[str, Any]:
+        ranked = self._view(
+            "exptrace_incident",
+            {**window.params(), "service": service, "route": route},
+            {
+                "start": "DateTime64(9)",
+                "end": "DateTime64(9)",
+                "service": "String",
+                "route": "String",
+            },
+        )
+        suspects = [r for r in ranked if not r["is_control"]]
+        return {
+            "window": window.__dict__,
+            "service": service,
+            "route": route,
+            "ranked": suspects,
+            "controls": [r for r in ranked if r["is_control"]],
+            "registry_events": self.registry.events(window.start, window.end),
+        }
+
+    # -- 6. burn rates ---------------------------------------------------------------------------
+
+    def burn_rates(
+        self, at: str | dt.datetime | None = None, default_availability: float = 0.999
+    ) -> list[dict[str, Any]]:
+        moment = (
+            _text(_to_datetime(at)) if at else _text(dt.datetime.now(dt.UTC).replace(tzinfo=None))
+        )
+        rows = self._view(
+            "exptrace_burn_rates",
+            {"at": moment, "default_availability": default_availability},
+            {"at": "DateTime64(9)", "default_availability": "Float64"},
+        )
+        out = []
+        for row in rows:
+            budget = 1 - row["availability_target"]
+            rates = {w: row[f"error_rate_{w}"] / budget for w in ("5m", "30m", "1h", "6h", "3d")}
+            status = "ok"
+            for action, long_w, short_w, factor in BURN_RULES:
+                if rates[long_w] > factor and rates[short_w] > factor:
+                    status = action
+                    break
+            out.append(
+                {
+                    "experiment": row["experiment"],
+                    "variant": row["variant"],
+                    "availability_target": row["availability_target"],
+                    "burn_rates": rates,
+                    "requests": {w: row[f"requests_{w}"] for w in rates},
+                    "status": status,
+                    "at": moment,
+                }
+            )
+        return out
+
+    # -- 7. ingestion lag and cardinality ---------------------------------------------------------
+
+    def ingestion_lag(self, window: Window) -> list[dict[str, Any]]:
+        return self._view(
+            "exptrace_ingestion_lag",
+            window.params(),
+            {"start": "DateTime64(9)", "end": "DateTime64(9)"},
+        )
+
+    def cardinality(self, window: Window) -> list[dict[str, Any]]:
+        return self._view(
+            "exptrace_cardinality",
+            window.params(),
+            {"start": "DateTime64(9)", "end": "DateTime64(9)"},
+        )

@@ -1,0 +1,246 @@
+"""The experiment registry: append-only versions and an audit log of every change."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import threading
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from exptrace.ingest.store import Store, StoreError
+from exptrace.propagation.members import Limits
+
+STATUSES = ("draft", "running", "stopped", "archived")
+TRANSITIONS = {
+    "draft": {"running", "archived"},
+    "running": {"stopped"},
+    "stopped": {"running", "archived"},
+    "archived": set(),
+}
+_TOKENS = Limits()
+_COLUMNS = (
+    "experiment_id",
+    "version",
+    "name",
+    "owner",
+    "description",
+    "status",
+    "variants",
+    "control",
+    "artifacts",
+    "scope",
+    "slo",
+    "start_time",
+    "end_time",
+    "changed_at",
+    "changed_by",
+)
+_SELECT = (
+    "SELECT experiment_id, version, name, owner, description, status, variants, control, "
+    "artifacts, scope, slo, start_time, end_time, changed_at, changed_by FROM exptrace_experiments "
+)
+_INSERT = (
+    "INSERT INTO exptrace_experiments (experiment_id, version, name, owner, description, status, "
+    "variants, control, artifacts, scope, slo, start_time, end_time, changed_at, changed_by) "
+    "VALUES ("
+    "{experiment_id:String}, {version:UInt64}, {name:String}, {owner:String}, "
+    "{description:String}, {status:String}, {variants:Map(String, Float64)}, {control:String}, "
+    "{artifacts:Map(String, Map(String, String))}, {scope:Array(String)}, "
+    "{slo:Map(String, Float64)}, "
+    "{start_time:Nullable(DateTime64(3))}, {end_time:Nullable(DateTime64(3))}, "
+    "{changed_at:DateTime64(3)}, {changed_by:String})"
+)
+
+
+class RegistryError(ValueError):
+    """A registry request that cannot be carried out, with the reason."""
+
+
+class UnknownExperiment(RegistryError):
+    pass
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One experiment as registered: variants with weights, artifacts per variant, SLOs."""
+
+    id: str
+    name: str = ""
+    owner: str = ""
+    description: str = ""
+    status: str = "draft"
+    variants: dict[str, float] = field(default_factory=lambda: {"control": 50.0, "treatment": 50.0})
+    control: str = "control"
+    artifacts: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Per variant: model version, image, commit, data version, or anything else."""
+    scope: list[str] = field(default_factory=list)
+    """Services the experiment runs in (empty: any)."""
+    slo: dict[str, float] = field(default_factory=dict)
+    """``availability`` (e.g. 0.999) and ``latency_p95_ms`` targets."""
+    start_time: str | None = None
+    end_time: str | None = None
+    version: int = 0
+    changed_at: str | None = None
+    changed_by: str = ""
+
+    def validate(self) -> None:
+        if not _TOKENS.is_token(self.id):
+            raise RegistryError(
+                f"experiment id {self.id!r} must be 1-64 letters, digits, '.', '_' or '-'"
+            )
+        if self.status not in STATUSES:
+            raise RegistryError(f"status must be one of {', '.join(STATUSES)}")
+        if not self.variants:
+            raise RegistryError("an experiment needs at least one variant")
+        for variant, weight in self.variants.items():
+            if not _TOKENS.is_token(variant):
+                raise RegistryError(
+                    f"variant {variant!r} must be 1-64 letters, digits, '.', '_' or '-'"
+                )
+            if not isinstance(weight, (int, float)) or weight < 0:
+                raise RegistryError(f"weight of variant {variant!r} must be a number >= 0")
+        if sum(self.variants.values()) <= 0:
+            raise RegistryError("variant weights must not all be zero")
+        if self.control not in self.variants:
+            raise RegistryError(f"control {self.control!r} is not one of the variants")
+        unknown = set(self.artifacts) - set(self.variants)
+        if unknown:
+            raise RegistryError(f"artifacts name unknown variants: {', '.join(sorted(unknown))}")
+        availability = self.slo.get("availability")
+        if availability is not None and not 0 < availability < 1:
+            raise RegistryError("slo availability must be between 0 and 1, e.g. 0.999")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Registry:
+    """Create, change and read experiments; every change is a new version plus an audit row."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._lock = threading.Lock()
+
+    def list(self, status: str | None = None) -> list[Experiment]:
+        rows = self.store.query(
+            _SELECT + "ORDER BY experiment_id, version DESC LIMIT 1 BY experiment_id"
+        ).rows
+        experiments = [_from_row(row) for row in rows]
+        return [e for e in experiments if status is None or e.status == status]
+
+    def get(self, experiment_id: str) -> Experiment:
+        rows = self.store.query(
+            _SELECT + "WHERE experiment_id = {id:String} ORDER BY version DESC LIMIT 1",
+            {"id": experiment_id},
+        ).rows
+        if not rows:
+            raise UnknownExperiment(f"no experiment {experiment_id!r} is registered")
+        return _from_row(rows[0])
+
+    def find(self, experiment_id: str) -> Experiment | None:
+        try:
+            return self.get(experiment_id)
+        except UnknownExperiment:
+            return None
+
+    def create(self, experiment: Experiment, actor: str) -> Experiment:
+        experiment = replace(experiment, status=experiment.status or "draft")
+        experiment.validate()
+        with self._lock:
+            if self.find(experiment.id) is not None:
+                raise RegistryError(f"experiment {experiment.id!r} exists already")
+            return self._write(experiment, None, "create", actor)
+
+    def update(self, experiment_id: str, actor: str, **changes: Any) -> Experiment:
+        """Change fields (not id, version or status: use start/stop/archive for status)."""
+        forbidden = {"id", "version", "status", "changed_at", "changed_by"} & set(changes)
+        if forbidden:
+            raise RegistryError(f"cannot change {', '.join(sorted(forbidden))} with update")
+        with self._lock:
+            old = self.get(experiment_id)
+            new = replace(old, **changes)
+            new.validate()
+            return self._write(new, old, "update", actor)
+
+    def set_status(self, experiment_id: str, status: str, actor: str) -> Experiment:
+        with self._lock:
+            old = self.get(experiment_id)
+            if status not in TRANSITIONS.get(old.status, set()):
+                raise RegistryError(f"cannot go from {old.status} to {status}")
+            now = _now()
+            changes: dict[str, Any] = {"status": status}
+            if status == "running" and old.start_time is None:
+                changes["start_time"] = now
+            if status == "stopped":
+                changes["end_time"] = now
+            return self._write(replace(old, **changes), old, status_action(status), actor)
+
+    def start(self, experiment_id: str, actor: str) -> Experiment:
+        return self.set_status(experiment_id, "running", actor)
+
+    def stop(self, experiment_id: str, actor: str) -> Experiment:
+        return self.set_status(experiment_id, "stopped", actor)
+
+    def archive(self, experiment_id: str, actor: str) -> Experiment:
+        return self.set_status(experiment_id, "archived", actor)
+
+    def history(self, experiment_id: str | None = None) -> list[dict[str, Any]]:
+        return self.store.query(
+            "SELECT at, actor, experiment_id, action, old, new FROM exptrace_audit "
+            "WHERE {id:String} = '' OR experiment_id = {id:String} ORDER BY at, experiment_id",
+            {"id": experiment_id or ""},
+        ).dicts()
+
+    def events(self, start: str, end: str) -> list[dict[str, Any]]:
+        """Registry changes between ``start`` and ``end`` (for incident attribution)."""
+        return self.store.query(
+            "SELECT at, actor, experiment_id, action FROM exptrace_audit "
+            "WHERE at >= {start:DateTime64(9)} AND at < {end:DateTime64(9)} ORDER BY at",
+            {"start": start, "end": end},
+        ).dicts()
+
+    def _write(
+        self, new: Experiment, old: Experiment | None, action: str, actor: str
+    ) -> Experiment:
+        new = replace(
+            new, version=(old.version if old else 0) + 1, changed_at=_now(), changed_by=actor
+        )
+        values = {
+            name: getattr(new, "id" if name == "experiment_id" else name) for name in _COLUMNS
+        }
+        self.store.command(_INSERT, values)
+        self.store.command(
+            "INSERT INTO exptrace_audit (at, actor, experiment_id, action, old, new) VALUES "
+            "({at:DateTime64(3)}, {actor:String}, {id:String}, {action:String}, {old:String}, "
+            "{new:String})",
+            {
+                "at": new.changed_at,
+                "actor": actor,
+                "id": new.id,
+                "action": action,
+                "old": json.dumps(old.to_dict(), sort_keys=True) if old else "",
+                "new": json.dumps(new.to_dict(), sort_keys=True),
+            },
+        )
+        with contextlib.suppress(StoreError):  # ingest links artifacts now, not in 30 s
+            self.store.command("SYSTEM RELOAD DICTIONARY exptrace_artifact_links")
+        return new
+
+
+def status_action(status: str) -> str:
+    return {"running": "start", "stopped": "stop", "archived": "archive"}.get(status, status)
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+
+def _from_row(row: list[Any]) -> Experiment:
+    data = dict(zip(_COLUMNS, row, strict=True))
+    data["id"] = data.pop("experiment_id")
+    data["variants"] = {k: float(v) for k, v in data["variants"].items()}
+    data["slo"] = {k: float(v) for k, v in data["slo"].items()}
+    data["version"] = int(data["version"])
+    return Experiment(**data)

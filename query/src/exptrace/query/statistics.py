@@ -1,0 +1,135 @@
+"""Statistics the engine's aggregates do not give directly: relative effects, SRM."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+def normal_quantile(p: float) -> float:
+    """The standard normal quantile (Acklam's rational approximation, |error| < 1.2e-9)."""
+    if not 0 < p < 1:
+        raise ValueError("p must be in (0, 1)")
+    a = (
+        -3.969683028665376e01,
+        2.209460984245205e02,
+        -2.759285104469687e02,
+        1.383577518672690e02,
+        -3.066479806614716e01,
+        2.506628277459239e00,
+    )
+    b = (
+        -5.447609879822406e01,
+        1.615858368580409e02,
+        -1.556989798598866e02,
+        6.680131188771972e01,
+        -1.328068155288572e01,
+    )
+    c = (
+        -7.784894002430293e-03,
+        -3.223964580411365e-01,
+        -2.400758277161838e00,
+        -2.549732539343734e00,
+        4.374664141464968e00,
+        2.938163982698783e00,
+    )
+    d = (7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e00, 3.754408661907416e00)
+    low = 0.02425
+    if p < low:
+        q = math.sqrt(-2 * math.log(p))
+        return (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) / (
+            (((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1
+        )
+    if p > 1 - low:
+        return -normal_quantile(1 - p)
+    q = p - 0.5
+    r = q * q
+    return (
+        (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5])
+        * q
+        / (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1)
+    )
+
+
+def relative_difference_ci(
+    errors: int, requests: int, control_errors: int, control_requests: int, alpha: float
+) -> tuple[float, float, float]:
+    """(p_t - p_c) / p_c and its confidence interval by the delta method on the log ratio."""
+    p_t, p_c = errors / requests, control_errors / control_requests
+    if p_c == 0:
+        return math.inf if p_t > 0 else 0.0, -math.inf, math.inf
+    if p_t == 0:
+        return -1.0, -1.0, math.inf
+    log_ratio = math.log(p_t / p_c)
+    se = math.sqrt((1 - p_t) / (p_t * requests) + (1 - p_c) / (p_c * control_requests))
+    z = normal_quantile(1 - alpha / 2)
+    return p_t / p_c - 1, math.exp(log_ratio - z * se) - 1, math.exp(log_ratio + z * se) - 1
+
+
+def chi_square_sf(x: float, df: int) -> float:
+    """P(X > x) for a chi-square distribution with ``df`` degrees of freedom."""
+    if x <= 0:
+        return 1.0
+    return _gamma_q(df / 2.0, x / 2.0)
+
+
+def _gamma_q(a: float, x: float) -> float:
+    """The regularized upper incomplete gamma function Q(a, x)."""
+    if x < a + 1:  # series for P, then 1 - P
+        term = total = 1.0 / a
+        n = a
+        for _ in range(10_000):
+            n += 1
+            term *= x / n
+            total += term
+            if abs(term) < abs(total) * 1e-15:
+                break
+        return max(0.0, 1.0 - total * math.exp(-x + a * math.log(x) - math.lgamma(a)))
+    tiny = 1e-300  # continued fraction (Lentz)
+    b = x + 1 - a
+    c = 1 / tiny
+    d = 1 / b
+    h = d
+    for i in range(1, 10_000):
+        an = -i * (i - a)
+        b += 2
+        d = an * d + b
+        d = tiny if abs(d) < tiny else d
+        c = b + an / c
+        c = tiny if abs(c) < tiny else c
+        d = 1 / d
+        delta = d * c
+        h *= delta
+        if abs(delta - 1) < 1e-15:
+            break
+    return math.exp(-x + a * math.log(x) - math.lgamma(a)) * h
+
+
+@dataclass(frozen=True)
+class SampleRatioCheck:
+    """Observed split against the registered weights (chi-square goodness of fit)."""
+
+    observed: dict[str, int]
+    expected_share: dict[str, float]
+    chi_square: float
+    p_value: float
+    mismatch: bool
+    threshold: float
+
+
+def sample_ratio_mismatch(
+    observed: Mapping[str, int], weights: Mapping[str, float], threshold: float = 0.001
+) -> SampleRatioCheck | None:
+    """None when there is nothing to compare (no weights or no traffic)."""
+    total_weight = sum(weights.values())
+    total = sum(observed.get(v, 0) for v in weights)
+    if total_weight <= 0 or total == 0 or len(weights) < 2:
+        return None
+    shares = {v: w / total_weight for v, w in weights.items()}
+    chi = sum(
+        (observed.get(v, 0) - total * s) ** 2 / (total * s) for v, s in shares.items() if s > 0
+    )
+    p = chi_square_sf(chi, sum(1 for s in shares.values() if s > 0) - 1)
+    counts = {v: int(observed.get(v, 0)) for v in weights}
+    return SampleRatioCheck(counts, shares, chi, p, p < threshold, threshold)
