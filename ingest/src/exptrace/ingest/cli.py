@@ -7,11 +7,16 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from exptrace.ingest.settings import IngestSettings
 from exptrace.ingest.store import StoreError
 from exptrace.ingest.wal import WalError
 from exptrace.propagation.settings import SettingsError
+
+if TYPE_CHECKING:
+    from exptrace.ingest.server import IngestServer
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,12 +47,18 @@ def settings_from_args(args: argparse.Namespace) -> IngestSettings:
     )
 
 
-def serve(settings: IngestSettings, routes=()) -> int:
-    """Run until SIGINT/SIGTERM, then drain and exit; returns the exit status."""
+def serve(settings: IngestSettings, prepare: Callable[[IngestServer], None] | None = None) -> int:
+    """Run until SIGINT/SIGTERM, then drain and exit; returns the exit status.
+
+    ``prepare`` may add routes (the query API) before the server starts.
+    """
     from exptrace.ingest.server import IngestServer
 
     try:
-        server = IngestServer(settings, routes).start()
+        server = IngestServer(settings)
+        if prepare is not None:
+            prepare(server)
+        server.start()
     except (StoreError, WalError, SettingsError, OSError) as error:
         print(f"exptrace: {error}", file=sys.stderr)
         return 2

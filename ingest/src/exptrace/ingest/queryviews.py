@@ -1,7 +1,11 @@
 """The query layer's SQL, as parameterized views anyone can run in ClickHouse.
 
-Each view takes ``start`` and ``end`` (DateTime64) and reads entry spans (server and consumer
-spans) unless it says otherwise. Run them as, for example::
+Each view takes ``start`` and ``end`` (DateTime64). The unit of the cohort views is the
+request: in each trace, the first entry span (server or consumer) that carries the experiment
+stands for the request; its outcome and duration are the request's. A request crosses many
+services, and counting each service's span would count one request several times and make
+correlated spans look like independent evidence. ``by_service = 1`` asks instead for every
+service's own entry spans. Run them as, for example::
 
     SELECT * FROM exptrace_cohort_slis(start = '2026-11-26 14:00:00', end = '2026-11-26 15:00:00',
                                        experiment = 'checkout-v2', by_service = 0, by_route = 0)
@@ -15,30 +19,45 @@ WINDOW = "Timestamp >= {start:DateTime64(9)} AND Timestamp < {end:DateTime64(9)}
 ENTRY = "SpanKind IN ('Server', 'Consumer')"
 IS_ERROR = "(StatusCode = 'Error' OR HttpStatusCode >= 500)"
 
+
+def requests_cte(per_span: str = "0", where: str = "") -> str:
+    """One row per (request, experiment): the first tagged entry span of each trace."""
+    return f"""requests AS (
+    SELECT
+        experiment,
+        argMin(variant, Timestamp) AS variant,
+        argMin(ServiceName, Timestamp) AS service,
+        argMin(if(HttpRoute != '', HttpRoute, SpanName), Timestamp) AS route,
+        argMin({IS_ERROR}, Timestamp) AS failed,
+        argMin(Duration, Timestamp) AS duration,
+        min(Timestamp) AS at
+    FROM otel_traces
+    ARRAY JOIN mapKeys(Experiments) AS experiment, mapValues(Experiments) AS variant
+    WHERE {WINDOW} AND {ENTRY} {where}
+    GROUP BY if({per_span}, SpanId, TraceId) AS request, experiment
+)"""
+
+
 COHORT_SLIS = f"""
+WITH {requests_cte("{by_service:UInt8}", "AND ({experiment:String} = '' OR experiment = {experiment:String})")}
 SELECT
     experiment, variant,
-    if({{by_service:UInt8}}, ServiceName, '') AS service,
-    if({{by_route:UInt8}}, if(HttpRoute != '', HttpRoute, SpanName), '') AS route,
+    if({{by_service:UInt8}}, service, '') AS service,
+    if({{by_route:UInt8}}, route, '') AS route,
     count() AS requests,
-    countIf({IS_ERROR}) AS errors,
+    countIf(failed) AS errors,
     errors / requests AS error_rate,
     1 - error_rate AS availability,
-    quantilesTDigest(0.5, 0.9, 0.95, 0.99)(Duration / 1e6) AS latency_ms
-FROM otel_traces
-ARRAY JOIN mapKeys(Experiments) AS experiment, mapValues(Experiments) AS variant
-WHERE {WINDOW} AND {ENTRY}
-  AND ({{experiment:String}} = '' OR experiment = {{experiment:String}})
+    quantilesTDigest(0.5, 0.9, 0.95, 0.99)(duration / 1e6) AS latency_ms
+FROM requests
 GROUP BY experiment, variant, service, route
 ORDER BY experiment, variant, service, route"""
 
+_ONE_EXPERIMENT = "AND Experiments[{experiment:String}] != '' AND experiment = {experiment:String}"
+
 COMPARISON = f"""
-WITH arms AS (
-    SELECT variant, count() AS requests, countIf({IS_ERROR}) AS errors
-    FROM otel_traces
-    WHERE {WINDOW} AND {ENTRY} AND Experiments[{{experiment:String}}] != ''
-    GROUP BY Experiments[{{experiment:String}}] AS variant
-)
+WITH {requests_cte(where=_ONE_EXPERIMENT)},
+arms AS (SELECT variant, count() AS requests, countIf(failed) AS errors FROM requests GROUP BY variant)
 SELECT
     t.variant AS variant, t.requests AS requests, t.errors AS errors,
     c.requests AS control_requests, c.errors AS control_errors,
@@ -49,13 +68,13 @@ WHERE t.variant != {{control:String}}
 ORDER BY t.variant"""
 
 LATENCY_TEST = f"""
+WITH {requests_cte(where=_ONE_EXPERIMENT)}
 SELECT
-    mannWhitneyUTest('two-sided')(Duration, Experiments[{{experiment:String}}] = {{variant:String}}) AS rank_test,
-    quantileExactIf(0.5)(Duration, Experiments[{{experiment:String}}] = {{variant:String}}) / 1e6 AS median_ms,
-    quantileExactIf(0.5)(Duration, Experiments[{{experiment:String}}] = {{control:String}}) / 1e6 AS control_median_ms
-FROM otel_traces
-WHERE {WINDOW} AND {ENTRY}
-  AND Experiments[{{experiment:String}}] IN ({{control:String}}, {{variant:String}})"""
+    mannWhitneyUTest('two-sided')(duration, variant = {{variant:String}}) AS rank_test,
+    quantileExactIf(0.5)(duration, variant = {{variant:String}}) / 1e6 AS median_ms,
+    quantileExactIf(0.5)(duration, variant = {{control:String}}) / 1e6 AS control_median_ms
+FROM requests
+WHERE variant IN ({{control:String}}, {{variant:String}})"""
 
 TAGGING_COVERAGE = f"""
 SELECT
@@ -122,24 +141,25 @@ FROM (
 )
 ORDER BY signal DESC"""
 
+_SCOPE = (
+    "AND ({service:String} = '' OR ServiceName = {service:String}) "
+    "AND ({route:String} = '' OR HttpRoute = {route:String} OR SpanName = {route:String})"
+)
 INCIDENT = f"""
-WITH scoped AS (
-    SELECT * FROM otel_traces
-    WHERE {WINDOW} AND {ENTRY}
-      AND ({{service:String}} = '' OR ServiceName = {{service:String}})
-      AND ({{route:String}} = '' OR HttpRoute = {{route:String}} OR SpanName = {{route:String}})
-),
+WITH {requests_cte("{service:String} != ''", _SCOPE)},
 cohorts AS (
-    SELECT experiment, variant, count() AS requests, countIf({IS_ERROR}) AS errors,
-           quantileTDigest(0.95)(Duration / 1e6) AS p95_ms
-    FROM scoped ARRAY JOIN mapKeys(Experiments) AS experiment, mapValues(Experiments) AS variant
-    GROUP BY experiment, variant
+    SELECT experiment, variant, count() AS requests, countIf(failed) AS errors,
+           quantileTDigest(0.95)(duration / 1e6) AS p95_ms
+    FROM requests GROUP BY experiment, variant
 ),
 controls AS (
     SELECT experiment_id AS experiment, argMax(control, version) AS control
     FROM exptrace_experiments GROUP BY experiment_id
 ),
-total AS (SELECT countIf({IS_ERROR}) AS all_errors FROM scoped)
+total AS (
+    SELECT countIf({IS_ERROR}) AS all_errors FROM otel_traces
+    WHERE {WINDOW} AND {ENTRY} {_SCOPE} AND (ParentSpanId = '' OR {{service:String}} != '')
+)
 SELECT
     c.experiment AS experiment, c.variant AS variant, c.requests AS requests, c.errors AS errors,
     c.errors / c.requests AS error_rate,
@@ -157,13 +177,21 @@ ORDER BY is_control, excess_errors DESC, p95_shift_ms DESC"""
 
 _BURN_WINDOWS = (("5m", 300), ("30m", 1800), ("1h", 3600), ("6h", 21600), ("3d", 259200))
 _BURN_COLUMNS = ",\n    ".join(
-    f"countIf({IS_ERROR} AND Timestamp >= {{at:DateTime64(9)}} - INTERVAL {seconds} SECOND) / "
-    f"greatest(countIf(Timestamp >= {{at:DateTime64(9)}} - INTERVAL {seconds} SECOND), 1) AS error_rate_{name},\n    "
-    f"countIf(Timestamp >= {{at:DateTime64(9)}} - INTERVAL {seconds} SECOND) AS requests_{name}"
+    f"countIf(failed AND at >= {{at:DateTime64(9)}} - INTERVAL {seconds} SECOND) / "
+    f"greatest(countIf(at >= {{at:DateTime64(9)}} - INTERVAL {seconds} SECOND), 1) AS error_rate_{name},\n    "
+    f"countIf(at >= {{at:DateTime64(9)}} - INTERVAL {seconds} SECOND) AS requests_{name}"
     for name, seconds in _BURN_WINDOWS
 )
 BURN_RATES = f"""
-WITH slos AS (
+WITH requests AS (
+    SELECT experiment, argMin(variant, Timestamp) AS variant,
+           argMin({IS_ERROR}, Timestamp) AS failed, min(Timestamp) AS at
+    FROM otel_traces
+    ARRAY JOIN mapKeys(Experiments) AS experiment, mapValues(Experiments) AS variant
+    WHERE Timestamp >= {{at:DateTime64(9)}} - INTERVAL 3 DAY AND Timestamp < {{at:DateTime64(9)}} AND {ENTRY}
+    GROUP BY TraceId, experiment
+),
+slos AS (
     SELECT experiment_id AS experiment, argMax(slo, version) AS slo
     FROM exptrace_experiments GROUP BY experiment_id
 )
@@ -171,10 +199,8 @@ SELECT
     experiment, variant,
     if(slos.slo['availability'] > 0, slos.slo['availability'], {{default_availability:Float64}}) AS availability_target,
     {_BURN_COLUMNS}
-FROM otel_traces
-ARRAY JOIN mapKeys(Experiments) AS experiment, mapValues(Experiments) AS variant
-LEFT JOIN slos ON slos.experiment = experiment
-WHERE Timestamp >= {{at:DateTime64(9)}} - INTERVAL 3 DAY AND Timestamp < {{at:DateTime64(9)}} AND {ENTRY}
+FROM requests
+LEFT JOIN slos ON slos.experiment = requests.experiment
 GROUP BY experiment, variant, availability_target
 ORDER BY experiment, variant"""
 

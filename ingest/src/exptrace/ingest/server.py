@@ -97,6 +97,10 @@ class IngestServer:
         self.grpc_port = 0
         self.http_port = 0
 
+    def add_routes(self, routes: Sequence[BaseRoute]) -> None:
+        """Serve more HTTP routes (the query API) next to OTLP/HTTP; call before start()."""
+        self.app.router.routes.extend(routes)
+
     def problems(self) -> list[str]:
         """Why the receiver cannot take and store data now (empty when ready)."""
         found = []

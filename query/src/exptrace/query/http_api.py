@@ -1,0 +1,171 @@
+"""The HTTP API: registry reads and writes plus every query, as JSON under ``/api/v1``."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from exptrace.ingest.store import StoreError
+from exptrace.query.api import Queries, Window
+from exptrace.query.registry import Experiment, Registry, RegistryError, UnknownExperiment
+
+ACTIONS = {"start": "running", "stop": "stopped", "archive": "archived"}
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe: no NaN or infinities."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+def _window(request: Request) -> Window:
+    q = request.query_params
+    return Window.parse(q.get("from"), q.get("to"))
+
+
+def _flag(request: Request, name: str) -> bool:
+    return request.query_params.get(name, "").lower() in ("1", "true", "yes")
+
+
+def api_routes(
+    queries: Queries, registry: Registry, authorized: Callable[[Request], bool]
+) -> list[Route]:
+    """Routes for the query layer; every one needs the bearer token when one is configured."""
+
+    def endpoint(fn: Callable[[Request], Any], status: int = 200):
+        async def handle(request: Request) -> Response:
+            if not authorized(request):
+                return JSONResponse(
+                    {"error": "missing or wrong bearer token"},
+                    401,
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
+            try:
+                body = None
+                if request.method == "POST":
+                    raw = await request.body()
+                    body = json.loads(raw) if raw else {}
+                    if not isinstance(body, dict):
+                        raise ValueError("the request body must be a JSON object")
+                result = (
+                    await run_in_threadpool(fn, request, body)
+                    if body is not None
+                    else await run_in_threadpool(fn, request)
+                )
+            except UnknownExperiment as error:
+                return JSONResponse({"error": str(error)}, 404)
+            except RegistryError as error:
+                code = (
+                    409 if "exists already" in str(error) or "cannot go from" in str(error) else 400
+                )
+                return JSONResponse({"error": str(error)}, code)
+            except (ValueError, TypeError) as error:
+                return JSONResponse({"error": str(error)}, 400)
+            except StoreError as error:
+                return JSONResponse({"error": f"the store failed: {str(error)[:500]}"}, 503)
+            return JSONResponse(_clean(result), status)
+
+        return handle
+
+    def actor(request: Request, body: dict | None = None) -> str:
+        return str((body or {}).get("actor") or request.headers.get("x-exptrace-actor") or "api")
+
+    def list_experiments(request: Request):
+        status = request.query_params.get("status") or None
+        return [e.to_dict() for e in registry.list(status)]
+
+    def create(request: Request, body: dict):
+        fields = {k: v for k, v in body.items() if k != "actor"}
+        if "id" not in fields:
+            raise ValueError("an experiment needs an id")
+        allowed = set(Experiment.__dataclass_fields__) - {
+            "version",
+            "changed_at",
+            "changed_by",
+            "status",
+        }
+        unknown = set(fields) - allowed
+        if unknown:
+            raise ValueError(f"unknown fields: {', '.join(sorted(unknown))}")
+        return registry.create(Experiment(**fields), actor(request, body)).to_dict()
+
+    def show(request: Request):
+        return registry.get(request.path_params["id"]).to_dict()
+
+    def change_status(request: Request, body: dict):
+        action = request.path_params["action"]
+        if action not in ACTIONS:
+            raise ValueError(f"unknown action {action!r}: use start, stop or archive")
+        experiment = request.path_params["id"]
+        return registry.set_status(experiment, ACTIONS[action], actor(request, body)).to_dict()
+
+    def history(request: Request):
+        return registry.history(request.path_params["id"])
+
+    def report(request: Request):
+        return queries.report(request.path_params["id"], _window(request))
+
+    def slis(request: Request):
+        return queries.cohort_slis(
+            _window(request),
+            request.query_params.get("experiment", ""),
+            _flag(request, "by_service"),
+            _flag(request, "by_route"),
+        )
+
+    def coverage(request: Request):
+        q = request.query_params
+        return queries.tagging_coverage(
+            _window(request), int(q.get("bucket_seconds", 300)), float(q.get("threshold", 0.95))
+        )
+
+    def propagation(request: Request):
+        return queries.propagation_coverage(
+            _window(request), float(request.query_params.get("threshold", 0.95))
+        )
+
+    def incident(request: Request):
+        q = request.query_params
+        return queries.incident(_window(request), q.get("service", ""), q.get("route", ""))
+
+    def burn(request: Request):
+        return queries.burn_rates(request.query_params.get("at") or None)
+
+    return [
+        Route("/api/v1/experiments", endpoint(list_experiments), methods=["GET"]),
+        Route("/api/v1/experiments", endpoint(create, 201), methods=["POST"]),
+        Route("/api/v1/experiments/{id}", endpoint(show), methods=["GET"]),
+        Route("/api/v1/experiments/{id}/history", endpoint(history), methods=["GET"]),
+        Route("/api/v1/experiments/{id}/{action}", endpoint(change_status), methods=["POST"]),
+        Route("/api/v1/report/{id}", endpoint(report), methods=["GET"]),
+        Route("/api/v1/slis", endpoint(slis), methods=["GET"]),
+        Route("/api/v1/coverage", endpoint(coverage), methods=["GET"]),
+        Route("/api/v1/propagation", endpoint(propagation), methods=["GET"]),
+        Route(
+            "/api/v1/attribution",
+            endpoint(lambda r: queries.attribution(_window(r))),
+            methods=["GET"],
+        ),
+        Route("/api/v1/incident", endpoint(incident), methods=["GET"]),
+        Route("/api/v1/burn", endpoint(burn), methods=["GET"]),
+        Route(
+            "/api/v1/lag", endpoint(lambda r: queries.ingestion_lag(_window(r))), methods=["GET"]
+        ),
+        Route(
+            "/api/v1/cardinality",
+            endpoint(lambda r: queries.cardinality(_window(r))),
+            methods=["GET"],
+        ),
+    ]
