@@ -40,7 +40,7 @@ def make_receiver(chdb_url, tmp_path):
 
     started = []
 
-    def make(**overrides):
+    def make(prepare=None, **overrides):
         settings = IngestSettings(
             **{
                 "data_dir": tmp_path / f"receiver-{len(started)}",
@@ -54,6 +54,8 @@ def make_receiver(chdb_url, tmp_path):
         server = IngestServer(settings)
         if not started:
             truncate(server.store)
+        if prepare is not None:
+            prepare(server)
         started.append(server.start())
         return server
 

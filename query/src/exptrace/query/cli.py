@@ -69,9 +69,15 @@ def make_parser() -> argparse.ArgumentParser:
     exp = sub.add_parser("experiments", help="the experiment registry")
     exp_sub = exp.add_subparsers(dest="action", required=True)
     exp_sub.add_parser("list").add_argument("--status")
-    for action in ("show", "start", "stop", "archive", "history"):
+    actor = os.environ.get("USER", "cli")
+    for action in ("show", "history"):
         exp_sub.add_parser(action).add_argument("id")
+    for action in ("start", "stop", "archive"):
+        changing = exp_sub.add_parser(action)
+        changing.add_argument("id")
+        changing.add_argument("--actor", default=actor, help="who makes the change (audit log)")
     create = exp_sub.add_parser("create")
+    create.add_argument("--actor", default=actor, help="who makes the change (audit log)")
     create.add_argument("id")
     create.add_argument(
         "--variant", action="append", default=[], metavar="NAME=WEIGHT", required=True
@@ -83,8 +89,6 @@ def make_parser() -> argparse.ArgumentParser:
     create.add_argument("--artifact", action="append", default=[], metavar="VARIANT:KIND=VALUE")
     create.add_argument("--scope", action="append", default=[], metavar="SERVICE")
     create.add_argument("--slo", action="append", default=[], metavar="availability=0.999")
-    for command in (exp,):
-        command.add_argument("--actor", default=os.environ.get("USER", "cli"))
 
     report = sub.add_parser("report", help="every variant against control")
     report.add_argument("experiment")
