@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
-SUITES = ("middleware", "ingest")
+SUITES = ("middleware", "ingest", "query")
 
 
 def main() -> None:

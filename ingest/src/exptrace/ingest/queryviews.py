@@ -10,6 +10,9 @@ service's own entry spans. Run them as, for example::
     SELECT * FROM exptrace_cohort_slis(start = '2026-11-26 14:00:00', end = '2026-11-26 15:00:00',
                                        experiment = 'checkout-v2', by_service = 0, by_route = 0)
 
+    SELECT * FROM exptrace_experiment_report(start = ..., end = ..., experiment = 'checkout-v2',
+                                             control = 'control', treatments = ['B'], alpha = 0.05)
+
 The Python API, the CLI and the HTTP API read these same views with bound parameters.
 """
 
@@ -20,21 +23,49 @@ ENTRY = "SpanKind IN ('Server', 'Consumer')"
 IS_ERROR = "(StatusCode = 'Error' OR HttpStatusCode >= 500)"
 
 
-def requests_cte(per_span: str = "0", where: str = "") -> str:
-    """One row per (request, experiment): the first tagged entry span of each trace."""
+def requests_cte(
+    per_span: str = "0", where: str = "", experiment: str | None = None, detail: bool = True
+) -> str:
+    """One row per (request, experiment): the first tagged entry span of each trace.
+
+    With ``experiment`` (a parameter placeholder) only that experiment is read, straight from
+    the map; otherwise every experiment of every span is considered. ``detail`` keeps the
+    request's service and route (strings make the per-request aggregation several times
+    dearer, so views that do not group by them leave them out).
+    """
+    route = "if(HttpRoute != '', HttpRoute, SpanName)"
+    fields = f"span_variant, {IS_ERROR}, Duration" + (f", ServiceName, {route}" if detail else "")
+    extra = (
+        "tupleElement(first_span, 4) AS service,\n        tupleElement(first_span, 5) AS route,"
+        if detail
+        else ""
+    )
+    if experiment is None:
+        source = (
+            "ARRAY JOIN mapKeys(Experiments) AS experiment, mapValues(Experiments) AS span_variant"
+        )
+        selected = "experiment, span_variant"
+        condition = ""
+    else:
+        source = ""
+        selected = f"{experiment} AS experiment, Experiments[{experiment}] AS span_variant"
+        condition = f"AND Experiments[{experiment}] != ''"
     return f"""requests AS (
     SELECT
         experiment,
-        argMin(variant, Timestamp) AS variant,
-        argMin(ServiceName, Timestamp) AS service,
-        argMin(if(HttpRoute != '', HttpRoute, SpanName), Timestamp) AS route,
-        argMin({IS_ERROR}, Timestamp) AS failed,
-        argMin(Duration, Timestamp) AS duration,
+        argMin(({fields}), Timestamp) AS first_span,
+        tupleElement(first_span, 1) AS variant,
+        tupleElement(first_span, 2) AS failed,
+        tupleElement(first_span, 3) AS duration,
+        {extra}
         min(Timestamp) AS at
-    FROM otel_traces
-    ARRAY JOIN mapKeys(Experiments) AS experiment, mapValues(Experiments) AS variant
-    WHERE {WINDOW} AND {ENTRY} {where}
-    GROUP BY if({per_span}, SpanId, TraceId) AS request, experiment
+    FROM (
+        SELECT Timestamp, TraceId, SpanId, ServiceName, HttpRoute, SpanName, StatusCode,
+               HttpStatusCode, Duration, {selected}
+        FROM otel_traces {source}
+        WHERE {WINDOW} AND {ENTRY} {condition} {where}
+    )
+    GROUP BY if({per_span}, cityHash64(SpanId), cityHash64(TraceId)) AS request, experiment
 )"""
 
 
@@ -53,28 +84,33 @@ FROM requests
 GROUP BY experiment, variant, service, route
 ORDER BY experiment, variant, service, route"""
 
-_ONE_EXPERIMENT = "AND Experiments[{experiment:String}] != '' AND experiment = {experiment:String}"
+_ONE_EXPERIMENT = "{experiment:String}"
 
-COMPARISON = f"""
-WITH {requests_cte(where=_ONE_EXPERIMENT)},
-arms AS (SELECT variant, count() AS requests, countIf(failed) AS errors FROM requests GROUP BY variant)
+VARIANTS = f"""
+SELECT groupUniqArray(Experiments[{{experiment:String}}]) AS variants
+FROM otel_traces
+WHERE {WINDOW} AND {ENTRY} AND Experiments[{{experiment:String}}] != ''"""
+
+EXPERIMENT_REPORT = f"""
+WITH {requests_cte(experiment=_ONE_EXPERIMENT, detail=False)}
 SELECT
-    t.variant AS variant, t.requests AS requests, t.errors AS errors,
-    c.requests AS control_requests, c.errors AS control_errors,
-    proportionsZTest(t.errors, c.errors, t.requests, c.requests,
+    treatment,
+    countIf(variant = treatment) AS requests,
+    countIf(variant = treatment AND failed) AS errors,
+    countIf(variant = {{control:String}}) AS control_requests,
+    countIf(variant = {{control:String}} AND failed) AS control_errors,
+    quantilesTDigestIf(0.5, 0.9, 0.95, 0.99)(duration / 1e6, variant = treatment) AS latency_ms,
+    quantilesTDigestIf(0.5, 0.9, 0.95, 0.99)(duration / 1e6, variant = {{control:String}}) AS control_latency_ms,
+    quantileExactIf(0.5)(duration, variant = treatment) / 1e6 AS median_ms,
+    quantileExactIf(0.5)(duration, variant = {{control:String}}) / 1e6 AS control_median_ms,
+    mannWhitneyUTest('two-sided')(duration, variant = treatment) AS rank_test,
+    proportionsZTest(errors, control_errors, requests, control_requests,
                      1 - {{alpha:Float64}}, 'unpooled') AS error_test
-FROM arms AS t CROSS JOIN (SELECT * FROM arms WHERE variant = {{control:String}}) AS c
-WHERE t.variant != {{control:String}}
-ORDER BY t.variant"""
-
-LATENCY_TEST = f"""
-WITH {requests_cte(where=_ONE_EXPERIMENT)}
-SELECT
-    mannWhitneyUTest('two-sided')(duration, variant = {{variant:String}}) AS rank_test,
-    quantileExactIf(0.5)(duration, variant = {{variant:String}}) / 1e6 AS median_ms,
-    quantileExactIf(0.5)(duration, variant = {{control:String}}) / 1e6 AS control_median_ms
 FROM requests
-WHERE variant IN ({{control:String}}, {{variant:String}})"""
+ARRAY JOIN if(variant = {{control:String}}, {{treatments:Array(String)}}, [variant]) AS treatment
+WHERE has({{treatments:Array(String)}}, treatment)
+GROUP BY treatment
+ORDER BY treatment"""
 
 TAGGING_COVERAGE = f"""
 SELECT
@@ -233,8 +269,8 @@ ORDER BY cohorts DESC"""
 
 QUERY_VIEWS: tuple[tuple[str, str], ...] = (
     ("exptrace_cohort_slis", COHORT_SLIS),
-    ("exptrace_comparison", COMPARISON),
-    ("exptrace_latency_test", LATENCY_TEST),
+    ("exptrace_variants", VARIANTS),
+    ("exptrace_experiment_report", EXPERIMENT_REPORT),
     ("exptrace_tagging_coverage", TAGGING_COVERAGE),
     ("exptrace_propagation_coverage", PROPAGATION_COVERAGE),
     ("exptrace_attribution", ATTRIBUTION),

@@ -62,6 +62,22 @@ def _text(moment: dt.datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
+def _cohort(variant: str, requests: int, errors: int, latency_ms: list[float]) -> dict[str, Any]:
+    p50, p90, p95, p99 = latency_ms
+    rate = errors / requests if requests else 0.0
+    return {
+        "variant": variant,
+        "requests": requests,
+        "errors": errors,
+        "error_rate": rate,
+        "availability": 1 - rate,
+        "p50_ms": p50,
+        "p90_ms": p90,
+        "p95_ms": p95,
+        "p99_ms": p99,
+    }
+
+
 def _finite(value: Any) -> Any:
     return None if isinstance(value, float) and not math.isfinite(value) else value
 
@@ -119,33 +135,70 @@ class Queries:
     # -- 2. comparison with control ------------------------------------------------------------
 
     def report(self, experiment: str, window: Window) -> dict[str, Any]:
-        """Every variant against control: effects with CIs, p-values, sizes, SRM."""
+        """Every variant against control: effects with CIs, p-values, sizes, SRM.
+
+        One scan of the telemetry: each treatment's aggregation also sees the control's
+        requests, so the rank test and the proportions test run in the engine side by side.
+        """
         registered = self.registry.find(experiment)
         control = registered.control if registered else "control"
-        cohorts = self.cohort_slis(window, experiment)
-        observed = {c["variant"]: int(c["requests"]) for c in cohorts}
-        comparisons = []
-        tests = self._view(
-            "exptrace_comparison",
-            {**window.params(), "experiment": experiment, "control": control, "alpha": self.alpha},
-            {
-                "start": "DateTime64(9)",
-                "end": "DateTime64(9)",
-                "experiment": "String",
-                "control": "String",
-                "alpha": "Float64",
-            },
+        time_types = {"start": "DateTime64(9)", "end": "DateTime64(9)"}
+        [found] = self._view(
+            "exptrace_variants",
+            {**window.params(), "experiment": experiment},
+            {**time_types, "experiment": "String"},
         )
-        for row in tests:
-            comparisons.append(self._compare_row(experiment, window, control, row))
+        observed_variants = sorted(found["variants"])
+        treatments = [v for v in observed_variants if v != control]
+        notes, rows = [], []
+        if control not in observed_variants:
+            if observed_variants:
+                notes.append(
+                    f"no traffic in control variant {control!r}: nothing to compare against"
+                )
+        elif treatments:
+            rows = self._view(
+                "exptrace_experiment_report",
+                {
+                    **window.params(),
+                    "experiment": experiment,
+                    "control": control,
+                    "treatments": treatments,
+                    "alpha": self.alpha,
+                },
+                {
+                    **time_types,
+                    "experiment": "String",
+                    "control": "String",
+                    "treatments": "Array(String)",
+                    "alpha": "Float64",
+                },
+            )
+        cohorts = [
+            _cohort(r["treatment"], r["requests"], r["errors"], r["latency_ms"]) for r in rows
+        ]
+        if rows:
+            first = rows[0]
+            cohorts.append(
+                _cohort(
+                    control,
+                    first["control_requests"],
+                    first["control_errors"],
+                    first["control_latency_ms"],
+                )
+            )
+        elif control in observed_variants or len(observed_variants) == 1:
+            cohorts = [
+                {k: v for k, v in c.items() if k not in ("service", "route")}
+                for c in self.cohort_slis(window, experiment)
+            ]
+        cohorts.sort(key=lambda c: c["variant"])
+        observed = {c["variant"]: int(c["requests"]) for c in cohorts}
         srm = None
         if registered is not None:
             check = sample_ratio_mismatch(observed, registered.variants)
             if check is not None:
                 srm = {**check.__dict__}
-        notes = []
-        if control not in observed:
-            notes.append(f"no traffic in control variant {control!r}: nothing to compare against")
         return {
             "experiment": experiment,
             "window": window.__dict__,
@@ -154,17 +207,17 @@ class Queries:
             "alpha": self.alpha,
             "min_requests": self.min_requests,
             "cohorts": cohorts,
-            "comparisons": comparisons,
+            "comparisons": [self._compare_row(r) for r in rows],
             "sample_ratio": srm,
             "notes": notes,
         }
 
-    def _compare_row(self, experiment: str, window: Window, control: str, row: dict) -> dict:
+    def _compare_row(self, row: dict) -> dict:
         n_t, e_t = int(row["requests"]), int(row["errors"])
         n_c, e_c = int(row["control_requests"]), int(row["control_errors"])
         test = row["error_test"]
         result: dict[str, Any] = {
-            "variant": row["variant"],
+            "variant": row["treatment"],
             "requests": n_t,
             "control_requests": n_c,
             "errors": e_t,
@@ -176,22 +229,6 @@ class Queries:
             result["verdict"] = f"not enough data (needs {self.min_requests} requests per arm)"
             return result
         rel, rel_low, rel_high = relative_difference_ci(e_t, n_t, e_c, n_c, self.alpha)
-        latency = self._view(
-            "exptrace_latency_test",
-            {
-                **window.params(),
-                "experiment": experiment,
-                "control": control,
-                "variant": row["variant"],
-            },
-            {
-                "start": "DateTime64(9)",
-                "end": "DateTime64(9)",
-                "experiment": "String",
-                "control": "String",
-                "variant": "String",
-            },
-        )[0]
         result.update(
             error_rate_diff=e_t / n_t - e_c / n_c,
             error_rate_diff_ci=[
@@ -201,10 +238,10 @@ class Queries:
             error_rate_relative=_finite(rel),
             error_rate_relative_ci=[_finite(rel_low), _finite(rel_high)],
             error_p_value=_finite(test["p_value"]),
-            median_ms=latency["median_ms"],
-            control_median_ms=latency["control_median_ms"],
-            median_diff_ms=latency["median_ms"] - latency["control_median_ms"],
-            latency_p_value=_finite(latency["rank_test"]["p_value"]),
+            median_ms=row["median_ms"],
+            control_median_ms=row["control_median_ms"],
+            median_diff_ms=row["median_ms"] - row["control_median_ms"],
+            latency_p_value=_finite(row["rank_test"]["p_value"]),
         )
         findings = []
         p_err, p_lat = result["error_p_value"], result["latency_p_value"]
