@@ -44,15 +44,40 @@ _INSERT = re.compile(
 _CODE = re.compile(r"Code:\s*(\d+)")
 
 
-def _handler(path: str):
-    import chdb
+class _Pool:
+    """chDB connections reused across request threads, all closed when serving stops."""
 
-    local = threading.local()
+    def __init__(self, path: str) -> None:
+        import chdb
 
-    def connection():
-        if getattr(local, "conn", None) is None:
-            local.conn = chdb.connect(path)
-        return local.conn
+        self._connect = lambda: chdb.connect(path)
+        self._idle: list = []
+        self._all: list = []
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def connection(self):
+        with self._lock:
+            conn = self._idle.pop() if self._idle else None
+        if conn is None:
+            conn = self._connect()
+            with self._lock:
+                self._all.append(conn)
+        try:
+            yield conn
+        finally:
+            with self._lock:
+                self._idle.append(conn)
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
+            self._idle.clear()
+
+
+def _handler(pool: _Pool):
 
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -116,9 +141,10 @@ def _handler(path: str):
             if not match:
                 raise ValueError(f"Code: 62. expected INSERT ... FORMAT, got {sql[:100]!r}")
             statement = match.group(1) + (f" SETTINGS {clause}" if clause else "")
-            inserter = connection().send_insert(statement, match.group(2))
-            inserter.append(data)
-            inserter.finish()
+            with pool.connection() as conn:
+                inserter = conn.send_insert(statement, match.group(2))
+                inserter.append(data)
+                inserter.finish()
             return b""
 
         def _select(self, sql: str, fmt: str, clause: str, params: dict) -> bytes:
@@ -128,8 +154,9 @@ def _handler(path: str):
             sql = sql.rstrip().rstrip(";")
             if clause and re.match(r"\s*(SELECT|WITH)\b", sql, re.IGNORECASE):
                 sql += f" SETTINGS {clause}"
-            result = connection().query(sql, fmt, params=params or None)
-            data = result.bytes() if hasattr(result, "bytes") else result.data()
+            with pool.connection() as conn:
+                result = conn.query(sql, fmt, params=params or None)
+                data = result.bytes() if hasattr(result, "bytes") else result.data()
             return data if isinstance(data, bytes) else data.encode()
 
     return Handler
@@ -138,7 +165,8 @@ def _handler(path: str):
 @contextlib.contextmanager
 def serve_chdb_http(path: str) -> Iterator[int]:
     """Serve ClickHouse's HTTP interface for the chDB directory ``path``; yields the port."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler(path))
+    pool = _Pool(path)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler(pool))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -146,3 +174,4 @@ def serve_chdb_http(path: str) -> Iterator[int]:
     finally:
         server.shutdown()
         server.server_close()
+        pool.close()

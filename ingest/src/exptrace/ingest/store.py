@@ -5,6 +5,7 @@ through clickhouse-connect (``clickhouse://`` and ``http(s)://`` URLs).
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import datetime as dt
 import json
@@ -187,6 +188,9 @@ class ChdbStore(Store):
         self._local = threading.local()
         self._all: list[Any] = []
         self._all_lock = threading.Lock()
+        # Connections must close before the interpreter tears the engine down: one that is
+        # only garbage-collected at exit can crash the process.
+        atexit.register(self.close)
         try:
             self._connection()
         except Exception:
@@ -235,11 +239,14 @@ class ChdbStore(Store):
             raise StoreError.from_exception(error) from error
 
     def close(self) -> None:
+        """Close every connection and release the directory; safe to call more than once."""
+        atexit.unregister(self.close)
         with self._all_lock:
             for conn in self._all:
                 with contextlib.suppress(Exception):  # it may already be gone
                     conn.close()
             self._all.clear()
+        self._local = threading.local()
         self._lock.release()
 
 

@@ -149,12 +149,15 @@ def connect(args: argparse.Namespace) -> ApiClient | LocalClient:
     from exptrace.ingest.store import open_store
 
     store = open_store(f"chdb://{os.path.abspath(os.path.join(args.data_dir, 'store'))}")
-    ensure_schema(store, Schema())
+    try:
+        ensure_schema(store, Schema())
+    except BaseException:
+        store.close()
+        raise
     return LocalClient(store)
 
 
-def run(args: argparse.Namespace) -> Any:
-    client = connect(args)
+def run(args: argparse.Namespace, client: ApiClient | LocalClient) -> Any:
     w = window(args) if hasattr(args, "start") else {}
     if args.command == "experiments":
         if args.action == "list":
@@ -190,11 +193,16 @@ def main(argv: list[str] | None = None) -> int:
         from exptrace.query.demo import run_demo
 
         return run_demo(requests=args.requests, keep_data=args.keep_data, as_json=args.json)
+    client = None
     try:
-        result, renderer = run(args)
+        client = connect(args)
+        result, renderer = run(args, client)
     except (ClientError, StoreError, SettingsError, ValueError) as error:
         print(f"exptrace: {error}", file=sys.stderr)
         return 2
+    finally:
+        if isinstance(client, LocalClient):
+            client.store.close()
     if args.json or renderer is None:
         print(json.dumps(result, indent=2, default=str))
     else:
