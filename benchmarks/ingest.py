@@ -97,15 +97,14 @@ while offset < len(blob):
     requests.append(blob[offset:offset + n]); offset += n
 store = open_store("chdb://" + data_dir)
 ensure_schema(store, Schema())
-settings = {"format_schema_source": "string", "format_schema": otlp_schema(),
-            "format_schema_message_name": TRACES, "input_format_protobuf_oneof_presence": 1}
+settings = {"input_format_protobuf_oneof_presence": 1}
 start = resource.getrusage(resource.RUSAGE_SELF)
 t0 = time.perf_counter()
 for i in range(0, len(requests), per_insert):
     chunk = [Record(Signal.TRACES, r) for r in requests[i:i + per_insert]]
     token = {"insert_deduplication_token": f"raw-{i}"}  # replayed requests are not duplicates
     data = length_delimited(chunk)
-    store.insert_raw("otel_traces_landing", data, "Protobuf", {**settings, **token})
+    store.insert_protobuf("otel_traces_landing", data, otlp_schema(), TRACES, {**settings, **token})
 wall = time.perf_counter() - t0
 end = resource.getrusage(resource.RUSAGE_SELF)
 cpu = (end.ru_utime - start.ru_utime) + (end.ru_stime - start.ru_stime)

@@ -155,14 +155,12 @@ class Flusher:
     ) -> None:
         table, message = LANDING[signal]
         try:
-            self.store.insert_raw(
+            self.store.insert_protobuf(
                 table,
                 length_delimited(records),
-                "Protobuf",
+                otlp_schema(),
+                message,
                 {
-                    "format_schema_source": "string",
-                    "format_schema": otlp_schema(),
-                    "format_schema_message_name": message,
                     "input_format_protobuf_oneof_presence": 1,
                     "insert_deduplication_token": token,
                     "deduplicate_blocks_in_dependent_materialized_views": 1,

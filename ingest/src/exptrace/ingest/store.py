@@ -8,6 +8,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import datetime as dt
+import hashlib
 import json
 import os
 import re
@@ -121,6 +122,22 @@ class Store(ABC):
         self, table: str, data: bytes, fmt: str, settings: Mapping[str, str | int]
     ) -> None:
         """Insert ``data`` (already in format ``fmt``) into ``table`` with insert settings."""
+
+    def insert_protobuf(
+        self, table: str, data: bytes, schema: str, message: str, settings: Mapping[str, str | int]
+    ) -> None:
+        """Insert length-delimited protobuf ``message``s; the schema text travels inline."""
+        self.insert_raw(
+            table,
+            data,
+            "Protobuf",
+            {
+                **settings,
+                "format_schema_source": "string",
+                "format_schema": schema,
+                "format_schema_message_name": message,
+            },
+        )
 
     @abstractmethod
     def close(self) -> None:
@@ -237,6 +254,23 @@ class ChdbStore(Store):
             inserter.finish()
         except Exception as error:
             raise StoreError.from_exception(error) from error
+
+    def insert_protobuf(
+        self, table: str, data: bytes, schema: str, message: str, settings: Mapping[str, str | int]
+    ) -> None:
+        """As :meth:`Store.insert_protobuf`, with the schema kept as a file in the store.
+
+        An inline schema makes the embedded engine cache it under the process's working
+        directory; a file inside the store directory keeps everything in one place.
+        """
+        digest = hashlib.sha256(schema.encode()).hexdigest()[:16]
+        path = self.path / "format_schemas" / f"otlp-{digest}.proto"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_suffix(".tmp")
+            partial.write_text(schema)
+            partial.replace(path)
+        self.insert_raw(table, data, "Protobuf", {**settings, "format_schema": f"{path}:{message}"})
 
     def close(self) -> None:
         """Close every connection and release the directory; safe to call more than once."""
