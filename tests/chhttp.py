@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import hashlib
 import http.server
 import re
+import tempfile
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import parse_qsl, urlparse
 
 from exptrace.ingest.sqltext import literal
@@ -53,6 +56,7 @@ class _Pool:
         self._connect = lambda: chdb.connect(path)
         self._idle: list = []
         self._all: list = []
+        self.schemas = Path(tempfile.mkdtemp(prefix="chhttp-schemas-"))
         self._lock = threading.Lock()
 
     @contextlib.contextmanager
@@ -68,6 +72,12 @@ class _Pool:
         finally:
             with self._lock:
                 self._idle.append(conn)
+
+    def schema_file(self, text: str, message: str) -> str:
+        path = self.schemas / f"{hashlib.sha256(text.encode()).hexdigest()[:16]}.proto"
+        if not path.exists():
+            path.write_text(text)
+        return f"{path}:{message}"
 
     def close(self) -> None:
         with self._lock:
@@ -110,6 +120,11 @@ def _handler(pool: _Pool):
             settings = {
                 k: v for k, v in args.items() if k not in CLIENT_ARGS and not k.startswith("param_")
             }
+            if settings.pop("format_schema_source", "") == "string":
+                # A server keeps inline schemas under its own format_schema_path.
+                settings["format_schema"] = pool.schema_file(
+                    settings.pop("format_schema"), settings.pop("format_schema_message_name")
+                )
             clause = ", ".join(f"{k} = {literal(v)}" for k, v in settings.items())
             try:
                 if "query" in args and body:
