@@ -8,17 +8,9 @@ from starlette.testclient import TestClient
 
 from exptrace.propagation import ExperimentMiddleware, HashAssigner, PropagationSettings
 from exptrace.propagation.metrics import DROPPED, DURATION, ERRORS, REQUESTS
-from tests.propagation.apps import log, starlette_app, wrap_asgi
+from tests.propagation.apps import starlette_app, wrap_asgi
 
 ORDERS = ["inside", "outside"]
-
-
-@pytest.fixture
-def app_log(telemetry):
-    handler = telemetry.logging_handler()
-    log.addHandler(handler)
-    yield
-    log.removeHandler(handler)
 
 
 def server_span(telemetry):

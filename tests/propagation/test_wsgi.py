@@ -4,17 +4,9 @@ import pytest
 
 from exptrace.propagation import PropagationSettings
 from exptrace.propagation.metrics import DROPPED, ERRORS, REQUESTS
-from tests.propagation.apps import flask_app, log, wrap_wsgi
+from tests.propagation.apps import flask_app, wrap_wsgi
 
 ORDERS = ["inside", "outside"]
-
-
-@pytest.fixture
-def app_log(telemetry):
-    handler = telemetry.logging_handler()
-    log.addHandler(handler)
-    yield
-    log.removeHandler(handler)
 
 
 def client_for(telemetry, order, settings=None, **kw):
