@@ -20,31 +20,37 @@ if TYPE_CHECKING:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Receiver flags; unset flags leave values parsed elsewhere (and the environment) alone."""
+    unset = argparse.SUPPRESS
     parser.add_argument(
-        "--data-dir", help="log, embedded store and dead letters (EXPTRACE_DATA_DIR)"
+        "--data-dir", default=unset, help="log, embedded store and dead letters (EXPTRACE_DATA_DIR)"
     )
     parser.add_argument(
-        "--store", help="chdb://PATH, clickhouse://... or http(s)://... (EXPTRACE_STORE)"
+        "--store",
+        default=unset,
+        help="chdb://PATH, clickhouse://... or http(s)://... (EXPTRACE_STORE)",
     )
     parser.add_argument(
-        "--grpc", dest="grpc_endpoint", help="OTLP/gRPC HOST:PORT (default 127.0.0.1:4317)"
+        "--grpc",
+        dest="grpc_endpoint",
+        default=unset,
+        help="OTLP/gRPC HOST:PORT (default 127.0.0.1:4317)",
     )
     parser.add_argument(
-        "--http", dest="http_endpoint", help="OTLP/HTTP HOST:PORT (default 127.0.0.1:4318)"
+        "--http",
+        dest="http_endpoint",
+        default=unset,
+        help="OTLP/HTTP and API HOST:PORT (default 127.0.0.1:4318)",
     )
-    parser.add_argument("--token", help="require this bearer token (EXPTRACE_TOKEN)")
-    parser.add_argument("--retention-days", type=int, help="drop rows older than this (0: keep)")
+    parser.add_argument("--token", default=unset, help="require this bearer token (EXPTRACE_TOKEN)")
+    parser.add_argument(
+        "--retention-days", type=int, default=unset, help="drop rows older than this (0: keep)"
+    )
 
 
 def settings_from_args(args: argparse.Namespace) -> IngestSettings:
-    return IngestSettings.from_env(
-        data_dir=args.data_dir,
-        store=args.store,
-        grpc_endpoint=args.grpc_endpoint,
-        http_endpoint=args.http_endpoint,
-        token=args.token,
-        retention_days=args.retention_days,
-    )
+    names = ("data_dir", "store", "grpc_endpoint", "http_endpoint", "token", "retention_days")
+    return IngestSettings.from_env(**{name: getattr(args, name, None) for name in names})
 
 
 def serve(settings: IngestSettings, prepare: Callable[[IngestServer], None] | None = None) -> int:

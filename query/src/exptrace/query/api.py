@@ -151,7 +151,9 @@ class Queries:
         observed_variants = sorted(found["variants"])
         treatments = [v for v in observed_variants if v != control]
         notes, rows = [], []
-        if control not in observed_variants:
+        if not observed_variants:
+            notes.append(f"no request in this window carries experiment {experiment!r}")
+        elif control not in observed_variants:
             if observed_variants:
                 notes.append(
                     f"no traffic in control variant {control!r}: nothing to compare against"
