@@ -90,3 +90,21 @@ INJECTIONS = [
 def test_bound_parameters_come_back_unchanged(store, text):
     assert store.query("SELECT {v:String}", {"v": text}).scalar() == text
     assert store.query("SELECT {v:Array(String)}", {"v": [text, "x"]}).scalar() == [text, "x"]
+
+
+def test_changing_retention_alters_existing_tables(store):
+    from exptrace.ingest.migrate import ensure_schema
+
+    def ttl() -> str:
+        return store.query(
+            "SELECT engine_full FROM system.tables WHERE database = currentDatabase() AND name = 'otel_logs'"
+        ).scalar()
+
+    try:
+        ensure_schema(store, Schema(retention_days=7))
+        assert "toIntervalDay(7)" in ttl()
+        ensure_schema(store, Schema(retention_days=0))
+        assert "TTL" not in ttl()
+    finally:
+        ensure_schema(store, Schema())
+    assert "toIntervalDay(30)" in ttl()
