@@ -262,3 +262,28 @@ def test_the_query_layer_cannot_write(receiver):
     with pytest.raises(StoreError):
         reader.query("DROP TABLE otel_traces")
     assert query(receiver, "SELECT count() FROM exptrace_audit", flush=False) == [[0]]
+
+
+def test_web_pages_show_reports_and_escape_what_they_show(make_receiver):
+    server = make_receiver(prepare=with_api())
+    base = f"http://127.0.0.1:{server.http_port}"
+    Registry(server.store).create(
+        Experiment(
+            "checkout-v2", owner="<script>alert(1)</script>", variants={"control": 1, "B": 1}
+        ),
+        "ui",
+    )
+    send(
+        server,
+        experiment(
+            random.Random(8), "checkout-v2", {"control": (300, 0.01, 40.0), "B": (300, 0.12, 90.0)}
+        ),
+    )
+    index = httpx.get(f"{base}/ui")
+    assert index.status_code == 200 and 'href="/ui/experiments/checkout-v2"' in index.text
+    assert "<script>alert(1)</script>" not in index.text and "&lt;script&gt;" in index.text
+    page = httpx.get(f"{base}/ui/experiments/checkout-v2?last=6h")
+    assert page.status_code == 200 and "more errors, slower" in page.text
+    for path in ("/ui/incident", "/ui/coverage", "/ui/propagation"):
+        assert httpx.get(base + path).status_code == 200, path
+    assert httpx.get(f"{base}/ui/experiments/nope").status_code == 404

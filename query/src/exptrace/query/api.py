@@ -78,6 +78,17 @@ def _cohort(variant: str, requests: int, errors: int, latency_ms: list[float]) -
     }
 
 
+def json_safe(value: Any) -> Any:
+    """JSON-safe: no NaN or infinities."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
 def _finite(value: Any) -> Any:
     return None if isinstance(value, float) and not math.isfinite(value) else value
 

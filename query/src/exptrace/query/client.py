@@ -9,8 +9,8 @@ import urllib.request
 from typing import Any
 
 from exptrace.ingest.store import Store
-from exptrace.query.api import Queries, Window
-from exptrace.query.http_api import ACTIONS, _clean
+from exptrace.query.api import Queries, Window, json_safe
+from exptrace.query.http_api import ACTIONS
 from exptrace.query.registry import Experiment, Registry, RegistryError, UnknownExperiment
 
 
@@ -28,7 +28,7 @@ class LocalClient:
 
     def call(self, name: str, **kw: Any) -> Any:
         try:
-            return _clean(getattr(self, f"_{name}")(**kw))
+            return json_safe(getattr(self, f"_{name}")(**kw))
         except (RegistryError, ValueError) as error:
             raise ClientError(str(error)) from None
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -13,21 +12,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from exptrace.ingest.store import StoreError
-from exptrace.query.api import Queries, Window
+from exptrace.query.api import Queries, Window, json_safe
+from exptrace.query.pages import page_routes
 from exptrace.query.registry import Experiment, Registry, RegistryError, UnknownExperiment
 
 ACTIONS = {"start": "running", "stop": "stopped", "archive": "archived"}
-
-
-def _clean(value: Any) -> Any:
-    """JSON-safe: no NaN or infinities."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    return value
 
 
 def _window(request: Request) -> Window:
@@ -75,7 +64,7 @@ def api_routes(
                 return JSONResponse({"error": str(error)}, 400)
             except StoreError as error:
                 return JSONResponse({"error": f"the store failed: {str(error)[:500]}"}, 503)
-            return JSONResponse(_clean(result), status)
+            return JSONResponse(json_safe(result), status)
 
         return handle
 
@@ -144,6 +133,7 @@ def api_routes(
         return queries.burn_rates(request.query_params.get("at") or None)
 
     return [
+        *page_routes(queries, registry, authorized),
         Route("/api/v1/experiments", endpoint(list_experiments), methods=["GET"]),
         Route("/api/v1/experiments", endpoint(create, 201), methods=["POST"]),
         Route("/api/v1/experiments/{id}", endpoint(show), methods=["GET"]),
