@@ -1,67 +1,29 @@
-"""A real app instrumented with exptrace-propagation exports through the SDK into the store."""
+"""A real app instrumented with exptrace-propagation exports through the SDK into the store.
 
-import logging
+The SDK wiring is the demo's (`exptrace.query.demo.telemetry`): what a service would configure.
+"""
 
-from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
-from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
-from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
-from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
-from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from exptrace.propagation import (
-    ExperimentLogRecordProcessor,
-    ExperimentMiddleware,
-    ExperimentSpanProcessor,
-)
+from exptrace.query.demo import instrument, telemetry
 from tests.ingest.helpers import query
 
 
 def test_tagged_requests_arrive_with_experiments_in_all_three_tables(receiver):
-    endpoint = f"127.0.0.1:{receiver.grpc_port}"
-    resource = Resource.create({"service.name": "checkout-app"})
-    tracer_provider = TracerProvider(resource=resource)
-    tracer_provider.add_span_processor(ExperimentSpanProcessor())
-    tracer_provider.add_span_processor(
-        BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint, insecure=True))
-    )
-    logger_provider = LoggerProvider(resource=resource)
-    logger_provider.add_log_record_processor(ExperimentLogRecordProcessor())
-    logger_provider.add_log_record_processor(
-        BatchLogRecordProcessor(OTLPLogExporter(endpoint=endpoint, insecure=True))
-    )
-    reader = PeriodicExportingMetricReader(
-        OTLPMetricExporter(endpoint=endpoint, insecure=True), export_interval_millis=600_000
-    )
-    meter_provider = MeterProvider(resource=resource, metric_readers=[reader])
-    log = logging.getLogger("tests.checkout-app")
-    log.addHandler(LoggingHandler(logger_provider=logger_provider))
+    t = telemetry("checkout-app", f"127.0.0.1:{receiver.grpc_port}")
 
     async def pay(request):
-        log.warning("payment taken")
+        t.log.warning("payment taken")
         return PlainTextResponse("paid")
 
-    app = Starlette(routes=[Route("/pay", pay)])
-    app = OpenTelemetryMiddleware(
-        app, tracer_provider=tracer_provider, meter_provider=meter_provider
-    )
-    app = ExperimentMiddleware(app, meter_provider=meter_provider)
-    client = TestClient(app)
+    client = TestClient(instrument(Starlette(routes=[Route("/pay", pay)]), t))
     for variant in ("control", "B", "B"):
         assert client.get("/pay", headers={"x-experiment": f"checkout-v2={variant}"}).text == "paid"
     assert client.get("/pay").text == "paid"  # untagged traffic lands too, with no assignment
-    tracer_provider.shutdown()
-    logger_provider.shutdown()
-    meter_provider.shutdown()
+    t.shutdown()
 
     servers = query(
         receiver,
