@@ -122,7 +122,7 @@ class Flusher:
                     return  # stopping: the segment stays in the log
         lag = self.wal.oldest_sealed_age()
         self.wal.remove(seq)
-        self.stats.flushed(len(records), time.monotonic() - started, lag)
+        self.stats.flushed(time.monotonic() - started, lag)
 
     def _chunks(self, records: list[Record]) -> list[list[Record]]:
         chunks: list[list[Record]] = [[]]

@@ -44,6 +44,12 @@ class IngestServer:
             max_bytes=settings.wal_max_bytes,
             segment_bytes=settings.wal_segment_bytes,
         )
+        if self.wal.repaired_bytes:
+            log.warning(
+                "cut %d bytes of a torn write at the end of the write-ahead log "
+                "(a crash mid-append; that export was never acknowledged)",
+                self.wal.repaired_bytes,
+            )
         try:
             self.store: Store = open_store(settings.store_url)
             self.schema = Schema(

@@ -25,7 +25,6 @@ class IngestStats:
         self.store_errors = 0
         self.flushes = 0
         self.flush_seconds = 0.0
-        self.flushed_records = 0
         self.last_lag_seconds = 0.0
         self.gauges: dict[str, tuple[str, Callable[[], float]]] = {}
 
@@ -43,11 +42,10 @@ class IngestStats:
             self.inserts[signal.name.lower()] += 1
             self.inserted_records[signal.name.lower()] += records
 
-    def flushed(self, records: int, seconds: float, lag: float) -> None:
+    def flushed(self, seconds: float, lag: float) -> None:
         with self._lock:
             self.flushes += 1
             self.flush_seconds += seconds
-            self.flushed_records += records
             self.last_lag_seconds = lag
 
     def dead_lettered(self, signal: Signal) -> None:

@@ -14,7 +14,7 @@ import os
 import re
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -383,10 +383,3 @@ def open_store(url: str) -> Store:
     if scheme in ("clickhouse", "http", "https"):
         return ClickHouseStore(url)
     raise StoreError(f"unknown store URL {url!r}: use chdb://PATH, clickhouse:// or http(s)://")
-
-
-def data_json_lines(rows: Sequence[Mapping[str, Any]]) -> bytes:
-    """Rows as JSONEachRow bytes, for small inserts such as registry records."""
-    return b"".join(
-        json.dumps(row, default=param_text, separators=(",", ":")).encode() + b"\n" for row in rows
-    )

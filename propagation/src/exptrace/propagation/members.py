@@ -8,7 +8,7 @@ input is never logged, because headers and cookies can carry personal data.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 BAGGAGE_PREFIX = "exp."
@@ -115,11 +115,3 @@ def cookie_value(cookie_header: str, name: str) -> str | None:
         if eq and key.strip() == name:
             return value.strip().strip('"')
     return None
-
-
-def sanitize(candidates: Iterable[tuple[str, str]], limits: Limits) -> Collected:
-    """Validate (experiment, variant) pairs against ``limits``; the first of a duplicate wins."""
-    collected = Collected(limits)
-    for experiment, variant in candidates:
-        collected.offer(experiment, variant)
-    return collected
