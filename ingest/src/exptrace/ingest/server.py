@@ -120,6 +120,17 @@ class IngestServer:
 
     def start(self) -> IngestServer:
         settings = self.settings
+        exposed = [
+            e
+            for e in (settings.grpc_endpoint, settings.http_endpoint)
+            if split_endpoint(e)[0] not in ("127.0.0.1", "localhost", "::1")
+        ]
+        if exposed and not settings.token:
+            log.warning(
+                "listening on %s without a token: anyone who can reach it can send telemetry "
+                "and change the experiment registry; set EXPTRACE_TOKEN",
+                ", ".join(exposed),
+            )
         self.flusher.start()
         if self.self_metrics is not None:
             self.self_metrics.start()
