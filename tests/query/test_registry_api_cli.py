@@ -287,3 +287,16 @@ def test_web_pages_show_reports_and_escape_what_they_show(make_receiver):
     for path in ("/ui/incident", "/ui/coverage", "/ui/propagation"):
         assert httpx.get(base + path).status_code == 200, path
     assert httpx.get(f"{base}/ui/experiments/nope").status_code == 404
+
+
+def test_allow_list_mode_attributes_only_registered_experiments(make_receiver):
+    server = make_receiver(known_experiments_only=True)
+    registry = Registry(server.store)
+    registry.create(Experiment("checkout-v2", variants={"control": 1, "B": 1}), "ops")
+    send(server, [Request("shop", "/pay", {"checkout-v2": "B", "typo-exp": "A"}, 10.0)])
+    rows = query(server, "SELECT Experiments, SpanAttributes['exp.typo-exp'] FROM otel_traces")
+    assert rows == [[{"checkout-v2": "B"}, "A"]]  # unknown id not attributed, nothing lost
+    registry.create(Experiment("typo-exp", variants={"A": 1, "control": 1}), "ops")
+    send(server, [Request("shop", "/pay", {"typo-exp": "A"}, 10.0)])
+    later = query(server, "SELECT Experiments FROM otel_traces WHERE Experiments['typo-exp'] != ''")
+    assert later == [[{"typo-exp": "A"}]]

@@ -31,6 +31,7 @@ EXPERIMENT_INDEXES = """
     INDEX idx_exp_value mapValues(Experiments) TYPE bloom_filter(0.01) GRANULARITY 1"""
 TOKEN = "^[A-Za-z0-9._-]{1,64}$"  # noqa: S105 (the token grammar, not a secret)
 ARTIFACTS_DICT = "exptrace_artifact_links"
+KNOWN_DICT = "exptrace_known_experiments"
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,9 @@ class Schema:
     retention_days: int = 30
     redaction: Redaction = field(default_factory=Redaction)
     database: str = "default"
+    known_only: bool = False
+    """Keep only experiments registered in the registry in ``Experiments`` (an allow-list);
+    the raw ``exp.*`` attributes stay in the attribute maps either way."""
 
     def __post_init__(self) -> None:
         identifier(self.database)
@@ -155,18 +159,36 @@ class Schema:
             f"FROM {self.database}.exptrace_experiments GROUP BY experiment_id) "
             "ARRAY JOIN mapKeys(a) AS variant, mapValues(a) AS artifacts"
         )
+        known = (
+            "SELECT experiment_id, argMax(status, version) AS status "
+            f"FROM {self.database}.exptrace_experiments GROUP BY experiment_id"
+        )
         return [
+            Dictionary(
+                KNOWN_DICT,
+                "(experiment_id String, status String) PRIMARY KEY experiment_id "
+                f"SOURCE(CLICKHOUSE(QUERY {literal(known)})) "
+                "LAYOUT(COMPLEX_KEY_HASHED()) LIFETIME(MIN 10 MAX 30)",
+            ),
             Dictionary(
                 ARTIFACTS_DICT,
                 "(experiment_id String, variant String, artifacts Map(String, String)) "
                 "PRIMARY KEY experiment_id, variant "
                 f"SOURCE(CLICKHOUSE(QUERY {literal(source)})) "
                 "LAYOUT(COMPLEX_KEY_HASHED()) LIFETIME(MIN 10 MAX 30)",
-            )
+            ),
         ]
 
     def views(self) -> list[View]:
         r = self.redaction
+        span_experiments = (
+            f"mapUpdate(mapUpdate({experiments('ResourceAttributes')}, "
+            f"{flag_experiments('s.events')}), {experiments('SpanAttributes')})"
+        )
+        log_experiments = (
+            f"mapUpdate(mapUpdate({experiments('ResourceAttributes')}, "
+            f"{flag_from_log('l.event_name', 'LogAttributes')}), {experiments('LogAttributes')})"
+        )
         traces = f"""
 SELECT
     fromUnixTimestamp64Nano(toInt64(s.start_time_unix_nano)) AS Timestamp,
@@ -191,8 +213,7 @@ SELECT
     arrayMap(l -> lower(hex(l.span_id)), s.links) AS `Links.SpanId`,
     arrayMap(l -> l.trace_state, s.links) AS `Links.TraceState`,
     arrayMap(l -> {r.attributes("l.attributes")}, s.links) AS `Links.Attributes`,
-    mapUpdate(mapUpdate({experiments("ResourceAttributes")}, {flag_experiments("s.events")}),
-              {experiments("SpanAttributes")}) AS Experiments,
+    {self._known(span_experiments)} AS Experiments,
     {artifacts("Experiments")} AS Artifacts
 FROM otel_traces_landing
 ARRAY JOIN resource_spans AS rs
@@ -220,9 +241,7 @@ SELECT
     {r.attributes("sl.scope.attributes")} AS ScopeAttributes,
     {r.attributes("l.attributes")} AS LogAttributes,
     l.event_name AS EventName,
-    mapUpdate(mapUpdate({experiments("ResourceAttributes")},
-                        {flag_from_log("l.event_name", "LogAttributes")}),
-              {experiments("LogAttributes")}) AS Experiments,
+    {self._known(log_experiments)} AS Experiments,
     {artifacts("Experiments")} AS Artifacts
 FROM otel_logs_landing
 ARRAY JOIN resource_logs AS rl
@@ -239,8 +258,16 @@ ARRAY JOIN sl.log_records AS l"""
             )
         return views
 
+    def _known(self, experiments_map: str) -> str:
+        if not self.known_only:
+            return experiments_map
+        return f"mapFilter((k, v) -> dictHas({literal(KNOWN_DICT)}, tuple(k)), {experiments_map})"
+
     def _metric(self, kind: str) -> str:
         r = self.redaction
+        point_experiments = (
+            f"mapUpdate({experiments('ResourceAttributes')}, {experiments('Attributes')})"
+        )
         common = f"""
     {r.attributes("rm.resource.attributes")} AS ResourceAttributes,
     rm.schema_url AS ResourceSchemaUrl,
@@ -257,7 +284,7 @@ ARRAY JOIN sl.log_records AS l"""
     fromUnixTimestamp64Nano(toInt64(dp.start_time_unix_nano)) AS StartTimeUnix,
     fromUnixTimestamp64Nano(toInt64(dp.time_unix_nano)) AS TimeUnix,
     dp.flags AS Flags,
-    mapUpdate({experiments("ResourceAttributes")}, {experiments("Attributes")}) AS Experiments,
+    {self._known(point_experiments)} AS Experiments,
     {artifacts("Experiments")} AS Artifacts"""
         exemplars = f""",
     arrayMap(x -> {r.attributes("x.filtered_attributes")}, dp.exemplars) AS `Exemplars.FilteredAttributes`,

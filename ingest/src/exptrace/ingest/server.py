@@ -53,7 +53,9 @@ class IngestServer:
         try:
             self.store: Store = open_store(settings.store_url)
             self.schema = Schema(
-                retention_days=settings.retention_days, redaction=settings.redaction()
+                retention_days=settings.retention_days,
+                redaction=settings.redaction(),
+                known_only=settings.known_experiments_only,
             )
             ensure_schema(self.store, self.schema, settings.cluster)
         except BaseException:

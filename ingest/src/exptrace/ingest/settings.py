@@ -37,6 +37,8 @@ class IngestSettings:
     store_retry_max_delay: float = 5.0
     """Longest wait between attempts to reach a failing store (the backoff doubles up to it)."""
     retention_days: int = 30
+    known_experiments_only: bool = False
+    """Attribute telemetry only to experiments registered in the registry (an allow-list)."""
     self_metrics_interval: float = 0.0
     """Seconds between snapshots of the receiver's own metrics stored as OTLP (0: off)."""
     service_name: str = "exptrace-ingest"

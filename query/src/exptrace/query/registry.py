@@ -224,8 +224,9 @@ class Registry:
                 "new": json.dumps(new.to_dict(), sort_keys=True),
             },
         )
-        with contextlib.suppress(StoreError):  # ingest links artifacts now, not in 30 s
-            self.store.command("SYSTEM RELOAD DICTIONARY exptrace_artifact_links")
+        for dictionary in ("exptrace_artifact_links", "exptrace_known_experiments"):
+            with contextlib.suppress(StoreError):  # ingest sees the change now, not in 30 s
+                self.store.command(f"SYSTEM RELOAD DICTIONARY {dictionary}")
         return new
 
 
