@@ -83,7 +83,9 @@ def serve(settings: IngestSettings, prepare: Callable[[IngestServer], None] | No
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="exptrace-ingest", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="exptrace-ingest", description="Run the exptrace OTLP receiver on its own."
+    )
     add_arguments(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(

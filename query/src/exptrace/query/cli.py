@@ -45,7 +45,10 @@ def window(args: argparse.Namespace) -> dict[str, str | None]:
 
 
 def make_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="exptrace", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="exptrace",
+        description="Run the collector, manage experiments, and ask which experiment did that.",
+    )
     parser.add_argument(
         "--api",
         default=os.environ.get("EXPTRACE_API_URL", DEFAULT_API),
