@@ -1,5 +1,6 @@
 """Installing exptrace-propagation alone brings only OpenTelemetry's API and SDK."""
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -9,8 +10,8 @@ HEAVY = ("grpcio", "chdb", "chdb-core", "clickhouse-connect", "pyarrow", "protob
 
 
 def test_propagation_installs_alone_without_heavy_dependencies(tmp_path):
-    uv = shutil.which("uv")
-    assert uv, "uv must be on PATH (the README's setup installs it)"
+    uv = os.environ.get("UV") or shutil.which("uv")  # `uv run` names itself in UV
+    assert uv, "run the tests through uv (the README's test command) or put uv on PATH"
     venv = tmp_path / "venv"
     subprocess.run([uv, "venv", "-q", str(venv)], check=True, timeout=120)
     python = str(venv / "bin" / "python")
