@@ -192,9 +192,9 @@ def run(quick: bool = False) -> dict[str, dict[str, float]]:
         per_call = compare(drivers, calls, rounds)
         results[kind] = per_call
         print(f"\n{kind}: median of {rounds} rounds x {calls} requests, in-process")
-        rows = [("stack", "us/request", "ratio")]
+        rows = [("stack", "us/request", "x bare app")]
         for name, seconds in per_call.items():
-            rows.append((name, f"{seconds * 1e6:.1f}", ""))
+            rows.append((name, f"{seconds * 1e6:.1f}", f"{seconds / per_call['bare']:.2f}"))
         print(table(rows))
         c_vs_b = per_call["otel+exptrace"] / per_call["otel"]
         d_vs_a = per_call["exptrace"] / per_call["bare"]
