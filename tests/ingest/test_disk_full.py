@@ -1,0 +1,64 @@
+"""The disk under the write-ahead log fills up: clients are told to retry, nothing acknowledged
+is lost, and intake resumes once the store drains the log."""
+
+import subprocess
+
+import grpc
+import httpx
+import pytest
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
+from tests.ingest.helpers import make_spans, query
+
+TRACE_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 1 MiB filesystem (tmpfs) for the receiver's data directory."""
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small filesystem here (needs root): {done.stderr.strip()}")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_full_disk_refuses_with_retryable_codes_and_loses_nothing(tiny_disk, make_receiver):
+    server = make_receiver(
+        data_dir=tiny_disk,
+        wal_max_bytes=64 << 20,
+        wal_segment_bytes=64 * 1024,
+        store_retry_max_delay=0.2,
+    )
+    server.store.command("DETACH TABLE otel_traces_landing")  # the log cannot drain
+    url = f"http://127.0.0.1:{server.http_port}/v1/traces"
+    payload = encode_spans(make_spans("disk", 20)).SerializeToString()
+    client = httpx.Client(headers={"content-type": "application/x-protobuf"})
+    try:
+        statuses = []
+        while not statuses or statuses[-1] == 200:
+            response = client.post(url, content=payload)
+            statuses.append(response.status_code)
+            assert len(statuses) < 2000
+        assert statuses[-1] == 503 and "Retry-After" in response.headers
+        assert "No space left" in response.text or "disk full" in response.text
+        with (
+            grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel,
+            pytest.raises(grpc.RpcError) as refused,
+        ):
+            channel.unary_unary(TRACE_METHOD)(payload, timeout=10)
+        assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert server.stats.refused[("traces", "log_error")] >= 2
+    finally:
+        server.store.command("ATTACH TABLE otel_traces_landing")
+    acknowledged = statuses.count(200)
+    rows = query(server, "SELECT count() FROM otel_traces WHERE ServiceName = 'disk'")
+    assert rows == [[20 * acknowledged]]  # every acknowledged span, exactly once
+    assert client.post(url, content=payload).status_code == 200  # space is free again
+    client.close()
