@@ -90,14 +90,13 @@ class ExperimentMiddleware:
                     message = {**message, "headers": [*message.get("headers", ()), *extra_raw]}
             await send(message)
 
-        metrics = handler.metrics
+        wraps = handler.metrics is not None or extra_raw
         token = handler.enter(resolved)
         start = time.perf_counter()
         failed = True
         try:
-            await self.app(scope, receive, send_wrapper if metrics or extra_raw else send)
+            await self.app(scope, receive, send_wrapper if wraps else send)
             failed = status >= 500
         finally:
-            if metrics is not None:
-                metrics.record(resolved.cohort, time.perf_counter() - start, failed)
+            handler.finish(resolved, time.perf_counter() - start, failed)
             handler.leave(token)
