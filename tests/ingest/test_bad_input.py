@@ -101,6 +101,8 @@ def test_http_status_codes_for_every_kind_of_bad_request(make_receiver):
     ]
     metrics = httpx.get(f"http://127.0.0.1:{server.http_port}/metrics", headers=auth).text
     assert 'exptrace_ingest_requests_refused_total{signal="traces",reason="too_large"} 2' in metrics
+    # garbage, truncated, bad JSON, and gzip of something that is not OTLP
+    assert 'exptrace_ingest_requests_refused_total{signal="traces",reason="malformed"} 4' in metrics
     assert (
         'exptrace_ingest_requests_refused_total{signal="traces",reason="unauthenticated"} 1'
         in metrics

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import base64
 import hmac
-import json
 import zlib
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from google.protobuf import json_format
 from google.rpc import code_pb2, status_pb2
@@ -17,14 +14,13 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from exptrace.ingest.intake import REQUEST_TYPES, Intake, Refused
+from exptrace.ingest.intake import Intake, Refused
 from exptrace.ingest.stats import IngestStats
 from exptrace.ingest.wal import Signal
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 PATHS = {"/v1/traces": Signal.TRACES, "/v1/logs": Signal.LOGS, "/v1/metrics": Signal.METRICS}
-_ID_KEYS = {"traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id"}
 
 
 class TooLarge(Exception):
@@ -61,35 +57,6 @@ def _gunzip(data: bytes, limit: int) -> bytes:
     if len(out) > limit or inflater.unconsumed_tail:
         raise TooLarge
     return out
-
-
-def _hex_ids_to_base64(node: Any) -> None:
-    """OTLP/JSON encodes trace and span ids as hex; protobuf's JSON mapping wants base64."""
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key in _ID_KEYS and isinstance(value, str):
-                try:
-                    node[key] = base64.b64encode(bytes.fromhex(value)).decode()
-                except ValueError:
-                    raise ValueError(f"{key} is not hex: {value[:64]!r}") from None
-            else:
-                _hex_ids_to_base64(value)
-    elif isinstance(node, list):
-        for item in node:
-            _hex_ids_to_base64(item)
-
-
-def json_to_protobuf(signal: Signal, body: bytes) -> tuple[bytes, object]:
-    """An OTLP/JSON request as protobuf bytes and the decoded message."""
-    try:
-        document = json.loads(body)
-        _hex_ids_to_base64(document)
-        message = json_format.ParseDict(document, REQUEST_TYPES[signal]())
-    except (ValueError, json_format.ParseError) as error:
-        raise Refused(
-            "malformed", f"not a valid OTLP/JSON request: {error}", retryable=False
-        ) from None
-    return message.SerializeToString(), message
 
 
 def otlp_routes(
@@ -151,13 +118,11 @@ def otlp_routes(
             return _status(code_pb2.INVALID_ARGUMENT, str(error), as_json, 400)
         try:
             if as_json:
-                payload, decoded = json_to_protobuf(signal, payload)
+                payload, decoded = intake.parse_json(signal, payload)
             else:
                 decoded = intake.parse(signal, payload)
             await run_in_threadpool(intake.accept, signal, payload, decoded)
         except Refused as refused:
-            if refused.reason == "malformed" and as_json:
-                stats.refused_request(signal, "malformed")
             if refused.retryable:
                 return _status(
                     code_pb2.UNAVAILABLE,

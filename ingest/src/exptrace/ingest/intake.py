@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from dataclasses import dataclass
+from typing import Any
 
+from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
@@ -50,6 +54,19 @@ class Intake:
                 retryable=False,
             ) from None
 
+    def parse_json(self, signal: Signal, body: bytes) -> tuple[bytes, object]:
+        """An OTLP/JSON request as protobuf bytes and the decoded message; Refused if bad."""
+        try:
+            document = json.loads(body)
+            _hex_ids_to_base64(document)
+            message = json_format.ParseDict(document, REQUEST_TYPES[signal]())
+        except (ValueError, json_format.ParseError) as error:
+            self.stats.refused_request(signal, "malformed")
+            raise Refused(
+                "malformed", f"not a valid OTLP/JSON request: {error}", retryable=False
+            ) from None
+        return message.SerializeToString(), message
+
     def accept(self, signal: Signal, payload: bytes, request: object | None = None) -> int:
         """Validate and durably log one request; returns the number of items in it."""
         if request is None:
@@ -72,6 +89,25 @@ class Intake:
             ) from None
         self.stats.accepted_request(signal, items)
         return items
+
+
+_ID_KEYS = {"traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id"}
+
+
+def _hex_ids_to_base64(node: Any) -> None:
+    """OTLP/JSON encodes trace and span ids as hex; protobuf's JSON mapping wants base64."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in _ID_KEYS and isinstance(value, str):
+                try:
+                    node[key] = base64.b64encode(bytes.fromhex(value)).decode()
+                except ValueError:
+                    raise ValueError(f"{key} is not hex: {value[:64]!r}") from None
+            else:
+                _hex_ids_to_base64(value)
+    elif isinstance(node, list):
+        for item in node:
+            _hex_ids_to_base64(item)
 
 
 def count_items(signal: Signal, request: object) -> int:
