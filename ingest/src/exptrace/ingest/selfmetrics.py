@@ -31,7 +31,7 @@ def _attrs(**values: str) -> list[KeyValue]:
 
 def snapshot(intake: Intake, started_ns: int, service_name: str) -> bytes:
     """One ExportMetricsServiceRequest with the receiver's counters and log gauges."""
-    stats, now = intake.stats, time.time_ns()
+    stats, now = intake.stats.snapshot(), time.time_ns()
 
     def counter(name: str, points: list[tuple[dict[str, str], float]], unit: str) -> Metric:
         return Metric(
@@ -59,32 +59,29 @@ def snapshot(intake: Intake, started_ns: int, service_name: str) -> bytes:
             gauge=Gauge(data_points=[NumberDataPoint(time_unix_nano=now, as_double=value)]),
         )
 
-    with stats._lock:
-        metrics = [
-            counter(
-                "exptrace.ingest.requests.accepted",
-                [({"signal": s}, n) for s, n in stats.accepted.items()],
-                "{request}",
-            ),
-            counter(
-                "exptrace.ingest.items.accepted",
-                [({"signal": s}, n) for s, n in stats.accepted_items.items()],
-                "{item}",
-            ),
-            counter(
-                "exptrace.ingest.requests.refused",
-                [({"signal": s, "reason": r}, n) for (s, r), n in stats.refused.items()],
-                "{request}",
-            ),
-            counter(
-                "exptrace.ingest.dead_letters",
-                [({"signal": s}, n) for s, n in stats.dead_letters.items()],
-                "{request}",
-            ),
-            counter("exptrace.ingest.store.errors", [({}, stats.store_errors)], "{error}"),
-            gauge("exptrace.ingest.lag", stats.last_lag_seconds, "s"),
-        ]
-    metrics += [
+    metrics = [
+        counter(
+            "exptrace.ingest.requests.accepted",
+            [({"signal": s}, n) for s, n in stats.accepted.items()],
+            "{request}",
+        ),
+        counter(
+            "exptrace.ingest.items.accepted",
+            [({"signal": s}, n) for s, n in stats.accepted_items.items()],
+            "{item}",
+        ),
+        counter(
+            "exptrace.ingest.requests.refused",
+            [({"signal": s, "reason": r}, n) for (s, r), n in stats.refused.items()],
+            "{request}",
+        ),
+        counter(
+            "exptrace.ingest.dead_letters",
+            [({"signal": s}, n) for s, n in stats.dead_letters.items()],
+            "{request}",
+        ),
+        counter("exptrace.ingest.store.errors", [({}, stats.store_errors)], "{error}"),
+        gauge("exptrace.ingest.lag", stats.last_lag_seconds, "s"),
         gauge("exptrace.ingest.log.bytes", intake.wal.total_bytes, "By"),
         gauge("exptrace.ingest.log.segments", intake.wal.segments, "{segment}"),
     ]

@@ -6,8 +6,25 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from exptrace.ingest.wal import Signal
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A consistent copy of the counters, taken under the lock."""
+
+    accepted: dict[str, int]
+    accepted_items: dict[str, int]
+    refused: dict[tuple[str, str], int]
+    inserts: dict[str, int]
+    inserted_records: dict[str, int]
+    dead_letters: dict[str, int]
+    store_errors: int
+    flushes: int
+    flush_seconds: float
+    last_lag_seconds: float
 
 
 class IngestStats:
@@ -56,6 +73,21 @@ class IngestStats:
         with self._lock:
             self.store_errors += 1
 
+    def snapshot(self) -> Snapshot:
+        with self._lock:
+            return Snapshot(
+                dict(self.accepted),
+                dict(self.accepted_items),
+                dict(self.refused),
+                dict(self.inserts),
+                dict(self.inserted_records),
+                dict(self.dead_letters),
+                self.store_errors,
+                self.flushes,
+                self.flush_seconds,
+                self.last_lag_seconds,
+            )
+
     def prometheus(self) -> str:
         """All counters and gauges in Prometheus text format."""
         lines: list[str] = []
@@ -65,68 +97,65 @@ class IngestStats:
             lines.append(f"# TYPE {name} {kind}")
             lines.extend(f"{name}{suffix} {value:g}" for suffix, value in samples)
 
-        def by_signal(counter: Counter[str]) -> list[tuple[str, float]]:
+        def by_signal(counter: dict[str, int]) -> list[tuple[str, float]]:
             return [(f'{{signal="{s}"}}', n) for s, n in sorted(counter.items())]
 
-        with self._lock:
-            family(
-                "exptrace_ingest_requests_accepted_total",
-                "counter",
-                "Export requests acknowledged (durable in the write-ahead log).",
-                by_signal(self.accepted),
-            )
-            family(
-                "exptrace_ingest_items_accepted_total",
-                "counter",
-                "Spans, log records and metric data points acknowledged.",
-                by_signal(self.accepted_items),
-            )
-            family(
-                "exptrace_ingest_requests_refused_total",
-                "counter",
-                "Export requests refused, by reason.",
-                [
-                    (f'{{signal="{s}",reason="{r}"}}', n)
-                    for (s, r), n in sorted(self.refused.items())
-                ],
-            )
-            family(
-                "exptrace_ingest_inserts_total",
-                "counter",
-                "Inserts committed to the store.",
-                by_signal(self.inserts),
-            )
-            family(
-                "exptrace_ingest_insert_requests_total",
-                "counter",
-                "Export requests carried by committed inserts (per insert: divide by inserts).",
-                by_signal(self.inserted_records),
-            )
-            family(
-                "exptrace_ingest_dead_letters_total",
-                "counter",
-                "Export requests the store rejected as malformed (see the dead-letter directory).",
-                by_signal(self.dead_letters),
-            )
-            family(
-                "exptrace_ingest_store_errors_total",
-                "counter",
-                "Failed store operations (retried).",
-                [("", self.store_errors)],
-            )
-            family(
-                "exptrace_ingest_flush_seconds",
-                "summary",
-                "Time to move one log segment into the store.",
-                [("_sum", self.flush_seconds), ("_count", self.flushes)],
-            )
-            family(
-                "exptrace_ingest_lag_seconds",
-                "gauge",
-                "Age of the oldest unflushed log segment at the last flush.",
-                [("", self.last_lag_seconds)],
-            )
-            gauges = dict(self.gauges)
+        snap = self.snapshot()
+        family(
+            "exptrace_ingest_requests_accepted_total",
+            "counter",
+            "Export requests acknowledged (durable in the write-ahead log).",
+            by_signal(snap.accepted),
+        )
+        family(
+            "exptrace_ingest_items_accepted_total",
+            "counter",
+            "Spans, log records and metric data points acknowledged.",
+            by_signal(snap.accepted_items),
+        )
+        family(
+            "exptrace_ingest_requests_refused_total",
+            "counter",
+            "Export requests refused, by reason.",
+            [(f'{{signal="{s}",reason="{r}"}}', n) for (s, r), n in sorted(snap.refused.items())],
+        )
+        family(
+            "exptrace_ingest_inserts_total",
+            "counter",
+            "Inserts committed to the store.",
+            by_signal(snap.inserts),
+        )
+        family(
+            "exptrace_ingest_insert_requests_total",
+            "counter",
+            "Export requests carried by committed inserts (per insert: divide by inserts).",
+            by_signal(snap.inserted_records),
+        )
+        family(
+            "exptrace_ingest_dead_letters_total",
+            "counter",
+            "Export requests the store rejected as malformed (see the dead-letter directory).",
+            by_signal(snap.dead_letters),
+        )
+        family(
+            "exptrace_ingest_store_errors_total",
+            "counter",
+            "Failed store operations (retried).",
+            [("", snap.store_errors)],
+        )
+        family(
+            "exptrace_ingest_flush_seconds",
+            "summary",
+            "Time to move one log segment into the store.",
+            [("_sum", snap.flush_seconds), ("_count", snap.flushes)],
+        )
+        family(
+            "exptrace_ingest_lag_seconds",
+            "gauge",
+            "Age of the oldest unflushed log segment at the last flush.",
+            [("", snap.last_lag_seconds)],
+        )
+        gauges = dict(self.gauges)
         for name, (help_text, read) in sorted(gauges.items()):
             family(name, "gauge", help_text, [("", read())])
         return "\n".join(lines) + "\n"
