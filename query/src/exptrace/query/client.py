@@ -10,8 +10,13 @@ from typing import Any
 
 from exptrace.ingest.store import Store
 from exptrace.query.api import Queries, Window, json_safe
-from exptrace.query.http_api import ACTIONS
-from exptrace.query.registry import Experiment, Registry, RegistryError, UnknownExperiment
+from exptrace.query.registry import (
+    ACTIONS,
+    Experiment,
+    Registry,
+    RegistryError,
+    UnknownExperiment,
+)
 
 
 class ClientError(Exception):

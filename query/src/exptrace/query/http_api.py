@@ -14,9 +14,13 @@ from starlette.routing import Route
 from exptrace.ingest.store import StoreError
 from exptrace.query.api import Queries, Window, json_safe
 from exptrace.query.pages import page_routes
-from exptrace.query.registry import Experiment, Registry, RegistryError, UnknownExperiment
-
-ACTIONS = {"start": "running", "stop": "stopped", "archive": "archived"}
+from exptrace.query.registry import (
+    ACTIONS,
+    Experiment,
+    Registry,
+    RegistryError,
+    UnknownExperiment,
+)
 
 
 def _window(request: Request) -> Window:

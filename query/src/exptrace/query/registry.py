@@ -13,6 +13,9 @@ from exptrace.ingest.store import Store, StoreError
 from exptrace.propagation.members import Limits
 
 STATUSES = ("draft", "running", "stopped", "archived")
+ACTIONS = {"start": "running", "stop": "stopped", "archive": "archived"}
+"""Status changes by the name people use for them (CLI, HTTP API, audit log)."""
+_ACTION_OF = {status: action for action, status in ACTIONS.items()}
 TRANSITIONS = {
     "draft": {"running", "archived"},
     "running": {"stopped"},
@@ -175,7 +178,7 @@ class Registry:
                 changes["start_time"] = now
             if status == "stopped":
                 changes["end_time"] = now
-            return self._write(replace(old, **changes), old, status_action(status), actor)
+            return self._write(replace(old, **changes), old, _ACTION_OF[status], actor)
 
     def start(self, experiment_id: str, actor: str) -> Experiment:
         return self.set_status(experiment_id, "running", actor)
@@ -228,10 +231,6 @@ class Registry:
             with contextlib.suppress(StoreError):  # ingest sees the change now, not in 30 s
                 self.store.command(f"SYSTEM RELOAD DICTIONARY {dictionary}")
         return new
-
-
-def status_action(status: str) -> str:
-    return {"running": "start", "stopped": "stop", "archived": "archive"}.get(status, status)
 
 
 def _now() -> str:
