@@ -165,10 +165,7 @@ class Queries:
         if not observed_variants:
             notes.append(f"no request in this window carries experiment {experiment!r}")
         elif control not in observed_variants:
-            if observed_variants:
-                notes.append(
-                    f"no traffic in control variant {control!r}: nothing to compare against"
-                )
+            notes.append(f"no traffic in control variant {control!r}: nothing to compare against")
         elif treatments:
             rows = self._view(
                 "exptrace_experiment_report",
@@ -200,7 +197,7 @@ class Queries:
                     first["control_latency_ms"],
                 )
             )
-        elif control in observed_variants or len(observed_variants) == 1:
+        elif observed_variants:  # nothing to compare against: the arms' SLIs alone
             cohorts = [
                 {k: v for k, v in c.items() if k not in ("service", "route")}
                 for c in self.cohort_slis(window, experiment)
