@@ -66,28 +66,37 @@ def providers(with_exptrace: bool):
     return tracer_provider, MeterProvider(metric_readers=[InMemoryMetricReader()])
 
 
+def stacks(bare, otel_middleware, exptrace_middleware, lean: dict | None = None) -> dict:
+    """(a) bare, (b) OpenTelemetry, (c) (b) + exptrace, (d) exptrace; with ``lean``, (b) and (c)
+    again with those OpenTelemetry middleware options."""
+    plain, tagged = providers(False), providers(True)
+    settings = PropagationSettings()
+
+    def otel(app, sdk, **options):
+        return otel_middleware(app, tracer_provider=sdk[0], meter_provider=sdk[1], **options)
+
+    def ours(app):
+        return exptrace_middleware(app, settings, meter_provider=tagged[1])
+
+    built = {
+        "bare": bare,
+        "otel": otel(bare, plain),
+        "otel+exptrace": ours(otel(bare, tagged)),
+        "exptrace": ours(bare),
+    }
+    if lean:
+        built["otel-lean"] = otel(bare, plain, **lean)
+        built["otel-lean+exptrace"] = ours(otel(bare, tagged, **lean))
+    return built
+
+
 def asgi_stacks():
     async def home(request):
         return PlainTextResponse("ok")
 
     bare = Starlette(routes=[Route("/", home)])
-    plain, tagged = providers(False), providers(True)
-    settings = PropagationSettings()
-
-    def otel(app, sdk=plain, **kw):
-        return OpenTelemetryMiddleware(app, tracer_provider=sdk[0], meter_provider=sdk[1], **kw)
-
-    def ours(app, mp=tagged[1]):
-        return ExperimentMiddleware(app, settings, meter_provider=mp)
-
-    return {
-        "bare": bare,
-        "otel": otel(bare),
-        "otel+exptrace": ours(otel(bare, tagged)),
-        "exptrace": ours(bare),
-        "otel-lean": otel(bare, exclude_spans=["receive", "send"]),
-        "otel-lean+exptrace": ours(otel(bare, tagged, exclude_spans=["receive", "send"])),
-    }
+    lean = {"exclude_spans": ["receive", "send"]}
+    return stacks(bare, OpenTelemetryMiddleware, ExperimentMiddleware, lean)
 
 
 def asgi_driver(app):
@@ -128,22 +137,7 @@ def wsgi_stacks():
     def home():
         return "ok"
 
-    bare = flask.wsgi_app
-    plain, tagged = providers(False), providers(True)
-    settings = PropagationSettings()
-
-    def otel(app, sdk=plain):
-        return OpenTelemetryWSGI(app, tracer_provider=sdk[0], meter_provider=sdk[1])
-
-    def ours(app, mp=tagged[1]):
-        return ExperimentWSGIMiddleware(app, settings, meter_provider=mp)
-
-    return {
-        "bare": bare,
-        "otel": otel(bare),
-        "otel+exptrace": ours(otel(bare, tagged)),
-        "exptrace": ours(bare),
-    }
+    return stacks(flask.wsgi_app, OpenTelemetryWSGI, ExperimentWSGIMiddleware)
 
 
 def wsgi_driver(app):
