@@ -53,10 +53,15 @@ def settings_from_args(args: argparse.Namespace) -> IngestSettings:
     return IngestSettings.from_env(**{name: getattr(args, name, None) for name in names})
 
 
-def serve(settings: IngestSettings, prepare: Callable[[IngestServer], None] | None = None) -> int:
+def serve(
+    settings: IngestSettings,
+    prepare: Callable[[IngestServer], None] | None = None,
+    announce: Callable[[IngestServer], None] | None = None,
+) -> int:
     """Run until SIGINT/SIGTERM, then drain and exit; returns the exit status.
 
-    ``prepare`` may add routes (the query API) before the server starts.
+    ``prepare`` may add routes (the query API) before the server starts; ``announce`` may
+    print where they are once it listens.
     """
     from exptrace.ingest.server import IngestServer
 
@@ -73,6 +78,8 @@ def serve(settings: IngestSettings, prepare: Callable[[IngestServer], None] | No
         f"store {server.store.url}",
         flush=True,
     )
+    if announce is not None:
+        announce(server)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
