@@ -59,6 +59,13 @@ def test_reads_open_only_an_existing_store_and_change_nothing(tmp_path):
         # --api names the server only, even with a store in ./exptrace-data.
         served = run("--json", "experiments", "list", "--api", other.url, cwd=tmp_path)
         assert [e["id"] for e in json.loads(served.stdout)] == ["only-on-server"]
+        # Both variables set: the server's URL wins (EXPTRACE_DATA_DIR is also up's setting).
+        both = run("--json", "experiments", "list", EXPTRACE_API_URL=other.url,
+                   EXPTRACE_DATA_DIR=str(data))  # fmt: skip
+        assert [e["id"] for e in json.loads(both.stdout)] == ["only-on-server"]
+        # The store a running server owns is refused, naming the owner.
+        owned = run("experiments", "list", "--data-dir", str(other.data_dir))
+        assert_one_line_error(owned, "is in use by pid", "HTTP API")
     finally:
         other.stop()
 
