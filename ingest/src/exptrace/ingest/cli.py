@@ -23,28 +23,44 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Receiver flags; unset flags leave values parsed elsewhere (and the environment) alone."""
     unset = argparse.SUPPRESS
     parser.add_argument(
-        "--data-dir", default=unset, help="log, embedded store and dead letters (EXPTRACE_DATA_DIR)"
+        "--data-dir",
+        default=unset,
+        metavar="DIR",
+        help="log, embedded store and dead letters (env EXPTRACE_DATA_DIR; "
+        "default ./exptrace-data)",
     )
     parser.add_argument(
         "--store",
         default=unset,
-        help="chdb://PATH, clickhouse://... or http(s)://... (EXPTRACE_STORE)",
+        metavar="URL",
+        help="chdb://PATH, clickhouse://... or http(s)://... (env EXPTRACE_STORE; "
+        "default chdb://DIR/store)",
     )
     parser.add_argument(
         "--grpc",
         dest="grpc_endpoint",
         default=unset,
-        help="OTLP/gRPC HOST:PORT (default 127.0.0.1:4317)",
+        metavar="HOST:PORT",
+        help="OTLP/gRPC (env EXPTRACE_GRPC_ENDPOINT; default 127.0.0.1:4317)",
     )
     parser.add_argument(
         "--http",
         dest="http_endpoint",
         default=unset,
-        help="OTLP/HTTP and API HOST:PORT (default 127.0.0.1:4318)",
+        metavar="HOST:PORT",
+        help="OTLP/HTTP, API and pages (env EXPTRACE_HTTP_ENDPOINT; default 127.0.0.1:4318)",
     )
-    parser.add_argument("--token", default=unset, help="require this bearer token (EXPTRACE_TOKEN)")
     parser.add_argument(
-        "--retention-days", type=int, default=unset, help="drop rows older than this (0: keep)"
+        "--token",
+        default=unset,
+        help="require this bearer token (env EXPTRACE_TOKEN; default: none)",
+    )
+    parser.add_argument(
+        "--retention-days",
+        type=int,
+        default=unset,
+        metavar="DAYS",
+        help="drop rows older than this, 0 keeps all (env EXPTRACE_RETENTION_DAYS; default 30)",
     )
 
 
