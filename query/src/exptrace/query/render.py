@@ -49,61 +49,72 @@ def p_value(value: float | None) -> str:
 
 
 def report(data: dict[str, Any]) -> str:
+    """Arms, then each treatment against control; keys a report lacks are left out."""
     lines = [
         f"Experiment {data['experiment']} (control: {data['control']}), {_window(data)}"
         + ("" if data["registered"] else "  [not in the registry]"),
         "",
     ]
-    if data["cohorts"]:
+    cohorts = data["cohorts"]
+    if cohorts:
+        units = any("units" in c for c in cohorts)
         lines += [
             table(
-                ["variant", "requests", "errors", "error rate", "p50 ms", "p95 ms", "p99 ms"],
+                [
+                    "variant",
+                    *(["units"] if units else []),
+                    *("requests", "errors", "error rate", "p50 ms", "p95 ms", "p99 ms"),
+                ],
                 [
                     [
                         c["variant"],
+                        *([c.get("units")] if units else []),
                         c["requests"],
                         c["errors"],
                         pct(c["error_rate"]),
-                        _round(c["p50_ms"]),
-                        _round(c["p95_ms"]),
-                        _round(c["p99_ms"]),
+                        _round(c.get("p50_ms")),
+                        _round(c.get("p95_ms")),
+                        _round(c.get("p99_ms")),
                     ]
-                    for c in data["cohorts"]
+                    for c in cohorts
                 ],
             ),
             "",
         ]
     rows = []
     for c in data["comparisons"]:
+        median = c.get("median_diff_ms")
+        decision = c.get("decision")
+        relative = c.get("error_rate_relative")
         rows.append(
             [
                 c["variant"],
                 f"{pct(c['error_rate'])} vs {pct(c['control_error_rate'])}",
                 interval(c.get("error_rate_diff_ci")),
-                f"{signed_pct(c['error_rate_relative'])} {interval(c['error_rate_relative_ci'])}"
-                if c.get("error_rate_relative") is not None
-                else "-",
+                "-"
+                if relative is None
+                else f"{signed_pct(relative)} {interval(c.get('error_rate_relative_ci'))}",
                 p_value(c.get("error_p_value")),
-                f"{c['median_diff_ms']:+.1f}" if "median_diff_ms" in c else "-",
+                "-" if median is None else f"{median:+.1f}",
                 p_value(c.get("latency_p_value")),
-                c["verdict"],
+                f"{decision.upper()}: {c['verdict']}" if decision else c["verdict"],
             ]
         )
     if rows:
+        level = f"{1 - data['alpha']:.0%}"
         lines.append(
-            f"Against control (alpha {data['alpha']}, "
-            f"at least {data['min_requests']} requests per arm):"
+            f"Against control (alpha {data['alpha']}, at least {data['min_requests']} per arm):"
         )
         lines.append(
             table(
                 [
                     "variant",
                     "error rate",
-                    "diff 95% CI",
+                    f"diff {level} CI",
                     "relative [CI]",
                     "p",
-                    "median ms",
-                    "p (rank)",
+                    "median diff ms",
+                    "p (latency)",
                     "verdict",
                 ],
                 rows,
