@@ -80,7 +80,16 @@ class Server:
             text=True,
             env=clean_env(**self.env),
         )
-        assert self.process.stdout is not None
+        try:
+            self._wait_for_announcement()
+        except BaseException:  # failed or timed out: leave nothing running
+            self.process.kill()
+            self.process.wait(60)
+            raise
+        return self
+
+    def _wait_for_announcement(self) -> None:
+        assert self.process is not None and self.process.stdout is not None
         for line in self.process.stdout:
             self.announced.append(line.rstrip("\n"))
             if "web pages" in line:
@@ -90,7 +99,6 @@ class Server:
         ports = re.search(r"gRPC :(\d+) and HTTP :(\d+)", "\n".join(self.announced))
         assert ports, self.announced
         self.grpc_port, self.http_port = int(ports.group(1)), int(ports.group(2))
-        return self
 
     def stop(self) -> None:
         assert self.process is not None

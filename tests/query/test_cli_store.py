@@ -36,14 +36,16 @@ def schema_of(data_dir) -> list:
 def test_reads_open_only_an_existing_store_and_change_nothing(tmp_path):
     data = tmp_path / "exptrace-data"
     first = Server(data, "--retention-days", "7").start()
-    assert run("experiments", "create", "local-exp", "--variant", "control=1", "--variant",
-               "B=1", "--api", first.url).returncode == 0  # fmt: skip
-    spans = experiment(
-        random.Random(3), "local-exp", {"control": (40, 0.0, 10.0), "B": (40, 0.5, 10.0)}
-    )
-    first.send(spans)
-    first.wait_for_spans(len(spans))
-    first.stop()
+    try:
+        assert run("experiments", "create", "local-exp", "--variant", "control=1", "--variant",
+                   "B=1", "--api", first.url).returncode == 0  # fmt: skip
+        spans = experiment(
+            random.Random(3), "local-exp", {"control": (40, 0.0, 10.0), "B": (40, 0.5, 10.0)}
+        )
+        first.send(spans)
+        first.wait_for_spans(len(spans))
+    finally:
+        first.stop()
     before = schema_of(data)
     assert any("toIntervalDay(7)" in ddl for name, ddl in before if name == "otel_traces")
 

@@ -41,10 +41,12 @@ def server(tmp_path_factory):
         spans.append(
             Request("inventory", "/reserve", {}, 5.0, False, trace_id=trace, parent_span_id=root)
         )
-    started.send(spans)
-    started.wait_for_spans(len(spans))
-    yield started
-    started.stop()
+    try:
+        started.send(spans)
+        started.wait_for_spans(len(spans))
+        yield started
+    finally:
+        started.stop()
 
 
 def text(server, *args):
