@@ -300,3 +300,30 @@ def test_allow_list_mode_attributes_only_registered_experiments(make_receiver):
     send(server, [Request("shop", "/pay", {"typo-exp": "A"}, 10.0)])
     later = query(server, "SELECT Experiments FROM otel_traces WHERE Experiments['typo-exp'] != ''")
     assert later == [[{"typo-exp": "A"}]]
+
+
+def test_http_api_defaults_control_to_the_first_variant_and_404s_unknown_ids(make_receiver):
+    """As the CLI help and the README say: no control named, the first variant is control."""
+    server = make_receiver(prepare=with_api())
+    base = f"http://127.0.0.1:{server.http_port}/api/v1"
+    created = httpx.post(f"{base}/experiments", json={"id": "ab", "variants": {"B": 1, "A": 1}})
+    assert created.status_code == 201 and created.json()["control"] == "B"
+    assert httpx.post(f"{base}/experiments", json={"id": "plain"}).json()["control"] == "control"
+    assert httpx.get(f"{base}/experiments/nope/history").status_code == 404
+    assert httpx.get(f"{base}/report/nope").status_code == 404
+    # Registered but without traffic yet: a report that says so, not a 404.
+    empty = httpx.get(f"{base}/report/ab")
+    assert empty.status_code == 200 and empty.json()["cohorts"] == []
+    bad_slo = httpx.post(f"{base}/experiments", json={"id": "s", "slo": {"avail": 0.9}})
+    assert bad_slo.status_code == 400 and "unknown SLO avail" in bad_slo.json()["error"]
+
+
+def test_a_restarted_experiment_has_no_end_time(receiver):
+    registry = Registry(receiver.store)
+    registry.create(Experiment("again", variants={"control": 1, "B": 1}), "ops")
+    first = registry.start("again", "ops")
+    stopped = registry.stop("again", "ops")
+    assert stopped.end_time is not None
+    restarted = registry.start("again", "ops")
+    assert restarted.end_time is None and restarted.start_time == first.start_time
+    assert registry.get("again").end_time is None

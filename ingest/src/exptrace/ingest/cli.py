@@ -23,28 +23,44 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Receiver flags; unset flags leave values parsed elsewhere (and the environment) alone."""
     unset = argparse.SUPPRESS
     parser.add_argument(
-        "--data-dir", default=unset, help="log, embedded store and dead letters (EXPTRACE_DATA_DIR)"
+        "--data-dir",
+        default=unset,
+        metavar="DIR",
+        help="log, embedded store and dead letters (env EXPTRACE_DATA_DIR; "
+        "default ./exptrace-data)",
     )
     parser.add_argument(
         "--store",
         default=unset,
-        help="chdb://PATH, clickhouse://... or http(s)://... (EXPTRACE_STORE)",
+        metavar="URL",
+        help="chdb://PATH, clickhouse://... or http(s)://... (env EXPTRACE_STORE; "
+        "default chdb://DIR/store)",
     )
     parser.add_argument(
         "--grpc",
         dest="grpc_endpoint",
         default=unset,
-        help="OTLP/gRPC HOST:PORT (default 127.0.0.1:4317)",
+        metavar="HOST:PORT",
+        help="OTLP/gRPC (env EXPTRACE_GRPC_ENDPOINT; default 127.0.0.1:4317)",
     )
     parser.add_argument(
         "--http",
         dest="http_endpoint",
         default=unset,
-        help="OTLP/HTTP and API HOST:PORT (default 127.0.0.1:4318)",
+        metavar="HOST:PORT",
+        help="OTLP/HTTP, API and pages (env EXPTRACE_HTTP_ENDPOINT; default 127.0.0.1:4318)",
     )
-    parser.add_argument("--token", default=unset, help="require this bearer token (EXPTRACE_TOKEN)")
     parser.add_argument(
-        "--retention-days", type=int, default=unset, help="drop rows older than this (0: keep)"
+        "--token",
+        default=unset,
+        help="require this bearer token (env EXPTRACE_TOKEN; default: none)",
+    )
+    parser.add_argument(
+        "--retention-days",
+        type=int,
+        default=unset,
+        metavar="DAYS",
+        help="drop rows older than this, 0 keeps all (env EXPTRACE_RETENTION_DAYS; default 30)",
     )
 
 
@@ -53,10 +69,15 @@ def settings_from_args(args: argparse.Namespace) -> IngestSettings:
     return IngestSettings.from_env(**{name: getattr(args, name, None) for name in names})
 
 
-def serve(settings: IngestSettings, prepare: Callable[[IngestServer], None] | None = None) -> int:
+def serve(
+    settings: IngestSettings,
+    prepare: Callable[[IngestServer], None] | None = None,
+    announce: Callable[[IngestServer], None] | None = None,
+) -> int:
     """Run until SIGINT/SIGTERM, then drain and exit; returns the exit status.
 
-    ``prepare`` may add routes (the query API) before the server starts.
+    ``prepare`` may add routes (the query API) before the server starts; ``announce`` may
+    print where they are once it listens.
     """
     from exptrace.ingest.server import IngestServer
 
@@ -73,6 +94,8 @@ def serve(settings: IngestSettings, prepare: Callable[[IngestServer], None] | No
         f"store {server.store.url}",
         flush=True,
     )
+    if announce is not None:
+        announce(server)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

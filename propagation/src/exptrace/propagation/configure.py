@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -49,6 +50,10 @@ def setup(
     and adds the ``experiment`` propagator to the global propagator unless it is there already.
     Providers that are not SDK providers (no SDK configured) are left alone. Metrics come from
     the middleware and :class:`exptrace.propagation.CohortMeter`.
+
+    Call it after the SDK's ``trace.set_tracer_provider(...)`` (or pass ``tracer_provider``):
+    without an SDK tracer provider there is nothing to add the span processor to, and a
+    :class:`RuntimeWarning` says so.
     """
     settings = settings if settings is not None else PropagationSettings.from_env()
     installed = Installation(settings)
@@ -59,6 +64,14 @@ def setup(
     if isinstance(tracer_provider, TracerProvider):
         installed.span_processor = ExperimentSpanProcessor()
         tracer_provider.add_span_processor(installed.span_processor)
+    else:
+        warnings.warn(
+            "exptrace setup() found no OpenTelemetry SDK TracerProvider, so spans will not "
+            "carry exp.* attributes: call setup() after trace.set_tracer_provider(...), "
+            "or pass tracer_provider=",
+            RuntimeWarning,
+            stacklevel=2,
+        )
 
     logger_provider = logger_provider or get_logger_provider()
     if isinstance(logger_provider, LoggerProvider):

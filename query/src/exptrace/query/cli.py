@@ -8,16 +8,59 @@ import json
 import os
 import re
 import sys
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NoReturn
 
 from exptrace.ingest import cli as ingest_cli
 from exptrace.ingest.store import StoreError
-from exptrace.propagation.settings import SettingsError
+from exptrace.propagation.settings import SettingsError, settings_from_env
 from exptrace.query import render
+from exptrace.query.api import Window
 from exptrace.query.client import ApiClient, ClientError, LocalClient, api_answers
+from exptrace.query.registry import SLOS, STATUSES
 
 DEFAULT_API = "http://127.0.0.1:4318"
+DEFAULT_DATA_DIR = "exptrace-data"
+DEFAULT_LAST = dt.timedelta(hours=1)
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
+_UNSET = argparse.SUPPRESS
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+@dataclass(frozen=True)
+class CliSettings:
+    """Where a command reads from; flags beat ``EXPTRACE_API_URL``, ``EXPTRACE_TOKEN`` and
+    ``EXPTRACE_DATA_DIR``.
+
+    ``api_url`` set: only that server answers. ``data_dir`` set: only the store already in
+    that directory answers. Neither: the server at :data:`DEFAULT_API` if it answers, else a
+    store already in ``./exptrace-data``.
+    """
+
+    api_url: str | None = None
+    token: str | None = None
+    data_dir: str | None = None
+
+    @classmethod
+    def from_args(
+        cls, args: argparse.Namespace, environ: dict[str, str] | None = None
+    ) -> CliSettings:
+        api_flag = getattr(args, "api_url", None)
+        dir_flag = getattr(args, "data_dir", None)
+        if api_flag and dir_flag:
+            raise SettingsError("give --api or --data-dir, not both: they name different stores")
+        env = settings_from_env(cls, environ)
+        token = getattr(args, "token", None) or env.token
+        if api_flag or dir_flag:
+            return cls(api_url=api_flag, token=token, data_dir=None if api_flag else dir_flag)
+        return cls(api_url=env.api_url, token=token, data_dir=None if env.api_url else env.data_dir)
+
+
+class Parser(argparse.ArgumentParser):
+    """Usage errors in one line, exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
 def duration(text: str) -> dt.timedelta:
@@ -31,147 +74,262 @@ def duration(text: str) -> dt.timedelta:
     )
 
 
-def add_window(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--from", dest="start", help="start (ISO 8601, UTC if no offset)")
-    parser.add_argument("--to", dest="end", help="end (ISO 8601; default: now)")
-    parser.add_argument("--last", type=duration, help="instead of --from: the last 20m, 6h, 3d...")
+def _variant(text: str) -> tuple[str, float]:
+    name, eq, weight = text.partition("=")
+    try:
+        value = float(weight)
+    except ValueError:
+        value = -1.0
+    if not eq or not name.strip() or not value >= 0:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} must look like NAME=WEIGHT with a weight >= 0, e.g. control=50"
+        )
+    return name.strip(), value
 
 
-def window(args: argparse.Namespace) -> dict[str, str | None]:
-    if getattr(args, "last", None):
-        end = dt.datetime.now(dt.UTC)
-        return {"start": (end - args.last).isoformat(), "end": end.isoformat()}
-    return {"start": args.start, "end": args.end}
+def _artifact(text: str) -> tuple[str, str, str]:
+    variant, colon, rest = text.partition(":")
+    kind, eq, value = rest.partition("=")
+    if not colon or not eq or not variant.strip() or not kind.strip():
+        raise argparse.ArgumentTypeError(
+            f"{text!r} must look like VARIANT:KIND=VALUE, e.g. B:model=ranker-v7"
+        )
+    return variant.strip(), kind.strip(), value.strip()
+
+
+def _slo(text: str) -> tuple[str, float]:
+    name, _, target = text.partition("=")
+    try:
+        value = float(target)
+    except ValueError:
+        value = float("nan")
+    if name.strip() not in SLOS or value != value:  # NaN: no number given
+        raise argparse.ArgumentTypeError(
+            f"{text!r} must be availability=0.999 (share of requests that succeed) "
+            "or latency_p95_ms=300 (milliseconds)"
+        )
+    return name.strip(), value
+
+
+def _global_options(json_only: bool = False) -> argparse.ArgumentParser:
+    """Flags every read/write command takes, before or after its name."""
+    common = argparse.ArgumentParser(add_help=False)
+    group = common.add_argument_group("where to read (before or after the command)")
+    if not json_only:
+        group.add_argument(
+            "--api",
+            dest="api_url",
+            metavar="URL",
+            default=_UNSET,
+            help="ask this exptrace server's HTTP API and nothing else (env EXPTRACE_API_URL; "
+            f"default: {DEFAULT_API} if it answers, else the store in ./{DEFAULT_DATA_DIR})",
+        )
+        group.add_argument(
+            "--data-dir",
+            metavar="DIR",
+            default=_UNSET,
+            help="read the store already in DIR/store, even when a server answers; never "
+            "creates one (env EXPTRACE_DATA_DIR; default: used only when no server answers)",
+        )
+        group.add_argument(
+            "--token",
+            default=_UNSET,
+            help="bearer token for the API (env EXPTRACE_TOKEN; default: none)",
+        )
+    group.add_argument(
+        "--json",
+        action="store_true",
+        default=_UNSET,
+        help="print JSON instead of tables (default: tables)",
+    )
+    return common
+
+
+def _add_window(parser: argparse.ArgumentParser) -> None:
+    choice = parser.add_mutually_exclusive_group()
+    choice.add_argument(
+        "--from",
+        dest="start",
+        metavar="TIME",
+        help="window start, ISO 8601, UTC unless it has an offset (default: --last before --to)",
+    )
+    choice.add_argument(
+        "--last",
+        type=duration,
+        metavar="DURATION",
+        help="window length ending at --to: 20m, 6h, 3d... (default: 1h)",
+    )
+    parser.add_argument(
+        "--to", dest="end", metavar="TIME", help="window end, ISO 8601 (default: now)"
+    )
 
 
 def make_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="exptrace",
         description="Run the collector, manage experiments, and ask which experiment did that.",
+        parents=[_global_options()],
     )
-    parser.add_argument(
-        "--api",
-        default=os.environ.get("EXPTRACE_API_URL", DEFAULT_API),
-        help="a running exptrace server (EXPTRACE_API_URL)",
-    )
-    parser.add_argument("--token", default=os.environ.get("EXPTRACE_TOKEN"), help="bearer token")
-    parser.add_argument(
-        "--data-dir",
-        default=os.environ.get("EXPTRACE_DATA_DIR", "exptrace-data"),
-        help="open this store directly when no server answers",
-    )
-    parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
-    sub = parser.add_subparsers(dest="command", required=True)
+    common = [_global_options()]
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    up = sub.add_parser("up", help="run the OTLP collector and the HTTP API")
+    up = sub.add_parser(
+        "up",
+        help="run the OTLP collector, the HTTP API and the web pages",
+        description="Run the OTLP collector, the HTTP API (/api/v1) and the web pages (/ui) in "
+        "one process that owns the store. Listens on 127.0.0.1 unless told otherwise.",
+    )
     ingest_cli.add_arguments(up)
-    demo = sub.add_parser("demo", help="run services, experiments and traffic, then report")
-    demo.add_argument("--requests", type=int, default=1200, help="requests to drive (default 1200)")
-    demo.add_argument("--keep-data", action="store_true", help="keep the demo's data directory")
-
-    exp = sub.add_parser("experiments", help="the experiment registry")
-    exp_sub = exp.add_subparsers(dest="action", required=True)
-    exp_sub.add_parser("list").add_argument("--status")
-    actor = os.environ.get("USER", "cli")
-    for action in ("show", "history"):
-        exp_sub.add_parser(action).add_argument("id")
-    for action in ("start", "stop", "archive"):
-        changing = exp_sub.add_parser(action)
-        changing.add_argument("id")
-        changing.add_argument("--actor", default=actor, help="who makes the change (audit log)")
-    create = exp_sub.add_parser("create")
-    create.add_argument("--actor", default=actor, help="who makes the change (audit log)")
-    create.add_argument("id")
-    create.add_argument(
-        "--variant", action="append", default=[], metavar="NAME=WEIGHT", required=True
+    demo = sub.add_parser(
+        "demo",
+        help="run services, experiments and traffic, then report",
+        parents=[_global_options(json_only=True)],
     )
-    create.add_argument("--control", default=None, help="control variant (default: the first)")
-    create.add_argument("--name", default="")
-    create.add_argument("--owner", default="")
-    create.add_argument("--description", default="")
-    create.add_argument("--artifact", action="append", default=[], metavar="VARIANT:KIND=VALUE")
-    create.add_argument("--scope", action="append", default=[], metavar="SERVICE")
-    create.add_argument("--slo", action="append", default=[], metavar="availability=0.999")
+    demo.add_argument("--requests", type=int, default=1200, help="requests to drive (default 1200)")
+    demo.add_argument(
+        "--keep-data", action="store_true", help="keep the demo's data directory (default: remove)"
+    )
 
-    report = sub.add_parser("report", help="every variant against control")
-    report.add_argument("experiment")
-    add_window(report)
+    actor = os.environ.get("USER", "cli")
+    actor_help = f"who makes the change, for the audit log (default: $USER, here {actor!r})"
+    exp = sub.add_parser("experiments", help="the experiment registry", parents=common)
+    exp_sub = exp.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = exp_sub.add_parser("list", help="registered experiments", parents=common)
+    listing.add_argument(
+        "--status", choices=STATUSES, help="only experiments in this status (default: all)"
+    )
+    for action, text in (("show", "one experiment"), ("history", "its changes, old -> new")):
+        exp_sub.add_parser(action, help=text, parents=common).add_argument(
+            "id", help="experiment id"
+        )
+    for action in ("start", "stop", "archive"):
+        changing = exp_sub.add_parser(action, help=f"{action} an experiment", parents=common)
+        changing.add_argument("id", help="experiment id")
+        changing.add_argument("--actor", default=actor, help=actor_help)
+    create = exp_sub.add_parser("create", help="register an experiment (a draft)", parents=common)
+    create.add_argument("id", help="experiment id: letters, digits, '.', '_' or '-'")
+    create.add_argument(
+        "--variant",
+        type=_variant,
+        action="append",
+        required=True,
+        metavar="NAME=WEIGHT",
+        help="a variant and its traffic weight; repeat for each variant",
+    )
+    create.add_argument(
+        "--control", default="", help="the variant others are compared with (default: the first)"
+    )
+    create.add_argument("--name", default="", help="a readable name (default: none)")
+    create.add_argument("--owner", default="", help="owning team or person (default: none)")
+    create.add_argument("--description", default="", help="what is tested (default: none)")
+    create.add_argument(
+        "--artifact",
+        type=_artifact,
+        action="append",
+        default=[],
+        metavar="VARIANT:KIND=VALUE",
+        help="what a variant runs, e.g. B:model=ranker-v7 or B:image=shop:2.1; repeatable",
+    )
+    create.add_argument(
+        "--scope",
+        action="append",
+        default=[],
+        metavar="SERVICE",
+        help="a service the experiment runs in; repeatable (default: any service)",
+    )
+    create.add_argument(
+        "--slo",
+        type=_slo,
+        action="append",
+        default=[],
+        metavar="NAME=TARGET",
+        help="availability=0.999 or latency_p95_ms=300; repeatable "
+        "(default: burn rates use availability 0.999)",
+    )
+    create.add_argument("--actor", default=actor, help=actor_help)
+
+    report = sub.add_parser("report", help="every variant against control", parents=common)
+    report.add_argument("experiment", help="experiment id")
+    _add_window(report)
     for name, text in (
-        ("coverage", "tagging coverage"),
-        ("propagation", "propagation coverage per hop"),
-        ("attribution", "attribution completeness"),
-        ("lag", "ingestion lag"),
-        ("cardinality", "experiment and attribute cardinality"),
+        ("coverage", "tagging coverage: share of entry requests that carry an assignment"),
+        ("propagation", "propagation coverage per service hop, the hop that loses the tag first"),
+        ("attribution", "attribution completeness: tagged telemetry linked to an artifact"),
+        ("lag", "ingestion lag percentiles per signal and service"),
+        ("cardinality", "experiment, cohort and attribute cardinality per service"),
     ):
-        add_window(sub.add_parser(name, help=text))
-    incident = sub.add_parser("incident", help="which experiment broke things in a window")
-    add_window(incident)
-    incident.add_argument("--service", default="")
-    incident.add_argument("--route", default="")
-    burn = sub.add_parser("burn", help="SLO burn rates per experiment-variant")
-    burn.add_argument("--at", help="evaluate at this time (default: now)")
+        _add_window(sub.add_parser(name, help=text, parents=common))
+    incident = sub.add_parser(
+        "incident", help="which experiment broke things in a window", parents=common
+    )
+    _add_window(incident)
+    incident.add_argument("--service", default="", help="only this service (default: all)")
+    incident.add_argument("--route", default="", help="only this route (default: all)")
+    burn = sub.add_parser("burn", help="SLO burn rates per experiment-variant", parents=common)
+    burn.add_argument("--at", metavar="TIME", help="evaluate at this time, ISO 8601 (default: now)")
     return parser
 
 
-def _pairs(items: list[str], what: str) -> dict[str, str]:
-    out = {}
-    for item in items:
-        key, eq, value = item.partition("=")
-        if not eq or not key:
-            raise ClientError(f"{what} {item!r} must look like NAME=VALUE")
-        out[key.strip()] = value.strip()
-    return out
+def window(args: argparse.Namespace) -> dict[str, str]:
+    """The command's window as UTC times, checked here before anything is asked."""
+    w = Window.parse(args.start, args.end, last=args.last or DEFAULT_LAST)
+    return {"start": w.start, "end": w.end}
 
 
 def _experiment(args: argparse.Namespace) -> dict[str, Any]:
-    variants = {k: float(v) for k, v in _pairs(args.variant, "--variant").items()}
+    variants = dict(args.variant)
+    if len(variants) != len(args.variant):
+        raise ClientError("each --variant must be named once")
     artifacts: dict[str, dict[str, str]] = {}
-    for item in args.artifact:
-        variant, colon, rest = item.partition(":")
-        if not colon:
-            raise ClientError(f"--artifact {item!r} must look like VARIANT:KIND=VALUE")
-        artifacts.setdefault(variant, {}).update(_pairs([rest], "--artifact"))
+    for variant, kind, value in args.artifact:
+        artifacts.setdefault(variant, {})[kind] = value
     return {
         "id": args.id,
         "name": args.name,
         "owner": args.owner,
         "description": args.description,
         "variants": variants,
-        "control": args.control or next(iter(variants)),
+        "control": args.control,
         "artifacts": artifacts,
         "scope": args.scope,
-        "slo": {k: float(v) for k, v in _pairs(args.slo, "--slo").items()},
+        "slo": dict(args.slo),
     }
 
 
-def connect(args: argparse.Namespace) -> ApiClient | LocalClient:
-    if api_answers(args.api):
-        return ApiClient(args.api, args.token)
-    from exptrace.ingest.migrate import ensure_schema
-    from exptrace.ingest.schema import Schema
-    from exptrace.ingest.store import open_store
-
-    store = open_store(f"chdb://{os.path.abspath(os.path.join(args.data_dir, 'store'))}")
+def connect(settings: CliSettings) -> ApiClient | LocalClient:
+    """The server or store ``settings`` name; never a store nobody asked for, never DDL."""
+    if settings.api_url:
+        client = ApiClient(settings.api_url, settings.token)
+        client.check()
+        return client
+    if settings.data_dir:
+        return LocalClient.open_existing(settings.data_dir)
+    if api_answers(DEFAULT_API):
+        return ApiClient(DEFAULT_API, settings.token)
     try:
-        ensure_schema(store, Schema())
-    except BaseException:
-        store.close()
-        raise
-    return LocalClient(store)
+        return LocalClient.open_existing(DEFAULT_DATA_DIR)
+    except ClientError:
+        raise ClientError(
+            f"no exptrace server answers at {DEFAULT_API} and ./{DEFAULT_DATA_DIR} holds no "
+            "store: start one with `exptrace up`, or name one with --api or --data-dir"
+        ) from None
 
 
 def run(args: argparse.Namespace, client: ApiClient | LocalClient) -> Any:
+    """The command's answer and the function that renders it as text."""
     w = window(args) if hasattr(args, "start") else {}
     if args.command == "experiments":
         if args.action == "list":
             return client.call("experiments", status=args.status), render.experiments
         if args.action == "create":
-            return client.call("create", experiment=_experiment(args), actor=args.actor), None
+            experiment = _experiment(args)
+            return client.call("create", experiment=experiment, actor=args.actor), render.experiment
         if args.action == "history":
-            return client.call("history", id=args.id), render.rows
+            return client.call("history", id=args.id), render.history
         if args.action == "show":
-            return client.call("experiment", id=args.id), None
-        return client.call("set_status", id=args.id, action=args.action, actor=args.actor), None
+            return client.call("experiment", id=args.id), render.experiment
+        changed = client.call("set_status", id=args.id, action=args.action, actor=args.actor)
+        return changed, render.experiment
     if args.command == "report":
         return client.call("report", id=args.experiment, **w), render.report
     if args.command == "incident":
@@ -182,7 +340,7 @@ def run(args: argparse.Namespace, client: ApiClient | LocalClient) -> Any:
         "coverage": render.coverage,
         "propagation": render.propagation,
         "attribution": render.attribution,
-        "lag": render.rows,
+        "lag": render.lag,
         "cardinality": render.rows,
     }
     return client.call(args.command, **w), renderers[args.command]
@@ -192,30 +350,41 @@ def main(argv: list[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
     if args.command == "up":
         return up(args)
+    as_json = getattr(args, "json", False)
     if args.command == "demo":
         from exptrace.query.demo import run_demo
 
-        return run_demo(requests=args.requests, keep_data=args.keep_data, as_json=args.json)
+        return run_demo(requests=args.requests, keep_data=args.keep_data, as_json=as_json)
     client = None
     try:
-        client = connect(args)
+        client = connect(CliSettings.from_args(args))
         result, renderer = run(args, client)
+        text = json.dumps(result, indent=2, default=str) if as_json else renderer(result)
     except (ClientError, StoreError, SettingsError, ValueError) as error:
         print(f"exptrace: {error}", file=sys.stderr)
         return 2
     finally:
         if isinstance(client, LocalClient):
             client.store.close()
-    if args.json or renderer is None:
-        print(json.dumps(result, indent=2, default=str))
-    else:
-        print(renderer(result))
+    return _emit(text)
+
+
+def _emit(text: str) -> int:
+    """Print the answer; a reader that goes away early (``| head``) is not a crash."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        # Python would complain again when it flushes stdout at exit: point it at nothing.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        print("exptrace: output closed before the answer was printed", file=sys.stderr)
+        return 2
     return 0
 
 
 def up(args: argparse.Namespace) -> int:
     """The collector plus the HTTP API, in one process that owns the store."""
     from exptrace.ingest.http_receiver import bearer_check
+    from exptrace.ingest.settings import split_endpoint
     from exptrace.query.api import Queries
     from exptrace.query.http_api import api_routes
     from exptrace.query.registry import Registry
@@ -232,7 +401,20 @@ def up(args: argparse.Namespace) -> int:
             api_routes(Queries(server.store, registry), registry, bearer_check(settings.token))
         )
 
-    return ingest_cli.serve(settings, prepare)
+    def announce(server) -> None:
+        hosts = {split_endpoint(e)[0] for e in (settings.grpc_endpoint, settings.http_endpoint)}
+        http_host = split_endpoint(settings.http_endpoint)[0]
+        shown = "127.0.0.1" if http_host in ("0.0.0.0", "::", "") else http_host  # noqa: S104
+        scheme = "https" if settings.tls_cert_file else "http"
+        base = f"{scheme}://{shown}:{server.http_port}"
+        where = (
+            "listening on 127.0.0.1 only (--grpc/--http 0.0.0.0:PORT for all interfaces)"
+            if hosts <= _LOOPBACK
+            else f"listening on {', '.join(sorted(hosts))}: reachable beyond this machine"
+        )
+        print(f"exptrace: web pages {base}/ui, HTTP API {base}/api/v1; {where}", flush=True)
+
+    return ingest_cli.serve(settings, prepare, announce)
 
 
 if __name__ == "__main__":

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import urllib.error
 import urllib.parse
 import urllib.request
+from pathlib import Path
 from typing import Any
 
-from exptrace.ingest.store import Store
+from exptrace.ingest.store import Store, StoreError, open_store
 from exptrace.query.api import Queries, Window, json_safe
 from exptrace.query.registry import (
     ACTIONS,
@@ -16,11 +18,16 @@ from exptrace.query.registry import (
     Registry,
     RegistryError,
     UnknownExperiment,
+    known,
 )
 
 
 class ClientError(Exception):
-    """A request the server or store refused, with its message."""
+    """A request the server or store refused, with its message and HTTP status if any."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class LocalClient:
@@ -31,11 +38,27 @@ class LocalClient:
         self.registry = Registry(store)
         self.queries = Queries(store, self.registry)
 
+    @classmethod
+    def open_existing(cls, data_dir: str | Path) -> LocalClient:
+        """The embedded store in ``<data_dir>/store``, opened as it is: never created, no DDL."""
+        path = Path(data_dir) / "store"
+        if not (path / "metadata").is_dir():
+            raise ClientError(f"{Path(data_dir).resolve()} holds no exptrace store")
+        store = open_store(f"chdb://{path.resolve()}")
+        try:
+            store.query("SELECT version FROM exptrace_schema LIMIT 1")
+        except StoreError:
+            store.close()
+            raise ClientError(f"{path.resolve()} holds no exptrace schema") from None
+        return cls(store)
+
     def call(self, name: str, **kw: Any) -> Any:
         try:
             return json_safe(getattr(self, f"_{name}")(**kw))
-        except (RegistryError, ValueError) as error:
-            raise ClientError(str(error)) from None
+        except RegistryError as error:
+            raise ClientError(str(error), error.status) from None
+        except ValueError as error:
+            raise ClientError(str(error), 400) from None
 
     def _experiments(self, status=None):
         return [e.to_dict() for e in self.registry.list(status)]
@@ -53,7 +76,7 @@ class LocalClient:
         return self.registry.history(id)
 
     def _report(self, id, start=None, end=None):
-        return self.queries.report(id, Window.parse(start, end))
+        return known(self.queries.report(id, Window.parse(start, end)))
 
     def _coverage(self, start=None, end=None, threshold=0.95):
         return self.queries.tagging_coverage(Window.parse(start, end), threshold=threshold)
@@ -109,7 +132,20 @@ class ApiClient:
                 message = json.loads(error.read()).get("error", error.reason)
             except ValueError:
                 message = error.reason
-            raise ClientError(f"{message} (HTTP {error.code})") from None
+            raise ClientError(f"{message} (HTTP {error.code})", error.code) from None
+        except (OSError, http.client.HTTPException) as error:
+            raise ClientError(f"no exptrace API answers at {self.url}: {_reason(error)}") from None
+
+    def check(self, timeout: float = 2.0) -> None:
+        """Raise :class:`ClientError`, saying why, unless the server answers its health check."""
+        try:
+            with urllib.request.urlopen(f"{self.url}/healthz", timeout=timeout) as response:  # noqa: S310
+                if response.status == 200:
+                    return
+                reason = f"its health check answered HTTP {response.status}"
+        except (OSError, http.client.HTTPException) as error:
+            reason = _reason(error)
+        raise ClientError(f"no exptrace API answers at {self.url}: {reason}")
 
     def call(self, name: str, **kw: Any) -> Any:
         quoted = {
@@ -148,12 +184,22 @@ class ApiClient:
         raise ClientError(f"unknown call {name}")
 
 
-def api_answers(url: str, timeout: float = 1.0) -> bool:
+def api_answers(url: str) -> bool:
+    """True when an exptrace server answers its health check at ``url``."""
     try:
-        with urllib.request.urlopen(f"{url.rstrip('/')}/healthz", timeout=timeout) as response:  # noqa: S310
-            return response.status == 200
-    except (OSError, ValueError):
+        ApiClient(url).check()
+    except ClientError:
         return False
+    return True
+
+
+def _reason(error: BaseException) -> str:
+    """What went wrong reaching a server, in words (a gRPC port answers HTTP/2 garbage)."""
+    if isinstance(error, urllib.error.URLError) and not isinstance(error, urllib.error.HTTPError):
+        error = error.reason if isinstance(error.reason, BaseException) else error
+    if isinstance(error, http.client.HTTPException):
+        return "it does not speak HTTP/1.1 (the OTLP/gRPC port? the API is on the HTTP port)"
+    return str(error) or type(error).__name__
 
 
 __all__ = ["ApiClient", "ClientError", "LocalClient", "UnknownExperiment", "api_answers"]

@@ -19,7 +19,7 @@ from exptrace.query.registry import (
     Experiment,
     Registry,
     RegistryError,
-    UnknownExperiment,
+    known,
 )
 
 
@@ -57,13 +57,8 @@ def api_routes(
                     if body is not None
                     else await run_in_threadpool(fn, request)
                 )
-            except UnknownExperiment as error:
-                return JSONResponse({"error": str(error)}, 404)
             except RegistryError as error:
-                code = (
-                    409 if "exists already" in str(error) or "cannot go from" in str(error) else 400
-                )
-                return JSONResponse({"error": str(error)}, code)
+                return JSONResponse({"error": str(error)}, error.status)
             except (ValueError, TypeError) as error:
                 return JSONResponse({"error": str(error)}, 400)
             except StoreError as error:
@@ -108,7 +103,7 @@ def api_routes(
         return registry.history(request.path_params["id"])
 
     def report(request: Request):
-        return queries.report(request.path_params["id"], _window(request))
+        return known(queries.report(request.path_params["id"], _window(request)))
 
     def slis(request: Request):
         return queries.cohort_slis(

@@ -22,6 +22,11 @@ TRANSITIONS = {
     "stopped": {"running", "archived"},
     "archived": set(),
 }
+SLOS = {
+    "availability": "share of requests that succeed, between 0 and 1 (e.g. 0.999)",
+    "latency_p95_ms": "95th percentile latency target in milliseconds (> 0)",
+}
+"""SLO targets an experiment may carry, with what each means."""
 _TOKENS = Limits()
 _COLUMNS = (
     "experiment_id",
@@ -58,11 +63,22 @@ _INSERT = (
 
 
 class RegistryError(ValueError):
-    """A registry request that cannot be carried out, with the reason."""
+    """A registry request that cannot be carried out, with the reason (HTTP 400)."""
+
+    status = 400
 
 
 class UnknownExperiment(RegistryError):
-    pass
+    """No such experiment is registered (HTTP 404)."""
+
+    status = 404
+
+
+class RegistryConflict(RegistryError):
+    """The change conflicts with the registry's state: an existing id, a forbidden transition
+    (HTTP 409)."""
+
+    status = 409
 
 
 @dataclass(frozen=True)
@@ -75,7 +91,8 @@ class Experiment:
     description: str = ""
     status: str = "draft"
     variants: dict[str, float] = field(default_factory=lambda: {"control": 50.0, "treatment": 50.0})
-    control: str = "control"
+    control: str = ""
+    """The variant the others are compared with; empty: the first variant."""
     artifacts: dict[str, dict[str, str]] = field(default_factory=dict)
     """Per variant: model version, image, commit, data version, or anything else."""
     scope: list[str] = field(default_factory=list)
@@ -87,6 +104,10 @@ class Experiment:
     version: int = 0
     changed_at: str | None = None
     changed_by: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.control and isinstance(self.variants, dict) and self.variants:
+            object.__setattr__(self, "control", next(iter(self.variants)))
 
     def validate(self) -> None:
         if not _TOKENS.is_token(self.id):
@@ -111,9 +132,19 @@ class Experiment:
         unknown = set(self.artifacts) - set(self.variants)
         if unknown:
             raise RegistryError(f"artifacts name unknown variants: {', '.join(sorted(unknown))}")
+        unknown_slos = set(self.slo) - set(SLOS)
+        if unknown_slos:
+            raise RegistryError(
+                f"unknown SLO {', '.join(sorted(unknown_slos))}: use {' or '.join(SLOS)}"
+            )
+        for name, target in self.slo.items():
+            if not isinstance(target, (int, float)) or isinstance(target, bool):
+                raise RegistryError(f"slo {name} must be a number")
         availability = self.slo.get("availability")
         if availability is not None and not 0 < availability < 1:
             raise RegistryError("slo availability must be between 0 and 1, e.g. 0.999")
+        if self.slo.get("latency_p95_ms", 1) <= 0:
+            raise RegistryError("slo latency_p95_ms must be above 0")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -153,7 +184,7 @@ class Registry:
         experiment.validate()
         with self._lock:
             if self.find(experiment.id) is not None:
-                raise RegistryError(f"experiment {experiment.id!r} exists already")
+                raise RegistryConflict(f"experiment {experiment.id!r} exists already")
             return self._write(experiment, None, "create", actor)
 
     def update(self, experiment_id: str, actor: str, **changes: Any) -> Experiment:
@@ -171,11 +202,13 @@ class Registry:
         with self._lock:
             old = self.get(experiment_id)
             if status not in TRANSITIONS.get(old.status, set()):
-                raise RegistryError(f"cannot go from {old.status} to {status}")
+                raise RegistryConflict(f"cannot go from {old.status} to {status}")
             now = _now()
             changes: dict[str, Any] = {"status": status}
-            if status == "running" and old.start_time is None:
-                changes["start_time"] = now
+            if status == "running":
+                changes["end_time"] = None  # running again: the old stop no longer ends it
+                if old.start_time is None:
+                    changes["start_time"] = now
             if status == "stopped":
                 changes["end_time"] = now
             return self._write(replace(old, **changes), old, _ACTION_OF[status], actor)
@@ -190,11 +223,15 @@ class Registry:
         return self.set_status(experiment_id, "archived", actor)
 
     def history(self, experiment_id: str | None = None) -> list[dict[str, Any]]:
-        return self.store.query(
+        """Audit rows of one experiment (:class:`UnknownExperiment` if it has none), or of all."""
+        rows = self.store.query(
             "SELECT at, actor, experiment_id, action, old, new FROM exptrace_audit "
             "WHERE {id:String} = '' OR experiment_id = {id:String} ORDER BY at, experiment_id",
             {"id": experiment_id or ""},
         ).dicts()
+        if experiment_id and not rows:
+            raise UnknownExperiment(f"no experiment {experiment_id!r} is registered")
+        return rows
 
     def events(self, start: str, end: str) -> list[dict[str, Any]]:
         """Registry changes between ``start`` and ``end`` (for incident attribution)."""
@@ -231,6 +268,15 @@ class Registry:
             with contextlib.suppress(StoreError):  # ingest sees the change now, not in 30 s
                 self.store.command(f"SYSTEM RELOAD DICTIONARY {dictionary}")
         return new
+
+
+def known(report: dict[str, Any]) -> dict[str, Any]:
+    """``report`` as is, unless its experiment is neither registered nor seen in its window."""
+    if not report.get("registered") and not report.get("cohorts"):
+        raise UnknownExperiment(
+            f"no experiment {report['experiment']!r} is registered or seen in this window"
+        )
+    return report
 
 
 def _now() -> str:

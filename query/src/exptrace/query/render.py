@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 
@@ -26,11 +27,19 @@ def pct(value: float | None, digits: int = 2) -> str:
     return "-" if value is None else f"{value * 100:.{digits}f}%"
 
 
-def interval(pair: list[float | None] | None, as_pct: bool = True) -> str:
+def signed_pct(value: float | None) -> str:
+    """A change as a signed percentage; every change and interval bound uses this form."""
+    return "-" if value is None else f"{value * 100:+.2f}%"
+
+
+def interval(pair: list[float | None] | None) -> str:
     if not pair or pair[0] is None or pair[1] is None:
         return "-"
-    fmt = (lambda v: f"{v * 100:+.2f}%") if as_pct else (lambda v: f"{v:+.3g}")
-    return f"[{fmt(pair[0])}, {fmt(pair[1])}]"
+    return f"[{signed_pct(pair[0])}, {signed_pct(pair[1])}]"
+
+
+def _window(data: dict[str, Any]) -> str:
+    return f"{data['window']['start'][:19]} to {data['window']['end'][:19]} UTC"
 
 
 def p_value(value: float | None) -> str:
@@ -40,59 +49,72 @@ def p_value(value: float | None) -> str:
 
 
 def report(data: dict[str, Any]) -> str:
+    """Arms, then each treatment against control; keys a report lacks are left out."""
     lines = [
-        f"Experiment {data['experiment']} (control: {data['control']}), "
-        f"{data['window']['start'][:19]} to {data['window']['end'][:19]} UTC"
+        f"Experiment {data['experiment']} (control: {data['control']}), {_window(data)}"
         + ("" if data["registered"] else "  [not in the registry]"),
         "",
-        table(
-            ["variant", "requests", "errors", "error rate", "p50 ms", "p95 ms", "p99 ms"],
-            [
-                [
-                    c["variant"],
-                    c["requests"],
-                    c["errors"],
-                    pct(c["error_rate"]),
-                    round(c["p50_ms"], 1),
-                    round(c["p95_ms"], 1),
-                    round(c["p99_ms"], 1),
-                ]
-                for c in data["cohorts"]
-            ],
-        ),
-        "",
     ]
+    cohorts = data["cohorts"]
+    if cohorts:
+        units = any("units" in c for c in cohorts)
+        lines += [
+            table(
+                [
+                    "variant",
+                    *(["units"] if units else []),
+                    *("requests", "errors", "error rate", "p50 ms", "p95 ms", "p99 ms"),
+                ],
+                [
+                    [
+                        c["variant"],
+                        *([c.get("units")] if units else []),
+                        c["requests"],
+                        c["errors"],
+                        pct(c["error_rate"]),
+                        _round(c.get("p50_ms")),
+                        _round(c.get("p95_ms")),
+                        _round(c.get("p99_ms")),
+                    ]
+                    for c in cohorts
+                ],
+            ),
+            "",
+        ]
     rows = []
     for c in data["comparisons"]:
+        median = c.get("median_diff_ms")
+        decision = c.get("decision")
+        relative = c.get("error_rate_relative")
         rows.append(
             [
                 c["variant"],
                 f"{pct(c['error_rate'])} vs {pct(c['control_error_rate'])}",
                 interval(c.get("error_rate_diff_ci")),
-                f"{c['error_rate_relative'] * 100:+.0f}% {interval(c['error_rate_relative_ci'])}"
-                if c.get("error_rate_relative") is not None
-                else "-",
+                "-"
+                if relative is None
+                else f"{signed_pct(relative)} {interval(c.get('error_rate_relative_ci'))}",
                 p_value(c.get("error_p_value")),
-                f"{c['median_diff_ms']:+.1f}" if "median_diff_ms" in c else "-",
+                "-" if median is None else f"{median:+.1f}",
                 p_value(c.get("latency_p_value")),
-                c["verdict"],
+                f"{decision.upper()}: {c['verdict']}" if decision else c["verdict"],
             ]
         )
     if rows:
+        level = f"{1 - data['alpha']:.0%}"
         lines.append(
-            f"Against control (alpha {data['alpha']}, "
-            f"at least {data['min_requests']} requests per arm):"
+            f"Against control (alpha {data['alpha']}, at least {data['min_requests']} per arm):"
         )
         lines.append(
             table(
                 [
                     "variant",
                     "error rate",
-                    "diff 95% CI",
+                    f"diff {level} CI",
                     "relative [CI]",
                     "p",
-                    "median ms",
-                    "p (rank)",
+                    "median diff ms",
+                    "p (latency)",
                     "verdict",
                 ],
                 rows,
@@ -112,9 +134,11 @@ def report(data: dict[str, Any]) -> str:
 
 
 def coverage(data: dict[str, Any]) -> str:
+    if not data["requests"]:
+        return f"Tagging coverage, {_window(data)}: no entry requests in this window."
     lines = [
-        f"Tagging coverage: {pct(data['coverage'])} of {data['requests']} entry requests "
-        "carry an assignment."
+        f"Tagging coverage, {_window(data)}: {pct(data['coverage'])} of {data['requests']} "
+        "entry requests carry an assignment."
     ]
     below = data["below_threshold"]
     if below:
@@ -133,8 +157,12 @@ def coverage(data: dict[str, Any]) -> str:
 
 def propagation(data: dict[str, Any]) -> str:
     rows = []
-    for h in data["hops"]:
-        marker = "  <- loses the tag" if h in data["losing_hops"] else ""
+    losing = data["losing_hops"]
+    hops = sorted(losing, key=lambda h: h["coverage"]) + [
+        h for h in data["hops"] if h not in losing
+    ]
+    for h in hops:
+        marker = "  <- loses the tag" if h in losing else ""
         rows.append(
             [
                 h["from_service"] or "(entry)",
@@ -145,7 +173,8 @@ def propagation(data: dict[str, Any]) -> str:
             ]
         )
     lines = [
-        "Propagation coverage: spans of tagged traces that still carry the tag, per hop",
+        f"Propagation coverage, {_window(data)}: spans of tagged traces that still carry "
+        "the tag, per hop",
         table(["from", "to", "spans", "carrying", "coverage"], rows),
     ]
     if data["logs"]:
@@ -170,39 +199,41 @@ def attribution(rows: list[dict[str, Any]]) -> str:
 
 
 def incident(data: dict[str, Any]) -> str:
+    """Suspects (more errors than control predicts) ranked; the others listed apart, unranked."""
+    suspects = [r for r in data["ranked"] if (r["excess_errors"] or 0) > 0]
+    others = [r for r in data["ranked"] if r not in suspects]
     lines = [
-        f"Incident window {data['window']['start'][:19]} to {data['window']['end'][:19]} UTC"
+        f"Incident window {_window(data)}"
         + (f", service {data['service']}" if data["service"] else "")
         + (f", route {data['route']}" if data["route"] else ""),
         "",
     ]
-    lines.append(
-        table(
-            [
-                "rank",
-                "experiment",
-                "variant",
-                "requests",
-                "errors",
-                "excess errors",
-                "share of errors",
-                "p95 shift ms",
-            ],
-            [
-                [
-                    i + 1,
-                    r["experiment"],
-                    r["variant"],
-                    r["requests"],
-                    r["errors"],
-                    round(r["excess_errors"], 1),
-                    pct(r["error_share"]),
-                    round(r["p95_shift_ms"], 1),
-                ]
-                for i, r in enumerate(data["ranked"])
-            ],
+    columns = ["requests", "errors", "excess errors", "share of errors", "p95 shift ms"]
+
+    def cells(r: dict[str, Any]) -> list[Any]:
+        return [
+            r["experiment"],
+            r["variant"],
+            r["requests"],
+            r["errors"],
+            _round(r["excess_errors"]),
+            pct(r["error_share"]),
+            _round(r["p95_shift_ms"]),
+        ]
+
+    if suspects:
+        lines.append("Suspects: more errors than their control's rate predicts")
+        lines.append(
+            table(
+                ["rank", "experiment", "variant", *columns],
+                [[i + 1, *cells(r)] for i, r in enumerate(suspects)],
+            )
         )
-    )
+    else:
+        lines.append("No experiment-variant had more errors than its control predicts.")
+    if others:
+        lines += ["", "Not suspects (no excess errors):"]
+        lines.append(table(["experiment", "variant", *columns], [cells(r) for r in others]))
     if data["registry_events"]:
         lines += ["", "Registry events in the window:"]
         lines += [
@@ -224,6 +255,10 @@ def burn(rows: list[dict[str, Any]]) -> str:
     )
 
 
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
 def experiments(rows: list[dict[str, Any]]) -> str:
     return table(
         ["id", "status", "owner", "variants", "control", "version"],
@@ -238,6 +273,92 @@ def experiments(rows: list[dict[str, Any]]) -> str:
             ]
             for e in rows
         ],
+    )
+
+
+def _weights(variants: dict[str, float]) -> str:
+    total = sum(variants.values()) or 1
+    return ", ".join(f"{k} {v:g} ({v / total:.0%})" for k, v in variants.items())
+
+
+def _value(value: Any) -> str:
+    """A registry field as people write it, not as a Python repr."""
+    if value is None or value in ("", [], {}):
+        return "-"
+    if isinstance(value, dict) and all(isinstance(v, dict) for v in value.values()):
+        return "; ".join(
+            f"{k}: " + ", ".join(f"{kind}={v}" for kind, v in inner.items())
+            for k, inner in value.items()
+        )
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_value(v)}" for k, v in value.items())
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+_FIELDS = (
+    ("id", "id"),
+    ("name", "name"),
+    ("status", "status"),
+    ("owner", "owner"),
+    ("description", "description"),
+    ("variants", "variants (weight, share)"),
+    ("control", "control"),
+    ("artifacts", "artifacts"),
+    ("scope", "scope (services)"),
+    ("slo", "SLOs"),
+    ("start_time", "started"),
+    ("end_time", "ended"),
+    ("version", "version"),
+    ("changed_at", "changed at"),
+    ("changed_by", "changed by"),
+)
+_NOT_CHANGES = {"id", "version", "changed_at", "changed_by"}
+
+
+def experiment(data: dict[str, Any]) -> str:
+    """One registered experiment as a two-column table."""
+    return table(
+        ["field", "value"],
+        [
+            [label, _weights(data[key]) if key == "variants" else _value(data.get(key))]
+            for key, label in _FIELDS
+        ],
+    )
+
+
+def history(entries: list[dict[str, Any]]) -> str:
+    """The audit log as a diff: each change's fields, old -> new."""
+    labels = dict(_FIELDS)
+    out = []
+    for entry in entries:
+        old = json.loads(entry["old"]) if entry["old"] else {}
+        new = json.loads(entry["new"]) if entry["new"] else {}
+        changed = [
+            [labels.get(k, k), _value(old.get(k)) if old else "", _value(new.get(k))]
+            for k in new
+            if k not in _NOT_CHANGES and old.get(k) != new.get(k) and (old or new.get(k))
+        ]
+        first = [str(entry["at"])[:23], entry["actor"], entry["action"]]
+        for i, (field, before, after) in enumerate(changed or [["-", "", ""]]):
+            change = f"{before} -> {after}" if old else after
+            out.append([*(first if i == 0 else ["", "", ""]), field, change])
+    return table(["at (UTC)", "by", "action", "field", "old -> new"], out)
+
+
+def lag(data: list[dict[str, Any]]) -> str:
+    """Ingestion lag (end of span or log to stored) per signal and service."""
+    rows_out = []
+    for r in data:
+        p50, p99 = (r.get("lag_ms_p50_p99") or [None, None])[:2]
+        rows_out.append(
+            [r["signal"], r["service"], r["items"], _round(p50), _round(p99), r.get("lag_ms_max")]
+        )
+    return "Ingestion lag: from the end of a span or log record to its storage\n" + table(
+        ["signal", "service", "items", "p50 ms", "p99 ms", "max ms"], rows_out
     )
 
 
