@@ -1,7 +1,7 @@
 """OTLP/gRPC: the trace, logs and metrics ``Export`` methods on one grpcio server.
 
 Requests arrive as raw bytes (gzip is undone by gRPC itself); the intake validates and logs
-them durably before the empty success response is sent.
+them durably before the response is sent: empty, or a partial success naming what was refused.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ class _Handler(grpc.GenericRpcHandler):
                 intake.stats.refused_request(signal, "unauthenticated")
                 context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token")
             try:
-                intake.accept(signal, payload)
+                screened = intake.accept(signal, payload)
             except Refused as refused:
                 if refused.retryable:
                     context.set_trailing_metadata(
@@ -80,7 +80,7 @@ class _Handler(grpc.GenericRpcHandler):
                     )
                     context.abort(grpc.StatusCode.UNAVAILABLE, str(refused))
                 context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(refused))
-            return b""  # an empty Export*ServiceResponse: full success
+            return intake.response(signal, screened).SerializeToString()
 
         return export
 
@@ -101,15 +101,25 @@ def start_grpc_server(
         options=[
             ("grpc.max_receive_message_length", max_request_bytes),
             ("grpc.max_send_message_length", 4 << 20),
+            # grpcio sets SO_REUSEPORT by default: a second receiver could then bind the same
+            # port and silently take half of the exports into another store.
+            ("grpc.so_reuseport", 0),
         ],
         maximum_concurrent_rpcs=workers * 8,
     )
-    if tls is not None:
-        credentials = grpc.ssl_server_credentials([(tls[1], tls[0])])
-        port = server.add_secure_port(endpoint, credentials)
-    else:
-        port = server.add_insecure_port(endpoint)
+    try:
+        if tls is not None:
+            credentials = grpc.ssl_server_credentials([(tls[1], tls[0])])
+            port = server.add_secure_port(endpoint, credentials)
+        else:
+            port = server.add_insecure_port(endpoint)
+    except RuntimeError:  # grpcio's "Failed to bind"
+        port = 0
     if port == 0:
-        raise OSError(f"cannot listen on {endpoint} for OTLP/gRPC")
+        server.stop(None)
+        raise OSError(
+            f"cannot listen on {endpoint} for OTLP/gRPC (in use by another process, "
+            "or not an address of this machine)"
+        )
     server.start()
     return server, port
