@@ -1,12 +1,12 @@
 """HTTP request bodies in the encodings the OTLP exporters send, inflated within a bound.
 
-gzip, deflate (zlib), zstd and snappy (block or framed: the Collector's ``otlphttp`` exporter
-sends the framed format under ``snappy`` unless its ``confighttp.framedSnappy`` gate is on, so
-``snappy`` is told apart by the stream identifier, as the Collector's own receivers do; the
-gate's ``x-snappy-framed`` is accepted too). No body inflates past ``limit`` bytes: each
-decoder stops there. A stream that is cut short, fails its checksum or carries bytes after
-its end is corrupt.
-"""
+gzip, deflate (zlib), zstd and snappy. Snappy comes in two forms under one name: the
+Collector's ``otlphttp`` exporter (0.135) sends the block format as ``snappy`` and the framed
+format as ``x-snappy-framed``, while older Collectors sent framed data as ``snappy``; so, as
+the Collector's own receivers do, ``snappy`` is told apart by the framed stream identifier.
+No body inflates past ``limit`` bytes: each decoder stops there or checks the sizes the
+stream declares before inflating. A stream that is cut short, fails its checksum or carries
+bytes after its end is corrupt."""
 
 from __future__ import annotations
 

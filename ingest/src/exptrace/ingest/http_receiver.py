@@ -86,8 +86,7 @@ def otlp_routes(
             stats.refused_request(signal, error.reason)
             code = code_pb2.RESOURCE_EXHAUSTED if error.status == 413 else code_pb2.INVALID_ARGUMENT
             return _status(code, str(error), as_json, error.status)
-        except ClientDisconnect:  # gone, or cut off by the body deadline: nobody to answer
-            stats.refused_request(signal, "disconnected")
+        except ClientDisconnect:  # gone, or cut off by the body deadline (counted there)
             return Response(status_code=400)
         try:
             if as_json:
