@@ -109,13 +109,18 @@ class Intake:
             request = self.parse(signal, payload)
         window = TimeWindow.now(self.retention_days, self.max_future_seconds)
         screened = screen(signal, request, window)
+        if screened.kept > 0:
+            self._log(signal, screened.payload)
+        # Counted once the answer is certain: a retried request would count twice.
         if screened.refused:
             self.stats.refused_items(signal, screened.refused)
-        if screened.kept == 0:
-            self.stats.accepted_request(signal, 0)
-            return screened  # nothing to store: answer without touching the log
+        self.stats.accepted_request(signal, screened.kept)
+        return screened
+
+    def _log(self, signal: Signal, payload: bytes) -> None:
+        """Append durably; Refused (retryable) when the log is full or failing."""
         try:
-            self.wal.append_durable(signal, screened.payload, self.durable_timeout)
+            self.wal.append_durable(signal, payload, self.durable_timeout)
         except WalFull as error:
             self.stats.refused_request(signal, "log_full")
             raise Refused(
@@ -126,8 +131,6 @@ class Intake:
             raise Refused(
                 "log_error", str(error), retryable=True, retry_after=self.retry_after
             ) from None
-        self.stats.accepted_request(signal, screened.kept)
-        return screened
 
     def response(self, signal: Signal, screened: Screened) -> Any:
         """The Export*ServiceResponse: empty, or a partial success naming what was refused."""
