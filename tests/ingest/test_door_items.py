@@ -7,7 +7,6 @@ and ids of any length were stored as sent. Now the client reads ``rejected_*`` a
 everything else of the same request (the same trace included) is stored.
 """
 
-import json
 import os
 import time
 
@@ -25,6 +24,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
 from opentelemetry.proto.metrics.v1.metrics_pb2 import (
+    Exemplar,
     Gauge,
     Metric,
     NumberDataPoint,
@@ -168,11 +168,18 @@ def test_log_records_and_data_points_are_screened_too(make_receiver):
     assert response.partial_success.rejected_log_records == 3
     assert "log records refused" in response.partial_success.error_message
 
+    def exemplar(trace_id_bytes: int) -> Exemplar:
+        return Exemplar(
+            time_unix_nano=now, as_int=1, trace_id=os.urandom(trace_id_bytes), span_id=b"s" * 8
+        )
+
     points = [
         NumberDataPoint(time_unix_nano=now, as_int=1),
         NumberDataPoint(time_unix_nano=0, as_int=2),
         NumberDataPoint(time_unix_nano=now - 40 * DAY_NS, as_int=3),
         NumberDataPoint(time_unix_nano=now, as_int=4),
+        NumberDataPoint(time_unix_nano=now, as_int=5, exemplars=[exemplar(15)]),
+        NumberDataPoint(time_unix_nano=now, as_int=6, exemplars=[exemplar(16)]),
     ]
     metrics = ExportMetricsServiceRequest(
         resource_metrics=[
@@ -188,19 +195,17 @@ def test_log_records_and_data_points_are_screened_too(make_receiver):
     answer = http_post(
         server.http_port,
         "/v1/metrics",
-        json.dumps(json_format.MessageToDict(metrics)).encode(),
+        otlp_json(metrics),
         **{"content-type": "application/json"},
     )
     assert answer.status_code == 200
     response = json_format.ParseDict(answer.json(), ExportMetricsServiceResponse())
-    assert response.partial_success.rejected_data_points == 2
+    assert response.partial_success.rejected_data_points == 3
 
     assert sorted(r[0] for r in query(server, "SELECT Body FROM otel_logs")) == [
         "kept",
         "observed",
         "traced",
     ]
-    assert sorted(int(r[0]) for r in query(server, "SELECT Value FROM otel_metrics_gauge")) == [
-        1,
-        4,
-    ]
+    values = query(server, "SELECT Value FROM otel_metrics_gauge")
+    assert sorted(int(row[0]) for row in values) == [1, 4, 6]

@@ -159,14 +159,26 @@ def _point_reason(point: Any, window: TimeWindow) -> str | None:
 
 
 def _metrics(request: Any, window: TimeWindow, refused: Counter[str]) -> int:
+    oldest, newest = window.oldest_ns, window.newest_ns
     kept = 0
     for resource_metrics in request.resource_metrics:
         for scope_metrics in resource_metrics.scope_metrics:
             for metric in scope_metrics.metrics:
                 kind = metric.WhichOneof("data")
-                if kind:
-                    points = getattr(metric, kind).data_points
-                    kept += _remove(points, lambda p: _point_reason(p, window), refused)
+                if not kind:
+                    continue
+                points = getattr(metric, kind).data_points
+                no_exemplars = kind == "summary"
+                for point in points:
+                    if not (
+                        oldest <= point.time_unix_nano <= newest
+                        and (no_exemplars or not point.exemplars)
+                    ):
+                        break
+                else:
+                    kept += len(points)
+                    continue
+                kept += _remove(points, lambda p: _point_reason(p, window), refused)
     return kept
 
 
