@@ -6,7 +6,9 @@ them durably before the response is sent: empty, or a partial success naming wha
 
 from __future__ import annotations
 
+import errno
 import hmac
+import socket
 from concurrent import futures
 
 import grpc
@@ -14,6 +16,7 @@ from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 from exptrace.ingest.intake import Intake, Refused
+from exptrace.ingest.settings import split_endpoint
 from exptrace.ingest.wal import Signal
 
 SERVICES = {
@@ -85,6 +88,33 @@ class _Handler(grpc.GenericRpcHandler):
         return export
 
 
+def _refuse_if_taken(endpoint: str) -> None:
+    """Raise OSError, in one line, when another process listens on ``endpoint``.
+
+    grpcio reports a failed bind with a multi-line log of its own before raising; a plain
+    bind of the same address first says the same thing once.
+    """
+    host, port = split_endpoint(endpoint)
+    if port == 0:
+        return
+    try:
+        addresses = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except socket.gaierror:
+        return  # let grpcio report an address it cannot resolve
+    for family, kind, proto, _, address in addresses:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(address)
+            except OSError as error:
+                if error.errno == errno.EADDRINUSE:
+                    raise OSError(
+                        f"cannot listen on {endpoint} for OTLP/gRPC: the port is in use"
+                    ) from None
+
+
 def start_grpc_server(
     intake: Intake,
     endpoint: str,
@@ -95,6 +125,7 @@ def start_grpc_server(
     workers: int = 16,
 ) -> tuple[grpc.Server, int]:
     """Start serving; returns the server and the bound port (``:0`` picks a free one)."""
+    _refuse_if_taken(endpoint)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="exptrace-grpc"),
         handlers=[_Handler(intake, token)],
