@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import resource
 import signal
 import sys
 import threading
@@ -69,6 +70,14 @@ def settings_from_args(args: argparse.Namespace) -> IngestSettings:
     return IngestSettings.from_env(**{name: getattr(args, name, None) for name in names})
 
 
+def raise_open_files_limit(wanted: int = 65536) -> None:
+    """Lift the soft limit on open files towards the hard one: each connection holds one."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
 def serve(
     settings: IngestSettings,
     prepare: Callable[[IngestServer], None] | None = None,
@@ -81,6 +90,7 @@ def serve(
     """
     from exptrace.ingest.server import IngestServer
 
+    raise_open_files_limit()
     try:
         server = IngestServer(settings)
         if prepare is not None:

@@ -1,12 +1,14 @@
 """OTLP/gRPC: the trace, logs and metrics ``Export`` methods on one grpcio server.
 
 Requests arrive as raw bytes (gzip is undone by gRPC itself); the intake validates and logs
-them durably before the empty success response is sent.
+them durably before the response is sent: empty, or a partial success naming what was refused.
 """
 
 from __future__ import annotations
 
+import errno
 import hmac
+import socket
 from concurrent import futures
 
 import grpc
@@ -14,6 +16,7 @@ from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 from exptrace.ingest.intake import Intake, Refused
+from exptrace.ingest.settings import split_endpoint
 from exptrace.ingest.wal import Signal
 
 SERVICES = {
@@ -72,7 +75,7 @@ class _Handler(grpc.GenericRpcHandler):
                 intake.stats.refused_request(signal, "unauthenticated")
                 context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token")
             try:
-                intake.accept(signal, payload)
+                screened = intake.accept(signal, payload)
             except Refused as refused:
                 if refused.retryable:
                     context.set_trailing_metadata(
@@ -80,9 +83,36 @@ class _Handler(grpc.GenericRpcHandler):
                     )
                     context.abort(grpc.StatusCode.UNAVAILABLE, str(refused))
                 context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(refused))
-            return b""  # an empty Export*ServiceResponse: full success
+            return intake.response(signal, screened).SerializeToString()
 
         return export
+
+
+def _refuse_if_taken(endpoint: str) -> None:
+    """Raise OSError, in one line, when another process listens on ``endpoint``.
+
+    grpcio reports a failed bind with a multi-line log of its own before raising; a plain
+    bind of the same address first says the same thing once.
+    """
+    host, port = split_endpoint(endpoint)
+    if port == 0:
+        return
+    try:
+        addresses = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except socket.gaierror:
+        return  # let grpcio report an address it cannot resolve
+    for family, kind, proto, _, address in addresses:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(address)
+            except OSError as error:
+                if error.errno == errno.EADDRINUSE:
+                    raise OSError(
+                        f"cannot listen on {endpoint} for OTLP/gRPC: the port is in use"
+                    ) from None
 
 
 def start_grpc_server(
@@ -95,21 +125,32 @@ def start_grpc_server(
     workers: int = 16,
 ) -> tuple[grpc.Server, int]:
     """Start serving; returns the server and the bound port (``:0`` picks a free one)."""
+    _refuse_if_taken(endpoint)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="exptrace-grpc"),
         handlers=[_Handler(intake, token)],
         options=[
             ("grpc.max_receive_message_length", max_request_bytes),
             ("grpc.max_send_message_length", 4 << 20),
+            # grpcio sets SO_REUSEPORT by default: a second receiver could then bind the same
+            # port and silently take half of the exports into another store.
+            ("grpc.so_reuseport", 0),
         ],
         maximum_concurrent_rpcs=workers * 8,
     )
-    if tls is not None:
-        credentials = grpc.ssl_server_credentials([(tls[1], tls[0])])
-        port = server.add_secure_port(endpoint, credentials)
-    else:
-        port = server.add_insecure_port(endpoint)
+    try:
+        if tls is not None:
+            credentials = grpc.ssl_server_credentials([(tls[1], tls[0])])
+            port = server.add_secure_port(endpoint, credentials)
+        else:
+            port = server.add_insecure_port(endpoint)
+    except RuntimeError:  # grpcio's "Failed to bind"
+        port = 0
     if port == 0:
-        raise OSError(f"cannot listen on {endpoint} for OTLP/gRPC")
+        server.stop(None)
+        raise OSError(
+            f"cannot listen on {endpoint} for OTLP/gRPC (in use by another process, "
+            "or not an address of this machine)"
+        )
     server.start()
     return server, port

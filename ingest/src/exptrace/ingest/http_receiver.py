@@ -1,19 +1,19 @@
-"""OTLP/HTTP (protobuf and JSON, optionally gzip) plus health and metrics endpoints."""
+"""OTLP/HTTP (protobuf and JSON; gzip, deflate, zstd or snappy) plus health and metrics."""
 
 from __future__ import annotations
 
 import hmac
-import zlib
 from collections.abc import Callable, Sequence
 
 from google.protobuf import json_format
 from google.rpc import code_pb2, status_pb2
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from exptrace.ingest.encodings import BodyError, TooLarge, decode
 from exptrace.ingest.intake import Intake, Refused
 from exptrace.ingest.stats import IngestStats
 from exptrace.ingest.wal import Signal
@@ -21,10 +21,6 @@ from exptrace.ingest.wal import Signal
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 PATHS = {"/v1/traces": Signal.TRACES, "/v1/logs": Signal.LOGS, "/v1/metrics": Signal.METRICS}
-
-
-class TooLarge(Exception):
-    pass
 
 
 def bearer_check(token: str | None) -> Callable[[Request], bool]:
@@ -46,17 +42,6 @@ def _status(code: int, message: str, json_body: bool, http_status: int, **header
         body = json_format.MessageToJson(status).encode()
         return Response(body, http_status, media_type=JSON, headers=headers)
     return Response(status.SerializeToString(), http_status, media_type=PROTOBUF, headers=headers)
-
-
-def _gunzip(data: bytes, limit: int) -> bytes:
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    try:
-        out = inflater.decompress(data, limit + 1)
-    except zlib.error as error:
-        raise ValueError(f"invalid gzip body: {error}") from None
-    if len(out) > limit or inflater.unconsumed_tail:
-        raise TooLarge
-    return out
 
 
 def otlp_routes(
@@ -86,42 +71,29 @@ def otlp_routes(
                 as_json,
                 415,
             )
-        encoding = request.headers.get("content-encoding", "identity").strip().lower()
-        if encoding not in ("identity", "gzip", ""):
-            stats.refused_request(signal, "unsupported_encoding")
-            return _status(
-                code_pb2.INVALID_ARGUMENT,
-                f"Content-Encoding {encoding!r} is not supported (use gzip)",
-                as_json,
-                415,
-            )
         declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > max_bytes:
-            stats.refused_request(signal, "too_large")
-            return _status(
-                code_pb2.RESOURCE_EXHAUSTED, f"request body over {max_bytes} bytes", as_json, 413
-            )
         try:
+            if declared and declared.isdigit() and int(declared) > max_bytes:
+                raise TooLarge(f"request body over {max_bytes} bytes")
             body = bytearray()
             async for chunk in request.stream():
                 body += chunk
                 if len(body) > max_bytes:
-                    raise TooLarge
-            payload = _gunzip(bytes(body), max_bytes) if encoding == "gzip" else bytes(body)
-        except TooLarge:
-            stats.refused_request(signal, "too_large")
-            return _status(
-                code_pb2.RESOURCE_EXHAUSTED, f"request body over {max_bytes} bytes", as_json, 413
-            )
-        except ValueError as error:
-            stats.refused_request(signal, "malformed")
-            return _status(code_pb2.INVALID_ARGUMENT, str(error), as_json, 400)
+                    raise TooLarge(f"request body over {max_bytes} bytes")
+            encoding = request.headers.get("content-encoding", "identity")
+            payload = decode(encoding, bytes(body), max_bytes)
+        except BodyError as error:
+            stats.refused_request(signal, error.reason)
+            code = code_pb2.RESOURCE_EXHAUSTED if error.status == 413 else code_pb2.INVALID_ARGUMENT
+            return _status(code, str(error), as_json, error.status)
+        except ClientDisconnect:  # gone, or cut off by the body deadline (counted there)
+            return Response(status_code=400)
         try:
             if as_json:
                 payload, decoded = intake.parse_json(signal, payload)
             else:
                 decoded = intake.parse(signal, payload)
-            await run_in_threadpool(intake.accept, signal, payload, decoded)
+            screened = await run_in_threadpool(intake.accept, signal, payload, decoded)
         except Refused as refused:
             if refused.retryable:
                 return _status(
@@ -132,9 +104,10 @@ def otlp_routes(
                     **{"Retry-After": str(max(1, round(refused.retry_after)))},
                 )
             return _status(code_pb2.INVALID_ARGUMENT, str(refused), as_json, 400)
+        answer = intake.response(signal, screened)
         if as_json:
-            return Response(b"{}", 200, media_type=JSON)
-        return Response(b"", 200, media_type=PROTOBUF)
+            return Response(json_format.MessageToJson(answer).encode(), 200, media_type=JSON)
+        return Response(answer.SerializeToString(), 200, media_type=PROTOBUF)
 
     return [Route(path, export, methods=["POST"]) for path in PATHS]
 

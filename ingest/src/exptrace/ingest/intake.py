@@ -1,4 +1,4 @@
-"""What both receivers do with an export request: validate, count, make it durable."""
+"""What both receivers do with an export request: validate, screen, count, make it durable."""
 
 from __future__ import annotations
 
@@ -9,19 +9,37 @@ from typing import Any
 
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsServiceRequest,
+    ExportLogsServiceResponse,
+)
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
+    ExportMetricsServiceResponse,
 )
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
 
 from exptrace.ingest.stats import IngestStats
+from exptrace.ingest.validation import Screened, TimeWindow, screen
 from exptrace.ingest.wal import Signal, WalError, WalFull, WriteAheadLog
 
 REQUEST_TYPES = {
     Signal.TRACES: ExportTraceServiceRequest,
     Signal.LOGS: ExportLogsServiceRequest,
     Signal.METRICS: ExportMetricsServiceRequest,
+}
+RESPONSE_TYPES = {
+    Signal.TRACES: ExportTraceServiceResponse,
+    Signal.LOGS: ExportLogsServiceResponse,
+    Signal.METRICS: ExportMetricsServiceResponse,
+}
+REJECTED_FIELDS = {
+    Signal.TRACES: "rejected_spans",
+    Signal.LOGS: "rejected_log_records",
+    Signal.METRICS: "rejected_data_points",
 }
 
 
@@ -41,6 +59,10 @@ class Intake:
     stats: IngestStats
     retry_after: float = 5.0
     durable_timeout: float = 30.0
+    retention_days: int = 30
+    """Items older than this are refused (partial success): the store would drop them."""
+    max_future_seconds: float = 3600.0
+    """Items stamped further ahead of this receiver's clock are refused (partial success)."""
 
     def parse(self, signal: Signal, payload: bytes) -> object:
         """Decode to check the request is well-formed OTLP; raises Refused otherwise."""
@@ -58,23 +80,45 @@ class Intake:
         """An OTLP/JSON request as protobuf bytes and the decoded message; Refused if bad."""
         try:
             document = json.loads(body)
+            if not isinstance(document, dict):
+                raise ValueError(f"the body is a JSON {type(document).__name__}, not an object")
             _hex_ids_to_base64(document)
-            message = json_format.ParseDict(document, REQUEST_TYPES[signal]())
-        except (ValueError, json_format.ParseError) as error:
+            # The OTLP specification: receivers MUST ignore fields they do not know.
+            message = json_format.ParseDict(
+                document, REQUEST_TYPES[signal](), ignore_unknown_fields=True
+            )
+        except RecursionError:
+            self.stats.refused_request(signal, "malformed")
+            raise Refused(
+                "malformed", "not a valid OTLP/JSON request: nested too deeply", retryable=False
+            ) from None
+        except (ValueError, TypeError, json_format.ParseError) as error:
             self.stats.refused_request(signal, "malformed")
             raise Refused(
                 "malformed", f"not a valid OTLP/JSON request: {error}", retryable=False
             ) from None
         return message.SerializeToString(), message
 
-    def accept(self, signal: Signal, payload: bytes, request: object | None = None) -> int:
-        """Validate and durably log one request; returns the number of items in it."""
+    def accept(self, signal: Signal, payload: bytes, request: object | None = None) -> Screened:
+        """Validate, screen and durably log one request; returns what was kept and refused.
+
+        Items the store could not keep are taken out (see :mod:`exptrace.ingest.validation`);
+        what is logged is the canonical encoding of the rest.
+        """
         if request is None:
             request = self.parse(signal, payload)
-        items = count_items(signal, request)
-        if items == 0:
-            self.stats.accepted_request(signal, 0)
-            return 0  # nothing to store: acknowledge without touching the log
+        window = TimeWindow.now(self.retention_days, self.max_future_seconds)
+        screened = screen(signal, request, window)
+        if screened.kept > 0:
+            self._log(signal, screened.payload)
+        # Counted once the answer is certain: a retried request would count twice.
+        if screened.refused:
+            self.stats.refused_items(signal, screened.refused)
+        self.stats.accepted_request(signal, screened.kept)
+        return screened
+
+    def _log(self, signal: Signal, payload: bytes) -> None:
+        """Append durably; Refused (retryable) when the log is full or failing."""
         try:
             self.wal.append_durable(signal, payload, self.durable_timeout)
         except WalFull as error:
@@ -87,8 +131,15 @@ class Intake:
             raise Refused(
                 "log_error", str(error), retryable=True, retry_after=self.retry_after
             ) from None
-        self.stats.accepted_request(signal, items)
-        return items
+
+    def response(self, signal: Signal, screened: Screened) -> Any:
+        """The Export*ServiceResponse: empty, or a partial success naming what was refused."""
+        response = RESPONSE_TYPES[signal]()
+        if screened.refused:
+            partial = response.partial_success
+            setattr(partial, REJECTED_FIELDS[signal], screened.refused_count)
+            partial.error_message = screened.message(signal)
+        return response
 
 
 _ID_KEYS = {"traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id"}
@@ -108,19 +159,3 @@ def _hex_ids_to_base64(node: Any) -> None:
     elif isinstance(node, list):
         for item in node:
             _hex_ids_to_base64(item)
-
-
-def count_items(signal: Signal, request: object) -> int:
-    """Spans, log records or metric data points in a decoded request."""
-    if signal is Signal.TRACES:
-        return sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
-    if signal is Signal.LOGS:
-        return sum(len(sl.log_records) for rl in request.resource_logs for sl in rl.scope_logs)
-    total = 0
-    for rm in request.resource_metrics:
-        for sm in rm.scope_metrics:
-            for metric in sm.metrics:
-                kind = metric.WhichOneof("data")
-                if kind:
-                    total += len(getattr(metric, kind).data_points)
-    return total

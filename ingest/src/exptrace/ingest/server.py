@@ -12,6 +12,7 @@ import grpc
 import uvicorn
 from starlette.routing import BaseRoute
 
+from exptrace.ingest.deadlines import deadline_protocol
 from exptrace.ingest.flusher import Flusher
 from exptrace.ingest.grpc_receiver import start_grpc_server
 from exptrace.ingest.http_receiver import bearer_check, build_app, health_routes, otlp_routes
@@ -77,7 +78,13 @@ class IngestServer:
                 ),
             }
         )
-        self.intake = Intake(self.wal, self.stats, retry_after=settings.retry_after)
+        self.intake = Intake(
+            self.wal,
+            self.stats,
+            retry_after=settings.retry_after,
+            retention_days=settings.retention_days,
+            max_future_seconds=settings.max_future_seconds,
+        )
         self.flusher = Flusher(
             self.wal,
             self.store,
@@ -158,7 +165,13 @@ class IngestServer:
             lifespan="off",
             ssl_certfile=settings.tls_cert_file,
             ssl_keyfile=settings.tls_key_file,
-            limit_concurrency=512,
+            # Connections and in-flight requests; slow senders are cut by the deadlines.
+            limit_concurrency=4096,
+            http=deadline_protocol(
+                settings.http_header_timeout,
+                settings.http_body_timeout,
+                lambda phase: self.stats.refused_request(None, f"{phase}_timeout"),
+            ),
         )
         self._http = uvicorn.Server(config)
         self._http_thread = threading.Thread(

@@ -37,6 +37,13 @@ class IngestSettings:
     store_retry_max_delay: float = 5.0
     """Longest wait between attempts to reach a failing store (the backoff doubles up to it)."""
     retention_days: int = 30
+    """Days rows are kept (0: forever); older items are refused at the door."""
+    max_future_seconds: float = 3600.0
+    """Items stamped further ahead of the receiver's clock are refused at the door."""
+    http_header_timeout: float = 10.0
+    """Seconds an HTTP client has to send a request's headers (from its first byte)."""
+    http_body_timeout: float = 60.0
+    """Seconds an HTTP client has to send a request's body, once its headers are in."""
     known_experiments_only: bool = False
     """Attribute telemetry only to experiments registered in the registry (an allow-list)."""
     self_metrics_interval: float = 0.0
@@ -65,8 +72,13 @@ class IngestSettings:
             raise SettingsError("TLS needs both tls_cert_file and tls_key_file")
         for endpoint in (self.grpc_endpoint, self.http_endpoint):
             host, _, port = endpoint.rpartition(":")
-            if not host or not port.isdigit():
-                raise SettingsError(f"endpoint {endpoint!r} must be HOST:PORT")
+            if not host or not port.isdigit() or int(port) > 65535:
+                raise SettingsError(f"endpoint {endpoint!r} must be HOST:PORT, PORT 0 to 65535")
+        if self.retention_days < 0:
+            raise SettingsError(f"retention_days must be 0 (keep) or more: {self.retention_days}")
+        for name in ("max_future_seconds", "http_header_timeout", "http_body_timeout"):
+            if not getattr(self, name) > 0:
+                raise SettingsError(f"{name} must be more than 0")
         try:
             self.redaction()
         except ValueError as error:

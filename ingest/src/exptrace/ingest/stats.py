@@ -25,6 +25,7 @@ class Snapshot:
     flushes: int
     flush_seconds: float
     last_lag_seconds: float
+    refused_items: dict[tuple[str, str], int]
 
 
 class IngestStats:
@@ -36,6 +37,7 @@ class IngestStats:
         self.accepted: Counter[str] = Counter()
         self.accepted_items: Counter[str] = Counter()
         self.refused: Counter[tuple[str, str]] = Counter()
+        self.refused_items_by_reason: Counter[tuple[str, str]] = Counter()
         self.inserts: Counter[str] = Counter()
         self.inserted_records: Counter[str] = Counter()
         self.dead_letters: Counter[str] = Counter()
@@ -53,6 +55,11 @@ class IngestStats:
     def refused_request(self, signal: Signal | None, reason: str) -> None:
         with self._lock:
             self.refused[(signal.name.lower() if signal else "unknown", reason)] += 1
+
+    def refused_items(self, signal: Signal, reasons: Counter[str]) -> None:
+        with self._lock:
+            for reason, n in reasons.items():
+                self.refused_items_by_reason[(signal.name.lower(), reason)] += n
 
     def inserted(self, signal: Signal, records: int) -> None:
         with self._lock:
@@ -86,6 +93,7 @@ class IngestStats:
                 self.flushes,
                 self.flush_seconds,
                 self.last_lag_seconds,
+                dict(self.refused_items_by_reason),
             )
 
     def prometheus(self) -> str:
@@ -118,6 +126,15 @@ class IngestStats:
             "counter",
             "Export requests refused, by reason.",
             [(f'{{signal="{s}",reason="{r}"}}', n) for (s, r), n in sorted(snap.refused.items())],
+        )
+        family(
+            "exptrace_ingest_items_refused_total",
+            "counter",
+            "Spans, log records and data points refused as OTLP partial success, by reason.",
+            [
+                (f'{{signal="{s}",reason="{r}"}}', n)
+                for (s, r), n in sorted(snap.refused_items.items())
+            ],
         )
         family(
             "exptrace_ingest_inserts_total",

@@ -1,0 +1,194 @@
+"""What the door keeps of a decoded export: items the store can keep, in bytes it can parse.
+
+Two promises meet here. The store keeps rows only inside its retention window (a TTL drops
+anything older at insert) and parses the logged bytes with its own Protobuf reader, which is
+stricter than upb. So every item (span, log record, metric data point) is checked for a
+timestamp the store will keep and for trace and span ids of the lengths OTLP defines (those
+of spans, log records and exemplars; a span's links are not looked at: touching them costs
+as much per span as every other check together, and a bad link loses nothing); items
+that fail are taken out and reported back to the client as OTLP partial success, never
+acknowledged and then lost. What remains is re-serialized by upb without the fields it did
+not know: that canonical form is what the engine parses (a oneof sent twice, a known field
+with the wrong wire type or a group would otherwise be acknowledged and then refused).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from exptrace.ingest.wal import Signal
+
+NANOS_PER_DAY = 86_400 * 10**9
+# The engine stores DateTime64(9): nanoseconds since 1970 up to 2262-04-11.
+LATEST_STORABLE_NS = (1 << 63) - 1
+
+REASONS = {
+    "no_timestamp": "carry no timestamp (0)",
+    "too_old": "are older than the retention window",
+    "too_new": "are too far in the future",
+    "bad_id": "have a trace or span id of the wrong length (16 and 8 bytes; empty if optional)",
+}
+"""Why an item is refused, as counted on ``/metrics`` and told to the client."""
+
+
+@dataclass(frozen=True)
+class TimeWindow:
+    """The timestamps an item may carry to be kept, in nanoseconds since the epoch."""
+
+    oldest_ns: int
+    newest_ns: int
+
+    @classmethod
+    def around(cls, now_ns: int, retention_days: int, max_future_seconds: float) -> TimeWindow:
+        """From ``retention_days`` ago (0: no lower bound) to ``max_future_seconds`` ahead."""
+        oldest = now_ns - retention_days * NANOS_PER_DAY if retention_days > 0 else 1
+        newest = min(now_ns + int(max_future_seconds * 10**9), LATEST_STORABLE_NS)
+        return cls(max(oldest, 1), newest)
+
+    @classmethod
+    def now(cls, retention_days: int, max_future_seconds: float) -> TimeWindow:
+        return cls.around(time.time_ns(), retention_days, max_future_seconds)
+
+    def reason(self, timestamp: int) -> str | None:
+        """Why ``timestamp`` cannot be kept, or None when it can."""
+        if timestamp == 0:
+            return "no_timestamp"
+        if timestamp < self.oldest_ns:
+            return "too_old"
+        if timestamp > self.newest_ns:
+            return "too_new"
+        return None
+
+
+@dataclass
+class Screened:
+    """The outcome for one request: what is kept (as bytes to log) and what was refused."""
+
+    payload: bytes
+    kept: int
+    refused: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def refused_count(self) -> int:
+        return sum(self.refused.values())
+
+    def message(self, signal: Signal) -> str:
+        """The partial-success ``error_message``: counts by reason, never the data itself."""
+        noun = {Signal.TRACES: "spans", Signal.LOGS: "log records", Signal.METRICS: "data points"}
+        parts = [f"{n} {REASONS[reason]}" for reason, n in sorted(self.refused.items())]
+        return f"{self.refused_count} {noun[signal]} refused: " + "; ".join(parts)
+
+
+def screen(signal: Signal, request: Any, window: TimeWindow) -> Screened:
+    """Take out the items the store cannot keep; return the canonical bytes of the rest.
+
+    ``request`` is the decoded upb message; it is changed in place.
+    """
+    check = _CHECKS[signal]
+    refused: Counter[str] = Counter()
+    kept = check(request, window, refused)
+    request.DiscardUnknownFields()
+    return Screened(request.SerializeToString(), kept, refused)
+
+
+def _span_reason(span: Any, window: TimeWindow) -> str | None:
+    if len(span.trace_id) != 16 or len(span.span_id) != 8 or len(span.parent_span_id) not in (0, 8):
+        return "bad_id"
+    return window.reason(span.start_time_unix_nano)
+
+
+def _traces(request: Any, window: TimeWindow, refused: Counter[str]) -> int:
+    oldest, newest = window.oldest_ns, window.newest_ns
+    kept = 0
+    for resource_spans in request.resource_spans:
+        for scope_spans in resource_spans.scope_spans:
+            spans = scope_spans.spans
+            for span in spans:  # the common case: every span is fine
+                if not (
+                    oldest <= span.start_time_unix_nano <= newest
+                    and len(span.trace_id) == 16
+                    and len(span.span_id) == 8
+                    and len(span.parent_span_id) in (0, 8)
+                ):
+                    break
+            else:
+                kept += len(spans)
+                continue
+            kept += _remove(spans, lambda s: _span_reason(s, window), refused)
+    return kept
+
+
+def _log_reason(record: Any, window: TimeWindow) -> str | None:
+    if len(record.trace_id) not in (0, 16) or len(record.span_id) not in (0, 8):
+        return "bad_id"
+    return window.reason(record.time_unix_nano or record.observed_time_unix_nano)
+
+
+def _logs(request: Any, window: TimeWindow, refused: Counter[str]) -> int:
+    oldest, newest = window.oldest_ns, window.newest_ns
+    kept = 0
+    for resource_logs in request.resource_logs:
+        for scope_logs in resource_logs.scope_logs:
+            records = scope_logs.log_records
+            for record in records:
+                if not (
+                    oldest <= (record.time_unix_nano or record.observed_time_unix_nano) <= newest
+                    and len(record.trace_id) in (0, 16)
+                    and len(record.span_id) in (0, 8)
+                ):
+                    break
+            else:
+                kept += len(records)
+                continue
+            kept += _remove(records, lambda r: _log_reason(r, window), refused)
+    return kept
+
+
+def _point_reason(point: Any, window: TimeWindow) -> str | None:
+    for exemplar in getattr(point, "exemplars", ()):  # a summary point has none
+        if len(exemplar.trace_id) not in (0, 16) or len(exemplar.span_id) not in (0, 8):
+            return "bad_id"
+    return window.reason(point.time_unix_nano)
+
+
+def _metrics(request: Any, window: TimeWindow, refused: Counter[str]) -> int:
+    oldest, newest = window.oldest_ns, window.newest_ns
+    kept = 0
+    for resource_metrics in request.resource_metrics:
+        for scope_metrics in resource_metrics.scope_metrics:
+            for metric in scope_metrics.metrics:
+                kind = metric.WhichOneof("data")
+                if not kind:
+                    continue
+                points = getattr(metric, kind).data_points
+                no_exemplars = kind == "summary"
+                for point in points:
+                    if not (
+                        oldest <= point.time_unix_nano <= newest
+                        and (no_exemplars or not point.exemplars)
+                    ):
+                        break
+                else:
+                    kept += len(points)
+                    continue
+                kept += _remove(points, lambda p: _point_reason(p, window), refused)
+    return kept
+
+
+def _remove(items: Any, reason_of: Any, refused: Counter[str]) -> int:
+    """Delete the items ``reason_of`` objects to (counting why); returns how many remain."""
+    doomed = []
+    for index, item in enumerate(items):
+        reason = reason_of(item)
+        if reason is not None:
+            refused[reason] += 1
+            doomed.append(index)
+    for index in reversed(doomed):
+        del items[index]
+    return len(items)
+
+
+_CHECKS = {Signal.TRACES: _traces, Signal.LOGS: _logs, Signal.METRICS: _metrics}
