@@ -77,11 +77,3 @@ class Browser:
         self.context.close()
         self._playwright.stop()
         shutil.rmtree(self._profile, ignore_errors=True)
-
-
-@pytest.fixture
-def browser():
-    chromium_path()
-    started = Browser()
-    yield started
-    started.close()

@@ -48,7 +48,7 @@ from exptrace.query.series import Series, as_datetime, bucket_seconds, differenc
 HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
 LEGACY_METHOD = (
