@@ -92,6 +92,9 @@ def populate(server, token: str | None = None) -> None:
         "alice",
     )
     registry.start("checkout-v2", "alice")
+    registry.update(
+        "checkout-v2", "bob", artifacts={"B": {"model": "ranker-v8", "image": HOSTILE_TEXT}}
+    )
     rng = random.Random(11)
     spans = experiment(
         rng,

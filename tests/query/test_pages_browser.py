@@ -88,20 +88,33 @@ def test_experiment_page_shows_the_bad_variant_at_a_glance(live, browser):
     assert {markers.nth(i).get_attribute("data-marker") for i in range(markers.count())} == {
         "create",
         "start",
+        "update",
     }
+    changes = page.locator("table").last.inner_text()
+    assert "artifacts.B.model: ranker-v7 → ranker-v8" in changes
     facts = page.locator("p.facts").inner_text()
     assert "Unit" in facts and "Method" in facts and "B 960" in facts and "control 960" in facts
     record = page.locator("dl.record").inner_text()
     assert "payments-team" in record and HOSTILE_TEXT in record
+    variants = page.locator("main").inner_text()
+    assert "model: ranker-v8" in variants
     assert "{'" not in page.locator("main").inner_text()  # no Python reprs
 
 
 def test_incident_propagation_and_burn_point_at_the_culprits(live, browser):
-    """The incident page ranks checkout-v2 = B first with its interval; the propagation graph
+    """The index marks checkout-v2's B as failing and lists ghost-exp as unregistered; the
+    incident page ranks checkout-v2 = B first with its interval; the propagation graph
     marks checkout -> inventory as the hop that loses the tag; burn rates list B."""
     origin = base_url(live)
-    browser.open(f"{origin}/ui/incident?last=1h")
+    browser.open(f"{origin}/ui?last=1h")
     page = browser.page
+    registered, unregistered = page.locator("table").nth(0), page.locator("table").nth(1)
+    row = registered.locator("tr", has_text="checkout-v2").inner_text()
+    assert "B: fail" in row
+    assert "ghost-exp" in unregistered.inner_text()
+    assert "checkout-v2" not in unregistered.inner_text()
+
+    browser.open(f"{origin}/ui/incident?last=1h")
     first = page.locator("table").first.locator("tr").nth(1).inner_text()
     assert "checkout-v2 = B" in first and "[+" in first
     series = page.locator('svg[data-chart="line"] g.series[data-series="checkout-v2=B"]')

@@ -341,7 +341,7 @@ def service_graph(title: str, hops: Sequence[Hop], entry_label: str = "tagged re
         columns.setdefault(d, []).append(name)
     col_w, row_h, node_w, node_h, top = 250, 96, 130, 44, 44
     w = max(WIDTH, 40 + col_w * len(columns))
-    h = top + row_h * max(len(c) for c in columns.values()) + 20
+    h = top + row_h * (max(len(c) for c in columns.values()) - 1) + node_h + 24
     pos = {
         name: (30 + col_w * d, top + row_h * i)
         for d, names in columns.items()

@@ -156,17 +156,36 @@ def _record(experiment: Experiment) -> str:
     return f'<dl class="record">{items}</dl><h3>Variants</h3>{variants}'
 
 
+def _flat(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested registry fields as dotted paths: ``artifacts.B.image``."""
+    out: dict[str, Any] = {}
+    for key, value in record.items():
+        if isinstance(value, dict) and value:
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
 def _changes(old: str, new: str) -> str:
-    """Which fields a registry change touched, as ``field: old → new``."""
+    """Which fields a registry change touched, as ``field: old → new``, nested ones by path."""
     if not old:
         return "created"
-    before, after = json.loads(old), json.loads(new)
+    before, after = _flat(json.loads(old)), _flat(json.loads(new))
     skip = {"version", "changed_at", "changed_by"}
     return "; ".join(
-        f"{k}: {json.dumps(before.get(k))} → {json.dumps(after.get(k))}"
+        f"{k}: {_plain(before.get(k))} → {_plain(after.get(k))}"
         for k in sorted(set(before) | set(after))
         if k not in skip and before.get(k) != after.get(k)
     )
+
+
+def _plain(value: Any) -> str:
+    if value is None or value == {} or value == []:
+        return "(none)"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return str(value)
 
 
 def _markers(events: list[dict[str, Any]]) -> list[Marker]:
@@ -278,6 +297,19 @@ def page_routes(
         seen = {row["experiment"]: row for row in series.seen(choice.window)}
         query = window_query(choice)
         link = lambda e: f'<a href="/ui/experiments/{esc(_path(e))}?{esc(query)}">{esc(e)}</a>'  # noqa: E731
+
+        def health(experiment_id: str) -> str:
+            """Each treatment's decision against control, and the SRM check, as badges."""
+            if experiment_id not in seen:
+                return esc("no traffic")
+            report = json_safe(queries.report(experiment_id, choice.window))
+            badges = [
+                badge(f"{c['variant']}: {decision(c)}", decision(c)) for c in report["comparisons"]
+            ]
+            if (report.get("sample_ratio") or {}).get("mismatch"):
+                badges.append(badge("sample ratio mismatch", "fail"))
+            return " ".join(badges) or esc("; ".join(report["notes"]) or "-")
+
         rows = [
             [
                 link(e.id),
@@ -285,6 +317,7 @@ def page_routes(
                 badge(e.status, e.status),
                 esc(e.owner or "-"),
                 esc(", ".join(f"{v} {w:g}" for v, w in e.variants.items())),
+                health(e.id),
                 esc(f"{seen[e.id]['spans']:,}" if e.id in seen else "none"),
             ]
             for e in registered
@@ -297,16 +330,18 @@ def page_routes(
                 "status",
                 "owner",
                 "variants (weights)",
-                "tagged spans in window",
+                "against control",
+                "tagged entry spans",
             ],
             rows,
-            raw_columns=frozenset(range(6)),
+            classes=["bad" if 'class="badge fail"' in r[5] else "" for r in rows],
+            raw_columns=frozenset(range(7)),
         )
         known = {e.id for e in registered}
         unregistered = [row for e, row in seen.items() if e not in known]
         body += "<h2>Seen in telemetry, not registered</h2>"
         body += table(
-            ["experiment", "variants seen", "tagged spans", "last seen (UTC)"],
+            ["experiment", "variants seen", "tagged entry spans", "last seen (UTC)"],
             [
                 [
                     link(r["experiment"]),
