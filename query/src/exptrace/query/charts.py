@@ -38,11 +38,12 @@ def colours(labels: Sequence[str], control: str | None = None) -> dict[str, str]
 
 
 def nice_max(value: float) -> float:
-    """The smallest 1/2/2.5/5 x 10^k at or above ``value``."""
+    """The smallest round number (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8 x 10^k) at or above it."""
     if value <= 0 or not math.isfinite(value):
         return 1.0
     power = 10 ** math.floor(math.log10(value))
-    return next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= value)
+    steps = (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10)
+    return next(m * power for m in steps if m * power >= value * (1 - 1e-12))
 
 
 def _time_label(moment: dt.datetime, span: float) -> str:

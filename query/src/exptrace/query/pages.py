@@ -55,6 +55,7 @@ LEGACY_METHOD = (
     "error rate: two-proportion z-test (unpooled) with a Wald interval on the difference; "
     "latency: Mann-Whitney U on durations"
 )
+SLO_NAMES = {"latency_p95_ms": "p95 latency", "latency_p99_ms": "p99 latency"}
 BURN_WINDOWS = ("5m", "30m", "1h", "6h", "3d")
 PAGE_BURN = 14.4
 
@@ -137,7 +138,11 @@ def _record(experiment: Experiment) -> str:
     slo = []
     if "availability" in experiment.slo:
         slo.append(f"availability ≥ {pct(experiment.slo['availability'])}")
-    slo += [f"{k} ≤ {v:g}" for k, v in experiment.slo.items() if k != "availability"]
+    slo += [
+        f"{SLO_NAMES.get(k, k)} ≤ {v:g}{' ms' if k.endswith('_ms') else ''}"
+        for k, v in experiment.slo.items()
+        if k != "availability"
+    ]
     fields = [
         ("name", experiment.name or "-"),
         ("owner", experiment.owner or "-"),
@@ -1001,4 +1006,6 @@ def _interval(pair: list | None) -> str:
 
 
 def _p(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3g}"
+    if value is None:
+        return "-"
+    return "< 0.001" if value < 0.001 else f"{value:.3g}"
