@@ -77,7 +77,8 @@ def chain(services: list[str], carried: list[bool], experiments: dict[str, str],
 
 
 def populate(server, token: str | None = None) -> None:
-    """Register checkout-v2 (B is worse) and send 30 minutes of telemetry."""
+    """Register checkout-v2 (B is worse) and split-check (traffic split 70/30 against
+    registered weights of 50/50), and send 30 minutes of telemetry."""
     registry = Registry(server.store)
     registry.create(
         Experiment(
@@ -95,12 +96,21 @@ def populate(server, token: str | None = None) -> None:
     registry.update(
         "checkout-v2", "bob", artifacts={"B": {"model": "ranker-v8", "image": HOSTILE_TEXT}}
     )
+    registry.create(Experiment("split-check", variants={"control": 50, "B": 50}), "alice")
     rng = random.Random(11)
     spans = experiment(
         rng,
         "checkout-v2",
         {"control": (900, 0.01, 80), "B": (900, 0.12, 140)},
         ago_seconds=1800,
+    )
+    spans += experiment(
+        rng,
+        "split-check",
+        {"control": (700, 0.01, 50), "B": (300, 0.01, 50)},
+        "search",
+        "/search",
+        1800,
     )
     spans += experiment(
         rng, "ghost-exp", {"on": (150, 0.02, 50), "off": (150, 0.02, 50)}, "search", "/search", 1800

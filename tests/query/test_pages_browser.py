@@ -101,6 +101,18 @@ def test_experiment_page_shows_the_bad_variant_at_a_glance(live, browser):
     assert "{'" not in page.locator("main").inner_text()  # no Python reprs
 
 
+def test_a_broken_split_is_a_banner(live, browser):
+    """split-check's traffic is 700/300 against registered weights of 50/50: the page opens
+    with the sample-ratio banner and the index flags it."""
+    origin = base_url(live)
+    browser.open(f"{origin}/ui/experiments/split-check?last=1h")
+    banner = browser.page.locator(".banner.bad", has_text="Sample ratio mismatch").inner_text()
+    assert "B 300" in banner and "control 700" in banner and "50.0%" in banner
+    browser.open(f"{origin}/ui?last=1h")
+    row = browser.page.locator("tr", has_text="split-check").inner_text()
+    assert "sample ratio mismatch" in row
+
+
 def test_incident_propagation_and_burn_point_at_the_culprits(live, browser):
     """The index marks checkout-v2's B as failing and lists ghost-exp as unregistered; the
     incident page ranks checkout-v2 = B first with its interval; the propagation graph
