@@ -4,7 +4,7 @@ import pytest
 
 from exptrace.query import charts
 from exptrace.query.api import Window
-from exptrace.query.pages import _metric_rows, decision
+from exptrace.query.page_experiments import _metric_rows, decision
 from exptrace.query.series import bucket_seconds, difference_interval
 
 

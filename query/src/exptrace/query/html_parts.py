@@ -10,11 +10,13 @@ import math
 import urllib.parse
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.requests import Request
 
 from exptrace.query.api import Window
-from exptrace.query.charts import esc
+from exptrace.query.charts import Marker, esc
+from exptrace.query.series import as_datetime
 
 NAV = (
     ("/ui", "experiments"),
@@ -26,6 +28,7 @@ NAV = (
     ("/ui/cardinality", "cardinality"),
 )
 PRESETS = {"15m": 15, "1h": 60, "6h": 360, "1d": 1440, "7d": 10080}
+DEFAULT_LAST = "1h"
 CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'"
@@ -67,7 +70,7 @@ class Choice:
     end: str
 
 
-def choose_window(request: Request, default: str = "1h") -> Choice:
+def choose_window(request: Request, default: str = DEFAULT_LAST) -> Choice:
     """``from``/``to`` (ISO 8601, UTC) win over ``last``; a bad value is a ValueError."""
     q = request.query_params
     start, end = q.get("from", "").strip(), q.get("to", "").strip()
@@ -108,7 +111,9 @@ def window_form(path: str, choice: Choice, extra: dict[str, str] | None = None) 
 
 
 def window_query(choice: Choice) -> str:
-    """The query string that shows the same window on another page."""
+    """The query string that shows the same window on another page ("" for the default)."""
+    if choice.last == DEFAULT_LAST:
+        return ""
     if choice.last:
         return urllib.parse.urlencode({"last": choice.last})
     return urllib.parse.urlencode({"from": choice.start, "to": choice.end})
@@ -163,3 +168,50 @@ def pp(value: float | None) -> str:
 
 def ms(value: float | None) -> str:
     return "-" if value is None else f"{value:,.0f} ms"
+
+
+class NotFound(Exception):
+    """A page for something that is neither registered nor seen in the window (HTTP 404)."""
+
+    def __init__(self, title: str, body: str) -> None:
+        super().__init__(title)
+        self.title, self.body = title, body
+
+
+def path_segment(experiment_id: str) -> str:
+    """An experiment id as one URL path segment (hostile ids included)."""
+    return urllib.parse.quote(experiment_id, safe="")
+
+
+def experiment_link(experiment_id: str, choice: Choice, text: str | None = None) -> str:
+    """A link to the experiment's page over the same window (default window: no query)."""
+    query = window_query(choice)
+    href = f"/ui/experiments/{path_segment(experiment_id)}" + (f"?{query}" if query else "")
+    return f'<a href="{esc(href)}">{esc(text if text is not None else experiment_id)}</a>'
+
+
+def interval_text(pair: Sequence[float | None] | None) -> str:
+    if not pair or pair[0] is None or pair[1] is None:
+        return "-"
+    low, high = pair
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return "-"
+    return f"[{pp(low)}, {pp(high)}]"
+
+
+def p_text(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return "< 0.001" if value < 0.001 else f"{value:.3g}"
+
+
+def markers(events: list[dict[str, Any]]) -> list[Marker]:
+    """Registry events as chart annotations."""
+    return [
+        Marker(
+            as_datetime(e["at"]),
+            f"{e['action']} {e.get('experiment_id', '')}".strip(),
+            f"by {e.get('actor', '')}",
+        )
+        for e in events
+    ]
