@@ -85,7 +85,8 @@ def test_experiment_page_shows_the_bad_variant_at_a_glance(live, browser):
             assert int(series.get_attribute("data-points")) >= 10
             assert series.locator("circle").count() >= 10
     markers = charts.first.locator("g.marker")
-    assert {markers.nth(i).get_attribute("data-marker") for i in range(markers.count())} == {
+    shown = [markers.nth(i).get_attribute("data-marker") for i in range(markers.count())]
+    assert {label for group in shown for label in group.split("|")} == {
         "create",
         "start",
         "update",
@@ -131,6 +132,8 @@ def test_incident_propagation_and_burn_point_at_the_culprits(live, browser):
     assert "checkout-v2 = B" in first and "[+" in first
     series = page.locator('svg[data-chart="line"] g.series[data-series="checkout-v2=B"]')
     assert int(series.get_attribute("data-points")) >= 10
+    annotations = page.locator('svg[data-chart="line"] g.marker').first.get_attribute("data-marker")
+    assert "create checkout-v2" in annotations.split("|")
 
     browser.open(f"{origin}/ui/incident?last=1h&service=search")
     assert "No experiment variant has more errors" in page.locator(".banner").first.inner_text()

@@ -126,19 +126,27 @@ class LineChart:
                 f'class="threshold"/><text x="{left + plot_w - 4}" y="{ty - 4:.1f}" '
                 f'class="axis threshold-label" text-anchor="end">{esc(self.threshold_label)}</text>'
             )
-        for n, marker in enumerate(self.markers):
-            if not self.start <= marker.at <= self.end:
-                continue
-            mx = x(marker.at)
+        shown = [m for m in self.markers if self.start <= m.at <= self.end]
+        groups: list[list[Marker]] = []
+        for marker in sorted(shown, key=lambda m: m.at):
+            if groups and x(marker.at) - x(groups[-1][0].at) < 8:
+                groups[-1].append(marker)  # events a few pixels apart share one line
+            else:
+                groups.append([marker])
+        for n, group in enumerate(groups):
+            mx = x(group[0].at)
             near_end = mx > left + plot_w * 0.8
+            label = group[0].label + (f" +{len(group) - 1} more" if len(group) > 1 else "")
+            detail = "; ".join(
+                f"{m.at.strftime('%Y-%m-%d %H:%M:%S')} UTC: {m.label} {m.detail}" for m in group
+            )
+            names = "|".join(m.label for m in group)
             parts.append(
-                f'<g class="marker" data-marker="{esc(marker.label)}"><title>'
-                f"{esc(marker.at.strftime('%Y-%m-%d %H:%M:%S'))} UTC: {esc(marker.label)} "
-                f"{esc(marker.detail)}</title>"
+                f'<g class="marker" data-marker="{esc(names)}"><title>{esc(detail)}</title>'
                 f'<line x1="{mx:.1f}" x2="{mx:.1f}" y1="{top}" y2="{top + plot_h}"/>'
                 f'<text x="{mx - 3 if near_end else mx + 3:.1f}" y="{top + 11 + 12 * (n % 4)}" '
                 f'class="marker-label" text-anchor="{"end" if near_end else "start"}">'
-                f"{esc(_short(marker.label, 28))}</text></g>"
+                f"{esc(_short(label, 32))}</text></g>"
             )
         step = dt.timedelta(seconds=self.step_seconds)
         for i, line in enumerate(self.lines):

@@ -151,7 +151,7 @@ class OperationsPages:
                 as_datetime(choice.window.start),
                 as_datetime(choice.window.end),
                 step,
-                lambda v: f"{v:,.0f}",
+                lambda v: f"{v:,.0f}" if v == int(v) else f"{v:,.1f}",
                 lines,
                 markers(result["registry_events"]),
             ).svg()
