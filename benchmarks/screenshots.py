@@ -2,8 +2,8 @@
 
 Runs the demo's four services against an embedded receiver (variant B of checkout-v2 fails
 more and is slower; checkout drops the baggage on its call to inventory), records one
-registry change half-way so the charts carry an annotation, then opens each page in
-Debian's headless Chromium and writes a full-page PNG per page into ``--out``.
+registry change half-way so the charts carry an annotation, then signs in to the pages with
+the token in Debian's headless Chromium and writes a full-page PNG per page into ``--out``.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from exptrace.query.http_api import api_routes
 from exptrace.query.registry import Registry
 from tests.query.browser import CHROMIUM, Browser
 
+TOKEN = "demo-token"
 PAGES = (
     ("experiment-checkout-v2", "/ui/experiments/checkout-v2"),
     ("experiment-search-rerank", "/ui/experiments/search-rerank"),
@@ -65,7 +66,8 @@ def run(out: Path, requests: int) -> int:
     )
     server = IngestServer(settings)
     registry = Registry(server.store)
-    server.add_routes(api_routes(Queries(server.store, registry), registry, bearer_check(None)))
+    # The pages and the API want a token (OTLP stays open), so the run starts at the sign-in.
+    server.add_routes(api_routes(Queries(server.store, registry), registry, bearer_check(TOKEN)))
     server.start()
     try:
         start = time.time() - 5
@@ -92,10 +94,17 @@ def run(out: Path, requests: int) -> int:
         server.flusher.flush_now(120)
         window = urllib.parse.urlencode({"from": _stamp(start), "to": _stamp(time.time() + 5)})
         browser = Browser()
+        origin = f"http://127.0.0.1:{server.http_port}"
         try:
+            browser.open(f"{origin}/ui")
+            browser.page.screenshot(path=str(out / "sign-in.png"))
+            browser.page.fill("input[name=token]", TOKEN)
+            browser.page.click("button:text('sign in')")
+            browser.page.wait_for_url(f"{origin}/ui")
+            print(f"  {out / 'sign-in.png'}")
             for name, path in PAGES:
                 query = "" if path == "/ui/burn" else f"?{window}"
-                response, visit = browser.open(f"http://127.0.0.1:{server.http_port}{path}{query}")
+                response, visit = browser.open(f"{origin}{path}{query}")
                 target = out / f"{name}.png"
                 browser.page.screenshot(path=str(target), full_page=True)
                 problems = f", console errors: {visit.errors}" if visit.errors else ""

@@ -108,3 +108,17 @@ def test_unknown_unregistered_and_bad_requests(make_receiver):
         assert client.get("/ui/static/nothing.js").status_code == 404
         page = client.get("/ui")
         assert "default-src 'none'" in page.headers["content-security-policy"]
+
+
+def test_every_page_answers_on_an_empty_store(make_receiver):
+    """Before any telemetry arrives, every page loads and says there is nothing yet, rather
+    than failing."""
+    server = make_receiver(with_api())
+    with httpx.Client(base_url=base_url(server), timeout=60) as client:
+        for path in ("/ui", "/ui/incident", "/ui/coverage", "/ui/propagation", "/ui/burn"):
+            page = client.get(path)
+            assert page.status_code == 200, path
+        for path in ("/ui/lag", "/ui/cardinality"):
+            assert client.get(path).status_code == 200, path
+        assert "no tagged trace in this window" in client.get("/ui/propagation").text
+        assert "No experiment variant has more errors" in client.get("/ui/incident").text
