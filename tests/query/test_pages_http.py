@@ -5,6 +5,10 @@ import urllib.parse
 
 import httpx
 
+from exptrace.ingest.http_receiver import bearer_check
+from exptrace.query.api import Queries
+from exptrace.query.http_api import api_routes
+from exptrace.query.registry import Registry
 from tests.ingest.test_tls import self_signed
 from tests.query.pagedata import HOSTILE_ID, base_url, populate, with_api
 
@@ -122,3 +126,42 @@ def test_every_page_answers_on_an_empty_store(make_receiver):
             assert client.get(path).status_code == 200, path
         assert "no tagged trace in this window" in client.get("/ui/propagation").text
         assert "No experiment variant has more errors" in client.get("/ui/incident").text
+
+
+class RicherReport(Queries):
+    """The report as it is growing: structured decisions, per-metric intervals, unit, MDE."""
+
+    def report(self, experiment, window):
+        report = super().report(experiment, window)
+        report["unit"] = {"analysis": "user (exptrace.unit)", "fallback": "request"}
+        report["method"] = "always-valid confidence sequences"
+        for comparison in report["comparisons"]:
+            comparison["decision"] = {"decision": "fail", "reason": "latency"}
+            comparison["verdict"] = "slower"
+            comparison["mde"] = 0.012
+            comparison["metrics"] = [
+                {"metric": "error_rate", "estimate": 0.1, "interval": [0.08, 0.12]},
+                {"metric": "latency_p50_ms", "estimate": 55.0, "interval": [40.0, 70.0]},
+            ]
+        return report
+
+
+def test_the_experiment_page_uses_the_richer_report_fields_when_present(make_receiver):
+    """When the report carries a structured decision, per-metric intervals, a unit, a method
+    and a minimum detectable effect, the page shows them (and no Python repr)."""
+
+    def prepare(server):
+        registry = Registry(server.store)
+        queries = RicherReport(server.store, registry)
+        server.add_routes(api_routes(queries, registry, bearer_check(None)))
+
+    server = make_receiver(prepare)
+    populate(server)
+    page = httpx.get(f"{base_url(server)}/ui/experiments/checkout-v2", timeout=60).text
+    assert "analysis: user (exptrace.unit); fallback: request" in page
+    assert "always-valid confidence sequences" in page
+    assert "Latency difference against control" in page
+    assert 'data-label="B · latency_p50_ms"' in page and 'data-label="B · error_rate"' in page
+    assert "minimum detectable effect" in page and "+1.20 pp" in page
+    assert 'class="badge fail"' in page
+    assert "{&#x27;" not in page and "{'" not in page

@@ -4,7 +4,7 @@ import pytest
 
 from exptrace.query import charts
 from exptrace.query.api import Window
-from exptrace.query.page_experiments import _metric_rows, decision
+from exptrace.query.page_experiments import _metric_rows, _words, decision
 from exptrace.query.series import bucket_seconds, difference_interval
 
 
@@ -34,6 +34,17 @@ def test_interval_rows_use_per_metric_estimates_when_present():
     }
     [row] = _metric_rows(richer, charts.BAD)
     assert (row.label, row.estimate, row.low, row.high) == ("B · error_rate", 0.04, 0.01, 0.08)
+    [row] = _metric_rows(richer, charts.BAD, latency=True)
+    assert (row.label, row.estimate, row.low, row.high) == ("B · latency_p50_ms", 20.0, 5.0, 30.0)
+    assert _metric_rows(legacy, charts.BAD, latency=True) == []  # no latency interval today
+
+
+def test_report_fields_of_any_shape_read_as_words():
+    """Unit and method may grow from text into structures; the page never shows a repr."""
+    assert _words("user") == "user"
+    assert _words({"errors": "confidence sequence", "latency": ["delta", "method"]}) == (
+        "errors: confidence sequence; latency: delta, method"
+    )
 
 
 def test_suspect_interval_matches_newcombes_published_example():

@@ -52,8 +52,16 @@ def decision(comparison: dict[str, Any]) -> str:
     return "inconclusive"
 
 
-def _metric_rows(comparison: dict[str, Any], colour: str) -> list[Interval]:
-    """Interval rows of one comparison: per-metric estimates when the report has them."""
+def _is_latency(name: str) -> bool:
+    return "latency" in name or name.endswith("_ms")
+
+
+def _metric_rows(comparison: dict[str, Any], colour: str, latency: bool = False) -> list[Interval]:
+    """One comparison's interval rows for error rate (or, with ``latency``, for latency).
+
+    Per-metric estimates when the report has them (``metrics`` as a list or a mapping);
+    otherwise today's error-rate difference and its interval (latency has none there).
+    """
     variant, verdict = comparison["variant"], str(comparison.get("verdict", ""))
     metrics = comparison.get("metrics")
     if isinstance(metrics, dict):
@@ -61,7 +69,7 @@ def _metric_rows(comparison: dict[str, Any], colour: str) -> list[Interval]:
     rows = []
     for metric in metrics if isinstance(metrics, list) else []:
         name = str(metric.get("metric") or metric.get("name") or "")
-        if "error" not in name:  # the chart is in error-rate points; latency gets its own row
+        if _is_latency(name) != latency or (not latency and "error" not in name):
             continue
         interval = metric.get("interval") or metric.get("ci") or [None, None]
         rows.append(
@@ -74,7 +82,7 @@ def _metric_rows(comparison: dict[str, Any], colour: str) -> list[Interval]:
                 verdict,
             )
         )
-    if rows:
+    if rows or latency:
         return rows
     low, high = (comparison.get("error_rate_diff_ci") or [None, None])[:2]
     return [
@@ -87,6 +95,22 @@ def _metric_rows(comparison: dict[str, Any], colour: str) -> list[Interval]:
             verdict or "no comparison",
         )
     ]
+
+
+def _mde(value: Any) -> str:
+    """The minimum detectable effect: error-rate points when a number, else as given."""
+    if value is None or isinstance(value, float):
+        return pp(value)
+    return _words(value)
+
+
+def _words(value: Any) -> str:
+    """A report field as plain words, whatever its shape (text, list or mapping)."""
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {_words(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_words(v) for v in value)
+    return str(value)
 
 
 def _record(experiment: Experiment) -> str:
@@ -274,10 +298,12 @@ class ExperimentPages:
                 f"(p = {srm['p_value']:.2g}). Assignment or logging is broken; do not trust the "
                 "comparisons until it is fixed.</div>"
             )
-        if not comparisons and not any(verdicts.values()):
+        if not comparisons:
             parts.extend(f'<div class="banner info">{esc(n)}</div>' for n in report["notes"])
-        unit = report.get("unit") or "request (a trace, counted once at its first entry span)"
-        method = report.get("method") or LEGACY_METHOD
+        unit = _words(
+            report.get("unit") or "request (a trace, counted once at its first entry span)"
+        )
+        method = _words(report.get("method") or LEGACY_METHOD)
         sizes = ", ".join(f"{c['variant']} {c['requests']:,}" for c in cohorts)
         parts.append(
             '<p class="facts">'
@@ -285,21 +311,18 @@ class ExperimentPages:
             f"<b>alpha</b> = {report['alpha']:g} · <b>Sample sizes</b>: {esc(sizes)} · "
             f"<b>Control</b>: {esc(control)}</p>"
         )
-        rows = [
-            row
-            for c in comparisons
-            for row in _metric_rows(c, charts.VERDICT_COLOURS[verdicts[c["variant"]]])
-        ]
-        if rows:
-            parts.append(
-                charts.interval_chart(
-                    f"Error rate difference against {control} (percentage points, "
-                    f"{1 - report['alpha']:.0%} interval)",
-                    rows,
-                    pp,
-                    "no difference",
-                )
-            )
+        level = f"{1 - report['alpha']:.0%} interval"
+        for latency, title, fmt in (
+            (False, f"Error rate difference against {control} (percentage points, {level})", pp),
+            (True, f"Latency difference against {control} ({level})", ms),
+        ):
+            rows = [
+                row
+                for c in comparisons
+                for row in _metric_rows(c, charts.VERDICT_COLOURS[verdicts[c["variant"]]], latency)
+            ]
+            if rows:
+                parts.append(charts.interval_chart(title, rows, fmt, "no difference"))
         step = bucket_seconds(choice.window)
         points = self.series.experiment(experiment_id, choice.window, step)
         history = self.registry.history(experiment_id) if found else []
@@ -365,6 +388,7 @@ class ExperimentPages:
             ).svg()
         )
         parts.append("<h2>Comparisons with control</h2>")
+        with_mde = any("mde" in c for c in comparisons)
         parts.append(
             table(
                 [
@@ -378,6 +402,11 @@ class ExperimentPages:
                     "median",
                     "latency p-value",
                     "verdict",
+                    *(
+                        ["minimum detectable effect"]
+                        if any("mde" in c for c in comparisons)
+                        else []
+                    ),
                 ],
                 [
                     [
@@ -395,11 +424,12 @@ class ExperimentPages:
                         ),
                         esc(p_text(c.get("latency_p_value"))),
                         esc(c.get("verdict", "")),
+                        *([esc(_mde(c.get("mde")))] if with_mde else []),
                     ]
                     for c in comparisons
                 ],
                 classes=["bad" if verdicts[c["variant"]] == "fail" else "" for c in comparisons],
-                raw_columns=frozenset(range(10)),
+                raw_columns=frozenset(range(11)),
             )
         )
         parts.append("<h2>Variants</h2>")
