@@ -39,6 +39,7 @@ def test_a_browser_signs_in_with_the_token_and_the_api_still_wants_the_bearer(ma
 
         wrong = _signin(client, "not-the-token")
         assert wrong.status_code == 401 and "wrong token" in wrong.text
+        assert _signin(client, "s3cret-t€ken").status_code == 401
         assert "exptrace_session" not in wrong.headers.get("set-cookie", "")
 
         right = _signin(client, TOKEN)

@@ -44,8 +44,15 @@ def _digest(value: str) -> bytes:
 
 
 def _with_header(token: str) -> Request:
-    """A bare request carrying ``Authorization: Bearer <token>``, for the bearer check."""
-    header = f"Bearer {token}".encode("latin-1", "replace")
+    """A bare request carrying ``Authorization: Bearer <token>``, for the bearer check.
+
+    HTTP headers are Latin-1, so a token outside it could never have been configured to
+    match; it is refused rather than approximated.
+    """
+    try:
+        header = f"Bearer {token}".encode("latin-1")
+    except UnicodeEncodeError:
+        raise WrongToken("wrong token") from None
     return Request({"type": "http", "headers": [(b"authorization", header)]})
 
 
