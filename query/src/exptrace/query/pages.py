@@ -1,128 +1,160 @@
-"""Read-only web pages over the same queries: experiments, reports, incidents, coverage."""
+"""The web pages under ``/ui``: charts drawn on the server as SVG, no JavaScript, nothing from
+another host. Read-only; when a token is set, a browser signs in once (see ``auth``).
+"""
 
 from __future__ import annotations
 
-import datetime as dt
-import html
+import urllib.parse
 from collections.abc import Callable
+from pathlib import Path
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from exptrace.ingest.store import StoreError
-from exptrace.query import render
-from exptrace.query.api import Queries, Window, json_safe
-from exptrace.query.registry import Registry, RegistryError
+from exptrace.query.api import Queries
+from exptrace.query.auth import (
+    CSRF_COOKIE,
+    SESSION_COOKIE,
+    Sessions,
+    SignInError,
+    cookie_options,
+    new_csrf,
+    read_form,
+    safe_next,
+)
+from exptrace.query.charts import esc
+from exptrace.query.html_parts import (
+    CSP,
+    NotFound,
+    layout,
+)
+from exptrace.query.page_experiments import ExperimentPages
+from exptrace.query.page_operations import OperationsPages
+from exptrace.query.registry import Registry, UnknownExperiment
+from exptrace.query.series import Series
 
-STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2rem; color: #222; }
-pre { background: #f6f8fa; padding: 1rem; overflow-x: auto; }
-nav a { margin-right: 1rem; }
-"""
-LASTS = {"15m": 15, "1h": 60, "6h": 360, "1d": 1440, "7d": 10080}
-
-
-def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
-    nav = " ".join(
-        f'<a href="/ui{path}">{label}</a>'
-        for path, label in (
-            ("", "experiments"),
-            ("/incident", "incident"),
-            ("/coverage", "coverage"),
-            ("/propagation", "propagation"),
-        )
-    )
-    return HTMLResponse(
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)} - exptrace"
-        f"</title><style>{STYLE}</style></head><body><nav>{nav}</nav>"
-        f"<h1>{html.escape(title)}</h1>{body}</body></html>",
-        status,
-    )
-
-
-def _pre(text: str) -> str:
-    return f"<pre>{html.escape(text)}</pre>"
-
-
-def _window(request: Request) -> tuple[Window, str]:
-    last = request.query_params.get("last", "1h")
-    minutes = LASTS.get(last, 60)
-    return Window.parse(last=dt.timedelta(minutes=minutes)), last if last in LASTS else "1h"
-
-
-def _windows(path: str, current: str) -> str:
-    links = " ".join(
-        f"<b>{k}</b>" if k == current else f'<a href="{html.escape(path)}?last={k}">{k}</a>'
-        for k in LASTS
-    )
-    return f"<p>window: {links}</p>"
+HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
 
 
 def page_routes(
     queries: Queries, registry: Registry, authorized: Callable[[Request], bool]
 ) -> list[Route]:
+    """The pages, the style sheet and sign-in; ``authorized`` is the API's bearer check."""
+    sessions = Sessions(authorized)
+    series = Series(queries.reader)
+    experiments = ExperimentPages(queries, registry, series)
+    operations = OperationsPages(queries, series)
+    static = Path(__file__).parent / "static"
+    assets = {
+        "exptrace.css": ((static / "exptrace.css").read_bytes(), "text/css"),
+        "favicon.svg": ((static / "favicon.svg").read_bytes(), "image/svg+xml"),
+    }
+
+    def html(text: str, status: int = 200) -> HTMLResponse:
+        return HTMLResponse(text, status, headers=HEADERS)
+
     def guarded(build: Callable[[Request], tuple[str, str]]):
-        async def handle(request: Request) -> HTMLResponse:
-            if not authorized(request):
-                return _page("Unauthorized", "<p>A bearer token is required.</p>", 401)
+        async def handle(request: Request) -> Response:
+            path = request.url.path
+            if not sessions.allowed(request):
+                target = path + (f"?{request.url.query}" if request.url.query else "")
+                return RedirectResponse(
+                    f"/ui/signin?{_encode({'next': target})}", 303, headers=HEADERS
+                )
+            signed_in = sessions.required
             try:
                 title, body = await run_in_threadpool(build, request)
-            except (RegistryError, ValueError) as error:
-                return _page("Not found", f"<p>{html.escape(str(error))}</p>", 404)
+            except NotFound as missing:
+                return html(layout(missing.title, missing.body, path, signed_in), 404)
+            except UnknownExperiment as error:
+                return html(layout("Not found", f"<p>{esc(error)}</p>", path, signed_in), 404)
+            except (ValueError, TypeError) as error:
+                return html(layout("Bad request", f"<p>{esc(error)}</p>", path, signed_in), 400)
             except StoreError as error:
-                return _page("Store unavailable", _pre(str(error)[:500]), 503)
-            return _page(title, body)
+                body = f"<p>The store failed: {esc(str(error)[:500])}</p>"
+                return html(layout("Store unavailable", body, path, signed_in), 503)
+            return html(layout(title, body, path, signed_in))
 
         return handle
 
-    def experiments(request: Request) -> tuple[str, str]:
-        rows = registry.list()
-        items = "".join(
-            f'<li><a href="/ui/experiments/{html.escape(e.id)}">{html.escape(e.id)}</a> '
-            f"({html.escape(e.status)}, owner {html.escape(e.owner or '-')})</li>"
-            for e in rows
-        )
-        return (
-            "Experiments",
-            f"<ul>{items}</ul>" if rows else "<p>No experiment registered yet.</p>",
-        )
+    # -- sign-in ---------------------------------------------------------------------------
 
-    def experiment(request: Request) -> tuple[str, str]:
-        experiment_id = request.path_params["id"]
-        window, last = _window(request)
-        details = registry.get(experiment_id).to_dict()
-        report = json_safe(queries.report(experiment_id, window))
-        return f"Experiment {experiment_id}", (
-            _windows(f"/ui/experiments/{experiment_id}", last)
-            + _pre(render.report(report))
-            + "<h2>Registry record</h2>"
-            + _pre(render.rows([details]))
+    def signin_form(request: Request, message: str = "", status: int = 200) -> Response:
+        csrf = new_csrf()
+        target = safe_next(request.query_params.get("next"))
+        note = f'<div class="banner bad">{esc(message)}</div>' if message else ""
+        body = (
+            f"{note}<div class='panel'><p>This exptrace server needs its token "
+            "(<code>EXPTRACE_TOKEN</code>). It is checked once; the browser then keeps a "
+            "session cookie for 12 hours.</p>"
+            f'<form method="post" action="/ui/signin?{esc(_encode({"next": target}))}">'
+            f'<input type="hidden" name="csrf" value="{esc(csrf)}">'
+            '<label>token <input type="password" name="token" autocomplete="current-password" '
+            "autofocus></label> <button>sign in</button></form></div>"
         )
+        response = html(layout("Sign in", body, "/ui/signin"), status)
+        response.set_cookie(CSRF_COOKIE, csrf, max_age=3600, **cookie_options(request))
+        return response
 
-    def incident(request: Request) -> tuple[str, str]:
-        window, last = _window(request)
-        return "Incident attribution", _windows("/ui/incident", last) + _pre(
-            render.incident(json_safe(queries.incident(window)))
+    async def signin_page(request: Request) -> Response:
+        if not sessions.required:
+            return RedirectResponse("/ui", 303, headers=HEADERS)
+        return signin_form(request)
+
+    async def signin_submit(request: Request) -> Response:
+        try:
+            form = await read_form(request)
+            session = await run_in_threadpool(sessions.sign_in, request, form)
+        except SignInError as error:
+            return signin_form(request, str(error), error.status)
+        response = RedirectResponse(
+            safe_next(request.query_params.get("next")), 303, headers=HEADERS
         )
-
-    def coverage(request: Request) -> tuple[str, str]:
-        window, last = _window(request)
-        body = render.coverage(json_safe(queries.tagging_coverage(window)))
-        body += "\n\n" + render.attribution(json_safe(queries.attribution(window)))
-        return "Tagging coverage and attribution", _windows("/ui/coverage", last) + _pre(body)
-
-    def propagation(request: Request) -> tuple[str, str]:
-        window, last = _window(request)
-        return "Propagation coverage", _windows("/ui/propagation", last) + _pre(
-            render.propagation(json_safe(queries.propagation_coverage(window)))
+        response.set_cookie(
+            SESSION_COOKIE, session, max_age=int(sessions.lifetime), **cookie_options(request)
         )
+        response.delete_cookie(CSRF_COOKIE, path="/")
+        return response
+
+    async def signout(request: Request) -> Response:
+        sessions.sign_out(request)
+        response = RedirectResponse("/ui/signin", 303, headers=HEADERS)
+        response.delete_cookie(SESSION_COOKIE, path="/")
+        return response
+
+    async def asset(request: Request) -> Response:
+        if request.path_params["name"] not in assets:
+            return Response("not found", 404, media_type="text/plain")
+        content, media_type = assets[request.path_params["name"]]
+        return Response(content, media_type=media_type, headers={"Cache-Control": "max-age=3600"})
 
     return [
-        Route("/ui", guarded(experiments), methods=["GET"]),
-        Route("/ui/experiments/{id}", guarded(experiment), methods=["GET"]),
-        Route("/ui/incident", guarded(incident), methods=["GET"]),
-        Route("/ui/coverage", guarded(coverage), methods=["GET"]),
-        Route("/ui/propagation", guarded(propagation), methods=["GET"]),
+        Route("/ui", guarded(experiments.index), methods=["GET"]),
+        Route("/ui/experiments/{id:path}", guarded(experiments.experiment), methods=["GET"]),
+        Route("/ui/incident", guarded(operations.incident), methods=["GET"]),
+        Route("/ui/coverage", guarded(operations.coverage), methods=["GET"]),
+        Route("/ui/propagation", guarded(operations.propagation), methods=["GET"]),
+        Route("/ui/burn", guarded(operations.burn), methods=["GET"]),
+        Route("/ui/lag", guarded(operations.lag), methods=["GET"]),
+        Route("/ui/cardinality", guarded(operations.cardinality), methods=["GET"]),
+        Route("/ui/signin", signin_page, methods=["GET"]),
+        Route("/ui/signin", signin_submit, methods=["POST"]),
+        Route("/ui/signout", signout, methods=["POST"]),
+        Route("/ui/static/{name}", asset, methods=["GET"]),
     ]
+
+
+def _encode(params: dict[str, str]) -> str:
+    return urllib.parse.urlencode(params)
+
+
+def _encode(params: dict[str, str]) -> str:
+    return urllib.parse.urlencode(params)

@@ -1,0 +1,217 @@
+"""Small HTML pieces the pages share: the layout, tables, badges, the window form, formats.
+
+Every value from the store, the registry or the request is escaped here or in ``charts``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import urllib.parse
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+
+from exptrace.query.api import Window
+from exptrace.query.charts import Marker, esc
+from exptrace.query.series import as_datetime
+
+NAV = (
+    ("/ui", "experiments"),
+    ("/ui/incident", "incident"),
+    ("/ui/coverage", "coverage"),
+    ("/ui/propagation", "propagation"),
+    ("/ui/burn", "burn rates"),
+    ("/ui/lag", "ingestion lag"),
+    ("/ui/cardinality", "cardinality"),
+)
+PRESETS = {"15m": 15, "1h": 60, "6h": 360, "1d": 1440, "7d": 10080}
+DEFAULT_LAST = "1h"
+CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+
+
+def layout(title: str, body: str, path: str, signed_in: bool = False) -> str:
+    nav = "".join(
+        f'<a href="{href}"{" class=active" if _active(path, href) else ""}>{label}</a>'
+        for href, label in NAV
+    )
+    sign_out = (
+        '<form method="post" action="/ui/signout"><button>sign out</button></form>'
+        if signed_in
+        else ""
+    )
+    return (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>{esc(title)} · exptrace</title>"
+        "<link rel='stylesheet' href='/ui/static/exptrace.css'>"
+        "<link rel='icon' href='/ui/static/favicon.svg' type='image/svg+xml'></head><body>"
+        f"<header><span class='brand'>exptrace</span><nav>{nav}</nav>{sign_out}</header>"
+        f"<main><h1>{esc(title)}</h1>{body}</main></body></html>"
+    )
+
+
+def _active(path: str, href: str) -> bool:
+    return path == href or (href == "/ui" and path.startswith("/ui/experiments"))
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The window a page shows, as the user asked for it (preset or absolute from/to)."""
+
+    window: Window
+    last: str | None
+    start: str
+    end: str
+
+
+def choose_window(request: Request, default: str = DEFAULT_LAST) -> Choice:
+    """``from``/``to`` (ISO 8601, UTC) win over ``last``; a bad value is a ValueError."""
+    q = request.query_params
+    start, end = q.get("from", "").strip(), q.get("to", "").strip()
+    if start or end:
+        last = dt.timedelta(minutes=PRESETS.get(q.get("last", ""), PRESETS[default]))
+        window = Window.parse(start or None, end or None, last=last)
+        return Choice(window, None, window.start[:19], window.end[:19])
+    last = q.get("last", default)
+    if last not in PRESETS:
+        raise ValueError(f"unknown window {last!r}: use one of {', '.join(PRESETS)}")
+    window = Window.parse(last=dt.timedelta(minutes=PRESETS[last]))
+    return Choice(window, last, window.start[:19], window.end[:19])
+
+
+def window_form(path: str, choice: Choice, extra: dict[str, str] | None = None) -> str:
+    """Presets as links, absolute from/to (UTC) and any extra filters as a GET form."""
+    extra = extra or {}
+    keep = {k: v for k, v in extra.items() if v}
+    presets = " ".join(
+        f"<b>{k}</b>"
+        if k == choice.last
+        else f'<a href="{esc(path)}?{esc(urllib.parse.urlencode({**keep, "last": k}))}">{k}</a>'
+        for k in PRESETS
+    )
+    inputs = "".join(
+        f'<label>{esc(name)}<input name="{esc(name)}" value="{esc(value)}" size="14"></label>'
+        for name, value in extra.items()
+    )
+    return (
+        f'<form class="window" method="get" action="{esc(path)}">'
+        f'<span class="presets">last: {presets}</span>'
+        f'<label>from (UTC)<input type="datetime-local" step="1" name="from" '
+        f'value="{esc(choice.start.replace(" ", "T"))}"></label>'
+        f'<label>to (UTC)<input type="datetime-local" step="1" name="to" '
+        f'value="{esc(choice.end.replace(" ", "T"))}"></label>'
+        f"{inputs}<button>show</button></form>"
+    )
+
+
+def window_query(choice: Choice) -> str:
+    """The query string that shows the same window on another page ("" for the default)."""
+    if choice.last == DEFAULT_LAST:
+        return ""
+    if choice.last:
+        return urllib.parse.urlencode({"last": choice.last})
+    return urllib.parse.urlencode({"from": choice.start, "to": choice.end})
+
+
+def table(
+    headers: Sequence[str],
+    rows: Iterable[Sequence[object]],
+    classes: Iterable[str] | None = None,
+    raw_columns: frozenset[int] = frozenset(),
+) -> str:
+    """A table; cells are escaped unless their column is in ``raw_columns`` (pre-built HTML)."""
+    head = "".join(f"<th>{esc(h)}</th>" for h in headers)
+    row_classes = iter(classes) if classes is not None else None
+    body = []
+    for row in rows:
+        cls = next(row_classes, "") if row_classes is not None else ""
+        cells = "".join(
+            f"<td{' class=num' if isinstance(v, (int, float)) else ''}>"
+            f"{v if i in raw_columns else esc(_cell(v))}</td>"
+            for i, v in enumerate(row)
+        )
+        body.append(f"<tr{f' class={cls}' if cls else ''}>{cells}</tr>")
+    if not body:
+        empty = f"<tr><td colspan={len(headers)} class=muted>none</td></tr>"
+        return f"<table><tr>{head}</tr>{empty}</table>"
+    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.4g}" if math.isfinite(value) else "-"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def badge(text: str, kind: str = "") -> str:
+    return f'<span class="badge {esc(kind)}">{esc(text)}</span>'
+
+
+def pct(value: float | None, digits: int = 2) -> str:
+    return "-" if value is None else f"{value * 100:.{digits}f}%"
+
+
+def pp(value: float | None) -> str:
+    """A difference of two rates, in percentage points."""
+    return "-" if value is None else f"{value * 100:+.2f} pp"
+
+
+def ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f} ms"
+
+
+class NotFound(Exception):
+    """A page for something that is neither registered nor seen in the window (HTTP 404)."""
+
+    def __init__(self, title: str, body: str) -> None:
+        super().__init__(title)
+        self.title, self.body = title, body
+
+
+def path_segment(experiment_id: str) -> str:
+    """An experiment id as one URL path segment (hostile ids included)."""
+    return urllib.parse.quote(experiment_id, safe="")
+
+
+def experiment_link(experiment_id: str, choice: Choice, text: str | None = None) -> str:
+    """A link to the experiment's page over the same window (default window: no query)."""
+    query = window_query(choice)
+    href = f"/ui/experiments/{path_segment(experiment_id)}" + (f"?{query}" if query else "")
+    return f'<a href="{esc(href)}">{esc(text if text is not None else experiment_id)}</a>'
+
+
+def interval_text(pair: Sequence[float | None] | None) -> str:
+    if not pair or pair[0] is None or pair[1] is None:
+        return "-"
+    low, high = pair
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return "-"
+    return f"[{pp(low)}, {pp(high)}]"
+
+
+def p_text(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return "< 0.001" if value < 0.001 else f"{value:.3g}"
+
+
+def markers(events: list[dict[str, Any]]) -> list[Marker]:
+    """Registry events as chart annotations."""
+    return [
+        Marker(
+            as_datetime(e["at"]),
+            f"{e['action']} {e.get('experiment_id', '')}".strip(),
+            f"by {e.get('actor', '')}",
+        )
+        for e in events
+    ]

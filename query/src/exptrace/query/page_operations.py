@@ -1,0 +1,436 @@
+"""The operations pages: incident attribution, tagging coverage, propagation, burn rates,
+ingestion lag and cardinality.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+
+from exptrace.query import charts
+from exptrace.query.api import Queries, json_safe
+from exptrace.query.charts import Bar, Hop, Interval, Line, LineChart, esc
+from exptrace.query.html_parts import (
+    badge,
+    choose_window,
+    experiment_link,
+    interval_text,
+    markers,
+    ms,
+    pct,
+    pp,
+    table,
+    window_form,
+)
+from exptrace.query.series import Series, as_datetime, bucket_seconds, difference_interval
+
+BURN_WINDOWS = ("5m", "30m", "1h", "6h", "3d")
+PAGE_BURN = 14.4
+
+
+class OperationsPages:
+    """Builds the bodies of the incident, coverage, propagation, burn, lag and cardinality pages."""
+
+    def __init__(self, queries: Queries, series: Series) -> None:
+        self.queries, self.series = queries, series
+
+    def incident(self, request: Request) -> tuple[str, str]:
+        choice = choose_window(request)
+        service = request.query_params.get("service", "").strip()
+        route = request.query_params.get("route", "").strip()
+        result = json_safe(self.queries.incident(choice.window, service, route))
+        controls = {c["experiment"]: c for c in result["controls"]}
+        suspects, others = [], []
+        for r in result["ranked"]:
+            (suspects if (r.get("excess_errors") or 0) > 0 else others).append(r)
+        rows = []
+        for r in suspects:
+            k = controls.get(r["experiment"])
+            low = high = None
+            if k and r["requests"] and k["requests"]:
+                low, high = difference_interval(
+                    r["errors"], r["requests"], k["errors"], k["requests"], self.queries.alpha
+                )
+            r["interval"] = (low, high)
+            clear = low is not None and low > 0
+            rows.append(
+                Interval(
+                    f"{r['experiment']} = {r['variant']}",
+                    r["error_rate"] - (r["control_error_rate"] or 0),
+                    low,
+                    high,
+                    charts.BAD if clear else charts.NEUTRAL,
+                    f"{r['excess_errors']:.0f} excess errors" + ("" if clear else " (not clear)"),
+                )
+            )
+        parts = [window_form("/ui/incident", choice, {"service": service, "route": route})]
+        if suspects and rows[0].colour == charts.BAD:
+            top = suspects[0]
+            parts.append(
+                f'<div class="banner bad"><b>Top suspect: {esc(top["experiment"])} = '
+                f"{esc(top['variant'])}</b> — {top['excess_errors']:.0f} errors more than its "
+                f"control would have had ({pct(top['error_rate'])} against "
+                f"{pct(top['control_error_rate'])}), {pct(top['error_share'], 0)} of all "
+                "errors in scope.</div>"
+            )
+        elif not suspects:
+            parts.append(
+                '<div class="banner good">No experiment variant has more errors than its control '
+                "in this window and scope.</div>"
+            )
+        if rows:
+            parts.append(
+                charts.interval_chart(
+                    f"Error rate above control, ranked by excess errors "
+                    f"({1 - self.queries.alpha:.0%} interval)",
+                    rows,
+                    pp,
+                    "same as control",
+                )
+            )
+        parts.append("<h2>Suspects</h2>")
+        parts.append(
+            table(
+                [
+                    "rank",
+                    "experiment = variant",
+                    "requests",
+                    "error rate (control)",
+                    "difference",
+                    "interval",
+                    "excess errors",
+                    "share of errors",
+                    "p95 shift",
+                ],
+                [
+                    [
+                        str(i + 1),
+                        experiment_link(
+                            r["experiment"], choice, f"{r['experiment']} = {r['variant']}"
+                        ),
+                        esc(f"{r['requests']:,}"),
+                        esc(f"{pct(r['error_rate'])} ({pct(r['control_error_rate'])})"),
+                        esc(pp(r["error_rate"] - (r["control_error_rate"] or 0))),
+                        esc(interval_text(list(r["interval"]))),
+                        esc(f"{r['excess_errors']:.1f}"),
+                        esc(pct(r["error_share"], 1)),
+                        esc(ms(r.get("p95_shift_ms"))),
+                    ]
+                    for i, r in enumerate(suspects)
+                ],
+                classes=["bad" if row.colour == charts.BAD else "" for row in rows],
+                raw_columns=frozenset(range(9)),
+            )
+        )
+        step = bucket_seconds(choice.window)
+        points = self.series.incident(choice.window, step, service, route)
+        totals: dict[tuple[str, str], int] = {}
+        for p in points:
+            key = (p["experiment"], p["variant"])
+            totals[key] = totals.get(key, 0) + int(p["errors"])
+        top_keys = sorted(totals, key=lambda k: -totals[k])[:7]
+        suspect_keys = {(r["experiment"], r["variant"]) for r in suspects[:1]}
+        palette = charts.colours([f"{e}={v}" for e, v in top_keys])
+        lines = [
+            Line(
+                f"{e}={v}",
+                [
+                    (as_datetime(p["bucket"]), p["errors"], f"of {p['requests']} requests")
+                    for p in points
+                    if (p["experiment"], p["variant"]) == (e, v)
+                ],
+                charts.BAD
+                if (e, v) in suspect_keys and rows[0].colour == charts.BAD
+                else palette[f"{e}={v}"],
+                3.5 if (e, v) in suspect_keys else 2.0,
+            )
+            for e, v in top_keys
+        ]
+        parts.append(
+            LineChart(
+                f"Failed requests per experiment = variant ({step} s buckets)",
+                as_datetime(choice.window.start),
+                as_datetime(choice.window.end),
+                step,
+                lambda v: f"{v:,.0f}" if v == int(v) else f"{v:,.1f}",
+                lines,
+                markers(result["registry_events"]),
+            ).svg()
+        )
+        if others:
+            parts.append("<h2>No excess errors</h2>")
+            parts.append(
+                table(
+                    [
+                        "experiment = variant",
+                        "requests",
+                        "error rate",
+                        "control error rate",
+                        "p95 shift",
+                    ],
+                    [
+                        [
+                            f"{r['experiment']} = {r['variant']}",
+                            r["requests"],
+                            pct(r["error_rate"]),
+                            pct(r["control_error_rate"]),
+                            ms(r.get("p95_shift_ms")),
+                        ]
+                        for r in others
+                    ],
+                )
+            )
+        parts.append("<h2>Registry changes in the window</h2>")
+        parts.append(
+            table(
+                ["at (UTC)", "experiment", "action", "actor"],
+                [
+                    [str(e["at"])[:19], e["experiment_id"], e["action"], e["actor"]]
+                    for e in result["registry_events"]
+                ],
+            )
+        )
+        return "Incident: which experiment did that?", "".join(parts)
+
+    # -- coverage and propagation ----------------------------------------------------------------
+
+    def coverage(self, request: Request) -> tuple[str, str]:
+        choice = choose_window(request)
+        step = bucket_seconds(choice.window)
+        result = json_safe(self.queries.tagging_coverage(choice.window, step))
+        threshold = result["threshold"]
+        keys = [(r["service"], r["route"]) for r in result["routes"]]
+        labels = [f"{s} {r}" for s, r in keys]
+        palette = charts.colours(labels)
+        low = {(r["service"], r["route"]) for r in result["below_threshold"]}
+        lines = [
+            Line(
+                f"{s} {r}",
+                [
+                    (as_datetime(b["bucket"]), b["coverage"], f"({b['tagged']}/{b['requests']})")
+                    for b in result["buckets"]
+                    if (b["service"], b["route"]) == (s, r)
+                ],
+                palette[f"{s} {r}"],
+                3.0 if (s, r) in low else 2.0,
+            )
+            for s, r in keys
+        ]
+        parts = [window_form("/ui/coverage", choice)]
+        overall = result["coverage"]
+        if result["below_threshold"]:
+            names = ", ".join(f"{r['service']} {r['route']}" for r in result["below_threshold"])
+            parts.append(
+                f'<div class="banner warn">Below {pct(threshold, 0)} tagged: {esc(names)}</div>'
+            )
+        parts.append(
+            f'<p class="facts"><b>Entry requests</b>: {result["requests"]:,} · <b>tagged</b>: '
+            f"{result['tagged']:,} ({pct(overall)})</p>"
+        )
+        parts.append(
+            LineChart(
+                f"Share of entry requests tagged, per service and route ({step} s buckets)",
+                as_datetime(choice.window.start),
+                as_datetime(choice.window.end),
+                step,
+                lambda v: pct(v, 0),
+                lines,
+                threshold=threshold,
+                threshold_label=f"{pct(threshold, 0)} target",
+                y_max=1.0,
+            ).svg()
+        )
+        parts.append(
+            table(
+                ["service", "route", "requests", "tagged", "coverage"],
+                [
+                    [r["service"], r["route"], r["requests"], r["tagged"], pct(r["coverage"])]
+                    for r in result["routes"]
+                ],
+                classes=[
+                    "bad" if (r["service"], r["route"]) in low else "" for r in result["routes"]
+                ],
+            )
+        )
+        attribution = json_safe(self.queries.attribution(choice.window))
+        parts.append("<h2>Attribution: telemetry linked to a registered artifact</h2>")
+        parts.append(
+            table(
+                ["signal", "items", "tagged", "linked to an artifact", "completeness"],
+                [
+                    [a["signal"], a["items"], a["tagged"], a["linked"], pct(a["completeness"])]
+                    for a in attribution
+                ],
+            )
+        )
+        return "Tagging coverage", "".join(parts)
+
+    def propagation(self, request: Request) -> tuple[str, str]:
+        choice = choose_window(request)
+        result = json_safe(self.queries.propagation_coverage(choice.window))
+        losing = {(h["from_service"], h["service"]) for h in result["losing_hops"]}
+        hops = sorted(
+            result["hops"],
+            key=lambda h: ((h["from_service"], h["service"]) not in losing, h["coverage"]),
+        )
+        parts = [window_form("/ui/propagation", choice)]
+        for h in result["losing_hops"]:
+            parts.append(
+                f'<div class="banner bad"><b>The tag is lost between {esc(h["from_service"])} and '
+                f"{esc(h['service'])}</b>: only {pct(h['coverage'], 1)} of {h['items']:,} spans "
+                f"in {esc(h['service'])} still carry the experiment. Check that "
+                f"{esc(h['from_service'])} propagates W3C baggage on its outgoing calls.</div>"
+            )
+        parts.append(
+            charts.service_graph(
+                "Services that tagged traces pass through (share of spans that keep the tag)",
+                [
+                    Hop(
+                        h["from_service"],
+                        h["service"],
+                        h["coverage"],
+                        h["items"],
+                        (h["from_service"], h["service"]) in losing,
+                    )
+                    for h in result["hops"]
+                ],
+            )
+        )
+        parts.append(
+            table(
+                ["from", "to", "spans", "carrying the tag", "coverage"],
+                [
+                    [
+                        h["from_service"] or "(entry)",
+                        h["service"],
+                        h["items"],
+                        h["carrying"],
+                        pct(h["coverage"], 1),
+                    ]
+                    for h in hops
+                ],
+                classes=[
+                    "bad" if (h["from_service"], h["service"]) in losing else "" for h in hops
+                ],
+            )
+        )
+        parts.append("<h2>Logs in tagged traces</h2>")
+        parts.append(
+            table(
+                ["service", "log records", "carrying the tag", "coverage"],
+                [
+                    [g["service"], g["items"], g["carrying"], pct(g["coverage"], 1)]
+                    for g in result["logs"]
+                ],
+            )
+        )
+        return "Propagation", "".join(parts)
+
+    # -- burn rates, lag, cardinality ------------------------------------------------------------
+
+    def burn(self, request: Request) -> tuple[str, str]:
+        rows = json_safe(self.queries.burn_rates(request.query_params.get("at") or None))
+        parts = []
+        paging = [r for r in rows if r["status"] != "ok"]
+        for r in paging:
+            parts.append(
+                f'<div class="banner {"bad" if r["status"] == "page" else "warn"}">'
+                f"<b>{esc(r['experiment'])} = {esc(r['variant'])}</b> burns its error budget: "
+                f"{r['status'].upper()} (1 h burn rate {r['burn_rates']['1h']:.1f}x).</div>"
+            )
+        parts.append(
+            '<p class="facts">Burn rate = error rate ÷ error budget (1 - availability SLO). '
+            f"Page when the 1 h and 5 m rates both exceed {PAGE_BURN}x (or 6 h and 30 m exceed "
+            "6x); ticket when 3 d and 6 h exceed 1x. "
+            f"Computed at {esc(rows[0]['at'][:19] if rows else 'now')} UTC.</p>"
+        )
+        parts.append(
+            charts.bar_chart(
+                "1 h burn rate per experiment = variant",
+                [
+                    Bar(
+                        f"{r['experiment']} = {r['variant']}",
+                        r["burn_rates"]["1h"] or 0,
+                        charts.BAD
+                        if r["status"] == "page"
+                        else ("#d97706" if r["status"] == "ticket" else charts.GOOD),
+                        f"{r['burn_rates']['1h']:.1f}x ({r['requests']['1h']:,} requests)",
+                    )
+                    for r in rows
+                ],
+                mark=PAGE_BURN,
+                mark_label=f"page at {PAGE_BURN}x",
+            )
+        )
+        parts.append(
+            table(
+                ["experiment", "variant", "SLO", *BURN_WINDOWS, "status"],
+                [
+                    [esc(r["experiment"]), esc(r["variant"]), esc(pct(r["availability_target"], 2))]
+                    + [esc(f"{r['burn_rates'][w]:.2f}x") for w in BURN_WINDOWS]
+                    + [badge(r["status"], r["status"])]
+                    for r in rows
+                ],
+                classes=["bad" if r["status"] == "page" else "" for r in rows],
+                raw_columns=frozenset(range(9)),
+            )
+        )
+        return "Error-budget burn rates", "".join(parts)
+
+    def lag(self, request: Request) -> tuple[str, str]:
+        choice = choose_window(request)
+        rows = json_safe(self.queries.ingestion_lag(choice.window))
+        bars = [
+            Bar(
+                f"{r['signal']} · {r['service']}",
+                (r["lag_ms_p50_p99"] or [0, 0])[1] or 0,
+                "#2563eb",
+                f"p99 {ms(r['lag_ms_p50_p99'][1])}, p50 {ms(r['lag_ms_p50_p99'][0])}",
+            )
+            for r in rows
+        ]
+        body = window_form("/ui/lag", choice)
+        body += (
+            '<p class="facts">Time from the end of a span (or a log record) to its row in '
+            "the store.</p>"
+        )
+        body += charts.bar_chart("Ingestion lag, p99 per signal and service", bars)
+        body += table(
+            ["signal", "service", "items", "p50", "p99", "max"],
+            [
+                [
+                    r["signal"],
+                    r["service"],
+                    r["items"],
+                    ms(r["lag_ms_p50_p99"][0]),
+                    ms(r["lag_ms_p50_p99"][1]),
+                    ms(r["lag_ms_max"]),
+                ]
+                for r in rows
+            ],
+        )
+        return "Ingestion lag", body
+
+    def cardinality(self, request: Request) -> tuple[str, str]:
+        choice = choose_window(request)
+        rows = json_safe(self.queries.cardinality(choice.window))
+        body = window_form("/ui/cardinality", choice)
+        body += charts.bar_chart(
+            "Experiment = variant cohorts per service",
+            [
+                Bar(
+                    r["service"],
+                    r["cohorts"],
+                    "#7c3aed",
+                    f"{r['cohorts']:,} cohorts, {r['experiments']:,} experiments",
+                )
+                for r in rows
+            ],
+        )
+        body += table(
+            ["service", "experiments", "cohorts", "variants", "span attribute keys"],
+            [
+                [r["service"], r["experiments"], r["cohorts"], r["variants"], r["attribute_keys"]]
+                for r in rows
+            ],
+        )
+        return "Cardinality", body

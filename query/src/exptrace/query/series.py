@@ -1,0 +1,91 @@
+"""Time series for the web pages: per-variant error rate and p95, errors per cohort, and the
+experiments seen in telemetry. The SQL lives in ``sql/*.sql``; every value is a bound parameter.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from exptrace.ingest.queryviews import ENTRY, IS_ERROR
+from exptrace.ingest.store import Store
+from exptrace.query.api import Window
+from exptrace.query.statistics import normal_quantile
+
+STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
+"""Bucket widths in seconds, smallest first."""
+MAX_BUCKETS = 40
+_TIME = {"start": "DateTime64(9)", "end": "DateTime64(9)"}
+
+
+@cache
+def _sql(name: str) -> str:
+    """A query from ``sql/NAME.sql`` with the shared request definitions filled in."""
+    text = (Path(__file__).parent / "sql" / f"{name}.sql").read_text()
+    return text.replace("@IS_ERROR@", IS_ERROR).replace("@ENTRY@", ENTRY)
+
+
+def bucket_seconds(window: Window, max_buckets: int = MAX_BUCKETS) -> int:
+    """The smallest step that cuts the window into at most ``max_buckets`` buckets."""
+    span = (as_datetime(window.end) - as_datetime(window.start)).total_seconds()
+    return next((s for s in STEPS if span / s <= max_buckets), STEPS[-1])
+
+
+class Series:
+    """Reads the page series through the query layer's read-only store."""
+
+    def __init__(self, reader: Store) -> None:
+        self.reader = reader
+
+    def _run(self, name: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        return self.reader.query(_sql(name), params).dicts()
+
+    def experiment(self, experiment: str, window: Window, bucket: int) -> list[dict[str, Any]]:
+        """Rows of (bucket, variant, requests, errors, error_rate, p95_ms)."""
+        return self._run(
+            "experiment_series",
+            {**window.params(), "experiment": experiment, "bucket_seconds": bucket},
+        )
+
+    def incident(
+        self, window: Window, bucket: int, service: str = "", route: str = ""
+    ) -> list[dict[str, Any]]:
+        """Rows of (bucket, experiment, variant, requests, errors)."""
+        return self._run(
+            "incident_series",
+            {**window.params(), "bucket_seconds": bucket, "service": service, "route": route},
+        )
+
+    def seen(self, window: Window) -> list[dict[str, Any]]:
+        """Rows of (experiment, variants, spans, last_seen) for every tagged experiment."""
+        return self._run("seen_experiments", window.params())
+
+
+def difference_interval(
+    errors: int, requests: int, control_errors: int, control_requests: int, alpha: float
+) -> tuple[float, float]:
+    """Newcombe's hybrid score interval for p_t - p_c (sound at zero counts too)."""
+    z = normal_quantile(1 - alpha / 2)
+
+    def wilson(k: int, n: int) -> tuple[float, float]:
+        p = k / n
+        centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+        half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+        return centre - half, centre + half
+
+    p_t, p_c = errors / requests, control_errors / control_requests
+    (l1, u1), (l2, u2) = wilson(errors, requests), wilson(control_errors, control_requests)
+    diff = p_t - p_c
+    low = diff - math.sqrt((p_t - l1) ** 2 + (u2 - p_c) ** 2)
+    high = diff + math.sqrt((u1 - p_t) ** 2 + (p_c - l2) ** 2)
+    return low, high
+
+
+def as_datetime(value: Any) -> dt.datetime:
+    """A bucket or window bound as a naive UTC datetime."""
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).replace(tzinfo=None) if value.tzinfo else value
+    return dt.datetime.fromisoformat(str(value))

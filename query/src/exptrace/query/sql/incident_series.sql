@@ -1,0 +1,24 @@
+-- Failed requests per (experiment, variant) per time bucket, in an optional service/route
+-- scope. A request is a trace (each service's own entry span when a service is named).
+SELECT
+    toStartOfInterval(at, toIntervalSecond({bucket_seconds:UInt32})) AS bucket,
+    experiment,
+    variant,
+    count() AS requests,
+    countIf(failed) AS errors
+FROM (
+    SELECT
+        experiment,
+        argMin((span_variant, @IS_ERROR@), Timestamp) AS first_span,
+        tupleElement(first_span, 1) AS variant,
+        tupleElement(first_span, 2) AS failed,
+        min(Timestamp) AS at
+    FROM otel_traces
+    ARRAY JOIN mapKeys(Experiments) AS experiment, mapValues(Experiments) AS span_variant
+    WHERE Timestamp >= {start:DateTime64(9)} AND Timestamp < {end:DateTime64(9)} AND @ENTRY@
+      AND ({service:String} = '' OR ServiceName = {service:String})
+      AND ({route:String} = '' OR HttpRoute = {route:String} OR SpanName = {route:String})
+    GROUP BY if({service:String} != '', cityHash64(SpanId), cityHash64(TraceId)), experiment
+)
+GROUP BY bucket, experiment, variant
+ORDER BY bucket, experiment, variant
