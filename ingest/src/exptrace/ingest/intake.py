@@ -15,6 +15,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 )
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from exptrace.ingest.dedup import RecentExports
 from exptrace.ingest.stats import IngestStats
 from exptrace.ingest.wal import Signal, WalError, WalFull, WriteAheadLog
 
@@ -39,6 +40,7 @@ class Refused(Exception):
 class Intake:
     wal: WriteAheadLog
     stats: IngestStats
+    recent: RecentExports
     retry_after: float = 5.0
     durable_timeout: float = 30.0
 
@@ -76,7 +78,14 @@ class Intake:
             self.stats.accepted_request(signal, 0)
             return 0  # nothing to store: acknowledge without touching the log
         try:
-            self.wal.append_durable(signal, payload, self.durable_timeout)
+            logged = self.recent.admit(
+                signal,
+                payload,
+                items,
+                lambda: self.wal.append_durable(signal, payload, self.durable_timeout),
+            )
+            if not logged:
+                return items  # a client's retry of an export already logged: counted there
         except WalFull as error:
             self.stats.refused_request(signal, "log_full")
             raise Refused(
