@@ -114,6 +114,7 @@ class Flusher:
         self._segments: dict[int, _SegmentState] = {}
         self._split: dict[int, set[str]] = self._load_splits()
         self._stalled_since: float | None = None
+        self._refusals = 0  # in the current round
         self.last_error = ""
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -135,7 +136,7 @@ class Flusher:
         """Seal the active segment and wait until every sealed segment is flushed.
 
         Returns False early once a whole round made no progress because the store refused
-        what is left: that data stays in the log for later rounds (or the next start).
+        what it tried: that data stays in the log for later rounds (or the next start).
         """
         self.wal.seal_if_older(0)
         deadline = time.monotonic() + timeout
@@ -162,6 +163,7 @@ class Flusher:
     def _run(self) -> None:
         while not self._stop.is_set():
             progress = stuck = False
+            self._refusals = 0
             try:
                 self.wal.seal_if_older(self.flush_interval)
                 for seq in self.wal.sealed():
@@ -175,13 +177,15 @@ class Flusher:
                 log.exception("the flusher failed; retrying")
                 self.last_error = str(error)[:300]
                 stuck = True
+                self._refusals += 1
             if stuck and self._stalled_since is None:
                 self._stalled_since = time.monotonic()
             elif not stuck:
                 self._stalled_since = None
             with self._rounds:
                 self._round += 1
-                self._round_stuck = stuck and not progress
+                # Stuck: the store refused what this round tried, and nothing else landed.
+                self._round_stuck = stuck and not progress and self._refusals > 0
                 self._rounds.notify_all()
             self._wake.wait(self._next_wait(stuck, progress))
             self._wake.clear()
@@ -304,8 +308,11 @@ class Flusher:
             state.landed.add(token)
             state.failing.pop(token, None)
             return True
+        self._refusals += 1
         failing.delay = min(max(failing.delay * 2, 0.1), self.max_retry_delay)
         failing.due = time.monotonic() + failing.delay
+        if failing.failures & (failing.failures - 1):
+            return False  # said at the 1st, 2nd, 4th, 8th... failure, not at every retry
         log.warning(
             "the store refused %d %s export(s) of segment %d (%d time(s)), retrying in %.1fs: %s",
             len(records),
