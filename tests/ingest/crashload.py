@@ -69,7 +69,7 @@ class Receiver:
         self.grpc_port = free_port()
         self.http_port = free_port()
         self.args = args
-        self.env = {"EXPTRACE_FLUSH_INTERVAL": "0.2", "PYTHONFAULTHANDLER": "1", **env}
+        self.env = {"EXPTRACE_FLUSH_INTERVAL": "0.2", **env}
         self.process: subprocess.Popen | None = None
         self.stderr = ""
         self._log = data_dir.parent / f"{data_dir.name}-stderr.log"
@@ -135,9 +135,9 @@ class Receiver:
         try:
             return self.process.wait(120)
         except subprocess.TimeoutExpired:
-            self.process.send_signal(signal.SIGABRT)  # faulthandler writes every thread's stack
+            self.process.kill()
             self.process.wait(30)
-            raise AssertionError(f"no exit 120 s after SIGTERM:\n{self.log()[-20000:]}") from None
+            raise AssertionError(f"no exit 120 s after SIGTERM:\n{self.log()[-5000:]}") from None
 
 
 class Load:
