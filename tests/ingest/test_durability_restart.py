@@ -8,6 +8,7 @@ dropped the new exports as duplicates (50, 0, 0 spans stored of 150 acknowledged
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace.export import SpanExportResult
 
+from exptrace.ingest.wal import Signal
 from tests.ingest.crashload import Receiver, stored
 from tests.ingest.helpers import make_spans
 
@@ -32,13 +33,18 @@ def test_three_clean_restarts_store_every_acknowledged_span(tmp_path):
     assert dict(rows) == dict.fromkeys(sent, 1)  # all 150, once each
 
 
-def test_receivers_sharing_a_store_never_share_a_token(tmp_path):
-    """Two data directories (two receivers) writing one store: their segment 1 differs."""
-    from exptrace.ingest.wal import WriteAheadLog
+def test_receivers_sharing_a_store_keep_each_others_exports(make_receiver):
+    """Two receivers (two data directories, so two logs numbering their own segments from 1)
+    write one store: no export of one is taken for a duplicate of the other's."""
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 
-    first, second = WriteAheadLog(tmp_path / "a"), WriteAheadLog(tmp_path / "b")
-    try:
-        assert first.id != second.id  # tokens start with the log id
-    finally:
-        first.close()
-        second.close()
+    from tests.ingest.helpers import query
+
+    first, second = make_receiver(), make_receiver()
+    for round_ in range(3):
+        for name, server in (("first", first), ("second", second)):
+            payload = encode_spans(make_spans(f"{name}-{round_}", 4)).SerializeToString()
+            server.intake.accept(Signal.TRACES, payload)
+            assert server.flusher.flush_now(60)
+    rows = query(first, "SELECT count(), uniqExact(ServiceName) FROM otel_traces")
+    assert rows == [[24, 6]]
