@@ -33,18 +33,24 @@ def test_three_clean_restarts_store_every_acknowledged_span(tmp_path):
     assert dict(rows) == dict.fromkeys(sent, 1)  # all 150, once each
 
 
-def test_receivers_sharing_a_store_keep_each_others_exports(make_receiver):
+def test_receivers_sharing_a_store_keep_each_others_exports(make_receiver, chdb_url):
     """Two receivers (two data directories, so two logs numbering their own segments from 1)
-    write one store: no export of one is taken for a duplicate of the other's."""
+    write one ClickHouse store: no export of one is taken for a duplicate of the other's."""
     from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 
+    from tests.chhttp import serve_chdb_http
     from tests.ingest.helpers import query
 
-    first, second = make_receiver(), make_receiver()
-    for round_ in range(3):
-        for name, server in (("first", first), ("second", second)):
-            payload = encode_spans(make_spans(f"{name}-{round_}", 4)).SerializeToString()
-            server.intake.accept(Signal.TRACES, payload)
-            assert server.flusher.flush_now(60)
-    rows = query(first, "SELECT count(), uniqExact(ServiceName) FROM otel_traces")
-    assert rows == [[24, 6]]
+    with serve_chdb_http(chdb_url.removeprefix("chdb://")) as port:
+        url = f"clickhouse://default@127.0.0.1:{port}/default"
+        first, second = make_receiver(store=url), make_receiver(store=url)
+        first.store.command("TRUNCATE TABLE IF EXISTS otel_traces")
+        for round_ in range(3):
+            for name, server in (("first", first), ("second", second)):
+                payload = encode_spans(make_spans(f"{name}-{round_}", 4)).SerializeToString()
+                server.intake.accept(Signal.TRACES, payload)
+                assert server.flusher.flush_now(60)
+        rows = query(first, "SELECT count(), uniqExact(ServiceName) FROM otel_traces")
+        assert rows == [[24, 6]]
+        first.stop()
+        second.stop()
