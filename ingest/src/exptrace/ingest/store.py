@@ -206,6 +206,8 @@ class ChdbStore(Store):
             self._lock.release()
             raise StoreError(f"chDB is not installed: {error}") from error
         self._chdb = chdb
+        for leftover in (self.path / "inserts").glob("*.bin"):
+            leftover.unlink()  # scratch files of inserts cut short by a crash
         self._local = threading.local()
         self._all: list[Any] = []
         self._all_lock = threading.Lock()
