@@ -205,6 +205,8 @@ class Flusher:
         in the store (or dead-lettered)."""
         started = time.monotonic()
         state = self._segments.setdefault(seq, _SegmentState())
+        if state.failing and started < min(f.due for f in state.failing.values()):
+            return False  # nothing due yet: not even read (an outage must not cost a core)
         by_signal: dict[Signal, list[Record]] = {}
         for record in self.wal.read(seq):
             by_signal.setdefault(record.signal, []).append(record)
@@ -299,6 +301,7 @@ class Flusher:
         bounded = inherited is None and failing.failures >= self.attempts_before_split
         incurable = error.is_data_error or others_landed or bounded
         if incurable and len(records) > 1:
+            failing.due = float("inf")  # from now on its halves are tried instead
             self._mark_split(seq, token)
             return self._insert(state, signal, records, token, seq, inherited)
         if incurable and (
