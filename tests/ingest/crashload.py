@@ -1,4 +1,5 @@
-"""Load and verification helpers for the crash test (raw gRPC clients, pre-encoded requests)."""
+"""The real receiver process, clients that retry as OpenTelemetry exporters do, and reading
+the store back: helpers for the crash and durability tests."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import grpc
@@ -59,16 +61,21 @@ def request(sender: int, seq: int, spans: int) -> tuple[bytes, list[str]]:
 
 
 class Receiver:
-    """The receiver as a separate process, so it can be killed for real."""
+    """``exptrace up``'s receiver as a separate process (the venv's own interpreter, so
+    signals reach it), killed or stopped for real; ``env`` adds EXPTRACE_* settings."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, *args: str, **env: str) -> None:
         self.data_dir = data_dir
         self.grpc_port = free_port()
         self.http_port = free_port()
+        self.args = args
+        self.env = {"EXPTRACE_FLUSH_INTERVAL": "0.2", **env}
         self.process: subprocess.Popen | None = None
+        self.stderr = ""
+        self._log = data_dir.parent / f"{data_dir.name}-stderr.log"
 
     def start(self) -> None:
-        env = {**os.environ, "EXPTRACE_FLUSH_INTERVAL": "0.2"}
+        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -80,25 +87,66 @@ class Receiver:
                 f"127.0.0.1:{self.grpc_port}",
                 "--http",
                 f"127.0.0.1:{self.http_port}",
+                *self.args,
             ],
-            env=env,
+            env={**os.environ, **self.env},
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=open(self._log, "ab"),  # noqa: SIM115 (the child holds it)
         )
+
+    def wait_ready(self, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            assert self.process.poll() is None, self.log()[-3000:]
+            try:
+                with urllib.request.urlopen(self.url("/readyz"), timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError("receiver did not become ready")
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.http_port}{path}"
+
+    def metric(self, sample: str) -> float:
+        """One sample of /metrics, e.g. ``exptrace_ingest_dead_letters_total{kind="traces"}``."""
+        with urllib.request.urlopen(self.url("/metrics"), timeout=10) as response:
+            for line in response.read().decode().splitlines():
+                if line.rsplit(" ", 1)[0] == sample:
+                    return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+    def log(self) -> str:
+        """Everything the process (all its runs) wrote to stderr."""
+        return self._log.read_text(errors="replace") if self._log.exists() else ""
 
     def kill(self) -> None:
         assert self.process is not None
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(30)
 
-    def stop(self) -> None:
+    def stop(self) -> int:
+        """SIGTERM, as a supervisor stops it; returns the exit status."""
         assert self.process is not None
         self.process.send_signal(signal.SIGTERM)
-        self.process.wait(120)
+        try:
+            return self.process.wait(120)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(30)
+            raise AssertionError(f"no exit 120 s after SIGTERM:\n{self.log()[-5000:]}") from None
 
 
 class Load:
-    """Sender threads recording which span ids were acknowledged."""
+    """Sender threads recording which span ids were acknowledged.
+
+    Like the OpenTelemetry exporters, a sender serializes a batch once and, when an attempt
+    fails or times out (the receiver was killed, the acknowledgement lost), sends the very
+    same bytes again after a short backoff, until they are acknowledged.
+    """
 
     def __init__(self, port: int, senders: int = 4, spans: int = 20) -> None:
         self.port = port
@@ -128,27 +176,40 @@ class Load:
         while not self._stop.is_set():
             seq += 1
             payload, ids = request(sender, seq, self.spans)
-            with self._lock:
-                self.attempts += 1
-            try:
-                export(payload, timeout=5)
-            except grpc.RpcError:
-                time.sleep(0.02)  # receiver down or restarting: this request was not acknowledged
-                continue
+            while True:
+                with self._lock:
+                    self.attempts += 1
+                try:
+                    export(payload, timeout=5)
+                    break
+                except grpc.RpcError:
+                    if self._stop.is_set():
+                        channel.close()
+                        return  # given up: never acknowledged
+                    time.sleep(0.05)  # down or restarting: the same bytes again
             with self._lock:
                 self.acknowledged.update(ids)
         channel.close()
 
 
-def stored_span_counts(data_dir: Path) -> dict[str, int]:
-    """span id -> number of rows, read by a separate process (one engine per process)."""
+def stored(data_dir: Path, sql: str) -> list[list]:
+    """Rows of ``sql`` over the stopped receiver's embedded store, read by a separate process
+    (one engine per process and directory)."""
     code = (
         "import json, sys; from exptrace.ingest.store import open_store;"
-        f"s = open_store('chdb://{data_dir / 'store'}');"
-        "rows = s.query(\"SELECT SpanId, count() FROM otel_traces WHERE ServiceName = 'crash' GROUP BY SpanId\").rows;"
-        "print(json.dumps(dict(rows)))"
+        "s = open_store(sys.argv[1]); print(json.dumps(s.query(sys.argv[2]).rows))"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True
+        [sys.executable, "-c", code, f"chdb://{data_dir / 'store'}", sql],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
-    return json.loads(out.stdout)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def stored_span_counts(data_dir: Path, service: str = "crash") -> dict[str, int]:
+    """span id -> number of rows stored for ``service``."""
+    sql = f"SELECT SpanId, count() FROM otel_traces WHERE ServiceName = '{service}' GROUP BY SpanId"
+    return dict(stored(data_dir, sql))

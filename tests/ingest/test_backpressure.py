@@ -21,10 +21,11 @@ def test_log_full_then_store_recovers_and_sdk_retries_succeed(make_receiver):
     store.command("DETACH TABLE otel_traces_landing")  # the store now refuses every insert
     try:
         # Fill the log with batches of the size the SDK will send, until it says "later".
-        payload = encode_spans(make_spans("pressure", 5)).SerializeToString()
+        # Each is new (identical bytes would be recognised as a retry and not logged again).
         url = f"http://127.0.0.1:{server.http_port}/v1/traces"
         statuses = []
         while not statuses or statuses[-1] == 200:
+            payload = encode_spans(make_spans("pressure", 5)).SerializeToString()
             response = httpx.post(
                 url, content=payload, headers={"content-type": "application/x-protobuf"}
             )

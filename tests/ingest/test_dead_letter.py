@@ -23,6 +23,6 @@ def test_bad_record_goes_to_dead_letter_and_neighbours_land(receiver):
     assert len(letters) == 1
     reason = json.loads(letters[0].read_text())
     assert reason["signal"] == "traces" and reason["error_code"]
-    assert (letters[0].parent / reason["payload_file"]).read_bytes() == bad
+    assert (letters[0].parent / reason["data_file"]).read_bytes() == bad
     assert receiver.stats.dead_letters["traces"] == 1
     assert receiver.wal.total_bytes == 0  # the segment was trimmed once everything else landed

@@ -38,11 +38,12 @@ def test_full_disk_refuses_with_retryable_codes_and_loses_nothing(tiny_disk, mak
     )
     server.store.command("DETACH TABLE otel_traces_landing")  # the log cannot drain
     url = f"http://127.0.0.1:{server.http_port}/v1/traces"
-    payload = encode_spans(make_spans("disk", 20)).SerializeToString()
     client = httpx.Client(headers={"content-type": "application/x-protobuf"})
     try:
         statuses = []
         while not statuses or statuses[-1] == 200:
+            # new bytes each time: identical ones would be recognised as a client's retry
+            payload = encode_spans(make_spans("disk", 20)).SerializeToString()
             response = client.post(url, content=payload)
             statuses.append(response.status_code)
             assert len(statuses) < 2000
@@ -60,5 +61,6 @@ def test_full_disk_refuses_with_retryable_codes_and_loses_nothing(tiny_disk, mak
     acknowledged = statuses.count(200)
     rows = query(server, "SELECT count() FROM otel_traces WHERE ServiceName = 'disk'")
     assert rows == [[20 * acknowledged]]  # every acknowledged span, exactly once
-    assert client.post(url, content=payload).status_code == 200  # space is free again
+    fresh = encode_spans(make_spans("disk", 20)).SerializeToString()
+    assert client.post(url, content=fresh).status_code == 200  # space is free again
     client.close()

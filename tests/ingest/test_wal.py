@@ -35,11 +35,13 @@ def test_torn_tail_is_cut_and_never_half_read(tmp_path, cut):
         b"complete-1",
         b"complete-2",
     ]
-    assert wal.repaired_bytes == cut
+    [damage] = wal.damage
+    assert damage.torn_tail and len(damage.data) == cut
+    assert "never acknowledged" in damage.describe()
     wal.close()
 
 
-def test_corrupt_record_ends_the_segment_at_the_last_good_one(tmp_path):
+def test_corrupt_last_record_is_reported_as_damage_not_as_a_torn_write(tmp_path):
     wal = WriteAheadLog(tmp_path)
     for i in range(3):
         wal.append_durable(Signal.LOGS, f"record-{i}".encode())
@@ -48,9 +50,52 @@ def test_corrupt_record_ends_the_segment_at_the_last_good_one(tmp_path):
     data = bytearray(segment.read_bytes())
     data[-3] ^= 0xFF  # flip bits inside the last payload: its CRC no longer matches
     segment.write_bytes(bytes(data))
-    wal = WriteAheadLog(tmp_path)
+    seen = []
+    wal = WriteAheadLog(tmp_path, on_damage=seen.append)
     assert [r.payload for seq in wal.sealed() for r in wal.read(seq)] == [b"record-0", b"record-1"]
+    [damage] = seen
+    assert not damage.torn_tail and damage.data == bytes(data[-(HEADER.size + 8) :])
+    assert "damaged" in damage.describe()
     wal.close()
+
+
+@pytest.mark.parametrize("where", ["payload", "length", "magic"])
+def test_damage_mid_segment_keeps_every_intact_record_after_it(tmp_path, where):
+    """A flipped byte in record 50 of 100 costs that record only; the reader says so."""
+    wal = WriteAheadLog(tmp_path)
+    for i in range(100):
+        wal.append_durable(Signal.TRACES, f"record-{i:03d}".encode() * 3)
+    wal.close()
+    [segment] = list(tmp_path.glob("seg-*.wal"))
+    data = bytearray(segment.read_bytes())
+    size = HEADER.size + len(b"record-000") * 3
+    start = 50 * size
+    data[start + {"payload": HEADER.size + 2, "length": 8, "magic": 0}[where]] ^= 0x5A
+    segment.write_bytes(bytes(data))
+    seen = []
+    wal = WriteAheadLog(tmp_path, on_damage=seen.append)
+    payloads = [r.payload for seq in wal.sealed() for r in wal.read(seq)]
+    assert payloads == [f"record-{i:03d}".encode() * 3 for i in range(100) if i != 50]
+    [damage] = seen
+    assert (damage.offset, len(damage.data), damage.torn_tail) == (start, size, False)
+    assert segment.stat().st_size == len(data)  # nothing after the damage was cut
+    wal.close()
+
+
+def test_segment_numbers_are_never_reused_in_a_directory(tmp_path):
+    """An emptied log does not start again from segment 1 (deduplication tokens use them)."""
+    used = []
+    for _ in range(3):
+        wal = WriteAheadLog(tmp_path)
+        wal.append_durable(Signal.TRACES, b"x")
+        wal.seal_if_older(0)
+        for seq in wal.sealed():
+            used.append(seq)
+            wal.remove(seq)  # flushed: the directory holds no segment any more
+        ident = wal.id
+        wal.close()
+    assert used == sorted(set(used)) and len(used) == 3
+    assert WriteAheadLog(tmp_path).id == ident
 
 
 def test_size_bound_refuses_and_trimming_frees_space(tmp_path):

@@ -109,7 +109,10 @@ def serve(
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    stop.wait()
+    # Wake up now and then: a signal delivered to another thread (the engine runs dozens)
+    # only runs its Python handler once the main thread leaves a blocking wait.
+    while not stop.wait(0.5):
+        pass
     print("exptrace: stopping, flushing the write-ahead log...", flush=True)
     server.stop()
     return 0

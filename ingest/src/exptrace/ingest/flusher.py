@@ -1,22 +1,33 @@
 """Moves sealed log segments into the store in large inserts, then trims the log.
 
 Per segment and signal, records are concatenated as length-delimited messages and inserted
-into the landing table in chunks; each chunk carries a deduplication token derived from the
-log id, segment and chunk, so a replay after a crash or a retry after a timeout never
-duplicates rows. A chunk the store rejects as bad data is split in halves until the bad
-record is isolated; that record goes to the dead-letter directory with the reason and the
-rest lands. Any other failure (store down, disk full) is retried with backoff; nothing is
-removed from the log until it is committed.
+into the landing table in chunks. Each chunk carries a deduplication token made of the log
+id, the segment number (never reused in a directory) and the chunk, so a replay after a
+crash or a retry after a timeout never duplicates rows, and a new segment never collides
+with an old one. A segment is trimmed only after every insert of it returned from a path
+that raises when the engine refuses rows.
+
+A batch the store refuses is split in halves when the error says the data is bad (by
+error class) or after ``attempts_before_split`` failures whatever the code; a single record
+still refused goes to the dead-letter directory, but only on evidence that the store takes
+other data: another insert of the same signal landed since the record last failed, or,
+when nothing else of that signal is waiting, an empty export of that signal went through the
+same table and views. A store that is down therefore never empties the log into dead
+letters: the flusher retries with backoff, skips ahead to later segments, and reports the
+stall (``stalled_seconds``) on ``/readyz`` and ``/metrics``.
 """
 
 from __future__ import annotations
 
-import json
 import logging
+import os
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from exptrace.ingest.deadletter import DeadLetters
 from exptrace.ingest.protoschema import LOGS, METRICS, TRACES, otlp_schema
 from exptrace.ingest.stats import IngestStats
 from exptrace.ingest.store import Store, StoreError
@@ -29,6 +40,11 @@ LANDING = {
     Signal.LOGS: ("otel_logs_landing", LOGS),
     Signal.METRICS: ("otel_metrics_landing", METRICS),
 }
+# Tables are partitioned by day. The engine's default (100 partitions per insert block)
+# refuses one export spanning 101 days; a batch beyond this bound is split, and a single
+# export beyond it is dead-lettered.
+MAX_PARTITIONS_PER_INSERT = 1000
+SPLIT_SUFFIX = ".split"
 
 
 def varint(n: int) -> bytes:
@@ -47,6 +63,22 @@ def length_delimited(records: list[Record]) -> bytes:
     return b"".join(varint(len(r.payload)) + r.payload for r in records)
 
 
+@dataclass
+class _Failing:
+    """A batch the store refused: how often, and what had landed when it last failed."""
+
+    mark: int
+    failures: int = 0
+    due: float = 0.0
+    delay: float = 0.0
+
+
+@dataclass
+class _SegmentState:
+    landed: set[str] = field(default_factory=set)
+    failing: dict[str, _Failing] = field(default_factory=dict)
+
+
 class Flusher:
     """A background thread that drains the write-ahead log into the store."""
 
@@ -55,30 +87,44 @@ class Flusher:
         wal: WriteAheadLog,
         store: Store,
         stats: IngestStats,
+        dead_letters: DeadLetters,
         *,
-        dead_letter_dir: Path,
         flush_interval: float = 1.0,
         max_insert_bytes: int = 64 << 20,
         max_retry_delay: float = 5.0,
+        attempts_before_split: int = 5,
+        before_trim: Callable[[int], None] | None = None,
     ) -> None:
         self.wal = wal
         self.store = store
         self.stats = stats
-        self.dead_letter_dir = dead_letter_dir
+        self.dead_letters = dead_letters
         self.flush_interval = flush_interval
         self.max_insert_bytes = max_insert_bytes
         self.max_retry_delay = max_retry_delay
+        self.attempts_before_split = attempts_before_split
+        self.before_trim = before_trim
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
-        self._idle = threading.Event()
+        self._rounds = threading.Condition()
+        self._round = 0
+        self._round_stuck = False
+        self._landed: dict[Signal, int] = dict.fromkeys(Signal, 0)
+        self._segments: dict[int, _SegmentState] = {}
+        self._split: dict[int, set[str]] = self._load_splits()
+        self._stalled_since: float | None = None
+        self._refusals = 0  # in the current round
+        self.last_error = ""
+
+    # -- lifecycle ----------------------------------------------------------------------
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="exptrace-flusher", daemon=True)
         self._thread.start()
 
     def stop(self, drain: bool = True, timeout: float = 30.0) -> None:
-        """Stop; with ``drain``, first seal and flush what is in the log (best effort)."""
+        """Stop; with ``drain``, first flush what is in the log unless the store refuses it."""
         if drain and self._thread is not None:
             self.flush_now(timeout)
         self._stop.set()
@@ -87,42 +133,100 @@ class Flusher:
             self._thread.join(timeout)
 
     def flush_now(self, timeout: float = 30.0) -> bool:
-        """Seal the active segment and wait until every sealed segment is flushed."""
+        """Seal the active segment and wait until every sealed segment is flushed.
+
+        Returns False early once a whole round made no progress because the store refused
+        what it tried: that data stays in the log for later rounds (or the next start).
+        """
         self.wal.seal_if_older(0)
         deadline = time.monotonic() + timeout
-        while self.wal.sealed() and time.monotonic() < deadline:
-            self._idle.clear()
-            self._wake.set()
-            self._idle.wait(0.05)
-        return not self.wal.sealed()
+        with self._rounds:
+            first = self._round + 2  # a round that started after the seal has completed
+        while self.wal.sealed():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            with self._rounds:
+                if self._round >= first and self._round_stuck:
+                    return False
+                self._wake.set()
+                self._rounds.wait(min(remaining, 0.05))
+        return True
+
+    def stalled_seconds(self) -> float:
+        """How long the store has refused some batch without the log draining (0: not)."""
+        since = self._stalled_since
+        return 0.0 if since is None else time.monotonic() - since
+
+    # -- rounds -------------------------------------------------------------------------
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.wal.seal_if_older(self.flush_interval)
-            pending = self.wal.sealed()
-            for seq in pending:
-                if self._stop.is_set():
-                    return
-                self.flush_segment(seq)
-            self._idle.set()
-            self._wake.wait(min(self.flush_interval, 0.25) if not pending else 0)
+            progress = stuck = False
+            self._refusals = 0
+            try:
+                self.wal.seal_if_older(self.flush_interval)
+                for seq in self.wal.sealed():
+                    if self._stop.is_set():
+                        return
+                    if self.flush_segment(seq):
+                        progress = True
+                    else:
+                        stuck = True
+            except Exception as error:  # a bug or an unreadable file: report, back off, retry
+                log.exception("the flusher failed; retrying")
+                self.last_error = str(error)[:300]
+                stuck = True
+                self._refusals += 1
+            if stuck and self._stalled_since is None:
+                self._stalled_since = time.monotonic()
+            elif not stuck:
+                self._stalled_since = None
+            with self._rounds:
+                self._round += 1
+                # Stuck: the store refused what this round tried, and nothing else landed.
+                self._round_stuck = stuck and not progress and self._refusals > 0
+                self._rounds.notify_all()
+            self._wake.wait(self._next_wait(stuck, progress))
             self._wake.clear()
 
-    def flush_segment(self, seq: int) -> None:
-        """Insert one sealed segment (retrying until committed), then trim it from the log."""
+    def _next_wait(self, stuck: bool, progress: bool) -> float:
+        """No wait after progress; otherwise until the next retry or the next seal is due."""
+        if progress and not stuck:
+            return 0
+        idle = min(self.flush_interval, 0.25)
+        if not stuck:
+            return idle
+        dues = [f.due for state in self._segments.values() for f in state.failing.values()]
+        return max(0.01, min(min(dues, default=float("inf")) - time.monotonic(), idle))
+
+    def flush_segment(self, seq: int) -> bool:
+        """Insert what is due of one sealed segment; trims it and returns True once it is all
+        in the store (or dead-lettered)."""
         started = time.monotonic()
-        records = self.wal.read(seq)
+        state = self._segments.setdefault(seq, _SegmentState())
+        if state.failing and started < min(f.due for f in state.failing.values()):
+            return False  # nothing due yet: not even read (an outage must not cost a core)
         by_signal: dict[Signal, list[Record]] = {}
-        for record in records:
+        for record in self.wal.read(seq):
             by_signal.setdefault(record.signal, []).append(record)
+        done = True
         for signal, items in by_signal.items():
             for index, chunk in enumerate(self._chunks(items)):
                 token = f"{self.wal.id}:{seq}:{signal.name.lower()}:{index}"
-                if not self._insert_with_retry(signal, chunk, token, seq):
-                    return  # stopping: the segment stays in the log
+                if not self._insert(state, signal, chunk, token, seq):
+                    done = False
+        if not done:
+            return False
         lag = self.wal.oldest_sealed_age()
+        if self.before_trim is not None:
+            self.before_trim(seq)
         self.wal.remove(seq)
+        self._segments.pop(seq, None)
+        if self._split.pop(seq, None) is not None:
+            self._split_path(seq).unlink(missing_ok=True)
         self.stats.flushed(time.monotonic() - started, lag)
+        return True
 
     def _chunks(self, records: list[Record]) -> list[list[Record]]:
         chunks: list[list[Record]] = [[]]
@@ -135,63 +239,166 @@ class Flusher:
             size += len(record.payload)
         return chunks
 
-    def _insert_with_retry(
-        self, signal: Signal, records: list[Record], token: str, seq: int
-    ) -> bool:
-        delay = 0.1
-        while True:
-            try:
-                self._insert_isolating(signal, records, token, seq)
-                return True
-            except StoreError as error:
-                self.stats.store_error()
-                log.warning("store insert failed, retrying in %.1fs: %s", delay, str(error)[:300])
-            if self._stop.wait(delay):
-                return False
-            delay = min(delay * 2, self.max_retry_delay)
+    # -- one batch ----------------------------------------------------------------------
 
-    def _insert_isolating(
-        self, signal: Signal, records: list[Record], token: str, seq: int
-    ) -> None:
-        table, message = LANDING[signal]
-        try:
-            self.store.insert_protobuf(
-                table,
-                length_delimited(records),
-                otlp_schema(),
-                message,
-                {
-                    "input_format_protobuf_oneof_presence": 1,
-                    "insert_deduplication_token": token,
-                    "deduplicate_blocks_in_dependent_materialized_views": 1,
-                },
-            )
-            self.stats.inserted(signal, len(records))
-        except StoreError as error:
-            if not error.is_data_error:
-                raise
-            if len(records) == 1:
-                self._dead_letter(signal, records[0], token, seq, error)
-                return
+    def _insert(
+        self,
+        state: _SegmentState,
+        signal: Signal,
+        records: list[Record],
+        token: str,
+        seq: int,
+        inherited: int | None = None,
+    ) -> bool:
+        """Try ``records`` (or, once split, their halves); True when all are settled.
+
+        ``inherited`` is what had landed when the parent batch last failed (None for a whole
+        chunk of a segment).
+        """
+        if token in state.landed:
+            return True
+        failing = state.failing.get(token)
+        if token in self._split.get(seq, ()):
+            mark = failing.mark if failing else self._landed[signal]
             half = len(records) // 2
-            self._insert_isolating(signal, records[:half], token + "a", seq)
-            self._insert_isolating(signal, records[half:], token + "b", seq)
+            first = self._insert(state, signal, records[:half], token + "a", seq, mark)
+            second = self._insert(state, signal, records[half:], token + "b", seq, mark)
+            return first and second
+        if failing is not None and time.monotonic() < failing.due:
+            return False
+        try:
+            self._send(signal, records, token)
+        except StoreError as error:
+            return self._refused(state, signal, records, token, seq, inherited, error)
+        self._landed[signal] += 1
+        state.landed.add(token)
+        state.failing.pop(token, None)
+        self.stats.inserted(signal, len(records))
+        return True
+
+    def _refused(
+        self,
+        state: _SegmentState,
+        signal: Signal,
+        records: list[Record],
+        token: str,
+        seq: int,
+        inherited: int | None,
+        error: StoreError,
+    ) -> bool:
+        """Split, dead-letter or back off a refused batch; True when it is settled."""
+        self.stats.store_error()
+        self.last_error = str(error)[:300]
+        landed = self._landed[signal]
+        failing = state.failing.setdefault(
+            token, _Failing(mark=landed if inherited is None else inherited)
+        )
+        others_landed = landed > failing.mark  # the store took other data meanwhile
+        failing.mark = landed
+        failing.failures += 1
+        # Past the bound a whole chunk is split once whatever the code; below it, only
+        # evidence splits further, so a store that is down is not asked record by record.
+        bounded = inherited is None and failing.failures >= self.attempts_before_split
+        incurable = error.is_data_error or others_landed or bounded
+        if incurable and len(records) > 1:
+            failing.due = float("inf")  # from now on its halves are tried instead
+            self._mark_split(seq, token)
+            return self._insert(state, signal, records, token, seq, inherited)
+        if incurable and (
+            others_landed or (not self.wal.holds_elsewhere(signal, seq) and self._probe(signal))
+        ):
+            self._dead_letter(signal, records[0], token, seq, error)
+            state.landed.add(token)
+            state.failing.pop(token, None)
+            return True
+        self._refusals += 1
+        failing.delay = min(max(failing.delay * 2, 0.1), self.max_retry_delay)
+        failing.due = time.monotonic() + failing.delay
+        if failing.failures & (failing.failures - 1):
+            return False  # said at the 1st, 2nd, 4th, 8th... failure, not at every retry
+        log.warning(
+            "the store refused %d %s export(s) of segment %d (%d time(s)), retrying in %.1fs: %s",
+            len(records),
+            signal.name.lower(),
+            seq,
+            failing.failures,
+            failing.delay,
+            self.last_error,
+        )
+        return False
+
+    def _send(self, signal: Signal, records: list[Record], token: str) -> None:
+        table, message = LANDING[signal]
+        self.store.insert_protobuf(
+            table,
+            length_delimited(records),
+            otlp_schema(),
+            message,
+            {
+                "input_format_protobuf_oneof_presence": 1,
+                "insert_deduplication_token": token,
+                "deduplicate_blocks_in_dependent_materialized_views": 1,
+                "max_partitions_per_insert_block": MAX_PARTITIONS_PER_INSERT,
+            },
+        )
+
+    def _probe(self, signal: Signal) -> bool:
+        """Whether the store takes an empty export of ``signal`` (no rows) right now."""
+        try:
+            self._send(signal, [Record(signal, b"")], f"{self.wal.id}:probe:{time.time_ns()}")
+        except StoreError:
+            return False
+        return True
 
     def _dead_letter(
         self, signal: Signal, record: Record, token: str, seq: int, error: StoreError
     ) -> None:
-        self.dead_letter_dir.mkdir(parents=True, exist_ok=True)
-        name = token.replace(":", "-")
-        (self.dead_letter_dir / f"{name}.pb").write_bytes(record.payload)
+        name = f"{self.wal.id}-{seq:012d}-{record.offset:012d}"
         reason = {
             "signal": signal.name.lower(),
             "segment": seq,
+            "offset": record.offset,
             "token": token,
             "error_code": error.code,
             "error": str(error)[:2000],
-            "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "payload_file": f"{name}.pb",
         }
-        (self.dead_letter_dir / f"{name}.json").write_text(json.dumps(reason, indent=2))
-        self.stats.dead_lettered(signal)
-        log.error("dead-lettered one %s export (%s): %s", signal.name.lower(), name, error.code)
+        if self.dead_letters.keep(name, signal.name.lower(), record.payload, reason):
+            log.error(
+                "dead-lettered one %s export (%s, code %s): %s",
+                signal.name.lower(),
+                name,
+                error.code,
+                str(error)[:300],
+            )
+
+    # -- split decisions survive a restart ---------------------------------------------------
+
+    def _split_path(self, seq: int) -> Path:
+        return self.wal.directory / f"seg-{seq:012d}{SPLIT_SUFFIX}"
+
+    def _load_splits(self) -> dict[int, set[str]]:
+        """Batches split before a restart stay split: their halves may already be stored
+        under their own tokens, which the whole batch's token would not deduplicate."""
+        live = set(self.wal.sealed())
+        out: dict[int, set[str]] = {}
+        for path in self.wal.directory.glob(f"seg-*{SPLIT_SUFFIX}"):
+            seq = int(path.name[4 : -len(SPLIT_SUFFIX)])
+            if seq in live:
+                out[seq] = set(path.read_text().split())
+            else:
+                path.unlink(missing_ok=True)
+        return out
+
+    def _mark_split(self, seq: int, token: str) -> None:
+        tokens = self._split.setdefault(seq, set())
+        tokens.add(token)
+        path = self._split_path(seq)
+        partial = path.with_suffix(".tmp")
+        try:
+            with open(partial, "w") as f:
+                f.write("\n".join(sorted(tokens)))
+                f.flush()
+                os.fsync(f.fileno())
+            partial.replace(path)
+        except OSError as error:  # a full disk must not stop the log from draining
+            log.warning("cannot keep the split of segment %d across a restart: %s", seq, error)

@@ -22,6 +22,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
+from exptrace.ingest.dedup import RecentExports
 from exptrace.ingest.stats import IngestStats
 from exptrace.ingest.validation import Screened, TimeWindow, screen
 from exptrace.ingest.wal import Signal, WalError, WalFull, WriteAheadLog
@@ -57,6 +58,7 @@ class Refused(Exception):
 class Intake:
     wal: WriteAheadLog
     stats: IngestStats
+    recent: RecentExports
     retry_after: float = 5.0
     durable_timeout: float = 30.0
     retention_days: int = 30
@@ -109,18 +111,28 @@ class Intake:
             request = self.parse(signal, payload)
         window = TimeWindow.now(self.retention_days, self.max_future_seconds)
         screened = screen(signal, request, window)
-        if screened.kept > 0:
-            self._log(signal, screened.payload)
+        if screened.kept > 0 and not self._log(signal, screened.payload, screened.kept):
+            return screened  # a client's retry of an export already logged: counted there
         # Counted once the answer is certain: a retried request would count twice.
         if screened.refused:
             self.stats.refused_items(signal, screened.refused)
         self.stats.accepted_request(signal, screened.kept)
         return screened
 
-    def _log(self, signal: Signal, payload: bytes) -> None:
-        """Append durably; Refused (retryable) when the log is full or failing."""
+    def _log(self, signal: Signal, payload: bytes, items: int) -> bool:
+        """Append durably unless the same export was logged within the dedup window.
+
+        True when logged now, False for a recognised retry. The digest is of the canonical
+        bytes the log holds, so exports still in the log after a restart are recognised too.
+        Raises Refused (retryable) when the log is full or failing.
+        """
         try:
-            self.wal.append_durable(signal, payload, self.durable_timeout)
+            return self.recent.admit(
+                signal,
+                payload,
+                items,
+                lambda: self.wal.append_durable(signal, payload, self.durable_timeout),
+            )
         except WalFull as error:
             self.stats.refused_request(signal, "log_full")
             raise Refused(

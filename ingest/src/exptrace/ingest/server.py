@@ -12,7 +12,9 @@ import grpc
 import uvicorn
 from starlette.routing import BaseRoute
 
+from exptrace.ingest.deadletter import DeadLetters
 from exptrace.ingest.deadlines import deadline_protocol
+from exptrace.ingest.dedup import RecentExports
 from exptrace.ingest.flusher import Flusher
 from exptrace.ingest.grpc_receiver import start_grpc_server
 from exptrace.ingest.http_receiver import bearer_check, build_app, health_routes, otlp_routes
@@ -23,9 +25,12 @@ from exptrace.ingest.selfmetrics import SelfMetrics
 from exptrace.ingest.settings import IngestSettings, split_endpoint
 from exptrace.ingest.stats import IngestStats
 from exptrace.ingest.store import Store, open_store
-from exptrace.ingest.wal import WriteAheadLog
+from exptrace.ingest.wal import Damage, WriteAheadLog
 
 log = logging.getLogger(__name__)
+
+STALL_REPORTED_AFTER = 5.0
+"""Seconds the flusher may retry a refused batch before ``/readyz`` reports it."""
 
 
 class IngestServer:
@@ -40,18 +45,15 @@ class IngestServer:
         data_dir = Path(settings.data_dir)
         data_dir.mkdir(parents=True, exist_ok=True)
         self.stats = IngestStats()
+        self.dead_letters = DeadLetters(data_dir / "dead-letter", self.stats)
         self.wal = WriteAheadLog(
             data_dir / "wal",
             max_bytes=settings.wal_max_bytes,
             segment_bytes=settings.wal_segment_bytes,
+            on_damage=self._keep_damage,
         )
-        if self.wal.repaired_bytes:
-            log.warning(
-                "cut %d bytes of a torn write at the end of the write-ahead log "
-                "(a crash mid-append; that export was never acknowledged)",
-                self.wal.repaired_bytes,
-            )
         try:
+            self.recent = RecentExports(self.wal, settings.dedup_window, self.stats)
             self.store: Store = open_store(settings.store_url)
             self.schema = Schema(
                 retention_days=settings.retention_days,
@@ -64,6 +66,10 @@ class IngestServer:
             raise
         self.stats.gauges.update(
             {
+                "exptrace_ingest_flush_stalled_seconds": (
+                    "How long the store has refused some logged batch (0: the log drains).",
+                    lambda: self.flusher.stalled_seconds(),
+                ),
                 "exptrace_ingest_log_bytes": (
                     "Bytes in the write-ahead log.",
                     lambda: self.wal.total_bytes,
@@ -81,6 +87,7 @@ class IngestServer:
         self.intake = Intake(
             self.wal,
             self.stats,
+            self.recent,
             retry_after=settings.retry_after,
             retention_days=settings.retention_days,
             max_future_seconds=settings.max_future_seconds,
@@ -89,9 +96,10 @@ class IngestServer:
             self.wal,
             self.store,
             self.stats,
-            dead_letter_dir=data_dir / "dead-letter",
+            self.dead_letters,
             flush_interval=settings.flush_interval,
             max_retry_delay=settings.store_retry_max_delay,
+            before_trim=self.recent.persist,
         )
         self.self_metrics = (
             SelfMetrics(self.intake, settings.self_metrics_interval, settings.service_name)
@@ -116,11 +124,28 @@ class IngestServer:
         """Serve more HTTP routes (the query API) next to OTLP/HTTP; call before start()."""
         self.app.router.routes.extend(routes)
 
+    def _keep_damage(self, damage: Damage) -> None:
+        """Copy damaged log bytes to the dead-letter directory and say what happened."""
+        kind = "torn_tail" if damage.torn_tail else "log_damage"
+        reason = {"segment": damage.segment, "offset": damage.offset, "reason": damage.describe()}
+        self.dead_letters.keep(f"{damage.name}-{kind}", kind, damage.data, reason)
+        report = log.warning if damage.torn_tail else log.error
+        report(
+            "write-ahead log: %s; the bytes are in %s",
+            damage.describe(),
+            self.dead_letters.directory / f"{damage.name}-{kind}.bin",
+        )
+
     def problems(self) -> list[str]:
         """Why the receiver cannot take and store data now (empty when ready)."""
         found = []
         if self.wal.total_bytes > 0.9 * self.wal.max_bytes:
             found.append("write-ahead log over 90% full")
+        stalled = self.flusher.stalled_seconds()
+        if stalled >= STALL_REPORTED_AFTER:
+            found.append(
+                f"the store has refused logged data for {stalled:.0f}s: {self.flusher.last_error}"
+            )
         try:
             self.store.query("SELECT 1")
         except Exception as error:

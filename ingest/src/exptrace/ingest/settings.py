@@ -34,6 +34,9 @@ class IngestSettings:
     flush_interval: float = 1.0
     retry_after: float = 5.0
     """Seconds clients are told to wait when the log is full."""
+    dedup_window: float = 600.0
+    """Seconds within which an export identical to one already logged (a client's retry after
+    a lost acknowledgement) is acknowledged without being stored again; 0: off."""
     store_retry_max_delay: float = 5.0
     """Longest wait between attempts to reach a failing store (the backoff doubles up to it)."""
     retention_days: int = 30

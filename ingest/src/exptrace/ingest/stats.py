@@ -21,6 +21,8 @@ class Snapshot:
     inserts: dict[str, int]
     inserted_records: dict[str, int]
     dead_letters: dict[str, int]
+    duplicates: dict[str, int]
+    duplicate_items: dict[str, int]
     store_errors: int
     flushes: int
     flush_seconds: float
@@ -41,6 +43,8 @@ class IngestStats:
         self.inserts: Counter[str] = Counter()
         self.inserted_records: Counter[str] = Counter()
         self.dead_letters: Counter[str] = Counter()
+        self.duplicates: Counter[str] = Counter()
+        self.duplicate_items: Counter[str] = Counter()
         self.store_errors = 0
         self.flushes = 0
         self.flush_seconds = 0.0
@@ -72,9 +76,16 @@ class IngestStats:
             self.flush_seconds += seconds
             self.last_lag_seconds = lag
 
-    def dead_lettered(self, signal: Signal) -> None:
+    def dead_lettered(self, kind: str) -> None:
+        """One letter: an export of ``kind`` (a signal) or damaged log bytes."""
         with self._lock:
-            self.dead_letters[signal.name.lower()] += 1
+            self.dead_letters[kind] += 1
+
+    def duplicate_request(self, signal: Signal, items: int) -> None:
+        """An export identical to one already logged: acknowledged, not stored again."""
+        with self._lock:
+            self.duplicates[signal.name.lower()] += 1
+            self.duplicate_items[signal.name.lower()] += items
 
     def store_error(self) -> None:
         with self._lock:
@@ -89,6 +100,8 @@ class IngestStats:
                 dict(self.inserts),
                 dict(self.inserted_records),
                 dict(self.dead_letters),
+                dict(self.duplicates),
+                dict(self.duplicate_items),
                 self.store_errors,
                 self.flushes,
                 self.flush_seconds,
@@ -151,8 +164,22 @@ class IngestStats:
         family(
             "exptrace_ingest_dead_letters_total",
             "counter",
-            "Export requests the store rejected as malformed (see the dead-letter directory).",
-            by_signal(snap.dead_letters),
+            "Letters written to the dead-letter directory: exports the store refused (kind is "
+            "the signal) and damaged (log_damage) or torn (torn_tail) write-ahead log bytes.",
+            [(f'{{kind="{k}"}}', n) for k, n in sorted(snap.dead_letters.items())],
+        )
+        family(
+            "exptrace_ingest_requests_duplicate_total",
+            "counter",
+            "Exports identical to one logged within the deduplication window: acknowledged, "
+            "not stored again (a client retry after a lost acknowledgement).",
+            by_signal(snap.duplicates),
+        )
+        family(
+            "exptrace_ingest_items_duplicate_total",
+            "counter",
+            "Spans, log records and metric data points in those duplicate exports.",
+            by_signal(snap.duplicate_items),
         )
         family(
             "exptrace_ingest_store_errors_total",

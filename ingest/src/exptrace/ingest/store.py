@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import re
+import tempfile
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -24,7 +25,8 @@ from exptrace.ingest.locking import DirectoryLock
 from exptrace.ingest.sqltext import identifier, literal
 
 # ClickHouse error codes that mean "this data can never be inserted", as opposed to the
-# store being unavailable, full or overloaded (worth retrying).
+# store being unavailable, full or overloaded (worth retrying). 36 is what the Protobuf
+# reader raises for a oneof carrying two values; 321 a value out of its type's range.
 DATA_ERROR_CODES = frozenset(
     {
         6,
@@ -32,6 +34,7 @@ DATA_ERROR_CODES = frozenset(
         27,
         32,
         33,
+        36,
         38,
         41,
         53,
@@ -41,6 +44,7 @@ DATA_ERROR_CODES = frozenset(
         117,
         131,
         190,
+        321,
         434,
         435,
         436,
@@ -202,6 +206,8 @@ class ChdbStore(Store):
             self._lock.release()
             raise StoreError(f"chDB is not installed: {error}") from error
         self._chdb = chdb
+        for leftover in (self.path / "inserts").glob("*.bin"):
+            leftover.unlink()  # scratch files of inserts cut short by a crash
         self._local = threading.local()
         self._all: list[Any] = []
         self._all_lock = threading.Lock()
@@ -243,17 +249,30 @@ class ChdbStore(Store):
     def insert_raw(
         self, table: str, data: bytes, fmt: str, settings: Mapping[str, str | int]
     ) -> None:
+        """Insert through ``INSERT ... FROM INFILE``: a plain statement, which raises.
+
+        chDB's streaming insert (``send_insert``) can return without raising although the
+        engine refused the rows (seen with too many partitions in one block), so the bytes go
+        to a scratch file in the store directory and the statement reads them from there.
+        """
         clause = ", ".join(
             f"{identifier(k)} = {v if isinstance(v, int) else literal(str(v))}"
             for k, v in settings.items()
         )
-        sql = f"INSERT INTO {identifier(table)}" + (f" SETTINGS {clause}" if clause else "")
-        try:
-            inserter = self._connection().send_insert(sql, identifier(fmt))
-            inserter.append(data)
-            inserter.finish()
-        except Exception as error:
-            raise StoreError.from_exception(error) from error
+        scratch = self.path / "inserts"
+        scratch.mkdir(exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=scratch, suffix=".bin") as f:
+            f.write(data)
+            f.flush()
+            sql = (
+                f"INSERT INTO {identifier(table)} FROM INFILE {literal(f.name)}"
+                + (f" SETTINGS {clause}" if clause else "")
+                + f" FORMAT {identifier(fmt)}"
+            )
+            try:
+                self._connection().query(sql, "TSV")
+            except Exception as error:
+                raise StoreError.from_exception(error) from error
 
     def insert_protobuf(
         self, table: str, data: bytes, schema: str, message: str, settings: Mapping[str, str | int]

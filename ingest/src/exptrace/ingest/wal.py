@@ -1,11 +1,16 @@
 """The write-ahead log: an export is acknowledged only once its bytes are on disk.
 
 Records are ``header | payload``: a magic, the signal, the payload length and a CRC-32 of
-signal and payload, so a torn tail after a crash is detected and cut on open and never
-half-read. Appends from concurrent requests are fsynced together by one syncer thread (group
-commit). Segments are sealed by size or age; the flusher reads sealed segments and removes
-each only after its rows are committed to the store. The total size on disk is bounded:
-past it, :class:`WalFull` asks clients to back off.
+signal and payload. On open, a torn tail (a crash in the middle of an append, never
+acknowledged) is cut; a damaged record elsewhere is skipped and reading resynchronises on the
+next intact header, so every intact record after it is kept. Both are handed to the caller
+(``on_damage``) with their bytes before anything is cut. Appends from concurrent requests are
+fsynced together by one syncer thread (group commit). Segments are sealed by size or age; the
+flusher reads sealed segments and removes each only after its rows are committed to the
+store. Segment numbers are never reused in a directory (the highest one is the name of an
+empty file, ``last-segment.<n>``, renamed before each new segment: no data block is needed,
+so it works on a full disk), so ``(id, segment)`` names a segment for the life of the directory. The
+total size on disk is bounded: past it, :class:`WalFull` asks clients to back off.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import struct
 import threading
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
@@ -27,6 +32,7 @@ MAGIC = b"EXW1"
 HEADER = struct.Struct("<4sBxII")  # magic, signal, pad, payload length, crc32
 SEGMENT_PREFIX = "seg-"
 SEGMENT_SUFFIX = ".wal"
+LAST_SEGMENT = "last-segment."
 
 
 class Signal(IntEnum):
@@ -59,6 +65,39 @@ class Ticket:
 class Record:
     signal: Signal
     payload: bytes
+    offset: int = 0
+    """Where the record starts in its segment: with the segment, its name in the log."""
+
+
+@dataclass(frozen=True)
+class Damage:
+    """Bytes of a segment that are not an intact record, found when the log was opened."""
+
+    log_id: str
+    segment: int
+    offset: int
+    data: bytes
+    torn_tail: bool
+    """An incomplete record at the very end of the newest segment: a crash in the middle of
+    an append, whose export was never acknowledged. Otherwise the bytes were damaged after
+    they were written (and any intact records after them are kept)."""
+
+    @property
+    def name(self) -> str:
+        """Where the bytes were, as a file name: log id, segment, offset."""
+        return f"{self.log_id}-{self.segment:012d}-{self.offset:012d}"
+
+    def describe(self) -> str:
+        where = f"segment {self.segment} at byte {self.offset}"
+        if self.torn_tail:
+            return (
+                f"cut {len(self.data)} bytes of an incomplete record at the end of {where}: "
+                "a crash during an append, whose export was never acknowledged"
+            )
+        return (
+            f"skipped {len(self.data)} damaged bytes in {where} (bad header, length or "
+            "checksum); intact records after them are kept"
+        )
 
 
 class _Segment:
@@ -81,22 +120,26 @@ class WriteAheadLog:
         *,
         max_bytes: int = 1 << 30,
         segment_bytes: int = 16 << 20,
+        on_damage: Callable[[Damage], None] | None = None,
     ) -> None:
+        """Open (or create) the log; ``on_damage`` sees every damaged range before it is cut."""
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self._lock_file = DirectoryLock(self.directory, WalBusy)
         self.max_bytes = max_bytes
         self.segment_bytes = segment_bytes
         self.id = self._log_id()
-        self.repaired_bytes = 0
+        self.damage: list[Damage] = []
         self._lock = threading.Lock()  # appends and sealing
         self._synced = threading.Condition()
         self._sealed: list[int] = []
         self._sizes: dict[int, int] = {}
-        for seq in self._existing():
-            self._sizes[seq] = self._repair(seq)
+        self._signals: dict[int, set[Signal]] = {}
+        existing = self._existing()
+        for seq in existing:
+            self._sizes[seq] = self._repair(seq, newest=seq == existing[-1], on_damage=on_damage)
             self._sealed.append(seq)
-        self._active = self._open(max(self._sizes, default=0) + 1)
+        self._active = self._open(max(self._last_segment(), *existing, 0) + 1)
         self._durable = Ticket(self._active.seq, 0)
         self._dirty = threading.Event()
         self._closed = False
@@ -109,10 +152,35 @@ class WriteAheadLog:
     # -- identity and recovery ------------------------------------------------------------
 
     def _log_id(self) -> str:
+        """A random id for this directory, written once (deduplication tokens start with it)."""
         path = self.directory / "id"
-        if not path.exists():
-            path.write_text(secrets.token_hex(8))
+        if not path.exists() or not path.read_text().strip():
+            _write_atomically(path, secrets.token_hex(8))
         return path.read_text().strip()
+
+    def _markers(self) -> list[tuple[int, Path]]:
+        found = []
+        for path in self.directory.glob(f"{LAST_SEGMENT}*"):
+            suffix = path.name[len(LAST_SEGMENT) :]
+            if suffix.isdigit():
+                found.append((int(suffix), path))
+        return sorted(found)
+
+    def _last_segment(self) -> int:
+        markers = self._markers()
+        return markers[-1][0] if markers else 0
+
+    def _remember(self, seq: int) -> None:
+        """Record ``seq`` as the highest segment number ever used (durably)."""
+        markers = self._markers()
+        target = self.directory / f"{LAST_SEGMENT}{seq}"
+        if markers:
+            os.rename(markers[-1][1], target)
+            for _n, stale in markers[:-1]:
+                stale.unlink(missing_ok=True)
+        else:
+            target.touch()
+        _fsync_dir(self.directory)
 
     def _existing(self) -> list[int]:
         seqs = []
@@ -126,22 +194,31 @@ class WriteAheadLog:
     def _path(self, seq: int) -> Path:
         return self.directory / f"{SEGMENT_PREFIX}{seq:012d}{SEGMENT_SUFFIX}"
 
-    def _repair(self, seq: int) -> int:
-        """Cut a torn or corrupt tail; returns the segment's valid size."""
+    def _repair(self, seq: int, *, newest: bool, on_damage: Callable[[Damage], None] | None) -> int:
+        """Report damaged ranges, cut a damaged tail; returns the segment's size after it."""
         path = self._path(seq)
         data = path.read_bytes()
-        valid = 0
-        for _record, end in _scan(data):
-            valid = end
-        if valid < len(data):
-            self.repaired_bytes += len(data) - valid
+        records, damaged = _scan(data)
+        self._signals[seq] = {record.signal for record in records}
+        for start, end in damaged:
+            tail = end == len(data)
+            torn = newest and tail and _incomplete(data, start)
+            damage = Damage(self.id, seq, start, data[start:end], torn)
+            self.damage.append(damage)
+            if on_damage is not None:
+                on_damage(damage)  # before the bytes are cut
+        if damaged and damaged[-1][1] == len(data):
+            valid = damaged[-1][0]
             with open(path, "r+b") as f:
                 f.truncate(valid)
                 f.flush()
                 os.fsync(f.fileno())
-        return valid
+            return valid
+        return len(data)
 
     def _open(self, seq: int) -> _Segment:
+        # The number is on disk before the segment exists: never reused, even after a crash.
+        self._remember(seq)
         segment = _Segment(self._path(seq), seq)
         self._sizes[seq] = segment.size
         _fsync_dir(self.directory)
@@ -163,7 +240,10 @@ class WriteAheadLog:
                     f"the write-ahead log holds {self.total_bytes} of {self.max_bytes} bytes"
                 )
             if self._active.size and self._active.size + size > self.segment_bytes:
-                self._seal_active()
+                try:
+                    self._seal_active()
+                except OSError as error:
+                    raise WalError(f"cannot start a new log segment: {error}") from error
             try:
                 written = os.write(self._active.fd, header + payload)
             except OSError as error:
@@ -174,6 +254,7 @@ class WriteAheadLog:
                 raise WalError("short write to the write-ahead log (disk full?)")
             self._active.size += size
             self._sizes[self._active.seq] = self._active.size
+            self._signals.setdefault(self._active.seq, set()).add(signal)
             ticket = Ticket(self._active.seq, self._active.size)
         self._dirty.set()
         return ticket
@@ -235,9 +316,9 @@ class WriteAheadLog:
         """Close the active segment (fsynced) and start the next; caller holds ``_lock``."""
         old = self._active
         os.fsync(old.fd)
+        self._active = self._open(old.seq + 1)  # may fail (disk full): ``old`` stays active
         os.close(old.fd)
         self._sealed.append(old.seq)
-        self._active = self._open(old.seq + 1)
         with self._synced:
             self._durable = Ticket(self._active.seq, 0)
             self._synced.notify_all()
@@ -258,16 +339,22 @@ class WriteAheadLog:
             return list(self._sealed)
 
     def read(self, seq: int) -> list[Record]:
-        """The records of a sealed segment."""
-        return [record for record, _end in _scan(self._path(seq).read_bytes())]
+        """The intact records of a sealed segment (damaged ranges skipped)."""
+        return _scan(self._path(seq).read_bytes())[0]
 
     def remove(self, seq: int) -> None:
         """Drop a flushed segment: its rows are committed to the store."""
         with self._lock:
             self._sealed.remove(seq)
             self._sizes.pop(seq, None)
+            self._signals.pop(seq, None)
         self._path(seq).unlink(missing_ok=True)
         _fsync_dir(self.directory)
+
+    def holds_elsewhere(self, signal: Signal, seq: int) -> bool:
+        """Whether any segment but ``seq`` (the active one included) holds ``signal`` records."""
+        with self._lock:
+            return any(signal in signals for s, signals in self._signals.items() if s != seq)
 
     @property
     def total_bytes(self) -> int:
@@ -276,6 +363,10 @@ class WriteAheadLog:
     @property
     def segments(self) -> int:
         return len(self._sizes)
+
+    def modified(self, seq: int) -> float:
+        """When segment ``seq`` was last written (Unix time)."""
+        return self._path(seq).stat().st_mtime
 
     def oldest_sealed_age(self) -> float:
         """Seconds since the oldest unflushed sealed segment was last written, or 0."""
@@ -306,20 +397,62 @@ def _crc(signal: int, payload: bytes) -> int:
     return zlib.crc32(payload, zlib.crc32(bytes((signal,))))
 
 
-def _scan(data: bytes) -> Iterator[tuple[Record, int]]:
-    """Valid records from the start of ``data`` with their end offsets; stops at damage."""
+def _record_at(data: bytes, offset: int) -> Record | None:
+    """The intact record starting at ``offset``, or None."""
+    if offset + HEADER.size > len(data):
+        return None
+    magic, signal, length, crc = HEADER.unpack_from(data, offset)
+    start = offset + HEADER.size
+    end = start + length
+    if magic != MAGIC or end > len(data) or signal not in Signal._value2member_map_:
+        return None
+    payload = data[start:end]
+    if _crc(signal, payload) != crc:
+        return None
+    return Record(Signal(signal), payload, offset)
+
+
+def _scan(data: bytes) -> tuple[list[Record], list[tuple[int, int]]]:
+    """Intact records of ``data`` and the damaged ``(start, end)`` ranges between them.
+
+    After damage, reading resumes at the next offset holding a magic, a valid header and a
+    payload whose checksum matches.
+    """
+    records: list[Record] = []
+    damaged: list[tuple[int, int]] = []
     offset, size = 0, len(data)
-    while offset + HEADER.size <= size:
-        magic, signal, length, crc = HEADER.unpack_from(data, offset)
-        start = offset + HEADER.size
-        end = start + length
-        if magic != MAGIC or end > size or signal not in Signal._value2member_map_:
-            return
-        payload = data[start:end]
-        if _crc(signal, payload) != crc:
-            return
-        yield Record(Signal(signal), payload), end
-        offset = end
+    while offset < size:
+        record = _record_at(data, offset)
+        if record is not None:
+            records.append(record)
+            offset += HEADER.size + len(record.payload)
+            continue
+        start = offset
+        offset = data.find(MAGIC, offset + 1)
+        while offset != -1 and _record_at(data, offset) is None:
+            offset = data.find(MAGIC, offset + 1)
+        if offset == -1:
+            offset = size
+        damaged.append((start, offset))
+    return records, damaged
+
+
+def _incomplete(data: bytes, offset: int) -> bool:
+    """The bytes from ``offset`` are the beginning of a record cut short by the end of data."""
+    if offset + HEADER.size > len(data):
+        return data[offset : offset + len(MAGIC)] == MAGIC[: len(data) - offset]
+    magic, _signal, length, _crc = HEADER.unpack_from(data, offset)
+    return magic == MAGIC and offset + HEADER.size + length > len(data)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    partial = path.with_suffix(".tmp")
+    with open(partial, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    partial.replace(path)
+    _fsync_dir(path.parent)
 
 
 def _fsync_dir(directory: Path) -> None:
