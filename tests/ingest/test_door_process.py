@@ -66,10 +66,10 @@ def test_a_second_receiver_cannot_take_the_grpc_port(tmp_path):
             "the port is in use"
         )
         assert stderr.strip() == line  # nothing else: no log lines of grpcio's own
-        # Every export reaches the first receiver.
-        request = traces("only-first", [span("op")]).SerializeToString()
+        # Every export reaches the first receiver (distinct exports: identical bytes would be
+        # recognised as retries and stored once).
         for _ in range(20):
-            grpc_export(grpc_port, request)
+            grpc_export(grpc_port, traces("only-first", [span("op")]).SerializeToString())
     finally:
         first.send_signal(signal.SIGTERM)
         first.communicate(timeout=120)
