@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from exptrace.ingest.store import Store, StoreError
-from exptrace.propagation.members import Limits
+from exptrace.propagation import grammar
 
 STATUSES = ("draft", "running", "stopped", "archived")
 ACTIONS = {"start": "running", "stop": "stopped", "archive": "archived"}
@@ -22,7 +22,6 @@ TRANSITIONS = {
     "stopped": {"running", "archived"},
     "archived": set(),
 }
-_TOKENS = Limits()
 _COLUMNS = (
     "experiment_id",
     "version",
@@ -89,19 +88,15 @@ class Experiment:
     changed_by: str = ""
 
     def validate(self) -> None:
-        if not _TOKENS.is_token(self.id):
-            raise RegistryError(
-                f"experiment id {self.id!r} must be 1-64 letters, digits, '.', '_' or '-'"
-            )
+        if not grammar.is_token(self.id):
+            raise RegistryError(f"experiment id {self.id!r} must be {grammar.describe()}")
         if self.status not in STATUSES:
             raise RegistryError(f"status must be one of {', '.join(STATUSES)}")
         if not self.variants:
             raise RegistryError("an experiment needs at least one variant")
         for variant, weight in self.variants.items():
-            if not _TOKENS.is_token(variant):
-                raise RegistryError(
-                    f"variant {variant!r} must be 1-64 letters, digits, '.', '_' or '-'"
-                )
+            if not grammar.is_token(variant):
+                raise RegistryError(f"variant {variant!r} must be {grammar.describe()}")
             if not isinstance(weight, (int, float)) or weight < 0:
                 raise RegistryError(f"weight of variant {variant!r} must be a number >= 0")
         if sum(self.variants.values()) <= 0:
