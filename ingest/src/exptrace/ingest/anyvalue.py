@@ -29,8 +29,9 @@ _VALUE = 4  # AnyValue: the oneof, fields 1-7
 
 def double_json(expr: str) -> str:
     """A Float64 as a JSON value (non-finite values as the strings protobuf JSON uses)."""
+    text = f"toString({expr})"
     return (
-        f"if(isFinite({expr}), toString({expr}), "
+        f"if(isFinite({expr}), if(match({text}, '[.e]'), {text}, concat({text}, '.0')), "
         f"if(isNaN({expr}), '\"NaN\"', if({expr} > 0, '\"Infinity\"', '\"-Infinity\"')))"
     )
 
@@ -164,13 +165,16 @@ def nested_json(
 
 def any_value_text(v: str, mask: Callable[[str], str], nested: Callable[[str, str], str]) -> str:
     """Text of the landing ``AnyValue`` tuple ``v``: strings through ``mask``, arrays and
-    key-value lists through ``nested(bytes, root)`` (root 1: array, 2: key-value list)."""
+    key-value lists through ``nested(bytes, root)`` (root 1: array, 2: key-value list).
+    One decoder call serves both, which halves the expression the engine analyses."""
+    is_array = f"{v}.value = 'array_value'"
+    data = f"if({is_array}, {v}.array_value, {v}.kvlist_value)"
+    root = f"if({is_array}, {_ARRAY}, {_KVLIST})"
     return (
         f"multiIf({v}.value = 'string_value', {mask(f'{v}.string_value')}, "
         f"{v}.value = 'int_value', toString({v}.int_value), "
         f"{v}.value = 'double_value', toString({v}.double_value), "
         f"{v}.value = 'bool_value', if({v}.bool_value, 'true', 'false'), "
         f"{v}.value = 'bytes_value', base64Encode({v}.bytes_value), "
-        f"{v}.value = 'array_value', {nested(f'{v}.array_value', str(_ARRAY))}, "
-        f"{v}.value = 'kvlist_value', {nested(f'{v}.kvlist_value', str(_KVLIST))}, '')"
+        f"{v}.value IN ('array_value', 'kvlist_value'), {nested(data, root)}, '')"
     )

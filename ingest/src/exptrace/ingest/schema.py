@@ -404,6 +404,8 @@ class Schema:
         """Materialized views from the landing tables; they write the exporter's columns only
         (ours are filled by the tables' defaults)."""
         r = self.redaction_sql
+        resource = "length(rs.resource.attributes)"
+        own = "length(s.attributes)"
         traces = f"""
 SELECT
     fromUnixTimestamp64Nano(toInt64(s.start_time_unix_nano)) AS Timestamp,
@@ -414,27 +416,44 @@ SELECT
     {r.text("s.name")} AS SpanName,
     {span_kind("s.kind")} AS SpanKind,
     ResourceAttributes['service.name'] AS ServiceName,
-    {r.attributes("rs.resource.attributes")} AS ResourceAttributes,
+    {r.attributes("attrs", "texts", "1", resource)} AS ResourceAttributes,
     ss.scope.name AS ScopeName,
     ss.scope.version AS ScopeVersion,
-    {r.attributes("s.attributes")} AS SpanAttributes,
+    {r.attributes("attrs", "texts", f"{resource} + 1", own)} AS SpanAttributes,
     toUInt64(greatest(s.end_time_unix_nano, s.start_time_unix_nano) - s.start_time_unix_nano) AS Duration,
     {status_code("s.status.code")} AS StatusCode,
     {r.text("s.status.message")} AS StatusMessage,
     arrayMap(e -> fromUnixTimestamp64Nano(toInt64(e.time_unix_nano)), s.events) AS `Events.Timestamp`,
     arrayMap(e -> e.name, s.events) AS `Events.Name`,
-    arrayMap(e -> {r.attributes("e.attributes")}, s.events) AS `Events.Attributes`,
+    arrayMap((e, o) -> {r.attributes("attrs", "texts", "o", "length(e.attributes)")},
+        s.events, event_offsets) AS `Events.Attributes`,
     arrayMap(l -> lower(hex(l.trace_id)), s.links) AS `Links.TraceId`,
     arrayMap(l -> lower(hex(l.span_id)), s.links) AS `Links.SpanId`,
     arrayMap(l -> l.trace_state, s.links) AS `Links.TraceState`,
-    arrayMap(l -> {r.attributes("l.attributes")}, s.links) AS `Links.Attributes`
-FROM otel_traces_landing
-ARRAY JOIN resource_spans AS rs
-ARRAY JOIN rs.scope_spans AS ss
-ARRAY JOIN ss.spans AS s"""
+    arrayMap((l, o) -> {r.attributes("attrs", "texts", "o", "length(l.attributes)")},
+        s.links, link_offsets) AS `Links.Attributes`
+FROM (
+    SELECT rs, ss, s,
+        arrayConcat(rs.resource.attributes, s.attributes,
+            arrayFlatten(arrayMap(e -> e.attributes, s.events)),
+            arrayFlatten(arrayMap(l -> l.attributes, s.links))) AS attrs,
+        {r.texts("attrs")} AS texts,
+        arrayMap(e -> length(e.attributes), s.events) AS event_lengths,
+        {_offsets(f"{resource} + {own}", "event_lengths")} AS event_offsets,
+        arrayMap(l -> length(l.attributes), s.links) AS link_lengths,
+        {_offsets(f"{resource} + {own} + arraySum(event_lengths)", "link_lengths")} AS link_offsets
+    FROM otel_traces_landing
+    ARRAY JOIN resource_spans AS rs
+    ARRAY JOIN rs.scope_spans AS ss
+    ARRAY JOIN ss.spans AS s
+)"""
         trace_id_ts = """
 SELECT TraceId, min(Timestamp) AS Start, max(Timestamp) AS End
 FROM otel_traces WHERE TraceId != '' GROUP BY TraceId"""
+        resource, scope = "length(rl.resource.attributes)", "length(sl.scope.attributes)"
+        body = (
+            f"CAST(tuple('', l.body), {literal(f'Tuple(key String, value {landing.ANY_VALUE})')})"
+        )
         logs = f"""
 SELECT
     fromUnixTimestamp64Nano(toInt64(if(l.time_unix_nano = 0, l.observed_time_unix_nano, l.time_unix_nano))) AS Timestamp,
@@ -444,19 +463,24 @@ SELECT
     l.severity_text AS SeverityText,
     toUInt8(l.severity_number) AS SeverityNumber,
     ResourceAttributes['service.name'] AS ServiceName,
-    {r.any_value("l.body")} AS Body,
+    texts[-1] AS Body,
     rl.schema_url AS ResourceSchemaUrl,
-    {r.attributes("rl.resource.attributes")} AS ResourceAttributes,
+    {r.attributes("attrs", "texts", "1", resource)} AS ResourceAttributes,
     sl.schema_url AS ScopeSchemaUrl,
     sl.scope.name AS ScopeName,
     sl.scope.version AS ScopeVersion,
-    {r.attributes("sl.scope.attributes")} AS ScopeAttributes,
-    {r.attributes("l.attributes")} AS LogAttributes,
+    {r.attributes("attrs", "texts", f"{resource} + 1", scope)} AS ScopeAttributes,
+    {r.attributes("attrs", "texts", f"{resource} + {scope} + 1", "length(l.attributes)")} AS LogAttributes,
     l.event_name AS EventName
-FROM otel_logs_landing
-ARRAY JOIN resource_logs AS rl
-ARRAY JOIN rl.scope_logs AS sl
-ARRAY JOIN sl.log_records AS l"""
+FROM (
+    SELECT rl, sl, l,
+        arrayConcat(rl.resource.attributes, sl.scope.attributes, l.attributes, [{body}]) AS attrs,
+        {r.texts("attrs")} AS texts
+    FROM otel_logs_landing
+    ARRAY JOIN resource_logs AS rl
+    ARRAY JOIN rl.scope_logs AS sl
+    ARRAY JOIN sl.log_records AS l
+)"""
         views = [
             View("otel_traces_mv", "otel_traces", traces),
             View("otel_traces_trace_id_ts_mv", "otel_traces_trace_id_ts", trace_id_ts),
@@ -475,24 +499,27 @@ ARRAY JOIN sl.log_records AS l"""
 
     def _metric(self, kind: str) -> str:
         r = self.redaction_sql
+        resource, scope = "length(rm.resource.attributes)", "length(sm.scope.attributes)"
+        own = "length(dp.attributes)"
         common = f"""
-    {r.attributes("rm.resource.attributes")} AS ResourceAttributes,
+    {r.attributes("attrs", "texts", "1", resource)} AS ResourceAttributes,
     rm.schema_url AS ResourceSchemaUrl,
     sm.scope.name AS ScopeName,
     sm.scope.version AS ScopeVersion,
-    {r.attributes("sm.scope.attributes")} AS ScopeAttributes,
+    {r.attributes("attrs", "texts", f"{resource} + 1", scope)} AS ScopeAttributes,
     toUInt32(0) AS ScopeDroppedAttrCount,
     sm.schema_url AS ScopeSchemaUrl,
     ResourceAttributes['service.name'] AS ServiceName,
     m.name AS MetricName,
     m.description AS MetricDescription,
     m.unit AS MetricUnit,
-    {r.attributes("dp.attributes")} AS Attributes,
+    {r.attributes("attrs", "texts", f"{resource} + {scope} + 1", own)} AS Attributes,
     fromUnixTimestamp64Nano(toInt64(dp.start_time_unix_nano)) AS StartTimeUnix,
     fromUnixTimestamp64Nano(toInt64(dp.time_unix_nano)) AS TimeUnix,
     dp.flags AS Flags"""
         exemplars = f""",
-    arrayMap(x -> {r.attributes("x.filtered_attributes")}, dp.exemplars) AS `Exemplars.FilteredAttributes`,
+    arrayMap((ex, o) -> {r.attributes("attrs", "texts", "o", "length(ex.filtered_attributes)")},
+        dp.exemplars, exemplar_offsets) AS `Exemplars.FilteredAttributes`,
     arrayMap(x -> fromUnixTimestamp64Nano(toInt64(x.time_unix_nano)), dp.exemplars) AS `Exemplars.TimeUnix`,
     arrayMap(x -> if(x.value = 'as_int', toFloat64(x.as_int), x.as_double), dp.exemplars) AS `Exemplars.Value`,
     arrayMap(x -> lower(hex(x.span_id)), dp.exemplars) AS `Exemplars.SpanId`,
@@ -519,14 +546,33 @@ ARRAY JOIN sl.log_records AS l"""
     arrayMap(q -> q.quantile, dp.quantile_values) AS `ValueAtQuantiles.Quantile`,
     arrayMap(q -> q.value, dp.quantile_values) AS `ValueAtQuantiles.Value`""",
         }[kind]
+        has_exemplars = kind != "summary"
+        exemplar_attributes = (
+            "arrayFlatten(arrayMap(ex -> ex.filtered_attributes, dp.exemplars))"
+            if has_exemplars
+            else "[]"
+        )
+        exemplar_lengths = (
+            "arrayMap(ex -> length(ex.filtered_attributes), dp.exemplars)"
+            if has_exemplars
+            else "emptyArrayUInt64()"
+        )
         return f"""
 SELECT{common}{specific}
-FROM otel_metrics_landing
-ARRAY JOIN resource_metrics AS rm
-ARRAY JOIN rm.scope_metrics AS sm
-ARRAY JOIN sm.metrics AS m
-ARRAY JOIN m.{kind}.data_points AS dp
-WHERE m.data = '{kind}'"""
+FROM (
+    SELECT rm, sm, m, dp,
+        arrayConcat(rm.resource.attributes, sm.scope.attributes, dp.attributes,
+            {exemplar_attributes}) AS attrs,
+        {r.texts("attrs")} AS texts,
+        {exemplar_lengths} AS exemplar_lengths,
+        {_offsets(f"{resource} + {scope} + {own}", "exemplar_lengths")} AS exemplar_offsets
+    FROM otel_metrics_landing
+    ARRAY JOIN resource_metrics AS rm
+    ARRAY JOIN rm.scope_metrics AS sm
+    ARRAY JOIN sm.metrics AS m
+    ARRAY JOIN m.{kind}.data_points AS dp
+    WHERE m.data = '{kind}'
+)"""
 
     def migrations(self) -> dict[int, list[str]]:
         """Statements that bring a store at version N-1 to version N, beyond what
@@ -537,6 +583,11 @@ WHERE m.data = '{kind}'"""
 
 def _on(cluster: str | None) -> str:
     return f" ON CLUSTER {identifier(cluster)}" if cluster else ""
+
+
+def _offsets(before: str, lengths: str) -> str:
+    """1-based start of each group of ``lengths`` in an array after ``before`` elements."""
+    return f"arrayMap((c, n) -> {before} + 1 + c - n, arrayCumSum({lengths}), {lengths})"
 
 
 def _items(attributes: str) -> str:
