@@ -4,8 +4,8 @@ Scalars become their text (strings as sent, booleans ``true``/``false``, bytes b
 and key-value lists become JSON at every level of nesting. ``AnyValue`` is recursive, which
 the engine's ``Protobuf`` format cannot map onto a fixed column type, so the landing tables
 keep a nested array or list as its raw protobuf bytes and :func:`nested_json` decodes them in
-the engine: an ``arrayFold`` walks the bytes with an explicit stack, one field per step.
-Rows without nested values take no steps.
+the engine: an ``arrayFold`` walks the bytes with an explicit stack, a byte or a field per
+step. A value that is not nested takes a single step.
 
 Redaction happens here too, where the structure is still known: masks apply to string
 leaves only (so numbers are never masked and JSON stays valid), and a nested key named like
