@@ -5,7 +5,7 @@ and key-value lists become JSON at every level of nesting. ``AnyValue`` is recur
 the engine's ``Protobuf`` format cannot map onto a fixed column type, so the landing tables
 keep a nested array or list as its raw protobuf bytes and :func:`nested_json` decodes them in
 the engine: an ``arrayFold`` walks the bytes with an explicit stack, a byte or a field per
-step. A value that is not nested takes a single step.
+step. A value that is not nested takes no step.
 
 Redaction happens here too, where the structure is still known: masks apply to string
 leaves only (so numbers are never masked and JSON stays valid), and a nested key named like
@@ -46,7 +46,9 @@ def nested_json(
     The state is (position, output, stack of frame ends, frame kinds, per-frame counts,
     phase, field, wire type, number, payload start, shift). Varints are read one byte per
     step (phase 0: the tag, phase 1: a value or length), then the field is acted on (phase
-    2); every step is a small expression, which keeps the views quick to analyse.
+    2); every step is a small expression, which keeps the views quick to analyse. The
+    root frame is closed after the fold, so empty data (every value that is not nested
+    passes some) takes no step at all.
     """
     pos, out, ends, frames, counts = "s.1", "s.2", "s.3", "s.4", "s.5"
     phase, field, wire, number, start, shift = "s.6", "s.7", "s.8", "s.9", "s.10", "s.11"
@@ -145,7 +147,7 @@ def nested_json(
     )
     passed = act(skip, out, ends, frames, counts)
     step = (
-        f"multiIf(empty({ends}), s, "
+        f"multiIf(length({ends}) = 1 AND {pos} >= {end}, s, "
         f"{phase} = 0 AND {shift} = 0 AND {pos} >= {end}, {close}, "
         f"{phase} = 0, {tag}, "
         f"{phase} = 1, {value_or_length}, "
@@ -160,7 +162,8 @@ def nested_json(
         f"[toUInt8({root})], [toUInt32(0)], toUInt8(0), toUInt64(0), toUInt64(0), "
         "toUInt64(0), toUInt64(0), toUInt64(0))"
     )
-    return f"arrayFold((s, i) -> {step}, range(3 * length({data}) + 1), {initial}).2"
+    folded = f"arrayFold((s, i) -> {step}, range(3 * length({data})), {initial}).2"
+    return f"concat({folded}, if({root} = {_ARRAY}, ']', '}}'))"
 
 
 def any_value_text(v: str, mask: Callable[[str], str], nested: Callable[[str, str], str]) -> str:

@@ -15,6 +15,7 @@ Readers call :func:`open_readonly`, which runs no DDL at all.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
@@ -110,11 +111,14 @@ def ensure_schema(
     for statement in schema.query_view_statements(cluster, replace=True):
         store.command(statement)
     _ensure_views(store, schema, cluster)
+    # applied_at is explicit: the table deduplicates identical inserts, and going back to
+    # earlier settings repeats an earlier row.
     store.command(
-        "INSERT INTO exptrace_schema (version, description, settings) "
-        "VALUES ({v:UInt32}, {d:String}, {s:String})",
+        "INSERT INTO exptrace_schema (version, applied_at, description, settings) "
+        "VALUES ({v:UInt32}, {at:DateTime64(3)}, {d:String}, {s:String})",
         {
             "v": SCHEMA_VERSION,
+            "at": dt.datetime.now(dt.UTC),
             "d": "adopted" if existing and not found else f"from version {found}",
             "s": json.dumps(wanted, sort_keys=True),
         },

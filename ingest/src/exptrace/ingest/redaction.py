@@ -9,6 +9,7 @@ kept and a JSON body stays valid JSON.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from exptrace.ingest.anyvalue import REDACTED, any_value_text, nested_json
@@ -94,27 +95,33 @@ class Redaction:
         return tuple(sorted(keys | {k.rsplit(".", 1)[-1] for k in keys}))
 
     def mask(self, expr: str) -> str:
-        """The string ``expr`` with every mask and detector match replaced (inline SQL)."""
+        """The string ``expr`` with every mask and detector match replaced (inline SQL).
+
+        One combined pattern decides first whether any rule could apply; most strings pass
+        that single scan and are returned as they are.
+        """
+        triggers = list(self.masks)
         out = expr
         if self.masks:
-            combined = "|".join(
-                f"(?:{p})" if not p.startswith("(?i)") else f"(?i:{p[4:]})" for p in self.masks
-            )
-            out = f"replaceRegexpAll({out}, {literal(combined)}, {literal(REDACTED)})"
+            out = f"replaceRegexpAll({out}, {literal(_combine(self.masks))}, {literal(REDACTED)})"
         if "basic-auth" in self.detectors:
+            triggers.append(_BASIC_CANDIDATE)
             credentials = (
                 f"arrayFilter(c -> position(tryBase64Decode(c), ':') > 0, "
                 f"extractAll({out}, {literal(_BASIC_CANDIDATE)}))"
             )
             out = _replace_each(out, credentials)
         if "card-number" in self.detectors:
+            triggers.append(_CARD_CANDIDATE)
             digits = "replaceRegexpAll(c, '[^0-9]', '')"
             cards = (
                 f"arrayFilter(c -> match({digits}, {literal(_CARD_ISSUERS)}) "
                 f"AND {_luhn(digits)}, extractAll({out}, {literal(_CARD_CANDIDATE)}))"
             )
             out = _replace_each(out, cards)
-        return out
+        if not triggers:
+            return expr
+        return f"if(match({expr}, {literal(_combine(triggers))}), {out}, {expr})"
 
     def sql(self, prefix: str) -> RedactionSql:
         """The rules as SQL, through functions named ``<prefix>_*``."""
@@ -156,14 +163,23 @@ class RedactionSql:
 
         A view converts all the attribute arrays of a row in one call (concatenated) and
         slices the result with :meth:`attributes`: the nested-value decoder then appears
-        once per view, which keeps each insert's analysis short.
+        once per view, which keeps each insert's analysis short, and runs only for rows
+        that hold a nested value.
         """
-        value = self.any_value("x.value")
+        nested = f"arrayExists(x -> x.value.value IN ('array_value', 'kvlist_value'), {kv_array})"
+        return (
+            f"if({nested}, arrayMap(x -> {self._value(self.nested)}, {kv_array}), "
+            f"arrayMap(x -> {self._value(lambda data, root: chr(39) * 2)}, {kv_array}))"
+        )
+
+    def _value(self, nested: Callable[[str, str], str]) -> str:
+        """The redacted text of attribute ``x``'s value, nested values through ``nested``."""
+        value = any_value_text("x.value", self.text, nested)
         if self.rules.hash_keys:
             hashed = array_literal(sorted({k.lower() for k in self.rules.hash_keys}))
-            plain = any_value_text("x.value", lambda e: e, self.nested)
+            plain = any_value_text("x.value", lambda e: e, nested)
             value = f"if(has({hashed}, lower(x.key)), lower(hex(SHA256({plain}))), {value})"
-        return f"arrayMap(x -> {value}, {kv_array})"
+        return value
 
     def attributes(self, kv_array: str, texts: str, offset: str, length: str) -> str:
         """A ``Map(String, String)`` of ``length`` attributes from 1-based ``offset`` of the
@@ -174,6 +190,11 @@ class RedactionSql:
             dropped = array_literal(sorted({k.lower() for k in self.rules.drop_keys}))
             result = f"mapFilter((k, v) -> NOT has({dropped}, lower(k)), {result})"
         return result
+
+
+def _combine(patterns: list[str] | tuple[str, ...]) -> str:
+    """One RE2 pattern matching where any of ``patterns`` matches (``(?i)`` kept per part)."""
+    return "|".join(f"(?i:{p[4:]})" if p.startswith("(?i)") else f"(?:{p})" for p in patterns)
 
 
 def _replace_each(text: str, found: str) -> str:
