@@ -154,10 +154,6 @@ class RedactionSql:
         """JSON of a serialized nested value (root 1: array, 2: key-value list), redacted."""
         return f"{self.prefix}_json({data}, {root})"
 
-    def any_value(self, v: str) -> str:
-        """Text of a landing ``AnyValue`` tuple, redacted (strings masked, nested as JSON)."""
-        return any_value_text(v, self.text, self.nested)
-
     def texts(self, kv_array: str) -> str:
         """The redacted text of every value in an OTLP attribute array, in order.
 
@@ -167,9 +163,10 @@ class RedactionSql:
         that hold a nested value.
         """
         nested = f"arrayExists(x -> x.value.value IN ('array_value', 'kvlist_value'), {kv_array})"
+        flat = self._value(lambda data, root: "''")
         return (
             f"if({nested}, arrayMap(x -> {self._value(self.nested)}, {kv_array}), "
-            f"arrayMap(x -> {self._value(lambda data, root: chr(39) * 2)}, {kv_array}))"
+            f"arrayMap(x -> {flat}, {kv_array}))"
         )
 
     def _value(self, nested: Callable[[str, str], str]) -> str:
