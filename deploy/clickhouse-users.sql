@@ -1,7 +1,13 @@
 -- Least privilege on a ClickHouse server: receivers write, the query layer only reads.
 CREATE USER IF NOT EXISTS exptrace_ingest IDENTIFIED WITH sha256_password BY 'change-me';
-GRANT CREATE TABLE, CREATE VIEW, CREATE DICTIONARY, DROP VIEW, INSERT, SELECT, SYSTEM RELOAD DICTIONARY
-    ON otel.* TO exptrace_ingest;
+-- Schema changes only add (columns, indexes) or alter in place (column defaults, TTL, the
+-- materialized views' queries); nothing is dropped. SQL functions (the redaction and
+-- nested-value functions the views use, named exptrace_<database>_*) are server-wide, as is
+-- reloading a dictionary.
+GRANT CREATE TABLE, CREATE VIEW, CREATE DICTIONARY, DROP VIEW, ALTER ADD COLUMN,
+    ALTER MODIFY COLUMN, ALTER ADD INDEX, ALTER TTL, ALTER VIEW MODIFY QUERY, INSERT, SELECT,
+    dictGet ON otel.* TO exptrace_ingest;
+GRANT CREATE FUNCTION, DROP FUNCTION, SYSTEM RELOAD DICTIONARY ON *.* TO exptrace_ingest;
 
 CREATE USER IF NOT EXISTS exptrace_query IDENTIFIED WITH sha256_password BY 'change-me'
     SETTINGS readonly = 2;

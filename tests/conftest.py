@@ -48,6 +48,8 @@ def make_receiver(chdb_url, tmp_path):
                 "grpc_endpoint": "127.0.0.1:0",
                 "http_endpoint": "127.0.0.1:0",
                 "flush_interval": 0.1,
+                # Tests share one store and set it up differently on purpose.
+                "change_store_settings": True,
                 **overrides,
             }
         )

@@ -38,7 +38,7 @@ def test_cluster_form_is_generated_from_the_same_definitions_and_parses(store):
 def test_schema_version_is_recorded(store):
     from exptrace.ingest.migrate import ensure_schema
 
-    ensure_schema(store, Schema())  # creates the schema, or finds it in place
+    ensure_schema(store, Schema(), change_settings=True)  # creates it, or finds it in place
     assert ensure_schema(store, Schema()) == SCHEMA_VERSION
     assert store.query("SELECT max(version) FROM exptrace_schema").scalar() == SCHEMA_VERSION
 
@@ -101,10 +101,10 @@ def test_changing_retention_alters_existing_tables(store):
         ).scalar()
 
     try:
-        ensure_schema(store, Schema(retention_days=7))
+        ensure_schema(store, Schema(retention_days=7), change_settings=True)
         assert "toIntervalDay(7)" in ttl()
-        ensure_schema(store, Schema(retention_days=0))
+        ensure_schema(store, Schema(retention_days=0), change_settings=True)
         assert "TTL" not in ttl()
     finally:
-        ensure_schema(store, Schema())
+        ensure_schema(store, Schema(), change_settings=True)
     assert "toIntervalDay(30)" in ttl()

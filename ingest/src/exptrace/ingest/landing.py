@@ -3,8 +3,10 @@
 Each landing table has the Null engine and one column per top-level request field, typed as
 the nested Tuple/Array structure of the message; materialized views turn them into rows.
 Column and element names follow the proto field names, which is how the engine maps them.
-``AnyValue`` is recursive, so arrays and key-value lists are kept one level deep; the
-``value`` Enum is the oneof presence column (``input_format_protobuf_oneof_presence=1``).
+``AnyValue`` is recursive, so an array or key-value list value lands as its serialized bytes
+(the schema declares those two fields ``bytes``, which reads the same wire data) and
+:mod:`exptrace.ingest.anyvalue` turns it into JSON; the ``value`` Enum is the oneof presence
+column (``input_format_protobuf_oneof_presence=1``).
 """
 
 from __future__ import annotations
@@ -13,14 +15,10 @@ _ANY_CASES = (
     "'none' = 0, 'string_value' = 1, 'bool_value' = 2, 'int_value' = 3, 'double_value' = 4, "
     "'array_value' = 5, 'kvlist_value' = 6, 'bytes_value' = 7, 'string_value_strindex' = 8"
 )
-_SCALAR_ANY = (
-    "string_value String, bool_value Bool, int_value Int64, double_value Float64, "
-    f"bytes_value String, value Enum8({_ANY_CASES})"
-)
 ANY_VALUE = (
-    f"Tuple({_SCALAR_ANY}, "
-    f"array_value Tuple(values Array(Tuple({_SCALAR_ANY}))), "
-    f"kvlist_value Tuple(values Array(Tuple(key String, value Tuple({_SCALAR_ANY})))))"
+    "Tuple(string_value String, bool_value Bool, int_value Int64, double_value Float64, "
+    "array_value String, kvlist_value String, bytes_value String, "
+    f"value Enum8({_ANY_CASES}))"
 )
 ATTRIBUTES = f"Array(Tuple(key String, value {ANY_VALUE}))"
 RESOURCE = f"Tuple(attributes {ATTRIBUTES}, dropped_attributes_count UInt32)"

@@ -1,61 +1,213 @@
-"""Create the schema on first start, apply forward migrations, keep views in step."""
+"""Create, adopt and migrate a store's schema; record the settings it was created with.
+
+``exptrace up`` calls :func:`ensure_schema`. On an empty database it creates everything; on a
+database where the OpenTelemetry Collector's exporter already writes it adopts the tables in
+place (adds our columns and missing indexes, never drops or rewrites the Collector's data);
+on an older exptrace store it migrates forward. The settings a store was created with
+(retention, redaction rules, allow-list, cluster) are recorded in ``exptrace_schema``: a
+receiver whose settings differ refuses to start unless told to change them on purpose, so two
+receivers can never keep undoing each other's rules. Views change in place (``ALTER TABLE ...
+MODIFY QUERY``, ``CREATE OR REPLACE VIEW``), never by a drop and re-create that would lose
+the rows inserted in between.
+
+Readers call :func:`open_readonly`, which runs no DDL at all.
+"""
 
 from __future__ import annotations
 
-import hashlib
+import datetime as dt
+import json
+from typing import Any
 
-from exptrace.ingest.queryviews import QUERY_VIEWS
-from exptrace.ingest.schema import SCHEMA_VERSION, Schema
-from exptrace.ingest.store import Store, StoreError
-
-
-def views_fingerprint(schema: Schema) -> str:
-    """Changes when the view SQL (redaction rules, definitions) changes."""
-    text = "\n".join([v.select for v in schema.views()] + [sql for _, sql in QUERY_VIEWS])
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+from exptrace.ingest.schema import SCHEMA_VERSION, Schema, Table
+from exptrace.ingest.store import ReadOnlyStore, Store, StoreError, open_store
 
 
-def state(schema: Schema) -> str:
-    """What the recorded schema row says about views and retention."""
-    return f"views {views_fingerprint(schema)} retention {schema.retention_days}"
+class SchemaError(StoreError):
+    """The store's schema cannot be used as it is (missing, newer, or set up differently)."""
 
 
-def ensure_schema(store: Store, schema: Schema, cluster: str | None = None) -> int:
-    """Bring ``store`` to :data:`SCHEMA_VERSION`; returns the version it was at (0: new).
+class SettingsConflict(SchemaError):
+    """The store was set up with other settings than this process has."""
 
-    A newer store than this code understands is refused rather than touched.
-    """
-    statements = schema.statements(cluster)
-    store.command(statements[0])  # exptrace_schema itself
+    def __init__(self, differences: dict[str, tuple[Any, Any]]) -> None:
+        self.differences = differences
+        listed = "; ".join(
+            f"{name}: store has {stored!r}, this process {wanted!r}"
+            for name, (stored, wanted) in differences.items()
+        )
+        super().__init__(
+            f"the store was set up with other settings ({listed}). Start with the store's "
+            "settings, or change them on purpose with EXPTRACE_CHANGE_STORE_SETTINGS=true "
+            "(every receiver on this store must then use the new settings)"
+        )
+
+
+def recorded(store: Store) -> tuple[int, dict[str, Any] | None]:
+    """The store's schema version (0: none) and recorded settings (None: not recorded)."""
+    exists = store.query(
+        "SELECT count() FROM system.tables WHERE database = currentDatabase() "
+        "AND name = 'exptrace_schema'"
+    ).scalar()
+    if not exists:
+        return 0, None
+    has_settings = store.query(
+        "SELECT count() FROM system.columns WHERE database = currentDatabase() "
+        "AND table = 'exptrace_schema' AND name = 'settings'"
+    ).scalar()
+    column = "settings" if has_settings else "''"
     rows = store.query(
-        "SELECT version, description FROM exptrace_schema "
+        f"SELECT version, {column} FROM exptrace_schema "  # noqa: S608 (a fixed column name)
         "ORDER BY applied_at DESC, version DESC LIMIT 1"
     ).rows
-    found = int(rows[0][0]) if rows else 0
+    if not rows:
+        return 0, None
+    version, settings = int(rows[0][0]), rows[0][1]
+    return version, (json.loads(settings) if settings else None)
+
+
+def ensure_schema(
+    store: Store, schema: Schema, cluster: str | None = None, *, change_settings: bool = False
+) -> int:
+    """Bring ``store`` to :data:`SCHEMA_VERSION` with ``schema``'s settings; returns the
+    version it was at (0: new or a Collector's database).
+
+    Runs no DDL when the store is current and set up the same way. A newer store is refused;
+    other recorded settings raise :class:`SettingsConflict` unless ``change_settings``.
+    """
+    found, stored = recorded(store)
     if found > SCHEMA_VERSION:
-        raise StoreError(
+        raise SchemaError(
             f"the store's schema is version {found}, newer than this exptrace ({SCHEMA_VERSION}): "
             "upgrade exptrace before pointing it at this store"
         )
-    wanted = state(schema)
-    recorded = rows[0][1] if rows else ""
-    if found == 0:
-        for statement in statements[1:]:
+    wanted = schema.settings(cluster)
+    if stored is not None and stored != wanted and not change_settings:
+        differences = {
+            key: (stored.get(key), value)
+            for key, value in wanted.items()
+            if stored.get(key) != value
+        }
+        raise SettingsConflict(differences)
+    if found == SCHEMA_VERSION and stored == wanted:
+        return found
+    existing = _existing_tables(store)
+    for statement in schema.table_statements(cluster):
+        store.command(statement)
+    for table in schema.tables():
+        name = schema.stored_name(table.name, cluster)
+        if table.name in existing or found:
+            _reconcile(store, schema, table, name, cluster)
+    for version in range(max(found, 1) + 1, SCHEMA_VERSION + 1):
+        for statement in schema.migrations().get(version, []):
             store.command(statement)
-    else:
-        for version in range(found + 1, SCHEMA_VERSION + 1):
-            for statement in schema.migrations().get(version, []):
-                store.command(statement)
-        if not recorded.startswith(f"views {views_fingerprint(schema)}"):
-            _recreate_views(store, schema, cluster)
-        if not recorded.endswith(f"retention {schema.retention_days}"):
-            _apply_retention(store, schema, cluster)
-    if found != SCHEMA_VERSION or recorded != wanted:
-        store.command(
-            "INSERT INTO exptrace_schema (version, description) VALUES ({v:UInt32}, {d:String})",
-            {"v": SCHEMA_VERSION, "d": wanted},
-        )
+    retention_changed = (
+        stored is not None and stored.get("retention_days") != wanted["retention_days"]
+    )
+    if retention_changed:
+        _apply_retention(store, schema, cluster)
+    for statement in schema.function_statements(cluster):
+        store.command(statement)
+    for statement in schema.query_view_statements(cluster, replace=True):
+        store.command(statement)
+    _ensure_views(store, schema, cluster)
+    # applied_at is explicit: the table deduplicates identical inserts, and going back to
+    # earlier settings repeats an earlier row.
+    store.command(
+        "INSERT INTO exptrace_schema (version, applied_at, description, settings) "
+        "VALUES ({v:UInt32}, {at:DateTime64(3)}, {d:String}, {s:String})",
+        {
+            "v": SCHEMA_VERSION,
+            "at": dt.datetime.now(dt.UTC),
+            "d": "adopted" if existing and not found else f"from version {found}",
+            "s": json.dumps(wanted, sort_keys=True),
+        },
+    )
     return found
+
+
+def open_readonly(url: str) -> Store:
+    """Open an existing store for reading: checks its schema, runs no DDL, refuses writes.
+
+    Raises :class:`SchemaError` when the store has no exptrace schema or a newer one.
+    """
+    store = open_store(url)
+    try:
+        found, _ = recorded(store)
+        if found == 0:
+            raise SchemaError(
+                f"no exptrace store at {url}: start `exptrace up` on it first to create one"
+            )
+        if found > SCHEMA_VERSION:
+            raise SchemaError(
+                f"the store's schema is version {found}, newer than this exptrace "
+                f"({SCHEMA_VERSION}): upgrade exptrace to read it"
+            )
+    except BaseException:
+        store.close()
+        raise
+    return _OwnedReadOnlyStore(store)
+
+
+class _OwnedReadOnlyStore(ReadOnlyStore):
+    """A read-only view that also owns (and closes) the store under it."""
+
+    def close(self) -> None:
+        self._store.close()
+
+
+def _existing_tables(store: Store) -> set[str]:
+    rows = store.query("SELECT name FROM system.tables WHERE database = currentDatabase()").rows
+    return {row[0] for row in rows}
+
+
+def _reconcile(store: Store, schema: Schema, table: Table, name: str, cluster: str | None) -> None:
+    """Add what ``name`` lacks of ``table`` (columns, indexes), set our columns' defaults and
+    bring landing columns to the current structure. Never drops or rewrites data."""
+    on = f" ON CLUSTER {cluster}" if cluster else ""
+    columns = {
+        row[0]: row[1]
+        for row in store.query(
+            "SELECT name, type FROM system.columns WHERE database = currentDatabase() "
+            "AND table = {t:String}",
+            {"t": name},
+        ).rows
+    }
+    present = {c.split(".")[0] for c in columns}
+    definitions = table.column_definitions()
+    if table.engine == "Null":
+        for column, definition in definitions.items():
+            if column in columns:
+                store.command(f"ALTER TABLE {name}{on} MODIFY COLUMN {definition}")
+        return
+    for column, definition in definitions.items():
+        if column not in present:
+            store.command(f"ALTER TABLE {name}{on} ADD COLUMN IF NOT EXISTS {definition}")
+    indexes = {
+        row[0]
+        for row in store.query(
+            "SELECT name FROM system.data_skipping_indices WHERE database = currentDatabase() "
+            "AND table = {t:String}",
+            {"t": name},
+        ).rows
+    }
+    for index, definition in table.index_definitions().items():
+        if index not in indexes:
+            added = definition.replace("INDEX ", "INDEX IF NOT EXISTS ", 1)
+            store.command(f"ALTER TABLE {name}{on} ADD {added}")
+    for column, expression in schema.defaults(table.name).items():
+        store.command(f"ALTER TABLE {name}{on} MODIFY COLUMN {column} DEFAULT {expression}")
+
+
+def _ensure_views(store: Store, schema: Schema, cluster: str | None) -> None:
+    """Create missing materialized views; change existing ones in place."""
+    on = f" ON CLUSTER {cluster}" if cluster else ""
+    existing = _existing_tables(store)
+    for view in schema.views():
+        if view.name in existing:
+            store.command(f"ALTER TABLE {view.name}{on} MODIFY QUERY {view.select}")
+        else:
+            store.command(schema.view_statement(view, cluster))
 
 
 def _apply_retention(store: Store, schema: Schema, cluster: str | None) -> None:
@@ -64,18 +216,8 @@ def _apply_retention(store: Store, schema: Schema, cluster: str | None) -> None:
     for table in schema.tables():
         if table.ttl_column is None:
             continue
-        name = f"{table.name}_local" if cluster else table.name
+        name = schema.stored_name(table.name, cluster)
         if schema.retention_days:
-            ttl = f"{table.ttl_column} + toIntervalDay({int(schema.retention_days)})"
-            store.command(f"ALTER TABLE {name}{on} MODIFY TTL {ttl}")
+            store.command(f"ALTER TABLE {name}{on} MODIFY TTL {schema.ttl(table)}")
         else:
             store.command(f"ALTER TABLE {name}{on} REMOVE TTL")
-
-
-def _recreate_views(store: Store, schema: Schema, cluster: str | None) -> None:
-    on = f" ON CLUSTER {cluster}" if cluster else ""
-    for name in schema.view_names():
-        store.command(f"DROP VIEW IF EXISTS {name}{on}")
-    for statement in schema.statements(cluster):
-        if statement.startswith(("CREATE MATERIALIZED VIEW", "CREATE VIEW")):
-            store.command(statement)

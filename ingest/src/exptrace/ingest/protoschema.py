@@ -3,7 +3,10 @@
 ``opentelemetry-proto`` ships compiled descriptors, not ``.proto`` files. The engine parses
 OTLP itself (``Protobuf`` input format with ``format_schema_source='string'``), so we render
 the descriptors of the three export requests and everything they reference into one file
-without imports or packages; it always matches the installed version.
+without imports or packages; it always matches the installed version. ``AnyValue``'s array
+and key-value list fields are declared ``bytes`` (the same wire type), because the engine
+cannot map a recursive message onto a column: they land serialized and are decoded to JSON
+in the views.
 """
 
 from __future__ import annotations
@@ -42,7 +45,12 @@ def _local_name(full_name: str, package: str) -> str:
     return full_name[len(package) + 1 :] if package else full_name
 
 
+_AS_BYTES = {"AnyValue.array_value", "AnyValue.kvlist_value"}
+
+
 def _type_name(field: d.FieldDescriptor) -> str:
+    if f"{field.containing_type.name}.{field.name}" in _AS_BYTES:
+        return "bytes"
     if field.message_type is not None:
         t = field.message_type
         return _local_name(t.full_name, t.file.package)

@@ -1,12 +1,14 @@
 """Every table and view exptrace keeps, in one place, with a version and forward migrations.
 
-Output tables keep the names and columns of the OpenTelemetry Collector's ClickHouse exporter
-(``otel_traces``, ``otel_logs``, ``otel_metrics_*``, ``otel_traces_trace_id_ts``) plus
-``Experiments``, ``Artifacts`` and ``IngestTime``. Landing tables (Null engine) take raw OTLP
-requests, parsed by the engine, and materialized views do the per-row work: flattening,
-attribute conversion, redaction, experiment extraction and artifact links. The same
-definitions render the single-node form (chDB, one server) and the cluster form
-(``ON CLUSTER``, Replicated engines, Distributed tables).
+Output tables are the OpenTelemetry Collector ClickHouse exporter's tables as its release
+:data:`UPSTREAM_RELEASE` creates them (``otel_traces``, ``otel_traces_trace_id_ts``,
+``otel_logs``, ``otel_metrics_*``: same columns, types, codecs, sort keys and skip indexes)
+plus :data:`OUR_COLUMNS`. Ours are ``DEFAULT`` columns computed from the exporter's columns at
+insert, so rows a stock Collector writes get them too, and the same tables can be adopted in
+place where a Collector already writes. Landing tables (Null engine) take raw OTLP requests,
+parsed by the engine, and materialized views do the per-row work: flattening, attribute
+conversion and redaction. The same definitions render the single-node form (chDB, one server)
+and the cluster form (``ON CLUSTER``, Replicated engines, Distributed tables).
 """
 
 from __future__ import annotations
@@ -15,23 +17,36 @@ from dataclasses import dataclass, field
 
 from exptrace.ingest import landing
 from exptrace.ingest.queryviews import QUERY_VIEWS
-from exptrace.ingest.redaction import Redaction
+from exptrace.ingest.redaction import Redaction, RedactionSql
 from exptrace.ingest.sqltext import identifier, literal
+from exptrace.propagation import grammar
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+UPSTREAM_RELEASE = "v0.152.0"
+"""The clickhouseexporter release whose tables ours match (logs in the v0.151+ layout)."""
+
+OUR_COLUMNS = ("HttpRoute", "HttpStatusCode", "Experiments", "Artifacts", "IngestTime")
+"""Columns exptrace adds to the exporter's tables (``HttpRoute``/``HttpStatusCode`` only on
+``otel_traces``)."""
 
 ATTR_MAP = "Map(LowCardinality(String), String)"
 EXPERIMENTS = "Map(LowCardinality(String), LowCardinality(String))"
-OURS = f"""
-    Experiments {EXPERIMENTS} CODEC(ZSTD(1)),
-    Artifacts Map(LowCardinality(String), String) CODEC(ZSTD(1)),
-    IngestTime DateTime64(3) DEFAULT now64(3) CODEC(Delta, ZSTD(1))"""
 EXPERIMENT_INDEXES = """
     INDEX idx_exp_key mapKeys(Experiments) TYPE bloom_filter(0.01) GRANULARITY 1,
     INDEX idx_exp_value mapValues(Experiments) TYPE bloom_filter(0.01) GRANULARITY 1"""
-TOKEN = "^[A-Za-z0-9._-]{1,64}$"  # noqa: S105 (the token grammar, not a secret)
 ARTIFACTS_DICT = "exptrace_artifact_links"
 KNOWN_DICT = "exptrace_known_experiments"
+MATERIALIZED_RESOURCE_KEYS = (
+    "k8s.cluster.name",
+    "k8s.container.name",
+    "k8s.deployment.name",
+    "k8s.namespace.name",
+    "k8s.node.name",
+    "k8s.pod.name",
+    "k8s.pod.uid",
+    "deployment.environment.name",
+)
+"""Resource attributes the exporter's logs table keeps as ``__otel_materialized_<key>``."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +59,31 @@ class Table:
     primary_key: str | None = None
     ttl_column: str | None = None
     settings: str | None = None
+
+    def definitions(self) -> list[str]:
+        """Each column and index definition on its own (split at top-level commas)."""
+        parts, depth, current = [], 0, []
+        for char in self.columns:
+            if char in "([":
+                depth += 1
+            elif char in ")]":
+                depth -= 1
+            if char == "," and depth == 0:
+                parts.append("".join(current).strip())
+                current = []
+            else:
+                current.append(char)
+        parts.append("".join(current).strip())
+        return [p for p in parts if p]
+
+    def column_definitions(self) -> dict[str, str]:
+        """Column name (``Events`` for a Nested group) -> its definition."""
+        return {
+            d.split()[0].strip("`"): d for d in self.definitions() if not d.startswith("INDEX ")
+        }
+
+    def index_definitions(self) -> dict[str, str]:
+        return {d.split()[1]: d for d in self.definitions() if d.startswith("INDEX ")}
 
 
 @dataclass(frozen=True)
@@ -75,29 +115,54 @@ class Schema:
         if not isinstance(self.retention_days, int) or self.retention_days < 0:
             raise ValueError("retention_days must be a whole number of days, 0 for none")
 
+    def settings(self, cluster: str | None = None) -> dict[str, object]:
+        """What a store records about how it was created; changed only on purpose."""
+        return {
+            "retention_days": self.retention_days,
+            "redaction": self.redaction.fingerprint(),
+            "known_only": self.known_only,
+            "cluster": cluster,
+        }
+
     # -- rendering ---------------------------------------------------------------------
 
     def statements(self, cluster: str | None = None) -> list[str]:
         """CREATE statements, dependencies first; ``cluster`` renders the cluster form."""
-        on = f" ON CLUSTER {identifier(cluster)}" if cluster else ""
+        out = self.table_statements(cluster)
+        out += self.function_statements(cluster)
+        out += self.query_view_statements(cluster)
+        out += [self.view_statement(view, cluster) for view in self.views()]
+        return out
+
+    def table_statements(self, cluster: str | None = None) -> list[str]:
+        """Tables and dictionaries (the registry before the dictionaries that read it, the
+        dictionaries before the tables whose defaults use them)."""
+        on = _on(cluster)
+        tables = self.tables()
+        registry = [t for t in tables if t.name.startswith("exptrace_")]
         out = []
-        for table in self.tables():
+        for table in registry:
             out += self._table(table, cluster, on)
         for dictionary in self.dictionaries():
             out.append(f"CREATE DICTIONARY IF NOT EXISTS {dictionary.name}{on} {dictionary.body}")
-        out += [f"CREATE VIEW IF NOT EXISTS {name}{on} AS {select}" for name, select in QUERY_VIEWS]
-        for view in self.views():
-            target = (
-                f"{view.target}_local" if cluster and self._is_stored(view.target) else view.target
-            )
-            out.append(
-                f"CREATE MATERIALIZED VIEW IF NOT EXISTS {view.name}{on} TO {target} AS {view.select}"
-            )
+        for table in tables:
+            if table not in registry:
+                out += self._table(table, cluster, on)
         return out
 
-    def view_names(self) -> list[str]:
-        """Views recreated when their definitions change (materialized and query views)."""
-        return [v.name for v in self.views()] + [name for name, _ in QUERY_VIEWS]
+    def query_view_statements(self, cluster: str | None = None, replace: bool = False) -> list[str]:
+        verb = "CREATE OR REPLACE VIEW" if replace else "CREATE VIEW IF NOT EXISTS"
+        return [f"{verb} {name}{_on(cluster)} AS {select}" for name, select in QUERY_VIEWS]
+
+    def view_statement(self, view: View, cluster: str | None = None) -> str:
+        return (
+            f"CREATE MATERIALIZED VIEW IF NOT EXISTS {view.name}{_on(cluster)} "
+            f"TO {self.stored_name(view.target, cluster)} AS {view.select}"
+        )
+
+    def stored_name(self, table: str, cluster: str | None) -> str:
+        """Where rows of ``table`` are written: its ``_local`` table in the cluster form."""
+        return f"{table}_local" if cluster and self._is_stored(table) else table
 
     def _is_stored(self, name: str) -> bool:
         return any(t.name == name and t.engine != "Null" for t in self.tables())
@@ -112,8 +177,8 @@ class Schema:
             clauses.append(f"PRIMARY KEY {table.primary_key}")
         clauses.append(f"ORDER BY {table.order_by or 'tuple()'}")
         if table.ttl_column and self.retention_days:
-            clauses.append(f"TTL {table.ttl_column} + toIntervalDay({int(self.retention_days)})")
-        settings = ["non_replicated_deduplication_window = 10000"]
+            clauses.append(f"TTL {self.ttl(table)}")
+        settings = ["index_granularity = 8192", "non_replicated_deduplication_window = 10000"]
         if table.ttl_column:
             settings.append("ttl_only_drop_parts = 1")
         if table.settings:
@@ -133,24 +198,180 @@ class Schema:
             f"ENGINE = Distributed({identifier(cluster)}, {self.database}, {table.name}_local, rand())",
         ]
 
+    def ttl(self, table: Table) -> str:
+        return f"{table.ttl_column} + toIntervalDay({int(self.retention_days)})"
+
     # -- definitions ---------------------------------------------------------------------
+
+    @property
+    def redaction_sql(self) -> RedactionSql:
+        """The redaction rules as SQL, through functions named for this database."""
+        return self.redaction.sql(f"exptrace_{self.database}")
+
+    def function_statements(self, cluster: str | None = None) -> list[str]:
+        """The SQL functions the views call (redaction), replaced atomically when rules change."""
+        return [
+            f"CREATE OR REPLACE FUNCTION {name}{_on(cluster)} AS {body}"
+            for name, body in self.redaction_sql.functions()
+        ]
 
     def tables(self) -> list[Table]:
         return [
             Table(
                 "exptrace_schema",
-                "version UInt32, applied_at DateTime64(3) DEFAULT now64(3), description String",
+                "version UInt32, applied_at DateTime64(3) DEFAULT now64(3), description String, "
+                "settings String DEFAULT ''",
                 order_by="version",
             ),
             *REGISTRY_TABLES,
             Table("otel_traces_landing", landing.TRACES, engine="Null"),
             Table("otel_logs_landing", landing.LOGS, engine="Null"),
             Table("otel_metrics_landing", landing.METRICS, engine="Null"),
-            TRACES_TABLE,
+            self._traces_table(),
             TRACE_ID_TS_TABLE,
-            LOGS_TABLE,
-            *METRIC_TABLES.values(),
+            self._logs_table(),
+            *[self._metric_table(kind, specific) for kind, specific in _METRIC_SPECIFIC.items()],
         ]
+
+    def defaults(self, table: str) -> dict[str, str]:
+        """Our columns of ``table`` and the expressions that fill them at insert."""
+        if table == "otel_traces":
+            span = (
+                f"mapUpdate(mapUpdate({experiments('ResourceAttributes')}, "
+                f"{flag_experiments('`Events.Name`', '`Events.Attributes`')}), "
+                f"{experiments('SpanAttributes')})"
+            )
+            status = "SpanAttributes['http.response.status_code']"
+            return {
+                "HttpRoute": "SpanAttributes['http.route']",
+                "HttpStatusCode": (
+                    f"toUInt16OrZero(if({status} != '', {status}, SpanAttributes['http.status_code']))"
+                ),
+                **self._experiment_defaults(span),
+            }
+        if table == "otel_logs":
+            log = (
+                f"mapUpdate(mapUpdate({experiments('ResourceAttributes')}, "
+                f"{flag_from_log('EventName', 'LogAttributes')}), {experiments('LogAttributes')})"
+            )
+            return self._experiment_defaults(log)
+        if table.startswith("otel_metrics_") and table != "otel_metrics_landing":
+            point = f"mapUpdate({experiments('ResourceAttributes')}, {experiments('Attributes')})"
+            return self._experiment_defaults(point)
+        return {}
+
+    def _experiment_defaults(self, experiments_map: str) -> dict[str, str]:
+        return {
+            "Experiments": self._known(experiments_map),
+            "Artifacts": artifacts("Experiments"),
+            "IngestTime": "now64(3)",
+        }
+
+    def _ours(self, table: str) -> str:
+        types = {
+            "HttpRoute": "LowCardinality(String)",
+            "HttpStatusCode": "UInt16",
+            "Experiments": EXPERIMENTS,
+            "Artifacts": "Map(LowCardinality(String), String)",
+            "IngestTime": "DateTime64(3)",
+        }
+        codecs = {"IngestTime": "Delta, ZSTD(1)"}
+        return "".join(
+            f"\n    {name} {types[name]} DEFAULT {expr} CODEC({codecs.get(name, 'ZSTD(1)')}),"
+            for name, expr in self.defaults(table).items()
+        )
+
+    def _traces_table(self) -> Table:
+        return Table(
+            "otel_traces",
+            f"""
+    Timestamp DateTime64(9) CODEC(Delta(8), ZSTD(1)),
+    TraceId String CODEC(ZSTD(1)),
+    SpanId String CODEC(ZSTD(1)),
+    ParentSpanId String CODEC(ZSTD(1)),
+    TraceState String CODEC(ZSTD(1)),
+    SpanName LowCardinality(String) CODEC(ZSTD(1)),
+    SpanKind LowCardinality(String) CODEC(ZSTD(1)),
+    ServiceName LowCardinality(String) CODEC(ZSTD(1)),
+    ResourceAttributes {ATTR_MAP} CODEC(ZSTD(1)),
+    ScopeName String CODEC(ZSTD(1)),
+    ScopeVersion String CODEC(ZSTD(1)),
+    SpanAttributes {ATTR_MAP} CODEC(ZSTD(1)),
+    Duration UInt64 CODEC(T64, ZSTD(1)),
+    StatusCode LowCardinality(String) CODEC(ZSTD(1)),
+    StatusMessage String CODEC(ZSTD(1)),
+    Events Nested (Timestamp DateTime64(9), Name LowCardinality(String), Attributes {ATTR_MAP}) CODEC(ZSTD(1)),
+    Links Nested (TraceId String, SpanId String, TraceState String, Attributes {ATTR_MAP}) CODEC(ZSTD(1)),
+    ResourceAttributeItems Array(String) ALIAS {_items("ResourceAttributes")},
+    SpanAttributeItems Array(String) ALIAS {_items("SpanAttributes")},{self._ours("otel_traces")}
+    INDEX idx_trace_id TraceId TYPE bloom_filter(0.001) GRANULARITY 1,
+    INDEX idx_res_attr_key mapKeys(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_res_attr_value mapValues(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_span_attr_key mapKeys(SpanAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_span_attr_value mapValues(SpanAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_duration Duration TYPE minmax GRANULARITY 1,
+    INDEX idx_lower_span_name lower(SpanName) TYPE tokenbf_v1(32768, 3, 0) GRANULARITY 8,{EXPERIMENT_INDEXES}""",
+            order_by="(ServiceName, SpanName, toDateTime(Timestamp), Timestamp)",
+            primary_key="(ServiceName, SpanName, toDateTime(Timestamp))",
+            partition_by="toDate(Timestamp)",
+            ttl_column="toDateTime(Timestamp)",
+        )
+
+    def _logs_table(self) -> Table:
+        materialized = "".join(
+            f"\n    `__otel_materialized_{key}` LowCardinality(String) "
+            f"MATERIALIZED ResourceAttributes[{literal(key)}] CODEC(ZSTD(1)),"
+            for key in MATERIALIZED_RESOURCE_KEYS
+        )
+        return Table(
+            "otel_logs",
+            f"""
+    Timestamp DateTime64(9) CODEC(Delta(8), ZSTD(1)),
+    TraceId String CODEC(ZSTD(1)),
+    SpanId String CODEC(ZSTD(1)),
+    TraceFlags UInt8,
+    SeverityText LowCardinality(String) CODEC(ZSTD(1)),
+    SeverityNumber UInt8,
+    ServiceName LowCardinality(String) CODEC(ZSTD(1)),
+    Body String CODEC(ZSTD(1)),
+    ResourceSchemaUrl LowCardinality(String) CODEC(ZSTD(1)),
+    ResourceAttributes {ATTR_MAP} CODEC(ZSTD(1)),
+    ScopeSchemaUrl LowCardinality(String) CODEC(ZSTD(1)),
+    ScopeName String CODEC(ZSTD(1)),
+    ScopeVersion LowCardinality(String) CODEC(ZSTD(1)),
+    ScopeAttributes {ATTR_MAP} CODEC(ZSTD(1)),
+    LogAttributes {ATTR_MAP} CODEC(ZSTD(1)),
+    EventName String CODEC(ZSTD(1)),{materialized}{self._ours("otel_logs")}
+    INDEX idx_trace_id TraceId TYPE bloom_filter(0.001) GRANULARITY 1,
+    INDEX idx_res_attr_key mapKeys(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_res_attr_value mapValues(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_scope_attr_key mapKeys(ScopeAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_scope_attr_value mapValues(ScopeAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_log_attr_key mapKeys(LogAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_log_attr_value mapValues(LogAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_lower_body lower(Body) TYPE tokenbf_v1(32768, 3, 0) GRANULARITY 8,{EXPERIMENT_INDEXES}""",
+            order_by="(toStartOfFiveMinutes(Timestamp), ServiceName, Timestamp)",
+            partition_by="toDate(Timestamp)",
+            ttl_column="toDateTime(Timestamp)",
+        )
+
+    def _metric_table(self, kind: str, specific: str) -> Table:
+        name = f"otel_metrics_{kind}"
+        return Table(
+            name,
+            f"""{_METRIC_COMMON}
+    {specific}
+    Flags UInt32 CODEC(ZSTD(1)),{self._ours(name)}
+    INDEX idx_res_attr_key mapKeys(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_res_attr_value mapValues(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_scope_attr_key mapKeys(ScopeAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_scope_attr_value mapValues(ScopeAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_attr_key mapKeys(Attributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_attr_value mapValues(Attributes) TYPE bloom_filter(0.01) GRANULARITY 1,{EXPERIMENT_INDEXES}""",
+            order_by="(ServiceName, MetricName, Attributes, toUnixTimestamp64Nano(TimeUnix))",
+            partition_by="toDate(TimeUnix)",
+            ttl_column="toDateTime(TimeUnix)",
+        )
 
     def dictionaries(self) -> list[Dictionary]:
         source = (
@@ -180,15 +401,11 @@ class Schema:
         ]
 
     def views(self) -> list[View]:
-        r = self.redaction
-        span_experiments = (
-            f"mapUpdate(mapUpdate({experiments('ResourceAttributes')}, "
-            f"{flag_experiments('s.events')}), {experiments('SpanAttributes')})"
-        )
-        log_experiments = (
-            f"mapUpdate(mapUpdate({experiments('ResourceAttributes')}, "
-            f"{flag_from_log('l.event_name', 'LogAttributes')}), {experiments('LogAttributes')})"
-        )
+        """Materialized views from the landing tables; they write the exporter's columns only
+        (ours are filled by the tables' defaults)."""
+        r = self.redaction_sql
+        resource = "length(rs.resource.attributes)"
+        own = "length(s.attributes)"
         traces = f"""
 SELECT
     fromUnixTimestamp64Nano(toInt64(s.start_time_unix_nano)) AS Timestamp,
@@ -196,63 +413,80 @@ SELECT
     lower(hex(s.span_id)) AS SpanId,
     lower(hex(s.parent_span_id)) AS ParentSpanId,
     s.trace_state AS TraceState,
-    s.name AS SpanName,
+    {r.text("s.name")} AS SpanName,
     {span_kind("s.kind")} AS SpanKind,
     ResourceAttributes['service.name'] AS ServiceName,
-    {r.attributes("rs.resource.attributes")} AS ResourceAttributes,
+    {r.attributes("attrs", "texts", "1", resource)} AS ResourceAttributes,
     ss.scope.name AS ScopeName,
     ss.scope.version AS ScopeVersion,
-    {r.attributes("s.attributes")} AS SpanAttributes,
+    {r.attributes("attrs", "texts", f"{resource} + 1", own)} AS SpanAttributes,
     toUInt64(greatest(s.end_time_unix_nano, s.start_time_unix_nano) - s.start_time_unix_nano) AS Duration,
     {status_code("s.status.code")} AS StatusCode,
     {r.text("s.status.message")} AS StatusMessage,
     arrayMap(e -> fromUnixTimestamp64Nano(toInt64(e.time_unix_nano)), s.events) AS `Events.Timestamp`,
     arrayMap(e -> e.name, s.events) AS `Events.Name`,
-    arrayMap(e -> {r.attributes("e.attributes")}, s.events) AS `Events.Attributes`,
+    arrayMap((e, o) -> {r.attributes("attrs", "texts", "o", "length(e.attributes)")},
+        s.events, event_offsets) AS `Events.Attributes`,
     arrayMap(l -> lower(hex(l.trace_id)), s.links) AS `Links.TraceId`,
     arrayMap(l -> lower(hex(l.span_id)), s.links) AS `Links.SpanId`,
     arrayMap(l -> l.trace_state, s.links) AS `Links.TraceState`,
-    arrayMap(l -> {r.attributes("l.attributes")}, s.links) AS `Links.Attributes`,
-    {self._known(span_experiments)} AS Experiments,
-    {artifacts("Experiments")} AS Artifacts
-FROM otel_traces_landing
-ARRAY JOIN resource_spans AS rs
-ARRAY JOIN rs.scope_spans AS ss
-ARRAY JOIN ss.spans AS s"""
+    arrayMap((l, o) -> {r.attributes("attrs", "texts", "o", "length(l.attributes)")},
+        s.links, link_offsets) AS `Links.Attributes`
+FROM (
+    SELECT rs, ss, s,
+        arrayConcat(rs.resource.attributes, s.attributes,
+            arrayFlatten(arrayMap(e -> e.attributes, s.events)),
+            arrayFlatten(arrayMap(l -> l.attributes, s.links))) AS attrs,
+        {r.texts("attrs")} AS texts,
+        arrayMap(e -> length(e.attributes), s.events) AS event_lengths,
+        {_offsets(f"{resource} + {own}", "event_lengths")} AS event_offsets,
+        arrayMap(l -> length(l.attributes), s.links) AS link_lengths,
+        {_offsets(f"{resource} + {own} + arraySum(event_lengths)", "link_lengths")} AS link_offsets
+    FROM otel_traces_landing
+    ARRAY JOIN resource_spans AS rs
+    ARRAY JOIN rs.scope_spans AS ss
+    ARRAY JOIN ss.spans AS s
+)"""
         trace_id_ts = """
 SELECT TraceId, min(Timestamp) AS Start, max(Timestamp) AS End
 FROM otel_traces WHERE TraceId != '' GROUP BY TraceId"""
+        resource, scope = "length(rl.resource.attributes)", "length(sl.scope.attributes)"
+        body = (
+            f"CAST(tuple('', l.body), {literal(f'Tuple(key String, value {landing.ANY_VALUE})')})"
+        )
         logs = f"""
 SELECT
     fromUnixTimestamp64Nano(toInt64(if(l.time_unix_nano = 0, l.observed_time_unix_nano, l.time_unix_nano))) AS Timestamp,
-    toDateTime(Timestamp) AS TimestampTime,
     lower(hex(l.trace_id)) AS TraceId,
     lower(hex(l.span_id)) AS SpanId,
     toUInt8(bitAnd(l.flags, 255)) AS TraceFlags,
     l.severity_text AS SeverityText,
     toUInt8(l.severity_number) AS SeverityNumber,
     ResourceAttributes['service.name'] AS ServiceName,
-    {r.text(any_value("l.body"))} AS Body,
+    texts[-1] AS Body,
     rl.schema_url AS ResourceSchemaUrl,
-    {r.attributes("rl.resource.attributes")} AS ResourceAttributes,
+    {r.attributes("attrs", "texts", "1", resource)} AS ResourceAttributes,
     sl.schema_url AS ScopeSchemaUrl,
     sl.scope.name AS ScopeName,
     sl.scope.version AS ScopeVersion,
-    {r.attributes("sl.scope.attributes")} AS ScopeAttributes,
-    {r.attributes("l.attributes")} AS LogAttributes,
-    l.event_name AS EventName,
-    {self._known(log_experiments)} AS Experiments,
-    {artifacts("Experiments")} AS Artifacts
-FROM otel_logs_landing
-ARRAY JOIN resource_logs AS rl
-ARRAY JOIN rl.scope_logs AS sl
-ARRAY JOIN sl.log_records AS l"""
+    {r.attributes("attrs", "texts", f"{resource} + 1", scope)} AS ScopeAttributes,
+    {r.attributes("attrs", "texts", f"{resource} + {scope} + 1", "length(l.attributes)")} AS LogAttributes,
+    l.event_name AS EventName
+FROM (
+    SELECT rl, sl, l,
+        arrayConcat(rl.resource.attributes, sl.scope.attributes, l.attributes, [{body}]) AS attrs,
+        {r.texts("attrs")} AS texts
+    FROM otel_logs_landing
+    ARRAY JOIN resource_logs AS rl
+    ARRAY JOIN rl.scope_logs AS sl
+    ARRAY JOIN sl.log_records AS l
+)"""
         views = [
             View("otel_traces_mv", "otel_traces", traces),
             View("otel_traces_trace_id_ts_mv", "otel_traces_trace_id_ts", trace_id_ts),
             View("otel_logs_mv", "otel_logs", logs),
         ]
-        for kind in METRIC_TABLES:
+        for kind in _METRIC_SPECIFIC:
             views.append(
                 View(f"otel_metrics_{kind}_mv", f"otel_metrics_{kind}", self._metric(kind))
             )
@@ -264,30 +498,28 @@ ARRAY JOIN sl.log_records AS l"""
         return f"mapFilter((k, v) -> dictHas({literal(KNOWN_DICT)}, tuple(k)), {experiments_map})"
 
     def _metric(self, kind: str) -> str:
-        r = self.redaction
-        point_experiments = (
-            f"mapUpdate({experiments('ResourceAttributes')}, {experiments('Attributes')})"
-        )
+        r = self.redaction_sql
+        resource, scope = "length(rm.resource.attributes)", "length(sm.scope.attributes)"
+        own = "length(dp.attributes)"
         common = f"""
-    {r.attributes("rm.resource.attributes")} AS ResourceAttributes,
+    {r.attributes("attrs", "texts", "1", resource)} AS ResourceAttributes,
     rm.schema_url AS ResourceSchemaUrl,
     sm.scope.name AS ScopeName,
     sm.scope.version AS ScopeVersion,
-    {r.attributes("sm.scope.attributes")} AS ScopeAttributes,
+    {r.attributes("attrs", "texts", f"{resource} + 1", scope)} AS ScopeAttributes,
     toUInt32(0) AS ScopeDroppedAttrCount,
     sm.schema_url AS ScopeSchemaUrl,
     ResourceAttributes['service.name'] AS ServiceName,
     m.name AS MetricName,
     m.description AS MetricDescription,
     m.unit AS MetricUnit,
-    {r.attributes("dp.attributes")} AS Attributes,
+    {r.attributes("attrs", "texts", f"{resource} + {scope} + 1", own)} AS Attributes,
     fromUnixTimestamp64Nano(toInt64(dp.start_time_unix_nano)) AS StartTimeUnix,
     fromUnixTimestamp64Nano(toInt64(dp.time_unix_nano)) AS TimeUnix,
-    dp.flags AS Flags,
-    {self._known(point_experiments)} AS Experiments,
-    {artifacts("Experiments")} AS Artifacts"""
+    dp.flags AS Flags"""
         exemplars = f""",
-    arrayMap(x -> {r.attributes("x.filtered_attributes")}, dp.exemplars) AS `Exemplars.FilteredAttributes`,
+    arrayMap((ex, o) -> {r.attributes("attrs", "texts", "o", "length(ex.filtered_attributes)")},
+        dp.exemplars, exemplar_offsets) AS `Exemplars.FilteredAttributes`,
     arrayMap(x -> fromUnixTimestamp64Nano(toInt64(x.time_unix_nano)), dp.exemplars) AS `Exemplars.TimeUnix`,
     arrayMap(x -> if(x.value = 'as_int', toFloat64(x.as_int), x.as_double), dp.exemplars) AS `Exemplars.Value`,
     arrayMap(x -> lower(hex(x.span_id)), dp.exemplars) AS `Exemplars.SpanId`,
@@ -314,18 +546,55 @@ ARRAY JOIN sl.log_records AS l"""
     arrayMap(q -> q.quantile, dp.quantile_values) AS `ValueAtQuantiles.Quantile`,
     arrayMap(q -> q.value, dp.quantile_values) AS `ValueAtQuantiles.Value`""",
         }[kind]
+        has_exemplars = kind != "summary"
+        exemplar_attributes = (
+            "arrayFlatten(arrayMap(ex -> ex.filtered_attributes, dp.exemplars))"
+            if has_exemplars
+            else "[]"
+        )
+        exemplar_lengths = (
+            "arrayMap(ex -> length(ex.filtered_attributes), dp.exemplars)"
+            if has_exemplars
+            else "emptyArrayUInt64()"
+        )
         return f"""
 SELECT{common}{specific}
-FROM otel_metrics_landing
-ARRAY JOIN resource_metrics AS rm
-ARRAY JOIN rm.scope_metrics AS sm
-ARRAY JOIN sm.metrics AS m
-ARRAY JOIN m.{kind}.data_points AS dp
-WHERE m.data = '{kind}'"""
+FROM (
+    SELECT rm, sm, m, dp,
+        arrayConcat(rm.resource.attributes, sm.scope.attributes, dp.attributes,
+            {exemplar_attributes}) AS attrs,
+        {r.texts("attrs")} AS texts,
+        {exemplar_lengths} AS exemplar_lengths,
+        {_offsets(f"{resource} + {scope} + {own}", "exemplar_lengths")} AS exemplar_offsets
+    FROM otel_metrics_landing
+    ARRAY JOIN resource_metrics AS rm
+    ARRAY JOIN rm.scope_metrics AS sm
+    ARRAY JOIN sm.metrics AS m
+    ARRAY JOIN m.{kind}.data_points AS dp
+    WHERE m.data = '{kind}'
+)"""
 
     def migrations(self) -> dict[int, list[str]]:
-        """Statements that bring a store at version N-1 to version N (none yet past 1)."""
-        return {}
+        """Statements that bring a store at version N-1 to version N, beyond what
+        :func:`exptrace.ingest.migrate.ensure_schema` reconciles for every version (missing
+        columns and indexes, our columns' defaults, landing columns, views)."""
+        return {2: []}
+
+
+def _on(cluster: str | None) -> str:
+    return f" ON CLUSTER {identifier(cluster)}" if cluster else ""
+
+
+def _offsets(before: str, lengths: str) -> str:
+    """1-based start of each group of ``lengths`` in an array after ``before`` elements."""
+    return f"arrayMap((c, n) -> {before} + 1 + c - n, arrayCumSum({lengths}), {lengths})"
+
+
+def _items(attributes: str) -> str:
+    return (
+        f"arrayMap(kv -> concat(kv.1, '=', kv.2), "
+        f"CAST({attributes}, 'Array(Tuple(String, String))'))"
+    )
 
 
 # -- SQL building blocks ------------------------------------------------------------------
@@ -340,78 +609,46 @@ def status_code(expr: str) -> str:
     return f"transform({expr}, [0, 1, 2], ['Unset', 'Ok', 'Error'], 'Unset')"
 
 
-def _scalar(v: str, json: bool) -> str:
-    """Text of a non-recursive AnyValue tuple ``v``; JSON-quoted strings when ``json``."""
-    text = f"toJSONString({v}.string_value)" if json else f"{v}.string_value"
-    data = f"base64Encode({v}.bytes_value)"
-    if json:
-        data = f"toJSONString({data})"
-    missing = "'null'" if json else "''"
-    return (
-        f"multiIf({v}.value = 'string_value', {text}, "
-        f"{v}.value = 'int_value', toString({v}.int_value), "
-        f"{v}.value = 'double_value', toString({v}.double_value), "
-        f"{v}.value = 'bool_value', if({v}.bool_value, 'true', 'false'), "
-        f"{v}.value = 'bytes_value', {data}, {missing})"
-    )
-
-
-def any_value(v: str) -> str:
-    """The Collector exporter's text form of an AnyValue: scalars as text, arrays/maps as JSON."""
-    array = (
-        f"concat('[', arrayStringConcat(arrayMap(x -> {_scalar('x', True)}, "
-        f"{v}.array_value.values), ','), ']')"
-    )
-    kvlist = (
-        f"concat('{{', arrayStringConcat(arrayMap(x -> concat(toJSONString(x.key), ':', "
-        f"{_scalar('x.value', True)}), {v}.kvlist_value.values), ','), '}}')"
-    )
-    return (
-        f"multiIf({v}.value = 'array_value', {array}, "
-        f"{v}.value = 'kvlist_value', {kvlist}, {_scalar(v, False)})"
-    )
+TOKEN = literal(grammar.TOKEN_PATTERN)
 
 
 def experiments(attributes: str) -> str:
     """``exp.<id>`` entries of an attribute map, prefix stripped, tokens only."""
+    prefix = grammar.PREFIX
     return (
-        f"mapApply((k, v) -> (substring(k, 5), v), mapFilter((k, v) -> startsWith(k, 'exp.') "
-        f"AND match(substring(k, 5), {literal(TOKEN)}) AND match(v, {literal(TOKEN)}), "
-        f"{attributes}))"
+        f"mapApply((k, v) -> (substring(k, {len(prefix) + 1}), v), mapFilter((k, v) -> "
+        f"startsWith(k, {literal(prefix)}) AND match(substring(k, {len(prefix) + 1}), {TOKEN}) "
+        f"AND match(v, {TOKEN}), {attributes}))"
     )
 
 
 def _flag_pairs(keys: str, variants: str) -> str:
     return (
-        f"mapFilter((k, v) -> match(k, {literal(TOKEN)}) AND match(v, {literal(TOKEN)}), "
+        f"mapFilter((k, v) -> match(k, {TOKEN}) AND match(v, {TOKEN}), "
         f"mapFromArrays({keys}, {variants}))"
     )
 
 
-def flag_experiments(events: str) -> str:
-    """Assignments from ``feature_flag.evaluation`` span events (OpenTelemetry conventions)."""
-    flags = f"arrayFilter(e -> e.name = 'feature_flag.evaluation', {events})"
-    attr = "arrayFirst(a -> a.key = {key}, e.attributes).value.string_value"
-    key = attr.format(key="'feature_flag.key'")
-    variant = (
-        "if("
-        + attr.format(key="'feature_flag.result.variant'")
-        + " != '', "
-        + attr.format(key="'feature_flag.result.variant'")
-        + ", "
-        + attr.format(key="'feature_flag.variant'")
-        + ")"
+def _flag_variant(attributes: str) -> str:
+    return (
+        f"if({attributes}['feature_flag.result.variant'] != '', "
+        f"{attributes}['feature_flag.result.variant'], {attributes}['feature_flag.variant'])"
     )
-    return _flag_pairs(f"arrayMap(e -> {key}, {flags})", f"arrayMap(e -> {variant}, {flags})")
+
+
+def flag_experiments(names: str, attributes: str) -> str:
+    """Assignments from ``feature_flag.evaluation`` span events (OpenTelemetry conventions),
+    given the events' name and attribute-map arrays."""
+    flags = f"arrayFilter((a, n) -> n = 'feature_flag.evaluation', {attributes}, {names})"
+    return _flag_pairs(
+        f"arrayMap(a -> a['feature_flag.key'], {flags})",
+        f"arrayMap(a -> {_flag_variant('a')}, {flags})",
+    )
 
 
 def flag_from_log(event_name: str, attributes: str) -> str:
     """Assignment from a ``feature_flag.evaluation`` log event."""
-    variant = (
-        f"if({attributes}['feature_flag.result.variant'] != '', "
-        f"{attributes}['feature_flag.result.variant'], {attributes}['feature_flag.variant'])"
-    )
-    pair = _flag_pairs(f"[{attributes}['feature_flag.key']]", f"[{variant}]")
+    pair = _flag_pairs(f"[{attributes}['feature_flag.key']]", f"[{_flag_variant(attributes)}]")
     return f"if({event_name} = 'feature_flag.evaluation', {pair}, map())"
 
 
@@ -429,81 +666,16 @@ def artifacts(experiments_map: str) -> str:
 
 # -- tables ----------------------------------------------------------------------------------
 
-TRACES_TABLE = Table(
-    "otel_traces",
-    f"""
-    Timestamp DateTime64(9) CODEC(Delta, ZSTD(1)),
-    TraceId String CODEC(ZSTD(1)),
-    SpanId String CODEC(ZSTD(1)),
-    ParentSpanId String CODEC(ZSTD(1)),
-    TraceState String CODEC(ZSTD(1)),
-    SpanName LowCardinality(String) CODEC(ZSTD(1)),
-    SpanKind LowCardinality(String) CODEC(ZSTD(1)),
-    ServiceName LowCardinality(String) CODEC(ZSTD(1)),
-    ResourceAttributes {ATTR_MAP} CODEC(ZSTD(1)),
-    ScopeName String CODEC(ZSTD(1)),
-    ScopeVersion String CODEC(ZSTD(1)),
-    SpanAttributes {ATTR_MAP} CODEC(ZSTD(1)),
-    Duration UInt64 CODEC(ZSTD(1)),
-    StatusCode LowCardinality(String) CODEC(ZSTD(1)),
-    StatusMessage String CODEC(ZSTD(1)),
-    Events Nested (Timestamp DateTime64(9), Name LowCardinality(String), Attributes {ATTR_MAP}) CODEC(ZSTD(1)),
-    Links Nested (TraceId String, SpanId String, TraceState String, Attributes {ATTR_MAP}) CODEC(ZSTD(1)),
-    HttpRoute LowCardinality(String) CODEC(ZSTD(1)),
-    HttpStatusCode UInt16 CODEC(ZSTD(1)),{OURS},
-    INDEX idx_trace_id TraceId TYPE bloom_filter(0.001) GRANULARITY 1,
-    INDEX idx_res_attr_key mapKeys(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
-    INDEX idx_res_attr_value mapValues(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
-    INDEX idx_span_attr_key mapKeys(SpanAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
-    INDEX idx_span_attr_value mapValues(SpanAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
-    INDEX idx_duration Duration TYPE minmax GRANULARITY 1,{EXPERIMENT_INDEXES}""",
-    order_by="(ServiceName, SpanName, toDateTime(Timestamp))",
-    partition_by="toDate(Timestamp)",
-    ttl_column="toDateTime(Timestamp)",
-)
-
 TRACE_ID_TS_TABLE = Table(
     "otel_traces_trace_id_ts",
     """
     TraceId String CODEC(ZSTD(1)),
-    Start DateTime CODEC(Delta, ZSTD(1)),
-    End DateTime CODEC(Delta, ZSTD(1)),
-    INDEX idx_trace_id TraceId TYPE bloom_filter(0.01) GRANULARITY 1""",
-    order_by="(TraceId, Start)",
-    partition_by="toDate(Start)",
+    Start SimpleAggregateFunction(min, DateTime) CODEC(ZSTD(1)),
+    End SimpleAggregateFunction(max, DateTime) CODEC(ZSTD(1))""",
+    engine="AggregatingMergeTree",
+    order_by="(TraceId)",
+    partition_by="toStartOfWeek(Start)",
     ttl_column="toDateTime(Start)",
-)
-
-LOGS_TABLE = Table(
-    "otel_logs",
-    f"""
-    Timestamp DateTime64(9) CODEC(Delta(8), ZSTD(1)),
-    TimestampTime DateTime DEFAULT toDateTime(Timestamp),
-    TraceId String CODEC(ZSTD(1)),
-    SpanId String CODEC(ZSTD(1)),
-    TraceFlags UInt8,
-    SeverityText LowCardinality(String) CODEC(ZSTD(1)),
-    SeverityNumber UInt8,
-    ServiceName LowCardinality(String) CODEC(ZSTD(1)),
-    Body String CODEC(ZSTD(1)),
-    ResourceSchemaUrl LowCardinality(String) CODEC(ZSTD(1)),
-    ResourceAttributes {ATTR_MAP} CODEC(ZSTD(1)),
-    ScopeSchemaUrl LowCardinality(String) CODEC(ZSTD(1)),
-    ScopeName String CODEC(ZSTD(1)),
-    ScopeVersion LowCardinality(String) CODEC(ZSTD(1)),
-    ScopeAttributes {ATTR_MAP} CODEC(ZSTD(1)),
-    LogAttributes {ATTR_MAP} CODEC(ZSTD(1)),
-    EventName String CODEC(ZSTD(1)),{OURS},
-    INDEX idx_trace_id TraceId TYPE bloom_filter(0.001) GRANULARITY 1,
-    INDEX idx_res_attr_key mapKeys(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
-    INDEX idx_res_attr_value mapValues(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
-    INDEX idx_log_attr_key mapKeys(LogAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
-    INDEX idx_log_attr_value mapValues(LogAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
-    INDEX idx_body Body TYPE tokenbf_v1(32768, 3, 0) GRANULARITY 8,{EXPERIMENT_INDEXES}""",
-    order_by="(ServiceName, TimestampTime, Timestamp)",
-    primary_key="(ServiceName, TimestampTime)",
-    partition_by="toDate(TimestampTime)",
-    ttl_column="TimestampTime",
 )
 
 _METRIC_COMMON = f"""
@@ -524,12 +696,6 @@ _METRIC_COMMON = f"""
 _EXEMPLARS = f"""
     Exemplars Nested (FilteredAttributes {ATTR_MAP}, TimeUnix DateTime64(9), Value Float64,
         SpanId String, TraceId String) CODEC(ZSTD(1)),"""
-_METRIC_TAIL = f"""
-    Flags UInt32 CODEC(ZSTD(1)),{OURS},
-    INDEX idx_res_attr_key mapKeys(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
-    INDEX idx_res_attr_value mapValues(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
-    INDEX idx_attr_key mapKeys(Attributes) TYPE bloom_filter(0.01) GRANULARITY 1,
-    INDEX idx_attr_value mapValues(Attributes) TYPE bloom_filter(0.01) GRANULARITY 1,{EXPERIMENT_INDEXES}"""
 _METRIC_SPECIFIC = {
     "gauge": f"Value Float64 CODEC(ZSTD(1)),{_EXEMPLARS}",
     "sum": f"""Value Float64 CODEC(ZSTD(1)),
@@ -557,17 +723,6 @@ _METRIC_SPECIFIC = {
     Sum Float64 CODEC(ZSTD(1)),
     ValueAtQuantiles Nested (Quantile Float64, Value Float64) CODEC(ZSTD(1)),""",
 }
-METRIC_TABLES = {
-    kind: Table(
-        f"otel_metrics_{kind}",
-        _METRIC_COMMON + "\n    " + specific + _METRIC_TAIL,
-        order_by="(ServiceName, MetricName, Attributes, toUnixTimestamp64Nano(TimeUnix))",
-        partition_by="toDate(TimeUnix)",
-        ttl_column="toDateTime(TimeUnix)",
-    )
-    for kind, specific in _METRIC_SPECIFIC.items()
-}
-
 REGISTRY_TABLES = [
     Table(
         "exptrace_experiments",

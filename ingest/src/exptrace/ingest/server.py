@@ -60,7 +60,12 @@ class IngestServer:
                 redaction=settings.redaction(),
                 known_only=settings.known_experiments_only,
             )
-            ensure_schema(self.store, self.schema, settings.cluster)
+            ensure_schema(
+                self.store,
+                self.schema,
+                settings.cluster,
+                change_settings=settings.change_store_settings,
+            )
         except BaseException:
             self.wal.close()
             raise

@@ -55,6 +55,9 @@ class IngestSettings:
     """Service name of the receiver's own telemetry (``OTEL_SERVICE_NAME``)."""
     cluster: str | None = None
     """Render the cluster form of the schema (ON CLUSTER, Replicated, Distributed)."""
+    change_store_settings: bool = False
+    """Apply this receiver's retention, redaction, allow-list and cluster settings to a store
+    set up with others (otherwise such a store is refused)."""
     redact_drop_keys: tuple[str, ...] = DEFAULT_DROP_KEYS
     redact_hash_keys: tuple[str, ...] = ()
     redact_masks: tuple[str, ...] = DEFAULT_MASKS

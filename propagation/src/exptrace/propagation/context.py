@@ -10,10 +10,10 @@ from opentelemetry import baggage
 from opentelemetry import context as otel_context
 from opentelemetry.context import Context
 
-from exptrace.propagation.members import BAGGAGE_PREFIX, Limits
+from exptrace.propagation.grammar import PREFIX as BAGGAGE_PREFIX
+from exptrace.propagation.grammar import is_token
 
 _PREFIX_LEN = len(BAGGAGE_PREFIX)
-_DEFAULT_LIMITS = Limits()
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -22,12 +22,13 @@ R = TypeVar("R")
 def experiment_attributes(context: Context | None = None) -> dict[str, str]:
     """The ``exp.<id>: variant`` attributes for the assignments in ``context`` (or the current).
 
-    Baggage can arrive from any upstream SDK, so members that are not valid tokens are skipped.
+    Baggage can arrive from any upstream SDK, so members that are not tokens are skipped. The
+    length cap is the grammar's ceiling, not the middleware's setting: an assignment the
+    middleware accepted is never dropped here.
     """
     entries = baggage.get_all(context)
     if not entries:
         return {}
-    is_token = _DEFAULT_LIMITS.is_token
     return {
         key: value
         for key, value in entries.items()

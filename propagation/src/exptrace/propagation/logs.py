@@ -8,7 +8,7 @@ from collections.abc import Callable
 from opentelemetry.sdk._logs import LogRecordProcessor, ReadWriteLogRecord
 
 from exptrace.propagation.context import AttributeMemo, experiment_attributes
-from exptrace.propagation.members import BAGGAGE_PREFIX
+from exptrace.propagation.grammar import PREFIX as BAGGAGE_PREFIX
 
 _PREFIX_LEN = len(BAGGAGE_PREFIX)
 NO_ASSIGNMENT = "-"

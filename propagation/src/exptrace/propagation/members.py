@@ -1,17 +1,18 @@
 """Parsing and validation of experiment assignments.
 
-An assignment is one member ``<experiment-id>=<variant>``. Both sides are short tokens:
-letters, digits, ``.``, ``_`` and ``-``. Anything else is dropped and counted by reason;
+An assignment is one member ``<experiment-id>=<variant>``. Both sides are tokens of
+:mod:`exptrace.propagation.grammar`. Anything else is dropped and counted by reason;
 input is never logged, because headers and cookies can carry personal data.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-BAGGAGE_PREFIX = "exp."
+from exptrace.propagation import grammar
+
+BAGGAGE_PREFIX = grammar.PREFIX
 """Prefix of the W3C baggage keys (and span/log/metric attribute keys) that carry assignments."""
 
 DROP_INVALID = "invalid"
@@ -19,21 +20,19 @@ DROP_UNKNOWN = "unknown"
 DROP_LIMIT = "limit"
 DROP_OVERSIZE = "oversize"
 
-_TOKEN_CHARS = re.compile(r"[A-Za-z0-9._-]+")
-
 
 @dataclass(frozen=True, slots=True)
 class Limits:
     """Bounds applied to every assignment source."""
 
     max_experiments: int = 10
-    max_token_length: int = 64
+    max_token_length: int = grammar.TOKEN_DEFAULT_LENGTH
     max_header_bytes: int = 4096
     known_experiments: frozenset[str] | None = None
 
     def is_token(self, text: str) -> bool:
         """True when ``text`` is a non-empty token within the length cap."""
-        return len(text) <= self.max_token_length and _TOKEN_CHARS.fullmatch(text) is not None
+        return grammar.is_token(text, self.max_token_length)
 
 
 @dataclass(slots=True)

@@ -9,6 +9,7 @@ from dataclasses import MISSING, dataclass, fields
 from pathlib import PurePath
 from typing import Any, TypeVar
 
+from exptrace.propagation import grammar
 from exptrace.propagation.members import Limits
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -36,7 +37,8 @@ class PropagationSettings:
     known_experiments: frozenset[str] | None = None
     """Allow-list of experiment IDs; when set, other IDs are dropped and counted."""
     max_experiments: int = 10
-    max_token_length: int = 64
+    max_token_length: int = grammar.TOKEN_DEFAULT_LENGTH
+    """Longest experiment id or variant accepted, at most ``grammar.TOKEN_MAX_LENGTH``."""
     max_header_bytes: int = 4096
     echo_header: bool = False
     """Send the final assignments back in ``header_name`` on the response."""
@@ -71,6 +73,11 @@ class PropagationSettings:
         for name in ("max_experiments", "max_token_length", "max_header_bytes"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.max_token_length > grammar.TOKEN_MAX_LENGTH:
+            raise SettingsError(
+                f"max_token_length must be at most {grammar.TOKEN_MAX_LENGTH}, "
+                f"got {self.max_token_length}"
+            )
         if self.set_cookie and not self.cookie_name:
             raise SettingsError("set_cookie needs cookie_name (EXPTRACE_COOKIE_NAME)")
         if self.known_experiments is not None and not isinstance(self.known_experiments, frozenset):

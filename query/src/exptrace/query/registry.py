@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from exptrace.ingest.store import Store, StoreError
-from exptrace.propagation.members import Limits
+from exptrace.propagation import grammar
 
 STATUSES = ("draft", "running", "stopped", "archived")
 ACTIONS = {"start": "running", "stop": "stopped", "archive": "archived"}
@@ -27,7 +27,6 @@ SLOS = {
     "latency_p95_ms": "95th percentile latency target in milliseconds (> 0)",
 }
 """SLO targets an experiment may carry, with what each means."""
-_TOKENS = Limits()
 _COLUMNS = (
     "experiment_id",
     "version",
@@ -110,19 +109,15 @@ class Experiment:
             object.__setattr__(self, "control", next(iter(self.variants)))
 
     def validate(self) -> None:
-        if not _TOKENS.is_token(self.id):
-            raise RegistryError(
-                f"experiment id {self.id!r} must be 1-64 letters, digits, '.', '_' or '-'"
-            )
+        if not grammar.is_token(self.id):
+            raise RegistryError(f"experiment id {self.id!r} must be {grammar.describe()}")
         if self.status not in STATUSES:
             raise RegistryError(f"status must be one of {', '.join(STATUSES)}")
         if not self.variants:
             raise RegistryError("an experiment needs at least one variant")
         for variant, weight in self.variants.items():
-            if not _TOKENS.is_token(variant):
-                raise RegistryError(
-                    f"variant {variant!r} must be 1-64 letters, digits, '.', '_' or '-'"
-                )
+            if not grammar.is_token(variant):
+                raise RegistryError(f"variant {variant!r} must be {grammar.describe()}")
             if not isinstance(weight, (int, float)) or weight < 0:
                 raise RegistryError(f"weight of variant {variant!r} must be a number >= 0")
         if sum(self.variants.values()) <= 0:

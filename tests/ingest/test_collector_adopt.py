@@ -1,0 +1,106 @@
+"""exptrace joins a database the Collector's ClickHouse exporter already writes to.
+
+The exporter's tables are created and filled as a Collector does, then the real receiver
+process starts on that store: it adopts the tables in place (the Collector's rows are
+intact), stores its own telemetry there, the Collector's later inserts keep working and get
+``Experiments`` too, and the query layer reports on all of them. Each step runs in its own
+process, as the embedded engine allows one process per store.
+"""
+
+from __future__ import annotations
+
+from tests.ingest.crashload import Receiver
+from tests.ingest.isolated import run
+from tests.ingest.otlp import post, span, traces
+from tests.ingest.test_crash import wait_ready
+
+COLLECTOR_ROWS = """
+(now64(9) - INTERVAL {age} SECOND, '{trace}', '{span}', '', '', 'POST /pay', 'Server',
+ 'legacy-shop', map('service.name', 'legacy-shop'), 'collector', '0.152.0',
+ map('http.route', '/pay', 'http.response.status_code', '{status}'{extra}),
+ 2000000, 'Unset', '', [], [], [], [], [], [], [])"""
+
+FINGERPRINT = (
+    "SELECT count(), sum(cityHash64(Timestamp, TraceId, SpanId, SpanName, SpanKind, ServiceName,"
+    " ResourceAttributes, SpanAttributes, Duration, StatusCode)) FROM otel_traces "
+    "WHERE ScopeName = 'collector' AND SpanId LIKE 'c0%'"
+)
+
+
+def collector_rows(prefix: str, statuses: list[int], experiment: str | None) -> str:
+    """The exporter's traces insert with one Server span per status (trace ids from
+    ``prefix``); ``experiment`` adds an ``exp.checkout`` attribute, as the stock
+    BaggageSpanProcessor would."""
+    extra = f", 'exp.checkout', '{experiment}'" if experiment else ""
+    rows = ",".join(
+        COLLECTOR_ROWS.format(
+            age=i + 1,
+            trace=f"{prefix}{i:030x}",
+            span=f"{prefix}{i:014x}",
+            status=status,
+            extra=extra,
+        )
+        for i, status in enumerate(statuses)
+    )
+    return "collector.TRACES_INSERT.format(db='default') + " + repr(rows)
+
+
+def test_exptrace_adopts_a_collector_database_in_place(tmp_path):
+    store = tmp_path / "data" / "store"
+    # 1. A Collector with create_schema: its tables, its rows (two tagged, one not).
+    before = run(
+        store,
+        f"""
+        for statement in collector.ALL:
+            s.command(statement.format(db="default"))
+        s.command({collector_rows("c0a", [503, 200], "B")})
+        s.command({collector_rows("c0b", [200], None)})
+        print(json.dumps(s.query({FINGERPRINT!r}).rows))
+        """,
+    )
+    assert before[0][0] == 3
+
+    # 2. exptrace starts on that database and stores telemetry from an SDK.
+    receiver = Receiver(tmp_path / "data")
+    receiver.start()
+    try:
+        wait_ready(receiver)
+        spans = [
+            span(
+                "POST /pay",
+                {"http.route": "/pay", "exp.checkout": variant, "http.response.status_code": code},
+            )
+            for variant, code in (("B", 503), ("B", 200), ("control", 200))
+        ]
+        post(receiver, "traces", traces("new-shop", spans))
+    finally:
+        receiver.stop()
+    assert receiver.process.returncode == 0, receiver.process.stderr.read().decode()[-3000:]
+
+    # 3. The Collector keeps inserting into the adopted tables.
+    after = run(
+        store,
+        f"""
+        old = s.query({FINGERPRINT!r}).rows
+        s.command({collector_rows("c1a", [503], "control")})
+        rows = s.query(
+            "SELECT ServiceName, SpanAttributes['exp.checkout'] AS sent, Experiments, "
+            "HttpRoute, HttpStatusCode FROM otel_traces ORDER BY ServiceName, SpanId"
+        ).rows
+        from exptrace.ingest.migrate import open_readonly
+        from exptrace.query.api import Queries, Window
+        s.close()
+        reader = open_readonly({f"chdb://{store}"!r})
+        slis = Queries(reader).cohort_slis(Window.parse(), "checkout")
+        print(json.dumps({{"old": old, "rows": rows, "slis": slis}}, default=str))
+        """,
+    )
+    assert after["old"] == before, "the Collector's rows changed"
+    for service, sent, experiments, route, status in after["rows"]:
+        assert experiments == ({"checkout": sent} if sent else {}), (service, experiments)
+        assert route == "/pay" and status in (200, 503)
+    assert {r[0] for r in after["rows"]} == {"legacy-shop", "new-shop"}
+    by_variant = {r["variant"]: (r["requests"], r["errors"]) for r in after["slis"]}
+    # B: two Collector spans (one 503) + two exptrace spans (one 503);
+    # control: one exptrace span + the Collector's later 503.
+    assert by_variant == {"B": (4, 2), "control": (2, 1)}
