@@ -131,6 +131,14 @@ def open_readonly(url: str) -> Store:
 
     Raises :class:`SchemaError` when the store has no exptrace schema or a newer one.
     """
+    return _OwnedReadOnlyStore(open_existing(url))
+
+
+def open_existing(url: str) -> Store:
+    """Open a store exptrace already created, as it is: its schema checked, no DDL run.
+
+    Raises :class:`SchemaError` when the store has no exptrace schema or a newer one.
+    """
     store = open_store(url)
     try:
         found, _ = recorded(store)
@@ -146,7 +154,7 @@ def open_readonly(url: str) -> Store:
     except BaseException:
         store.close()
         raise
-    return _OwnedReadOnlyStore(store)
+    return store
 
 
 class _OwnedReadOnlyStore(ReadOnlyStore):

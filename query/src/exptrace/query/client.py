@@ -10,7 +10,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from exptrace.ingest.store import Store, StoreError, open_store
+from exptrace.ingest.migrate import SchemaError, open_existing
+from exptrace.ingest.store import Store
 from exptrace.query.api import Queries, Window, json_safe
 from exptrace.query.registry import (
     ACTIONS,
@@ -44,12 +45,10 @@ class LocalClient:
         path = Path(data_dir) / "store"
         if not (path / "metadata").is_dir():
             raise ClientError(f"{Path(data_dir).resolve()} holds no exptrace store")
-        store = open_store(f"chdb://{path.resolve()}")
         try:
-            store.query("SELECT version FROM exptrace_schema LIMIT 1")
-        except StoreError:
-            store.close()
-            raise ClientError(f"{path.resolve()} holds no exptrace schema") from None
+            store = open_existing(f"chdb://{path.resolve()}")
+        except SchemaError as error:
+            raise ClientError(str(error)) from None
         return cls(store)
 
     def call(self, name: str, **kw: Any) -> Any:
