@@ -12,7 +12,6 @@ from __future__ import annotations
 from tests.ingest.crashload import Receiver
 from tests.ingest.isolated import run
 from tests.ingest.otlp import post, span, traces
-from tests.ingest.test_crash import wait_ready
 
 COLLECTOR_ROWS = """
 (now64(9) - INTERVAL {age} SECOND, '{trace}', '{span}', '', '', 'POST /pay', 'Server',
@@ -64,7 +63,7 @@ def test_exptrace_adopts_a_collector_database_in_place(tmp_path):
     receiver = Receiver(tmp_path / "data")
     receiver.start()
     try:
-        wait_ready(receiver)
+        receiver.wait_ready()
         spans = [
             span(
                 "POST /pay",
@@ -75,7 +74,7 @@ def test_exptrace_adopts_a_collector_database_in_place(tmp_path):
         post(receiver, "traces", traces("new-shop", spans))
     finally:
         receiver.stop()
-    assert receiver.process.returncode == 0, receiver.process.stderr.read().decode()[-3000:]
+    assert receiver.process.returncode == 0, receiver.log()[-3000:]
 
     # 3. The Collector keeps inserting into the adopted tables.
     after = run(
