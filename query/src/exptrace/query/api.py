@@ -9,11 +9,12 @@ from typing import Any
 
 from exptrace.ingest.sqltext import identifier
 from exptrace.ingest.store import ReadOnlyStore, Store
+from exptrace.query.inference import Method
 from exptrace.query.registry import Registry
-from exptrace.query.statistics import relative_difference_ci, sample_ratio_mismatch
+from exptrace.query.report import Report
 
-DEFAULT_MIN_REQUESTS = 200
-"""Below this many entry requests in either arm, a comparison says "not enough data"."""
+UNIT_ATTRIBUTE = "exptrace.unit"
+"""The span attribute that carries the randomization unit (a keyed hash of it)."""
 BURN_RULES = (  # multi-window, multi-burn-rate alerting for a 30-day SLO window
     ("page", "1h", "5m", 14.4),
     ("page", "6h", "30m", 6.0),
@@ -62,22 +63,6 @@ def _text(moment: dt.datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def _cohort(variant: str, requests: int, errors: int, latency_ms: list[float]) -> dict[str, Any]:
-    p50, p90, p95, p99 = latency_ms
-    rate = errors / requests if requests else 0.0
-    return {
-        "variant": variant,
-        "requests": requests,
-        "errors": errors,
-        "error_rate": rate,
-        "availability": 1 - rate,
-        "p50_ms": p50,
-        "p90_ms": p90,
-        "p95_ms": p95,
-        "p99_ms": p99,
-    }
-
-
 def json_safe(value: Any) -> Any:
     """JSON-safe: no NaN or infinities."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -89,10 +74,6 @@ def json_safe(value: Any) -> Any:
     return value
 
 
-def _finite(value: Any) -> Any:
-    return None if isinstance(value, float) and not math.isfinite(value) else value
-
-
 class Queries:
     """Cohort SLIs, comparisons, coverage, attribution, incidents, burn rates, lag, cardinality."""
 
@@ -102,12 +83,22 @@ class Queries:
         registry: Registry | None = None,
         *,
         alpha: float = 0.05,
-        min_requests: int = DEFAULT_MIN_REQUESTS,
+        method: Method = "always-valid",
+        tuning_units: int = 10_000,
+        unit_attribute: str = UNIT_ATTRIBUTE,
+        trace_horizon_seconds: int = 300,
     ) -> None:
+        """``method``: ``always-valid`` (look as often as you like) or ``fixed-horizon``
+        (one look at a pre-registered end). ``tuning_units``: where the always-valid
+        intervals are tightest. ``trace_horizon_seconds``: how far beyond the window a
+        trace's spans are read, so a trace is counted whole in the window where it starts."""
         self.reader = store if isinstance(store, ReadOnlyStore) else ReadOnlyStore(store)
         self.registry = registry or Registry(store)
         self.alpha = alpha
-        self.min_requests = min_requests
+        self.method: Method = method
+        self.tuning_units = tuning_units
+        self.unit_attribute = unit_attribute
+        self.trace_horizon_seconds = trace_horizon_seconds
 
     def _view(
         self, name: str, params: dict[str, Any], types: dict[str, str]
@@ -146,121 +137,14 @@ class Queries:
     # -- 2. comparison with control ------------------------------------------------------------
 
     def report(self, experiment: str, window: Window) -> dict[str, Any]:
-        """Every variant against control: effects with CIs, p-values, sizes, SRM.
+        """Every variant against control at the randomization unit, valid while watched.
 
-        One scan of the telemetry: each treatment's aggregation also sees the control's
-        requests, so the rank test and the proportions test run in the engine side by side.
+        Per treatment: the error rate and the p50/p95/p99 latency effects with intervals and
+        p-values (Holm-adjusted across treatments and metrics), a ``decision`` and the words
+        for people; per arm, units and requests; SRM on units; contamination and the unit's
+        coverage in the notes.
         """
-        registered = self.registry.find(experiment)
-        control = registered.control if registered else "control"
-        time_types = {"start": "DateTime64(9)", "end": "DateTime64(9)"}
-        [found] = self._view(
-            "exptrace_variants",
-            {**window.params(), "experiment": experiment},
-            {**time_types, "experiment": "String"},
-        )
-        observed_variants = sorted(found["variants"])
-        treatments = [v for v in observed_variants if v != control]
-        notes, rows = [], []
-        if not observed_variants:
-            notes.append(f"no request in this window carries experiment {experiment!r}")
-        elif control not in observed_variants:
-            notes.append(f"no traffic in control variant {control!r}: nothing to compare against")
-        elif treatments:
-            rows = self._view(
-                "exptrace_experiment_report",
-                {
-                    **window.params(),
-                    "experiment": experiment,
-                    "control": control,
-                    "treatments": treatments,
-                    "alpha": self.alpha,
-                },
-                {
-                    **time_types,
-                    "experiment": "String",
-                    "control": "String",
-                    "treatments": "Array(String)",
-                    "alpha": "Float64",
-                },
-            )
-        cohorts = [
-            _cohort(r["treatment"], r["requests"], r["errors"], r["latency_ms"]) for r in rows
-        ]
-        if rows:
-            first = rows[0]
-            cohorts.append(
-                _cohort(
-                    control,
-                    first["control_requests"],
-                    first["control_errors"],
-                    first["control_latency_ms"],
-                )
-            )
-        elif observed_variants:  # nothing to compare against: the arms' SLIs alone
-            cohorts = [
-                {k: v for k, v in c.items() if k not in ("service", "route")}
-                for c in self.cohort_slis(window, experiment)
-            ]
-        cohorts.sort(key=lambda c: c["variant"])
-        observed = {c["variant"]: int(c["requests"]) for c in cohorts}
-        srm = None
-        if registered is not None:
-            check = sample_ratio_mismatch(observed, registered.variants)
-            if check is not None:
-                srm = {**check.__dict__}
-        return {
-            "experiment": experiment,
-            "window": window.__dict__,
-            "control": control,
-            "registered": registered is not None,
-            "alpha": self.alpha,
-            "min_requests": self.min_requests,
-            "cohorts": cohorts,
-            "comparisons": [self._compare_row(r) for r in rows],
-            "sample_ratio": srm,
-            "notes": notes,
-        }
-
-    def _compare_row(self, row: dict) -> dict:
-        n_t, e_t = int(row["requests"]), int(row["errors"])
-        n_c, e_c = int(row["control_requests"]), int(row["control_errors"])
-        test = row["error_test"]
-        result: dict[str, Any] = {
-            "variant": row["treatment"],
-            "requests": n_t,
-            "control_requests": n_c,
-            "errors": e_t,
-            "control_errors": e_c,
-            "error_rate": e_t / n_t,
-            "control_error_rate": e_c / n_c,
-        }
-        if min(n_t, n_c) < self.min_requests:
-            result["verdict"] = f"not enough data (needs {self.min_requests} requests per arm)"
-            return result
-        rel, rel_low, rel_high = relative_difference_ci(e_t, n_t, e_c, n_c, self.alpha)
-        result.update(
-            error_rate_diff=e_t / n_t - e_c / n_c,
-            error_rate_diff_ci=[
-                _finite(test["confidence_interval_low"]),
-                _finite(test["confidence_interval_high"]),
-            ],
-            error_rate_relative=_finite(rel),
-            error_rate_relative_ci=[_finite(rel_low), _finite(rel_high)],
-            error_p_value=_finite(test["p_value"]),
-            median_ms=row["median_ms"],
-            control_median_ms=row["control_median_ms"],
-            median_diff_ms=row["median_ms"] - row["control_median_ms"],
-            latency_p_value=_finite(row["rank_test"]["p_value"]),
-        )
-        findings = []
-        p_err, p_lat = result["error_p_value"], result["latency_p_value"]
-        if p_err is not None and p_err < self.alpha:
-            findings.append("more errors" if result["error_rate_diff"] > 0 else "fewer errors")
-        if p_lat is not None and p_lat < self.alpha:
-            findings.append("slower" if result["median_diff_ms"] > 0 else "faster")
-        result["verdict"] = ", ".join(findings) if findings else "no significant difference"
-        return result
+        return Report(self, experiment, window).build()
 
     # -- 3. tagging and propagation coverage ---------------------------------------------------
 
