@@ -23,7 +23,12 @@ requests AS (
     FROM otel_traces
     WHERE Timestamp >= {start:DateTime64(9)} - toIntervalSecond({trace_horizon_seconds:UInt32})
       AND Timestamp < {end:DateTime64(9)} + toIntervalSecond({trace_horizon_seconds:UInt32})
-      AND (ParentSpanId = '' OR Experiments[{experiment:String}] != '')
+      AND (Experiments[{experiment:String}] != ''
+           OR (ParentSpanId = '' AND TraceId IN (
+               SELECT TraceId FROM otel_traces
+               WHERE Timestamp >= {start:DateTime64(9)} - toIntervalSecond({trace_horizon_seconds:UInt32})
+                 AND Timestamp < {end:DateTime64(9)} + toIntervalSecond({trace_horizon_seconds:UInt32})
+                 AND Experiments[{experiment:String}] != '' AND ParentSpanId != '')))
     GROUP BY TraceId
     HAVING seen > 0 AND started >= {start:DateTime64(9)} AND started < {end:DateTime64(9)}
 )
