@@ -9,12 +9,11 @@ from typing import Any
 
 from exptrace.ingest.sqltext import identifier
 from exptrace.ingest.store import ReadOnlyStore, Store
+from exptrace.propagation.context import UNIT_MEMBER
 from exptrace.query.inference import Method
 from exptrace.query.registry import Registry
 from exptrace.query.report import Report
 
-UNIT_ATTRIBUTE = "exptrace.unit"
-"""The span attribute that carries the randomization unit (a keyed hash of it)."""
 BURN_RULES = (  # multi-window, multi-burn-rate alerting for a 30-day SLO window
     ("page", "1h", "5m", 14.4),
     ("page", "6h", "30m", 6.0),
@@ -85,7 +84,7 @@ class Queries:
         alpha: float = 0.05,
         method: Method = "always-valid",
         tuning_units: int = 10_000,
-        unit_attribute: str = UNIT_ATTRIBUTE,
+        unit_attribute: str = UNIT_MEMBER,
         trace_horizon_seconds: int = 300,
     ) -> None:
         """``method``: ``always-valid`` (look as often as you like) or ``fixed-horizon``
