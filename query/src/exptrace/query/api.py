@@ -83,7 +83,7 @@ class Queries:
         *,
         alpha: float = 0.05,
         method: Method = "always-valid",
-        tuning_units: int = 10_000,
+        tuning_units: int = 1_000,
         unit_attribute: str = UNIT_MEMBER,
         trace_horizon_seconds: int = 300,
     ) -> None:

@@ -90,7 +90,7 @@ class Boundary:
 
     method: Method
     alpha: float
-    tuning_units: int = 10_000
+    tuning_units: int = 1_000
     """Always valid only: the number of units at which the sequence is tightest."""
 
     def _a(self, units: int) -> float:
