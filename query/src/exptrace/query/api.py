@@ -10,6 +10,7 @@ from typing import Any
 from exptrace.ingest.sqltext import identifier
 from exptrace.ingest.store import ReadOnlyStore, Store
 from exptrace.propagation.context import UNIT_MEMBER
+from exptrace.query.incident import attribute
 from exptrace.query.inference import Method
 from exptrace.query.registry import Registry
 from exptrace.query.report import Report
@@ -204,25 +205,9 @@ class Queries:
     # -- 5. incident attribution ---------------------------------------------------------------
 
     def incident(self, window: Window, service: str = "", route: str = "") -> dict[str, Any]:
-        ranked = self._view(
-            "exptrace_incident",
-            {**window.params(), "service": service, "route": route},
-            {
-                "start": "DateTime64(9)",
-                "end": "DateTime64(9)",
-                "service": "String",
-                "route": "String",
-            },
-        )
-        suspects = [r for r in ranked if not r["is_control"]]
-        return {
-            "window": window.__dict__,
-            "service": service,
-            "route": route,
-            "ranked": suspects,
-            "controls": [r for r in ranked if r["is_control"]],
-            "registry_events": self.registry.events(window.start, window.end),
-        }
+        """Which experiment's variant explains the errors: excess errors with intervals,
+        ranked by Holm-corrected evidence; ``suspects`` names only the significant ones."""
+        return attribute(self, window, service, route)
 
     # -- 6. burn rates ---------------------------------------------------------------------------
 
