@@ -14,6 +14,7 @@ from exptrace.query.incident import attribute
 from exptrace.query.inference import Method
 from exptrace.query.registry import Registry
 from exptrace.query.report import Report
+from exptrace.query.sqlfiles import load
 
 BURN_RULES = (  # multi-window, multi-burn-rate alerting for a 30-day SLO window
     ("page", "1h", "5m", 14.4),
@@ -246,12 +247,13 @@ class Queries:
 
     # -- 7. ingestion lag and cardinality ---------------------------------------------------------
 
-    def ingestion_lag(self, window: Window) -> list[dict[str, Any]]:
-        return self._view(
-            "exptrace_ingestion_lag",
-            window.params(),
-            {"start": "DateTime64(9)", "end": "DateTime64(9)"},
-        )
+    def ingestion_lag(self, window: Window, target_ms: int = 30_000) -> list[dict[str, Any]]:
+        """Two measures, one row each per service: ``pipeline`` (received -> queryable, the
+        receiver's own lag against ``target_ms``) and ``arrival`` (how late telemetry from
+        its sources reaches the store, with future-dated items counted apart)."""
+        sql = load("ingestion_lag")
+        params = sql.bind({**window.params(), "target_ms": target_ms})
+        return self.reader.query(sql.text, params).dicts()
 
     def cardinality(self, window: Window) -> list[dict[str, Any]]:
         return self._view(
