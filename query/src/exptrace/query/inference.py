@@ -26,6 +26,9 @@ BRACKET_Z = 1.959963984540054
 """Half-width, in standard errors of the CDF, of the bracket that turns the CDF's interval
 into the quantile's standard error."""
 POWER_Z = 0.8416212335729143  # 80% power, for the minimum detectable effect
+MIN_TAIL = 20
+"""A quantile is compared only when each arm has this many requests beyond it (p99: 2,000
+requests per arm): below that its interval is too rough to be trusted at every look."""
 
 
 @dataclass(frozen=True)
@@ -203,6 +206,10 @@ def quantile_effect(
     effect = Effect(name, qt.value, qc.value, margin=margin * qc.value)
     if min(t.units, c.units) < 2:
         effect.note = "fewer than two units in an arm"
+        return effect
+    needed = math.ceil(MIN_TAIL / (1 - level))
+    if min(t.requests, c.requests) < needed:
+        effect.note = f"too few requests for p{round(level * 100)} (needs {needed} per arm)"
         return effect
     estimate = qt.value - qc.value
     se = math.hypot(qt.standard_error(), qc.standard_error())
