@@ -14,7 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from exptrace.ingest import landing
-from exptrace.ingest.queryviews import QUERY_VIEWS
 from exptrace.ingest.redaction import Redaction
 from exptrace.ingest.sqltext import identifier, literal
 
@@ -69,6 +68,8 @@ class Schema:
     known_only: bool = False
     """Keep only experiments registered in the registry in ``Experiments`` (an allow-list);
     the raw ``exp.*`` attributes stay in the attribute maps either way."""
+    query_views: tuple[tuple[str, str], ...] = ()
+    """``(name, select)`` parameterized views handed over by the query layer."""
 
     def __post_init__(self) -> None:
         identifier(self.database)
@@ -85,7 +86,6 @@ class Schema:
             out += self._table(table, cluster, on)
         for dictionary in self.dictionaries():
             out.append(f"CREATE DICTIONARY IF NOT EXISTS {dictionary.name}{on} {dictionary.body}")
-        out += [f"CREATE VIEW IF NOT EXISTS {name}{on} AS {select}" for name, select in QUERY_VIEWS]
         for view in self.views():
             target = (
                 f"{view.target}_local" if cluster and self._is_stored(view.target) else view.target
@@ -96,8 +96,16 @@ class Schema:
         return out
 
     def view_names(self) -> list[str]:
-        """Views recreated when their definitions change (materialized and query views)."""
-        return [v.name for v in self.views()] + [name for name, _ in QUERY_VIEWS]
+        """Materialized views, recreated when their definitions change."""
+        return [v.name for v in self.views()]
+
+    def query_view_statements(self, cluster: str | None = None) -> list[str]:
+        """The handed-over query views, replaced in place on every start (no window)."""
+        on = f" ON CLUSTER {identifier(cluster)}" if cluster else ""
+        return [
+            f"CREATE OR REPLACE VIEW {identifier(name)}{on} AS {select}"
+            for name, select in self.query_views
+        ]
 
     def _is_stored(self, name: str) -> bool:
         return any(t.name == name and t.engine != "Null" for t in self.tables())

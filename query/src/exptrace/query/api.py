@@ -1,4 +1,4 @@
-"""The Python API: answers from the telemetry, computed by the engine through the SQL views."""
+"""The Python API: answers from the telemetry, computed by the engine from ``sql/*.sql``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from exptrace.ingest.sqltext import identifier
 from exptrace.ingest.store import ReadOnlyStore, Store
 from exptrace.propagation.context import UNIT_MEMBER
 from exptrace.query.incident import attribute
@@ -101,33 +100,23 @@ class Queries:
         self.unit_attribute = unit_attribute
         self.trace_horizon_seconds = trace_horizon_seconds
 
-    def _view(
-        self, name: str, params: dict[str, Any], types: dict[str, str]
-    ) -> list[dict[str, Any]]:
-        """Read a parameterized view; every value travels as a bound parameter."""
-        args = ", ".join(f"{identifier(k)} = {{{k}:{t}}}" for k, t in types.items())
-        sql = f"SELECT * FROM {identifier(name)}({args})"  # noqa: S608 (names are ours)
-        return self.reader.query(sql, params).dicts()
+    def run(self, name: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """Run the query ``sql/<name>.sql``; every value travels as a bound parameter."""
+        sql = load(name)
+        return self.reader.query(sql.text, sql.bind(params)).dicts()
 
     # -- 1. cohort SLIs --------------------------------------------------------------------
 
     def cohort_slis(
         self, window: Window, experiment: str = "", by_service: bool = False, by_route: bool = False
     ) -> list[dict[str, Any]]:
-        rows = self._view(
-            "exptrace_cohort_slis",
+        rows = self.run(
+            "cohort_slis",
             {
                 **window.params(),
                 "experiment": experiment,
                 "by_service": int(by_service),
                 "by_route": int(by_route),
-            },
-            {
-                "start": "DateTime64(9)",
-                "end": "DateTime64(9)",
-                "experiment": "String",
-                "by_service": "UInt8",
-                "by_route": "UInt8",
             },
         )
         for row in rows:
@@ -152,11 +141,7 @@ class Queries:
     def tagging_coverage(
         self, window: Window, bucket_seconds: int = 300, threshold: float = 0.95
     ) -> dict[str, Any]:
-        rows = self._view(
-            "exptrace_tagging_coverage",
-            {**window.params(), "bucket_seconds": bucket_seconds},
-            {"start": "DateTime64(9)", "end": "DateTime64(9)", "bucket_seconds": "UInt32"},
-        )
+        rows = self.run("tagging_coverage", {**window.params(), "bucket_seconds": bucket_seconds})
         totals: dict[tuple[str, str], list[int]] = {}
         for row in rows:
             t = totals.setdefault((row["service"], row["route"]), [0, 0])
@@ -180,11 +165,7 @@ class Queries:
         }
 
     def propagation_coverage(self, window: Window, threshold: float = 0.95) -> dict[str, Any]:
-        rows = self._view(
-            "exptrace_propagation_coverage",
-            window.params(),
-            {"start": "DateTime64(9)", "end": "DateTime64(9)"},
-        )
+        rows = self.run("propagation_coverage", window.params())
         hops = [r for r in rows if r["signal"] == "span"]
         return {
             "window": window.__dict__,
@@ -197,11 +178,7 @@ class Queries:
     # -- 4. attribution completeness -----------------------------------------------------------
 
     def attribution(self, window: Window) -> list[dict[str, Any]]:
-        return self._view(
-            "exptrace_attribution",
-            window.params(),
-            {"start": "DateTime64(9)", "end": "DateTime64(9)"},
-        )
+        return self.run("attribution", window.params())
 
     # -- 5. incident attribution ---------------------------------------------------------------
 
@@ -218,11 +195,7 @@ class Queries:
         moment = (
             _text(_to_datetime(at)) if at else _text(dt.datetime.now(dt.UTC).replace(tzinfo=None))
         )
-        rows = self._view(
-            "exptrace_burn_rates",
-            {"at": moment, "default_availability": default_availability},
-            {"at": "DateTime64(9)", "default_availability": "Float64"},
-        )
+        rows = self.run("burn_rates", {"at": moment, "default_availability": default_availability})
         out = []
         for row in rows:
             budget = 1 - row["availability_target"]
@@ -251,13 +224,7 @@ class Queries:
         """Two measures, one row each per service: ``pipeline`` (received -> queryable, the
         receiver's own lag against ``target_ms``) and ``arrival`` (how late telemetry from
         its sources reaches the store, with future-dated items counted apart)."""
-        sql = load("ingestion_lag")
-        params = sql.bind({**window.params(), "target_ms": target_ms})
-        return self.reader.query(sql.text, params).dicts()
+        return self.run("ingestion_lag", {**window.params(), "target_ms": target_ms})
 
     def cardinality(self, window: Window) -> list[dict[str, Any]]:
-        return self._view(
-            "exptrace_cardinality",
-            window.params(),
-            {"start": "DateTime64(9)", "end": "DateTime64(9)"},
-        )
+        return self.run("cardinality", window.params())

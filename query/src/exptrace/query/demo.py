@@ -59,6 +59,7 @@ from exptrace.query import render
 from exptrace.query.api import Queries, Window
 from exptrace.query.http_api import api_routes
 from exptrace.query.registry import Experiment, Registry
+from exptrace.query.sqlfiles import views
 
 EXPERIMENTS = [
     Experiment(
@@ -281,6 +282,7 @@ def run_demo(requests: int = 1200, keep_data: bool = False, as_json: bool = Fals
     server = IngestServer(settings)
     registry = Registry(server.store)
     queries = Queries(server.store, registry)
+    server.add_views(views())
     server.add_routes(api_routes(queries, registry, bearer_check(None)))
     server.start()
     ok = False

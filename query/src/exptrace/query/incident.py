@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from exptrace.query.inference import ArmStats, Boundary, error_rate_effect, holm
-from exptrace.query.sqlfiles import load
 
 if TYPE_CHECKING:
     from exptrace.query.api import Queries, Window
@@ -37,7 +36,6 @@ def _controls(queries: Queries) -> dict[str, str]:
 
 def attribute(queries: Queries, window: Window, service: str, route: str) -> dict[str, Any]:
     """Suspects with excess errors and intervals; ``suspects`` names only the significant."""
-    sql = load("incident_arms")
     params = {
         **window.params(),
         "service": service,
@@ -45,7 +43,7 @@ def attribute(queries: Queries, window: Window, service: str, route: str) -> dic
         "unit_attribute": queries.unit_attribute,
         "trace_horizon_seconds": queries.trace_horizon_seconds,
     }
-    rows = queries.reader.query(sql.text, sql.bind(params)).dicts()
+    rows = queries.run("incident_arms", params)
     boundary = Boundary(queries.method, queries.alpha, queries.tuning_units)
     controls = _controls(queries)
     by_experiment: dict[str, dict[str, dict[str, Any]]] = {}

@@ -17,7 +17,6 @@ from exptrace.query.inference import (
     holm,
     quantile_effect,
 )
-from exptrace.query.sqlfiles import load
 from exptrace.query.statistics import sample_ratio_mismatch
 
 if TYPE_CHECKING:
@@ -77,8 +76,7 @@ class Report:
         }
 
     def _run(self, name: str, extra: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        sql = load(name)
-        return self.q.reader.query(sql.text, sql.bind({**self.params, **(extra or {})})).dicts()
+        return self.q.run(name, {**self.params, **(extra or {})})
 
     def _bracketed(self, arms: dict[str, ArmStats]) -> dict[str, ArmStats]:
         """The arms with each quantile's interval ends read from their order statistics."""

@@ -55,3 +55,13 @@ def load(name: str) -> SqlFile:
         if parameters.setdefault(key, kind) != kind:
             raise ValueError(f"{name}.sql declares {key} as both {parameters[key]} and {kind}")
     return SqlFile(name, text, parameters)
+
+
+def views() -> tuple[tuple[str, str], ...]:
+    """Every query as a parameterized view ``exptrace_<name>``, for people's own SQL; ingest
+    creates them when the query layer hands them over (``exptrace up``). Fragments (files
+    other files start ``-- with:``) are not views."""
+    folder = files("exptrace.query").joinpath("sql")
+    names = sorted(p.name.removesuffix(".sql") for p in folder.iterdir() if p.name.endswith(".sql"))
+    fragments = {m for name in names for m in _WITH.findall(_read(name))}
+    return tuple((f"exptrace_{name}", load(name).text) for name in names if name not in fragments)
