@@ -29,6 +29,7 @@ def test_clustered_aa_through_the_engine_stays_quiet_and_names_the_unit(receiver
         assert report["method"]["name"] == "always-valid"
         [c] = report["comparisons"]
         assert c["decision"] in ("fail", "pass", "inconclusive")
+        assert (c["unit"], c["method"]) == ("units", "always-valid")
         assert c["units"] + c["control_units"] == 400
         fails += c["decision"] == "fail"
     assert fails <= 6, fails

@@ -133,7 +133,8 @@ class Report:
         for e, adjusted in zip(flat, holm([e.p_value for e in flat]), strict=True):
             e.adjusted_p_value = adjusted
         for variant, row_effects in zip(treatments, effects, strict=False):
-            comparisons.append(self._comparison(arms[variant], arms[self.control], row_effects))
+            comparison = self._comparison(arms[variant], arms[self.control], row_effects)
+            comparisons.append({**comparison, "unit": analysis, "method": self.q.method})
         return {
             "experiment": self.experiment,
             "window": self.window.__dict__,
