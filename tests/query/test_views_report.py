@@ -115,15 +115,15 @@ def test_contamination_is_counted_and_kept_out_and_ties_break_the_same_way(store
         span(500, "m1", "r1", variant="control", unit="u1"),
         span(500, "m1", "r2", "r1", service="checkout", variant="B", unit="u1"),
     ]
-    for i in range(200):  # equal timestamps, different outcomes: the tie breaks on SpanId
+    for i in range(200):  # equal timestamps, different outcomes: ties break on a SpanId hash
         rows += [
             span(100, f"tie{i}", f"{i:04d}x", variant="B", unit=f"w{i}", error=True, ms=1),
             span(100, f"tie{i}", f"{i:04d}y", variant="B", unit=f"w{i}", ms=2),
         ]
     insert(store, rows)
     first = arms_of(store)
-    assert first["control"]["mixed"] == 1 and first["control"]["requests"] == 0
-    assert first["B"]["requests"] == 200 and first["B"]["errors"] == 200
+    assert first["B"]["mixed"] == 1  # counted under its smallest variant, left out
+    assert first["B"]["requests"] == 200 and 0 < first["B"]["errors"] < 200
     for _ in range(3):
         assert arms_of(store) == first
 

@@ -2,7 +2,7 @@
 -- One row per variant: sums over randomization units (m requests, e errors per unit) for
 -- the delta method, the exact p50/p95/p99 (and p90) latency (ms) and, per unit, the count c of its
 -- requests at or below each quantile (sums of c, c^2 and c*m) for the quantiles' intervals.
-levels AS (
+levels AS MATERIALIZED (
     SELECT variant, quantilesExactIf(0.5, 0.95, 0.99, 0.9)(duration_ms, NOT mixed) AS q
     FROM requests
     GROUP BY variant
@@ -10,13 +10,12 @@ levels AS (
 units AS (
     SELECT
         r.variant AS variant,
-        r.unit AS unit,
+        cityHash64(r.unit) AS unit,
         countIf(NOT r.mixed) AS m,
         countIf(NOT r.mixed AND r.failed) AS e,
         countIf(r.mixed) AS x,
         countIf(NOT r.rootless) AS rooted,
         max(r.unit_id != '') AS identified,
-        any(l.q) AS q,
         countIf(NOT r.mixed AND r.duration_ms <= l.q[1]) AS c1,
         countIf(NOT r.mixed AND r.duration_ms <= l.q[2]) AS c2,
         countIf(NOT r.mixed AND r.duration_ms <= l.q[3]) AS c3
@@ -35,10 +34,11 @@ SELECT
     sum(u.e * u.m) AS errors_m,
     sum(u.x) AS mixed,
     sum(u.rooted) AS rooted,
-    any(u.q) AS quantiles,
+    any(l.q) AS quantiles,
     [sum(u.c1), sum(u.c2), sum(u.c3)] AS below,
     [sum(u.c1 * u.c1), sum(u.c2 * u.c2), sum(u.c3 * u.c3)] AS below_sq,
     [sum(u.c1 * u.m), sum(u.c2 * u.m), sum(u.c3 * u.m)] AS below_m
 FROM units AS u
+INNER JOIN levels AS l ON u.variant = l.variant
 GROUP BY variant
 ORDER BY variant
