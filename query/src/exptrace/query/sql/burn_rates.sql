@@ -1,9 +1,9 @@
 -- Error-budget burn per (experiment, variant) over 5m, 30m, 1h, 6h and 3d before {at}, against
 -- the registered availability SLO (or default_availability). A request is a tagged trace;
--- its variant and outcome are its first entry span's (ties broken on SpanId).
+-- its variant and outcome are its first entry span's (ties broken on a hash of SpanId).
 WITH requests AS (
-    SELECT experiment, argMin(variant, (Timestamp, SpanId)) AS variant,
-           argMin((StatusCode = 'Error' OR HttpStatusCode >= 500), (Timestamp, SpanId)) AS failed, min(Timestamp) AS at
+    SELECT experiment, argMin(variant, bitOr(bitShiftLeft(toUInt128(toUnixTimestamp64Nano(Timestamp)), 64), toUInt128(cityHash64(SpanId)))) AS variant,
+           argMin((StatusCode = 'Error' OR HttpStatusCode >= 500), bitOr(bitShiftLeft(toUInt128(toUnixTimestamp64Nano(Timestamp)), 64), toUInt128(cityHash64(SpanId)))) AS failed, min(Timestamp) AS at
     FROM otel_traces
     ARRAY JOIN mapKeys(Experiments) AS experiment, mapValues(Experiments) AS variant
     WHERE Timestamp >= {at:DateTime64(9)} - INTERVAL 3 DAY AND Timestamp < {at:DateTime64(9)} AND SpanKind IN ('Server', 'Consumer')

@@ -1,10 +1,10 @@
 -- Per (experiment, variant), optionally per service and route: requests, errors, availability
 -- and t-digest latency quantiles (ms). A request is the first tagged entry span of its trace
--- (ties broken on SpanId); by_service = 1 counts every service's own entry spans instead.
+-- (ties broken on a hash of SpanId); by_service = 1 counts every service's own entry spans instead.
 WITH requests AS (
     SELECT
         experiment,
-        argMin((span_variant, (StatusCode = 'Error' OR HttpStatusCode >= 500), Duration, ServiceName, if(HttpRoute != '', HttpRoute, SpanName)), (Timestamp, SpanId)) AS first_span,
+        argMin((span_variant, (StatusCode = 'Error' OR HttpStatusCode >= 500), Duration, ServiceName, if(HttpRoute != '', HttpRoute, SpanName)), bitOr(bitShiftLeft(toUInt128(toUnixTimestamp64Nano(Timestamp)), 64), toUInt128(cityHash64(SpanId)))) AS first_span,
         tupleElement(first_span, 1) AS variant,
         tupleElement(first_span, 2) AS failed,
         tupleElement(first_span, 3) AS duration,

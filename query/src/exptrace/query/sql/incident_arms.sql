@@ -2,14 +2,14 @@
 -- over randomization units for the delta method. The outcomes are the requests in scope:
 -- trace roots, or with {service} the entry spans of that service (and {route}), whether or
 -- not they carry the tag themselves; each takes the experiments of its trace (the earliest
--- tagged span's variant, ties broken on SpanId).
+-- tagged span's variant, ties broken on a hash of SpanId).
 WITH tags AS (
     SELECT
         TraceId,
         experiment,
-        argMin(span_variant, (Timestamp, SpanId)) AS variant,
-        argMinIf(SpanAttributes[{unit_attribute:String}], (Timestamp, SpanId),
-                 SpanAttributes[{unit_attribute:String}] != '') AS unit_id
+        argMin(span_variant, bitOr(bitShiftLeft(toUInt128(toUnixTimestamp64Nano(Timestamp)), 64), toUInt128(cityHash64(SpanId)))) AS variant,
+        minIf(SpanAttributes[{unit_attribute:String}],
+              SpanAttributes[{unit_attribute:String}] != '') AS unit_id
     FROM otel_traces
     ARRAY JOIN mapKeys(Experiments) AS experiment, mapValues(Experiments) AS span_variant
     WHERE Timestamp >= {start:DateTime64(9)} - toIntervalSecond({trace_horizon_seconds:UInt32})
