@@ -1,7 +1,7 @@
 -- with: report_requests
 -- One row per variant: sums over randomization units (m requests, e errors per unit) for
--- the delta method, the exact p50/p95/p99 (and p90) latency (ms) and, per unit, the count c of its
--- requests at or below each quantile (sums of c, c^2 and c*m) for the quantiles' intervals.
+-- the delta method, the exact p50/p95/p99 (and p90) latency (ms) and, per unit, the count
+-- c of its requests at or below each quantile (sums of c, c^2 and c*m) for their intervals.
 levels AS MATERIALIZED (
     SELECT variant, quantilesExactIf(0.5, 0.95, 0.99, 0.9)(duration_ms, NOT mixed) AS q
     FROM requests
@@ -10,7 +10,7 @@ levels AS MATERIALIZED (
 units AS (
     SELECT
         r.variant AS variant,
-        cityHash64(r.unit) AS unit,
+        r.unit AS unit,
         countIf(NOT r.mixed) AS m,
         countIf(NOT r.mixed AND r.failed) AS e,
         countIf(r.mixed) AS x,

@@ -4,11 +4,11 @@
 -- belongs to the window in which it starts; ties on equal timestamps break on a hash of
 -- SpanId, so the same data always gives the same rows. A trace whose spans disagree on the
 -- variant is `mixed` (contamination): counted (under its smallest variant), kept out of the
--- arms. Roots are looked up only for
--- traces whose tagged spans do not include the root. Computed once per query (MATERIALIZED).
+-- arms. Roots are looked up only for traces whose tagged spans do not include the root.
+-- Traces and units are keyed by 64-bit hashes of their ids; computed once (MATERIALIZED).
 tagged AS MATERIALIZED (
     SELECT
-        TraceId,
+        cityHash64(TraceId) AS trace,
         uniqExact(Experiments[{experiment:String}]) AS seen,
         min(Experiments[{experiment:String}]) AS variant,
         minIf(SpanAttributes[{unit_attribute:String}],
@@ -24,11 +24,11 @@ tagged AS MATERIALIZED (
     WHERE Timestamp >= {start:DateTime64(9)} - toIntervalSecond({trace_horizon_seconds:UInt32})
       AND Timestamp < {end:DateTime64(9)} + toIntervalSecond({trace_horizon_seconds:UInt32})
       AND Experiments[{experiment:String}] != ''
-    GROUP BY TraceId
+    GROUP BY trace
 ),
 roots AS (
     SELECT
-        TraceId,
+        cityHash64(TraceId) AS trace,
         argMin((StatusCode = 'Error' OR HttpStatusCode >= 500, Duration / 1e6),
                bitOr(bitShiftLeft(toUInt128(toUnixTimestamp64Nano(Timestamp)), 64),
                      toUInt128(cityHash64(SpanId)))) AS root_outcome,
@@ -37,22 +37,22 @@ roots AS (
     WHERE Timestamp >= {start:DateTime64(9)} - toIntervalSecond({trace_horizon_seconds:UInt32})
       AND Timestamp < {end:DateTime64(9)} + toIntervalSecond({trace_horizon_seconds:UInt32})
       AND ParentSpanId = ''
-      AND TraceId IN (SELECT TraceId FROM tagged WHERE NOT has_root)
-    GROUP BY TraceId
+      AND cityHash64(TraceId) IN (SELECT trace FROM tagged WHERE NOT has_root)
+    GROUP BY trace
 ),
 requests AS MATERIALIZED (
     SELECT
-        t.TraceId AS TraceId,
+        t.trace AS trace,
         t.seen > 1 AS mixed,
         t.variant AS variant,
         t.unit_id AS unit_id,
-        if(t.unit_id != '', t.unit_id, t.TraceId) AS unit,
-        NOT (t.has_root OR r.TraceId != '') AS rootless,
-        if(t.has_root OR r.TraceId = '', t.first_outcome, r.root_outcome) AS outcome,
+        if(t.unit_id != '', cityHash64(t.unit_id), t.trace) AS unit,
+        NOT (t.has_root OR r.trace != 0) AS rootless,
+        if(t.has_root OR r.trace = 0, t.first_outcome, r.root_outcome) AS outcome,
         tupleElement(outcome, 1) AS failed,
         tupleElement(outcome, 2) AS duration_ms
     FROM tagged AS t
-    LEFT JOIN roots AS r ON t.TraceId = r.TraceId
-    WHERE if(r.TraceId != '', least(t.first_at, r.root_at), t.first_at) >= {start:DateTime64(9)}
-      AND if(r.TraceId != '', least(t.first_at, r.root_at), t.first_at) < {end:DateTime64(9)}
+    LEFT JOIN roots AS r ON t.trace = r.trace
+    WHERE if(r.trace != 0, least(t.first_at, r.root_at), t.first_at) >= {start:DateTime64(9)}
+      AND if(r.trace != 0, least(t.first_at, r.root_at), t.first_at) < {end:DateTime64(9)}
 )
