@@ -1,4 +1,4 @@
-"""A numpy reference of what ``sql/report_arms.sql`` and ``report_brackets.sql`` compute, and
+"""A numpy reference of what ``sql/report_arms.sql`` computes, and
 a clustered traffic simulator, so thousands of simulated experiments run in seconds.
 
 ``test_views_report.py`` checks that the engine and this reference agree on the same rows;
@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from exptrace.query.inference import QUANTILES, ArmStats, QuantileStats
+from exptrace.query.inference import BRACKET_Z, QUANTILES, ArmStats, QuantileStats
 
 
 def _exact(sorted_values: np.ndarray, level: float) -> float:
@@ -21,9 +21,21 @@ def _exact(sorted_values: np.ndarray, level: float) -> float:
 
 
 def _at(sorted_values: np.ndarray, level: float) -> float:
-    """``report_brackets.sql``: the value at position ceil(level * n), 1-based, clamped."""
+    """The brackets in ``report_arms.sql``: the value at position ceil(level * n), 1-based."""
     n = len(sorted_values)
     return float(sorted_values[max(1, min(n, int(np.ceil(level * n)))) - 1])
+
+
+def cdf_sd(q: QuantileStats, arm: ArmStats) -> float:
+    """Standard error of the CDF at the quantile, by the delta method over units."""
+    share = q.below / arm.requests
+    spread = q.below_sq - 2 * share * q.below_m + share * share * arm.requests_sq
+    return float(np.sqrt(max(spread, 0.0) * arm.correction) / arm.requests)
+
+
+def bracket_levels(q: QuantileStats, arm: ArmStats) -> tuple[float, float]:
+    width = BRACKET_Z * cdf_sd(q, arm)
+    return max(q.level - width, 0.0), min(q.level + width, 1.0)
 
 
 def arm_stats(variant: str, unit: np.ndarray, failed: np.ndarray, ms: np.ndarray) -> ArmStats:
@@ -48,7 +60,7 @@ def arm_stats(variant: str, unit: np.ndarray, failed: np.ndarray, ms: np.ndarray
         stats = QuantileStats(
             level, value, float(c.sum()), float((c * c).sum()), float((c * m).sum())
         )
-        low, high = stats.bracket_levels(arm)
+        low, high = bracket_levels(stats, arm)
         quantiles[level] = replace(stats, bracket=(_at(ordered, low), _at(ordered, high)))
     return replace(arm, quantiles=quantiles)
 

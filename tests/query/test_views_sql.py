@@ -78,6 +78,7 @@ def test_views_created_at_up_answer_as_the_files_do(receiver, queries):
         "experiment": "checkout",
         "unit_attribute": "exptrace.unit",
         "trace_horizon_seconds": 300,
+        "bracket_z": 1.96,
     }
     sql = load("report_arms")
     args = ", ".join(f"{k} = {{{k}:{t}}}" for k, t in sql.parameters.items())

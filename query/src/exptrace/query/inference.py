@@ -24,7 +24,7 @@ Method = Literal["always-valid", "fixed-horizon"]
 QUANTILES = (0.5, 0.95, 0.99)
 BRACKET_Z = 1.959963984540054
 """Half-width, in standard errors of the CDF, of the bracket that turns the CDF's interval
-into the quantile's standard error."""
+into the quantile's standard error (``sql/report_arms.sql`` reads the bracket)."""
 POWER_Z = 0.8416212335729143  # 80% power, for the minimum detectable effect
 MIN_TAIL = 20
 """A quantile is compared only when each arm has this many requests beyond it (p99: 2,000
@@ -41,16 +41,6 @@ class QuantileStats:
     below_sq: float  # sum of c^2
     below_m: float  # sum of c*m
     bracket: tuple[float, float] | None = None  # values at the CDF interval's ends
-
-    def cdf_sd(self, arm: ArmStats) -> float:
-        """Standard error of the CDF at ``value``, by the delta method over units."""
-        share = self.below / arm.requests
-        spread = self.below_sq - 2 * share * self.below_m + share * share * arm.requests_sq
-        return math.sqrt(max(spread, 0.0) * arm.correction) / arm.requests
-
-    def bracket_levels(self, arm: ArmStats) -> tuple[float, float]:
-        width = BRACKET_Z * self.cdf_sd(arm)
-        return max(self.level - width, 0.0), min(self.level + width, 1.0)
 
     def standard_error(self) -> float:
         if self.bracket is None:

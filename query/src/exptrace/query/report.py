@@ -6,6 +6,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from exptrace.query.inference import (
+    BRACKET_Z,
     QUANTILES,
     ArmStats,
     Boundary,
@@ -36,6 +37,7 @@ def _finite(value: Any) -> Any:
 
 
 def _arm(row: dict[str, Any]) -> ArmStats:
+    brackets = row["brackets"]
     quantiles = {
         level: QuantileStats(
             level,
@@ -43,6 +45,7 @@ def _arm(row: dict[str, Any]) -> ArmStats:
             float(row["below"][i]),
             float(row["below_sq"][i]),
             float(row["below_m"][i]),
+            (float(brackets[i]), float(brackets[i + len(QUANTILES)])),
         )
         for i, level in enumerate(QUANTILES)
     }
@@ -73,31 +76,11 @@ class Report:
             "experiment": experiment,
             "unit_attribute": queries.unit_attribute,
             "trace_horizon_seconds": queries.trace_horizon_seconds,
+            "bracket_z": BRACKET_Z,
         }
 
     def _run(self, name: str, extra: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         return self.q.run(name, {**self.params, **(extra or {})})
-
-    def _bracketed(self, arms: dict[str, ArmStats]) -> dict[str, ArmStats]:
-        """The arms with each quantile's interval ends read from their order statistics."""
-        names = sorted(arms)
-        levels = [
-            [end for q in QUANTILES for end in arms[v].quantiles[q].bracket_levels(arms[v])]
-            for v in names
-        ]
-        rows = self._run("report_brackets", {"variants": names, "levels": levels})
-        out = dict(arms)
-        for row in rows:
-            arm = arms[row["variant"]]
-            values = [float(x) for x in row["values"]]
-            quantiles = {
-                q: QuantileStats(
-                    **{**stats.__dict__, "bracket": (values[2 * i], values[2 * i + 1])}
-                )
-                for i, (q, stats) in enumerate(arm.quantiles.items())
-            }
-            out[arm.variant] = ArmStats(**{**arm.__dict__, "quantiles": quantiles})
-        return out
 
     def build(self) -> dict[str, Any]:
         rows = self._run("report_arms")
@@ -111,8 +94,6 @@ class Report:
                 f"no traffic in control variant {self.control!r}: nothing to compare against"
             )
         comparable = self.control in arms and bool(treatments)
-        if comparable:
-            arms = self._bracketed(arms)
         identified = sum(int(r["identified_units"]) for r in rows)
         analysis = "units" if identified else "requests"
         attribute = self.q.unit_attribute

@@ -1,11 +1,20 @@
 -- with: report_requests
 -- One row per variant: sums over randomization units (m requests, e errors per unit) for
--- the delta method, the exact p50/p95/p99 (and p90) latency (ms) and, per unit, the count
--- c of its requests at or below each quantile (sums of c, c^2 and c*m) for their intervals.
-levels AS MATERIALIZED (
-    SELECT variant, quantilesExactIf(0.5, 0.95, 0.99, 0.9)(duration_ms, NOT mixed) AS q
+-- the delta method; the exact p50/p95/p99 (and p90) latency (ms); per unit, the count c of
+-- its requests at or below each quantile (sums of c, c^2 and c*m); and each quantile's
+-- bracket: the latencies at its CDF level -/+ bracket_z standard errors of the CDF (the
+-- delta method over units on c / m), read from the arm's order statistics (Deng et al. 2018).
+sorted AS MATERIALIZED (
+    SELECT variant, arraySort(groupArrayIf(duration_ms, NOT mixed)) AS s, length(s) AS n
     FROM requests
     GROUP BY variant
+),
+levels AS MATERIALIZED (
+    -- quantileExact's rule: the value at 0-based position floor(level * n)
+    SELECT variant, n, s,
+           arrayMap(p -> if(n = 0, nan, s[least(n, toUInt64(floor(p * n)) + 1)]),
+                    [0.5, 0.95, 0.99, 0.9]) AS q
+    FROM sorted
 ),
 units AS (
     SELECT
@@ -22,23 +31,41 @@ units AS (
     FROM requests AS r
     INNER JOIN levels AS l ON r.variant = l.variant
     GROUP BY variant, unit
+),
+sums AS (
+    SELECT
+        variant,
+        countIf(m > 0) AS units,
+        countIf(m > 0 AND identified) AS identified_units,
+        sum(m) AS requests,
+        sum(e) AS errors,
+        sum(m * m) AS requests_sq,
+        sum(e * e) AS errors_sq,
+        sum(e * m) AS errors_m,
+        sum(x) AS mixed,
+        sum(rooted) AS rooted,
+        [sum(c1), sum(c2), sum(c3)] AS below,
+        [sum(c1 * c1), sum(c2 * c2), sum(c3 * c3)] AS below_sq,
+        [sum(c1 * m), sum(c2 * m), sum(c3 * m)] AS below_m
+    FROM units
+    GROUP BY variant
 )
 SELECT
-    u.variant AS variant,
-    countIf(u.m > 0) AS units,
-    countIf(u.m > 0 AND u.identified) AS identified_units,
-    sum(u.m) AS requests,
-    sum(u.e) AS errors,
-    sum(u.m * u.m) AS requests_sq,
-    sum(u.e * u.e) AS errors_sq,
-    sum(u.e * u.m) AS errors_m,
-    sum(u.x) AS mixed,
-    sum(u.rooted) AS rooted,
-    any(l.q) AS quantiles,
-    [sum(u.c1), sum(u.c2), sum(u.c3)] AS below,
-    [sum(u.c1 * u.c1), sum(u.c2 * u.c2), sum(u.c3 * u.c3)] AS below_sq,
-    [sum(u.c1 * u.m), sum(u.c2 * u.m), sum(u.c3 * u.m)] AS below_m
-FROM units AS u
+    u.variant AS variant, u.units AS units, u.identified_units AS identified_units,
+    u.requests AS requests, u.errors AS errors, u.requests_sq AS requests_sq,
+    u.errors_sq AS errors_sq, u.errors_m AS errors_m, u.mixed AS mixed, u.rooted AS rooted,
+    l.q AS quantiles, u.below AS below, u.below_sq AS below_sq, u.below_m AS below_m,
+    arrayMap(k -> [0.5, 0.95, 0.99][k] - {bracket_z:Float64} * cdf_sd[k], [1, 2, 3]) AS low_levels,
+    arrayMap(k -> [0.5, 0.95, 0.99][k] + {bracket_z:Float64} * cdf_sd[k], [1, 2, 3]) AS high_levels,
+    arrayMap(k -> sqrt(greatest(u.below_sq[k] - 2 * share[k] * u.below_m[k]
+                                + share[k] * share[k] * u.requests_sq, 0)
+                       * u.units / greatest(u.units - 1, 1)) / greatest(u.requests, 1),
+             [1, 2, 3]) AS cdf_sd,
+    arrayMap(k -> u.below[k] / greatest(u.requests, 1), [1, 2, 3]) AS share,
+    -- report_brackets' rule: the value at 1-based position ceil(level * n), clamped
+    arrayMap(level -> if(l.n = 0, nan,
+                         l.s[greatest(1, least(l.n, toUInt64(ceil(greatest(level, 0) * l.n))))]),
+             arrayConcat(low_levels, high_levels)) AS brackets
+FROM sums AS u
 INNER JOIN levels AS l ON u.variant = l.variant
-GROUP BY variant
 ORDER BY variant
