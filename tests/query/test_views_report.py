@@ -152,7 +152,7 @@ def test_the_engine_sums_what_the_numpy_reference_sums(store):
     queries = Queries(store)
     report = queries.report("sim-0", Window.parse(last=dt.timedelta(hours=1)))
     engine = Report(queries, "sim-0", Window.parse(last=dt.timedelta(hours=1)))
-    engine_arms = {r["variant"]: _arm(r) for r in engine._run("report_arms")}
+    engine_arms = {r["variant"]: _arm(r) for r in queries.run("report_arms", engine.params)}
     for variant in ("control", "treatment"):
         pick = [r for r in rows if r["v"] == variant]
         reference = arm_stats(

@@ -62,7 +62,7 @@ def _arm(row: dict[str, Any]) -> ArmStats:
 
 
 class Report:
-    """One report: read the arms, bracket the quantiles, compare, correct, decide."""
+    """One report: read the arms (one query), compare, correct, decide."""
 
     def __init__(self, queries: Queries, experiment: str, window: Window) -> None:
         self.q = queries
@@ -79,11 +79,8 @@ class Report:
             "bracket_z": BRACKET_Z,
         }
 
-    def _run(self, name: str, extra: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        return self.q.run(name, {**self.params, **(extra or {})})
-
     def build(self) -> dict[str, Any]:
-        rows = self._run("report_arms")
+        rows = self.q.run("report_arms", self.params)
         arms = {r["variant"]: _arm(r) for r in rows}
         treatments = [v for v in sorted(arms) if v != self.control]
         notes: list[str] = []
