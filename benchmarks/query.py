@@ -1,8 +1,10 @@
 """The cohort report over millions of synthetic spans in chDB, against a bare count() scan.
 
 Spans are generated inside the engine (traces of four spans: two entry spans in two services,
-two internal), each carrying two experiments. The report is the full ``Queries.report``
-(cohort SLIs, the comparison with control, the rank test); the baseline is
+two internal), each carrying two experiments; the entry spans carry the user
+(``exptrace.unit``, one million users). The report is the full ``Queries.report``: per-unit
+sums for the delta method, exact p50/p95/p99 with their unit-aware brackets, always-valid
+comparisons; the baseline is
 ``SELECT count() FROM otel_traces`` over the same window, which scans the timestamp column.
 Both run in the same process, interleaved, median of several rounds.
 """
@@ -27,8 +29,9 @@ store = open_store("chdb://" + path)
 ensure_schema(store, Schema())
 t0 = time.perf_counter()
 store.command('''
-INSERT INTO otel_traces (Timestamp, TraceId, SpanId, ParentSpanId, SpanName, SpanKind, ServiceName,
-                         Duration, StatusCode, HttpRoute, HttpStatusCode, Experiments)
+INSERT INTO otel_traces (Timestamp, TraceId, SpanId, ParentSpanId, SpanName, SpanKind,
+                         ServiceName, SpanAttributes, Duration, StatusCode, HttpRoute,
+                         HttpStatusCode, Experiments)
 SELECT
     now64(9) - toIntervalMillisecond(intDiv(number, 4) % 3000000) AS Timestamp,
     lower(hex(cityHash64(intDiv(number, 4)))) AS TraceId,
@@ -37,6 +40,8 @@ SELECT
     ['GET /checkout', 'POST /pay', 'db.query', 'render'][number % 4 + 1] AS SpanName,
     if(number % 4 < 2, 'Server', 'Internal') AS SpanKind,
     ['frontend', 'checkout', 'checkout', 'frontend'][number % 4 + 1] AS ServiceName,
+    if(number % 4 < 2, map('exptrace.unit', hex(intDiv(number, 4) % 1000000)), map())
+        AS SpanAttributes,
     toUInt64(1e6 * (20 + cityHash64(number, 2) % 200
                     + if(intDiv(number, 4) % 2 = 1, 15, 0))) AS Duration,
     if(cityHash64(number, 3) % 1000 < if(intDiv(number, 4) % 2 = 1, 40, 20),
@@ -56,6 +61,7 @@ count_sql = ("SELECT count() FROM otel_traces "
 assert store.query(count_sql, window.params()).scalar() == spans
 report = queries.report("checkout-v2", window)
 assert sum(c["requests"] for c in report["cohorts"]) == spans // 4
+assert report["unit"]["analysis"] == "units"
 samples = {"count": [], "report": []}
 for _ in range(rounds):
     t = time.perf_counter()
@@ -90,8 +96,6 @@ def run(quick: bool = False) -> dict[str, float]:
     ratio = report_s / count_s
     print(f"{spans:,} spans ({spans // 4:,} requests), median of {rounds} rounds")
     print(f"count() scan of the window: {count_s * 1e3:.0f} ms")
-    print(
-        f"cohort report (SLIs, comparison, rank test): {report_s * 1e3:.0f} ms  ({verdict.strip()})"
-    )
+    print(f"full report (per unit, always valid): {report_s * 1e3:.0f} ms  ({verdict.strip()})")
     print(f"report / count(): {ratio:.2f}  (target <= 2)")
     return {"count_s": count_s, "report_s": report_s, "ratio": ratio}

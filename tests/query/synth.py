@@ -100,3 +100,69 @@ def send(receiver, requests: list[Request], batch: int = 2000) -> None:
     for i in range(0, len(requests), batch):
         receiver.intake.accept(Signal.TRACES, encode(requests[i : i + batch]))
     assert receiver.flusher.flush_now(120)
+
+
+CLUSTERED_INSERT = """
+INSERT INTO otel_traces (Timestamp, TraceId, SpanId, ParentSpanId, SpanName, SpanKind, ServiceName,
+                         SpanAttributes, Duration, StatusCode, HttpRoute, HttpStatusCode, Experiments)
+WITH
+    {seed:UInt64} AS seed,
+    (u, k) -> cityHash64(seed, u, k) / 18446744073709551616.0 AS uniform,
+    intDiv(number, {units:UInt64}) AS experiment_number,
+    uniform(number, 1) < 0.5 AS treated,
+    uniform(number, 2) < {heavy_share:Float64} AS heavy,
+    toUInt64(1 + floor(-log(1 - uniform(number, 3)) * {mean_requests:Float64})
+             * if(heavy, 10, 1)) AS unit_requests,
+    least(1.0, -log(1 - uniform(number, 4)) * {error_rate:Float64}
+               * if(treated, {error_factor:Float64}, 1)) AS unit_error_rate,
+    exp({unit_sd:Float64} * sqrt(-2 * log(1 - uniform(number, 5)))
+        * cos(2 * pi() * uniform(number, 6))) AS unit_speed
+SELECT
+    now64(9) - toIntervalMillisecond(toUInt64(uniform(request, 7) * {ago_ms:UInt64})) AS Timestamp,
+    lower(hex(cityHash64(seed, request, 8))) AS TraceId,
+    lower(hex(cityHash64(seed, request, 9))) AS SpanId,
+    '' AS ParentSpanId,
+    'GET /checkout' AS SpanName,
+    'Server' AS SpanKind,
+    'checkout' AS ServiceName,
+    if({with_unit:UInt8}, map('exptrace.unit', hex(cityHash64(seed, number))), map()) AS SpanAttributes,
+    toUInt64(1e6 * base_ms + if(treated AND base_ms > {tail_above_ms:Float64}, {tail_ms:Float64}, 0) * 1e6)
+        AS Duration,
+    if(uniform(request, 11) < unit_error_rate, 'Error', 'Unset') AS StatusCode,
+    '/checkout' AS HttpRoute,
+    toUInt16(200) AS HttpStatusCode,
+    map(concat({prefix:String}, toString(experiment_number)),
+        if(treated, 'treatment', 'control')) AS Experiments
+FROM numbers({experiments:UInt64} * {units:UInt64})
+ARRAY JOIN arrayMap(i -> cityHash64(seed, number, i), range(unit_requests)) AS request
+ARRAY JOIN [{mean_ms:Float64} * unit_speed * -log(1 - uniform(request, 10))] AS base_ms
+"""
+
+
+def insert_clustered(store, **overrides) -> None:
+    """Users (units) split 50/50 between control and treatment, generated in the engine.
+
+    Each unit sends ``1 + Geometric`` requests (mean ``mean_requests``), ten times as many for
+    the ``heavy_share`` of heavy users; its own error propensity is exponential around
+    ``error_rate`` and its own speed log-normal (``unit_sd``); request latency is exponential
+    around that. Treatment multiplies the propensity by ``error_factor`` and adds ``tail_ms``
+    to requests slower than ``tail_above_ms``. Experiments are named ``prefix0..``.
+    """
+    params = {
+        "seed": 1,
+        "units": 1000,
+        "experiments": 1,
+        "heavy_share": 0.2,
+        "mean_requests": 2.0,
+        "error_rate": 0.05,
+        "error_factor": 1.0,
+        "unit_sd": 0.5,
+        "mean_ms": 50.0,
+        "tail_above_ms": 1e12,
+        "tail_ms": 0.0,
+        "ago_ms": 600_000,
+        "with_unit": 1,
+        "prefix": "sim-",
+        **overrides,
+    }
+    store.command(CLUSTERED_INSERT, params)

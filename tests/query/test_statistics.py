@@ -1,6 +1,7 @@
 """Honest numbers: A/A keeps false positives near alpha, real effects are found, SRM fires when
 it should, and the figures agree with an independent computation (scipy)."""
 
+import datetime as dt
 import random
 
 import pytest
@@ -17,28 +18,35 @@ def queries(receiver):
     return Queries(receiver.store, Registry(receiver.store))
 
 
-def test_aa_experiments_keep_the_false_positive_rate_near_alpha(receiver, queries):
+def test_aa_requests_without_a_unit_fall_back_to_requests_and_stay_calibrated(receiver):
+    """Through the real receiver: 60 A/A experiments whose requests carry no unit id. The
+    report says it fell back to requests; at one look (fixed horizon) each test's false
+    positives stay in the binomial 99% band around alpha; always valid, below it."""
     rng = random.Random(2026)
-    n_experiments = 150
+    n_experiments = 60
     requests = []
     for i in range(n_experiments):
         requests += experiment(
             rng, f"aa-{i}", {"control": (240, 0.05, 50.0), "treatment": (240, 0.05, 50.0)}
         )
     send(receiver, requests)
-    window = Window.parse(last=__import__("datetime").timedelta(hours=1))
-    error_positives = latency_positives = 0
+    window = Window.parse(last=dt.timedelta(hours=1))
+    fixed = Queries(receiver.store, method="fixed-horizon")
+    positives = {"errors": 0, "p50": 0}
     for i in range(n_experiments):
-        [comparison] = queries.report(f"aa-{i}", window)["comparisons"]
+        report = fixed.report(f"aa-{i}", window)
+        assert report["unit"]["analysis"] == "requests"
+        assert any("requests are analysed as if independent" in n for n in report["notes"])
+        [comparison] = report["comparisons"]
         assert comparison["requests"] == 240 and comparison["control_requests"] == 240
-        error_positives += comparison["error_p_value"] < 0.05
-        latency_positives += comparison["latency_p_value"] < 0.05
-    # Binomial(150, 0.05): mean 7.5, sd 2.7; these bounds hold with probability > 0.99.
-    assert 1 <= error_positives <= 16, error_positives
-    assert 1 <= latency_positives <= 16, latency_positives
+        by_metric = {m["metric"]: m for m in comparison["metrics"]}
+        positives["errors"] += by_metric["error_rate"]["p_value"] < 0.05
+        positives["p50"] += by_metric["latency_p50"]["p_value"] < 0.05
+    # Binomial(60, 0.05): the 99% band is [0, 8].
+    assert positives["errors"] <= 8 and positives["p50"] <= 8, positives
 
 
-def test_known_effect_is_detected_and_matches_scipy(receiver, queries):
+def test_known_effect_is_detected_with_its_direction_and_exact_medians(receiver, queries):
     rng = random.Random(7)
     requests = experiment(rng, "effect", {"control": (1500, 0.02, 50.0), "B": (1500, 0.08, 65.0)})
     send(receiver, requests)
@@ -47,42 +55,32 @@ def test_known_effect_is_detected_and_matches_scipy(receiver, queries):
     )
     report = queries.report("effect", Window.parse())
     [c] = report["comparisons"]
-    assert c["verdict"] == "more errors, slower"
+    assert c["decision"] == "fail"
+    assert c["verdict"].startswith("more errors, slower (p50 +")
     assert c["error_rate_diff_ci"][0] > 0  # the whole interval is above zero
-
-    # Independent computation of the same tests on the same requests.
+    metrics = {m["metric"]: m for m in c["metrics"]}
+    assert metrics["error_rate"]["guardrail_crossed"] and metrics["latency_p50"]["interval"][0] > 0
+    durations = {
+        v: sorted(round(r.duration_ms * 1e6) for r in requests if r.experiments["effect"] == v)
+        for v in ("B", "control")
+    }
+    # quantileExact: the value at position floor(0.5 * n) of the sorted durations
+    assert c["median_ms"] == pytest.approx(durations["B"][750] / 1e6, rel=1e-7)
+    assert c["control_median_ms"] == pytest.approx(durations["control"][750] / 1e6, rel=1e-7)
     errors = {
         v: sum(r.error for r in requests if r.experiments["effect"] == v) for v in ("B", "control")
     }
-    p_t, p_c = errors["B"] / 1500, errors["control"] / 1500
-    se = ((p_t * (1 - p_t) + p_c * (1 - p_c)) / 1500) ** 0.5
-    z = (p_t - p_c) / se
-    assert c["error_p_value"] == pytest.approx(2 * scipy_stats.norm.sf(abs(z)), rel=1e-6)
-    assert c["error_rate_diff_ci"][0] == pytest.approx(
-        p_t - p_c - scipy_stats.norm.ppf(0.975) * se, rel=1e-6
-    )
-    durations = {
-        v: [round(r.duration_ms * 1e6) for r in requests if r.experiments["effect"] == v]
-        for v in ("B", "control")
-    }
-    expected = scipy_stats.mannwhitneyu(
-        durations["B"],
-        durations["control"],
-        alternative="two-sided",
-        use_continuity=False,
-        method="asymptotic",
-    ).pvalue
-    assert c["latency_p_value"] == pytest.approx(expected, rel=1e-3)
-    assert c["median_ms"] == pytest.approx(sorted(durations["B"])[750] / 1e6, rel=0.01)
+    assert (c["errors"], c["control_errors"]) == (errors["B"], errors["control"])
 
 
 def test_not_enough_data_below_the_minimum(receiver, queries):
     send(
         receiver,
-        experiment(random.Random(1), "tiny", {"control": (50, 0.1, 50.0), "B": (50, 0.5, 90.0)}),
+        experiment(random.Random(1), "tiny", {"control": (5, 0.1, 50.0), "B": (5, 0.5, 90.0)}),
     )
     [c] = queries.report("tiny", Window.parse())["comparisons"]
-    assert c["verdict"].startswith("not enough data") and "error_p_value" not in c
+    assert c["verdict"].startswith("not enough data") and c["decision"] == "inconclusive"
+    assert "error_p_value" not in c
 
 
 def test_sample_ratio_mismatch_fires_on_skew_and_not_on_a_fair_split(receiver, queries):

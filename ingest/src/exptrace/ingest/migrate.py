@@ -108,7 +108,7 @@ def ensure_schema(
         _apply_retention(store, schema, cluster)
     for statement in schema.function_statements(cluster):
         store.command(statement)
-    for statement in schema.query_view_statements(cluster, replace=True):
+    for statement in schema.query_view_statements(cluster):
         store.command(statement)
     _ensure_views(store, schema, cluster)
     # applied_at is explicit: the table deduplicates identical inserts, and going back to

@@ -16,7 +16,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from exptrace.ingest import landing
-from exptrace.ingest.queryviews import QUERY_VIEWS
 from exptrace.ingest.redaction import Redaction, RedactionSql
 from exptrace.ingest.sqltext import identifier, literal
 from exptrace.propagation import grammar
@@ -109,6 +108,8 @@ class Schema:
     known_only: bool = False
     """Keep only experiments registered in the registry in ``Experiments`` (an allow-list);
     the raw ``exp.*`` attributes stay in the attribute maps either way."""
+    query_views: tuple[tuple[str, str], ...] = ()
+    """``(name, select)`` parameterized views handed over by the query layer."""
 
     def __post_init__(self) -> None:
         identifier(self.database)
@@ -150,9 +151,12 @@ class Schema:
                 out += self._table(table, cluster, on)
         return out
 
-    def query_view_statements(self, cluster: str | None = None, replace: bool = False) -> list[str]:
-        verb = "CREATE OR REPLACE VIEW" if replace else "CREATE VIEW IF NOT EXISTS"
-        return [f"{verb} {name}{_on(cluster)} AS {select}" for name, select in QUERY_VIEWS]
+    def query_view_statements(self, cluster: str | None = None) -> list[str]:
+        """The query views handed over, replaced in place on every start (no window)."""
+        return [
+            f"CREATE OR REPLACE VIEW {identifier(name)}{_on(cluster)} AS {select}"
+            for name, select in self.query_views
+        ]
 
     def view_statement(self, view: View, cluster: str | None = None) -> str:
         return (

@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import grpc
@@ -124,6 +125,12 @@ class IngestServer:
         self._http_thread: threading.Thread | None = None
         self.grpc_port = 0
         self.http_port = 0
+
+    def add_views(self, views: Sequence[tuple[str, str]]) -> None:
+        """Create (or replace in place) the ``(name, select)`` query views handed over."""
+        self.schema = replace(self.schema, query_views=tuple(views))
+        for statement in self.schema.query_view_statements(self.settings.cluster):
+            self.store.command(statement)
 
     def add_routes(self, routes: Sequence[BaseRoute]) -> None:
         """Serve more HTTP routes (the query API) next to OTLP/HTTP; call before start()."""

@@ -9,6 +9,8 @@ from typing import Protocol
 
 from exptrace.propagation.members import Limits, cookie_value
 
+PUBLIC_UNIT_SALT = b"exptrace.unit"
+
 
 @dataclass(frozen=True, slots=True)
 class RequestView:
@@ -27,12 +29,25 @@ class Assigner(Protocol):
     def __call__(self, request: RequestView, assigned: Mapping[str, str]) -> Mapping[str, str]: ...
 
 
+class UnitAssigner(Assigner, Protocol):
+    """An assigner that knows the request's randomization unit and can name it safely."""
+
+    def unit_token(self, request: RequestView) -> str | None:
+        """A keyed hash of the request's unit id (never the id itself), or None."""
+        ...
+
+
 class HashAssigner:
     """Deterministic weighted assignment by hashing a unit id (user, session, device...).
 
     The same unit always gets the same variant of an experiment, experiments hash
     independently of each other, and the split follows the weights. A request without a unit
     id is left unassigned rather than given a variant it could not keep.
+
+    The unit travels as the baggage member and span attribute ``exptrace.unit``: a keyed
+    BLAKE2b hash of the id under ``unit_key``, never the id. Give every service the same
+    secret key so the hash cannot be reversed by guessing ids; without one a fixed public
+    salt is used (pseudonymous, but ids that can be guessed can be confirmed).
 
     >>> assigner = HashAssigner({"checkout-v2": {"control": 50, "B": 50}}, unit_header="x-user-id")
     """
@@ -43,6 +58,7 @@ class HashAssigner:
         *,
         unit_header: str | None = None,
         unit_cookie: str | None = None,
+        unit_key: str | bytes | None = None,
     ) -> None:
         if not unit_header and not unit_cookie:
             raise ValueError("HashAssigner needs unit_header or unit_cookie to identify a unit")
@@ -62,6 +78,8 @@ class HashAssigner:
             self._plans.append((experiment, bounds))
         self._unit_header = unit_header.lower() if unit_header else None
         self._unit_cookie = unit_cookie
+        key = unit_key.encode() if isinstance(unit_key, str) else unit_key
+        self._unit_key = key or PUBLIC_UNIT_SALT
 
     def unit(self, request: RequestView) -> str | None:
         """The unit id of a request, from the configured header or cookie."""
@@ -70,6 +88,13 @@ class HashAssigner:
         if self._unit_cookie:
             return request.cookie(self._unit_cookie)
         return None
+
+    def unit_token(self, request: RequestView) -> str | None:
+        """The keyed hash of the request's unit id (32 hex digits), or None without one."""
+        unit = self.unit(request)
+        if not unit:
+            return None
+        return hashlib.blake2b(unit.encode(), key=self._unit_key, digest_size=16).hexdigest()
 
     def variant(self, experiment: str, unit: str) -> str:
         """The variant of ``experiment`` for ``unit``; raises KeyError for an unknown experiment."""

@@ -14,6 +14,8 @@ from exptrace.propagation.grammar import PREFIX as BAGGAGE_PREFIX
 from exptrace.propagation.grammar import is_token
 
 _PREFIX_LEN = len(BAGGAGE_PREFIX)
+UNIT_MEMBER = "exptrace.unit"
+"""Baggage member and span attribute: a keyed hash of the randomization unit's id."""
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -39,8 +41,25 @@ def experiment_attributes(context: Context | None = None) -> dict[str, str]:
     }
 
 
+def current_unit(context: Context | None = None) -> str | None:
+    """The randomization unit (its keyed hash) in ``context``'s baggage, if it is a token."""
+    value = baggage.get_baggage(UNIT_MEMBER, context)
+    return value if isinstance(value, str) and is_token(value) else None
+
+
+def unit_from_header(header: str | None) -> str | None:
+    """The :data:`UNIT_MEMBER` of a W3C ``baggage`` header, if it is a token."""
+    for member in header.split(",") if header else ():
+        key, _, rest = member.partition("=")
+        if key.strip() == UNIT_MEMBER:
+            value = rest.split(";", 1)[0].strip()
+            return value if is_token(value) else None
+    return None
+
+
 class AttributeMemo:
-    """:func:`experiment_attributes` for hooks that run many times under one context.
+    """:func:`experiment_attributes` (plus the unit) for hooks that run many times under one
+    context: span and log processors. Metrics leave the unit out (it is not a metric key).
 
     Every span of a request sees the same baggage: validating it once and comparing the
     mapping afterwards is far cheaper than revalidating each time. Races between threads only
@@ -60,6 +79,9 @@ class AttributeMemo:
         if entries == last_entries:
             return last_attributes
         attributes = experiment_attributes(context)
+        unit = current_unit(context)
+        if unit is not None:
+            attributes[UNIT_MEMBER] = unit
         self._last = (dict(entries), attributes)
         return attributes
 
@@ -69,8 +91,11 @@ def current_assignments(context: Context | None = None) -> dict[str, str]:
     return {key[_PREFIX_LEN:]: value for key, value in experiment_attributes(context).items()}
 
 
-def with_assignments(assignments: Mapping[str, str], context: Context | None = None) -> Context:
-    """A context whose baggage holds exactly ``assignments`` as its ``exp.*`` members.
+def with_assignments(
+    assignments: Mapping[str, str], context: Context | None = None, unit: str | None = None
+) -> Context:
+    """A context whose baggage holds exactly ``assignments`` as its ``exp.*`` members, and
+    ``unit`` (when given) as its :data:`UNIT_MEMBER`.
 
     Other baggage members are kept; stale ``exp.*`` members are replaced.
     """
@@ -80,6 +105,8 @@ def with_assignments(assignments: Mapping[str, str], context: Context | None = N
         context = baggage.remove_baggage(key, context)
     for experiment, variant in assignments.items():
         context = baggage.set_baggage(BAGGAGE_PREFIX + experiment, variant, context)
+    if unit is not None:
+        context = baggage.set_baggage(UNIT_MEMBER, unit, context)
     return context if context is not None else otel_context.get_current()
 
 

@@ -10,7 +10,13 @@ from opentelemetry import metrics, propagate, trace
 from opentelemetry.context import Context
 
 from exptrace.propagation.assign import Assigner, RequestView
-from exptrace.propagation.context import current_assignments, with_assignments
+from exptrace.propagation.context import (
+    UNIT_MEMBER,
+    current_assignments,
+    current_unit,
+    unit_from_header,
+    with_assignments,
+)
 from exptrace.propagation.members import (
     BAGGAGE_PREFIX,
     DROP_OVERSIZE,
@@ -49,6 +55,8 @@ class Resolved:
     """The header must be replaced whatever propagators are configured (invalid or oversized)."""
     context: Context | None
     """The context to attach for the request, or None when nothing changes."""
+    unit: str | None = None
+    """The randomization unit's keyed hash (``exptrace.unit``), stamped beside the cohort."""
 
 
 NOTHING = Resolved({}, (), {}, None, False, None)
@@ -94,16 +102,17 @@ class RequestHandler:
         cookie = cookie_value(cookies, cookie_name) if cookie_name and cookies else None
         current = otel_context.get_current()
         inherited = current_assignments(current) if current else {}
+        unit = current_unit(current) if current else None
         cacheable = not current and self.assigner is None
         if cacheable:
             resolved = self._cache.get((baggage, edge, cookie))
             if resolved is None:
-                resolved = self._resolve(baggage, edge, cookie, inherited, view)
+                resolved = self._resolve(baggage, edge, cookie, inherited, unit, view)
                 if len(self._cache) >= CACHE_SIZE:
                     self._cache.clear()
                 self._cache[(baggage, edge, cookie)] = resolved
         elif baggage or edge or cookie or inherited or self.assigner is not None:
-            resolved = self._resolve(baggage, edge, cookie, inherited, view)
+            resolved = self._resolve(baggage, edge, cookie, inherited, unit, view)
         else:
             resolved = NOTHING
         if resolved.dropped and self.metrics is not None:
@@ -116,6 +125,7 @@ class RequestHandler:
         edge: str | None,
         cookie: str | None,
         inherited: dict[str, str],
+        unit: str | None,
         view: Callable[[], RequestView],
     ) -> Resolved:
         collected = Collected(self.limits)
@@ -133,19 +143,29 @@ class RequestHandler:
             collected.offer_members(edge)
         if cookie:
             collected.offer_members(cookie, separator=COOKIE_SEPARATOR)
+        unit = unit or unit_from_header(baggage)
+        carried_unit = unit is not None
         if self.assigner is not None:
-            collected.offer_all(self.assigner(view(), dict(collected.assignments)))
+            request = view()
+            collected.offer_all(self.assigner(request, dict(collected.assignments)))
+            token_of = getattr(self.assigner, "unit_token", None)
+            if unit is None and token_of is not None:
+                unit = token_of(request)
 
         assignments = collected.assignments
         if not assignments and not baggage and not oversized:
             return Resolved({}, (), collected.dropped, None, False, None)
         must_rewrite = oversized or rejected_in_baggage
         new_baggage = None
-        if must_rewrite or len(assignments) > carried:
-            new_baggage = _rebuild_baggage(baggage, assignments)
+        new_unit = unit if assignments and unit and not carried_unit else None
+        if must_rewrite or len(assignments) > carried or new_unit:
+            new_baggage = _rebuild_baggage(baggage, assignments, new_unit)
         cohort = tuple(sorted((BAGGAGE_PREFIX + k, v) for k, v in assignments.items()))
-        context = with_assignments(assignments)
-        return Resolved(assignments, cohort, collected.dropped, new_baggage, must_rewrite, context)
+        unit = unit if assignments else None
+        context = with_assignments(assignments, unit=unit)
+        return Resolved(
+            assignments, cohort, collected.dropped, new_baggage, must_rewrite, context, unit
+        )
 
     def replacement_baggage(self, resolved: Resolved) -> str | None:
         """The ``baggage`` header inner layers should see, or None to leave it as it is.
@@ -173,6 +193,8 @@ class RequestHandler:
             if span.is_recording():
                 for key, value in resolved.cohort:
                     span.set_attribute(key, value)
+                if resolved.unit:
+                    span.set_attribute(UNIT_MEMBER, resolved.unit)
         return token
 
     @staticmethod
@@ -202,8 +224,11 @@ class RequestHandler:
         return headers
 
 
-def _rebuild_baggage(original: str | None, assignments: dict[str, str]) -> str:
-    """The original header's other members, then exactly our validated ``exp.*`` members."""
+def _rebuild_baggage(
+    original: str | None, assignments: dict[str, str], unit: str | None = None
+) -> str:
+    """The original header's other members, then exactly our validated ``exp.*`` members,
+    then the unit when it is new."""
     members = [
         member
         for member in (original.split(",") if original else ())
@@ -211,4 +236,6 @@ def _rebuild_baggage(original: str | None, assignments: dict[str, str]) -> str:
     ]
     if assignments:
         members.append(format_baggage(assignments))
+    if unit:
+        members.append(f"{UNIT_MEMBER}={unit}")
     return ",".join(members)

@@ -1,4 +1,4 @@
-"""The Python API: answers from the telemetry, computed by the engine through the SQL views."""
+"""The Python API: answers from the telemetry, computed by the engine from ``sql/*.sql``."""
 
 from __future__ import annotations
 
@@ -7,13 +7,14 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from exptrace.ingest.sqltext import identifier
 from exptrace.ingest.store import ReadOnlyStore, Store
+from exptrace.propagation.context import UNIT_MEMBER
+from exptrace.query.incident import attribute
+from exptrace.query.inference import Method
 from exptrace.query.registry import Registry
-from exptrace.query.statistics import relative_difference_ci, sample_ratio_mismatch
+from exptrace.query.report import Report
+from exptrace.query.sqlfiles import load
 
-DEFAULT_MIN_REQUESTS = 200
-"""Below this many entry requests in either arm, a comparison says "not enough data"."""
 BURN_RULES = (  # multi-window, multi-burn-rate alerting for a 30-day SLO window
     ("page", "1h", "5m", 14.4),
     ("page", "6h", "30m", 6.0),
@@ -62,22 +63,6 @@ def _text(moment: dt.datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def _cohort(variant: str, requests: int, errors: int, latency_ms: list[float]) -> dict[str, Any]:
-    p50, p90, p95, p99 = latency_ms
-    rate = errors / requests if requests else 0.0
-    return {
-        "variant": variant,
-        "requests": requests,
-        "errors": errors,
-        "error_rate": rate,
-        "availability": 1 - rate,
-        "p50_ms": p50,
-        "p90_ms": p90,
-        "p95_ms": p95,
-        "p99_ms": p99,
-    }
-
-
 def json_safe(value: Any) -> Any:
     """JSON-safe: no NaN or infinities."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -89,10 +74,6 @@ def json_safe(value: Any) -> Any:
     return value
 
 
-def _finite(value: Any) -> Any:
-    return None if isinstance(value, float) and not math.isfinite(value) else value
-
-
 class Queries:
     """Cohort SLIs, comparisons, coverage, attribution, incidents, burn rates, lag, cardinality."""
 
@@ -102,40 +83,40 @@ class Queries:
         registry: Registry | None = None,
         *,
         alpha: float = 0.05,
-        min_requests: int = DEFAULT_MIN_REQUESTS,
+        method: Method = "always-valid",
+        tuning_units: int = 1_000,
+        unit_attribute: str = UNIT_MEMBER,
+        trace_horizon_seconds: int = 300,
     ) -> None:
+        """``method``: ``always-valid`` (look as often as you like) or ``fixed-horizon``
+        (one look at a pre-registered end). ``tuning_units``: where the always-valid
+        intervals are tightest. ``trace_horizon_seconds``: how far beyond the window a
+        trace's spans are read, so a trace is counted whole in the window where it starts."""
         self.reader = store if isinstance(store, ReadOnlyStore) else ReadOnlyStore(store)
         self.registry = registry or Registry(store)
         self.alpha = alpha
-        self.min_requests = min_requests
+        self.method: Method = method
+        self.tuning_units = tuning_units
+        self.unit_attribute = unit_attribute
+        self.trace_horizon_seconds = trace_horizon_seconds
 
-    def _view(
-        self, name: str, params: dict[str, Any], types: dict[str, str]
-    ) -> list[dict[str, Any]]:
-        """Read a parameterized view; every value travels as a bound parameter."""
-        args = ", ".join(f"{identifier(k)} = {{{k}:{t}}}" for k, t in types.items())
-        sql = f"SELECT * FROM {identifier(name)}({args})"  # noqa: S608 (names are ours)
-        return self.reader.query(sql, params).dicts()
+    def run(self, name: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """Run the query ``sql/<name>.sql``; every value travels as a bound parameter."""
+        sql = load(name)
+        return self.reader.query(sql.text, sql.bind(params)).dicts()
 
     # -- 1. cohort SLIs --------------------------------------------------------------------
 
     def cohort_slis(
         self, window: Window, experiment: str = "", by_service: bool = False, by_route: bool = False
     ) -> list[dict[str, Any]]:
-        rows = self._view(
-            "exptrace_cohort_slis",
+        rows = self.run(
+            "cohort_slis",
             {
                 **window.params(),
                 "experiment": experiment,
                 "by_service": int(by_service),
                 "by_route": int(by_route),
-            },
-            {
-                "start": "DateTime64(9)",
-                "end": "DateTime64(9)",
-                "experiment": "String",
-                "by_service": "UInt8",
-                "by_route": "UInt8",
             },
         )
         for row in rows:
@@ -146,132 +127,21 @@ class Queries:
     # -- 2. comparison with control ------------------------------------------------------------
 
     def report(self, experiment: str, window: Window) -> dict[str, Any]:
-        """Every variant against control: effects with CIs, p-values, sizes, SRM.
+        """Every variant against control at the randomization unit, valid while watched.
 
-        One scan of the telemetry: each treatment's aggregation also sees the control's
-        requests, so the rank test and the proportions test run in the engine side by side.
+        Per treatment: the error rate and the p50/p95/p99 latency effects with intervals and
+        p-values (Holm-adjusted across treatments and metrics), a ``decision`` and the words
+        for people; per arm, units and requests; SRM on units; contamination and the unit's
+        coverage in the notes.
         """
-        registered = self.registry.find(experiment)
-        control = registered.control if registered else "control"
-        time_types = {"start": "DateTime64(9)", "end": "DateTime64(9)"}
-        [found] = self._view(
-            "exptrace_variants",
-            {**window.params(), "experiment": experiment},
-            {**time_types, "experiment": "String"},
-        )
-        observed_variants = sorted(found["variants"])
-        treatments = [v for v in observed_variants if v != control]
-        notes, rows = [], []
-        if not observed_variants:
-            notes.append(f"no request in this window carries experiment {experiment!r}")
-        elif control not in observed_variants:
-            notes.append(f"no traffic in control variant {control!r}: nothing to compare against")
-        elif treatments:
-            rows = self._view(
-                "exptrace_experiment_report",
-                {
-                    **window.params(),
-                    "experiment": experiment,
-                    "control": control,
-                    "treatments": treatments,
-                    "alpha": self.alpha,
-                },
-                {
-                    **time_types,
-                    "experiment": "String",
-                    "control": "String",
-                    "treatments": "Array(String)",
-                    "alpha": "Float64",
-                },
-            )
-        cohorts = [
-            _cohort(r["treatment"], r["requests"], r["errors"], r["latency_ms"]) for r in rows
-        ]
-        if rows:
-            first = rows[0]
-            cohorts.append(
-                _cohort(
-                    control,
-                    first["control_requests"],
-                    first["control_errors"],
-                    first["control_latency_ms"],
-                )
-            )
-        elif observed_variants:  # nothing to compare against: the arms' SLIs alone
-            cohorts = [
-                {k: v for k, v in c.items() if k not in ("service", "route")}
-                for c in self.cohort_slis(window, experiment)
-            ]
-        cohorts.sort(key=lambda c: c["variant"])
-        observed = {c["variant"]: int(c["requests"]) for c in cohorts}
-        srm = None
-        if registered is not None:
-            check = sample_ratio_mismatch(observed, registered.variants)
-            if check is not None:
-                srm = {**check.__dict__}
-        return {
-            "experiment": experiment,
-            "window": window.__dict__,
-            "control": control,
-            "registered": registered is not None,
-            "alpha": self.alpha,
-            "min_requests": self.min_requests,
-            "cohorts": cohorts,
-            "comparisons": [self._compare_row(r) for r in rows],
-            "sample_ratio": srm,
-            "notes": notes,
-        }
-
-    def _compare_row(self, row: dict) -> dict:
-        n_t, e_t = int(row["requests"]), int(row["errors"])
-        n_c, e_c = int(row["control_requests"]), int(row["control_errors"])
-        test = row["error_test"]
-        result: dict[str, Any] = {
-            "variant": row["treatment"],
-            "requests": n_t,
-            "control_requests": n_c,
-            "errors": e_t,
-            "control_errors": e_c,
-            "error_rate": e_t / n_t,
-            "control_error_rate": e_c / n_c,
-        }
-        if min(n_t, n_c) < self.min_requests:
-            result["verdict"] = f"not enough data (needs {self.min_requests} requests per arm)"
-            return result
-        rel, rel_low, rel_high = relative_difference_ci(e_t, n_t, e_c, n_c, self.alpha)
-        result.update(
-            error_rate_diff=e_t / n_t - e_c / n_c,
-            error_rate_diff_ci=[
-                _finite(test["confidence_interval_low"]),
-                _finite(test["confidence_interval_high"]),
-            ],
-            error_rate_relative=_finite(rel),
-            error_rate_relative_ci=[_finite(rel_low), _finite(rel_high)],
-            error_p_value=_finite(test["p_value"]),
-            median_ms=row["median_ms"],
-            control_median_ms=row["control_median_ms"],
-            median_diff_ms=row["median_ms"] - row["control_median_ms"],
-            latency_p_value=_finite(row["rank_test"]["p_value"]),
-        )
-        findings = []
-        p_err, p_lat = result["error_p_value"], result["latency_p_value"]
-        if p_err is not None and p_err < self.alpha:
-            findings.append("more errors" if result["error_rate_diff"] > 0 else "fewer errors")
-        if p_lat is not None and p_lat < self.alpha:
-            findings.append("slower" if result["median_diff_ms"] > 0 else "faster")
-        result["verdict"] = ", ".join(findings) if findings else "no significant difference"
-        return result
+        return Report(self, experiment, window).build()
 
     # -- 3. tagging and propagation coverage ---------------------------------------------------
 
     def tagging_coverage(
         self, window: Window, bucket_seconds: int = 300, threshold: float = 0.95
     ) -> dict[str, Any]:
-        rows = self._view(
-            "exptrace_tagging_coverage",
-            {**window.params(), "bucket_seconds": bucket_seconds},
-            {"start": "DateTime64(9)", "end": "DateTime64(9)", "bucket_seconds": "UInt32"},
-        )
+        rows = self.run("tagging_coverage", {**window.params(), "bucket_seconds": bucket_seconds})
         totals: dict[tuple[str, str], list[int]] = {}
         for row in rows:
             t = totals.setdefault((row["service"], row["route"]), [0, 0])
@@ -295,11 +165,7 @@ class Queries:
         }
 
     def propagation_coverage(self, window: Window, threshold: float = 0.95) -> dict[str, Any]:
-        rows = self._view(
-            "exptrace_propagation_coverage",
-            window.params(),
-            {"start": "DateTime64(9)", "end": "DateTime64(9)"},
-        )
+        rows = self.run("propagation_coverage", window.params())
         hops = [r for r in rows if r["signal"] == "span"]
         return {
             "window": window.__dict__,
@@ -312,34 +178,14 @@ class Queries:
     # -- 4. attribution completeness -----------------------------------------------------------
 
     def attribution(self, window: Window) -> list[dict[str, Any]]:
-        return self._view(
-            "exptrace_attribution",
-            window.params(),
-            {"start": "DateTime64(9)", "end": "DateTime64(9)"},
-        )
+        return self.run("attribution", window.params())
 
     # -- 5. incident attribution ---------------------------------------------------------------
 
     def incident(self, window: Window, service: str = "", route: str = "") -> dict[str, Any]:
-        ranked = self._view(
-            "exptrace_incident",
-            {**window.params(), "service": service, "route": route},
-            {
-                "start": "DateTime64(9)",
-                "end": "DateTime64(9)",
-                "service": "String",
-                "route": "String",
-            },
-        )
-        suspects = [r for r in ranked if not r["is_control"]]
-        return {
-            "window": window.__dict__,
-            "service": service,
-            "route": route,
-            "ranked": suspects,
-            "controls": [r for r in ranked if r["is_control"]],
-            "registry_events": self.registry.events(window.start, window.end),
-        }
+        """Which experiment's variant explains the errors: excess errors with intervals,
+        ranked by Holm-corrected evidence; ``suspects`` names only the significant ones."""
+        return attribute(self, window, service, route)
 
     # -- 6. burn rates ---------------------------------------------------------------------------
 
@@ -349,11 +195,7 @@ class Queries:
         moment = (
             _text(_to_datetime(at)) if at else _text(dt.datetime.now(dt.UTC).replace(tzinfo=None))
         )
-        rows = self._view(
-            "exptrace_burn_rates",
-            {"at": moment, "default_availability": default_availability},
-            {"at": "DateTime64(9)", "default_availability": "Float64"},
-        )
+        rows = self.run("burn_rates", {"at": moment, "default_availability": default_availability})
         out = []
         for row in rows:
             budget = 1 - row["availability_target"]
@@ -378,16 +220,11 @@ class Queries:
 
     # -- 7. ingestion lag and cardinality ---------------------------------------------------------
 
-    def ingestion_lag(self, window: Window) -> list[dict[str, Any]]:
-        return self._view(
-            "exptrace_ingestion_lag",
-            window.params(),
-            {"start": "DateTime64(9)", "end": "DateTime64(9)"},
-        )
+    def ingestion_lag(self, window: Window, target_ms: int = 30_000) -> list[dict[str, Any]]:
+        """Two measures, one row each per service: ``pipeline`` (received -> queryable, the
+        receiver's own lag against ``target_ms``) and ``arrival`` (how late telemetry from
+        its sources reaches the store, with future-dated items counted apart)."""
+        return self.run("ingestion_lag", {**window.params(), "target_ms": target_ms})
 
     def cardinality(self, window: Window) -> list[dict[str, Any]]:
-        return self._view(
-            "exptrace_cardinality",
-            window.params(),
-            {"start": "DateTime64(9)", "end": "DateTime64(9)"},
-        )
+        return self.run("cardinality", window.params())

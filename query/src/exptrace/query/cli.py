@@ -388,6 +388,7 @@ def up(args: argparse.Namespace) -> int:
     from exptrace.query.api import Queries
     from exptrace.query.http_api import api_routes
     from exptrace.query.registry import Registry
+    from exptrace.query.sqlfiles import views
 
     try:
         settings = ingest_cli.settings_from_args(args)
@@ -396,6 +397,7 @@ def up(args: argparse.Namespace) -> int:
         return 2
 
     def prepare(server) -> None:
+        server.add_views(views())
         registry = Registry(server.store)
         server.add_routes(
             api_routes(Queries(server.store, registry), registry, bearer_check(settings.token))

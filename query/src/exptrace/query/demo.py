@@ -59,6 +59,7 @@ from exptrace.query import render
 from exptrace.query.api import Queries, Window
 from exptrace.query.http_api import api_routes
 from exptrace.query.registry import Experiment, Registry
+from exptrace.query.sqlfiles import views
 
 EXPERIMENTS = [
     Experiment(
@@ -87,7 +88,7 @@ EXPERIMENTS = [
     ),
 ]
 B_EXTRA_LATENCY = 0.06
-B_ERROR_RATE = 0.08
+B_ERROR_RATE = 0.15
 BASE_ERROR_RATE = 0.01
 
 
@@ -281,6 +282,7 @@ def run_demo(requests: int = 1200, keep_data: bool = False, as_json: bool = Fals
     server = IngestServer(settings)
     registry = Registry(server.store)
     queries = Queries(server.store, registry)
+    server.add_views(views())
     server.add_routes(api_routes(queries, registry, bearer_check(None)))
     server.start()
     ok = False
@@ -358,8 +360,16 @@ def report(queries: Queries, window: Window, counts: dict[str, int], as_json: bo
         ]
         for title, body in sections:
             print(f"\n== {title}\n{body}")
+        print("\n== Decisions (safe to look at any time)")
+        for data in (checkout, search):
+            print(decisions(data))
     top = incident["ranked"][0] if incident["ranked"] else {}
-    found = top.get("experiment") == "checkout-v2" and top.get("variant") == "B"
+    failed = {c["variant"]: c.get("decision") for c in checkout["comparisons"]}
+    found = (
+        top.get("experiment") == "checkout-v2"
+        and top.get("variant") == "B"
+        and failed.get("B") == "fail"
+    )
     hop = any(
         h["from_service"] == "checkout" and h["service"] == "inventory"
         for h in propagation["losing_hops"]
@@ -371,6 +381,21 @@ def report(queries: Queries, window: Window, counts: dict[str, int], as_json: bo
             f"{'yes' if hop else 'NO'}; {counts['sent']} requests driven."
         )
     return found and hop
+
+
+def decisions(data: dict) -> str:
+    """One line per treatment: the decision, the words, the method and the unit counted."""
+    unit, method = data["unit"], data["method"]
+    how = (
+        f"{method['name']}, {method['multiplicity']}-corrected, "
+        f"per {'unit (' + unit['attribute'] + ')' if unit['analysis'] == 'units' else 'request'}"
+    )
+    lines = [
+        f"{data['experiment']} {c['variant']}: {c['decision']}: {c['verdict']} "
+        f"({c.get('units', 0)} vs {c.get('control_units', 0)} units; {how})"
+        for c in data["comparisons"]
+    ]
+    return "\n".join(lines) or f"{data['experiment']}: nothing to compare"
 
 
 if __name__ == "__main__":

@@ -6,26 +6,17 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from functools import cache
-from pathlib import Path
 from typing import Any
 
-from exptrace.ingest.queryviews import ENTRY, IS_ERROR
 from exptrace.ingest.store import Store
 from exptrace.query.api import Window
+from exptrace.query.sqlfiles import load
 from exptrace.query.statistics import normal_quantile
 
 STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
 """Bucket widths in seconds, smallest first."""
 MAX_BUCKETS = 40
 _TIME = {"start": "DateTime64(9)", "end": "DateTime64(9)"}
-
-
-@cache
-def _sql(name: str) -> str:
-    """A query from ``sql/NAME.sql`` with the shared request definitions filled in."""
-    text = (Path(__file__).parent / "sql" / f"{name}.sql").read_text()
-    return text.replace("@IS_ERROR@", IS_ERROR).replace("@ENTRY@", ENTRY)
 
 
 def bucket_seconds(window: Window, max_buckets: int = MAX_BUCKETS) -> int:
@@ -41,7 +32,7 @@ class Series:
         self.reader = reader
 
     def _run(self, name: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-        return self.reader.query(_sql(name), params).dicts()
+        return self.reader.query(load(name).text, params).dicts()
 
     def experiment(self, experiment: str, window: Window, bucket: int) -> list[dict[str, Any]]:
         """Rows of (bucket, variant, requests, errors, error_rate, p95_ms)."""

@@ -1,4 +1,4 @@
-"""Statistics the engine's aggregates do not give directly: relative effects, SRM."""
+"""Distributions the comparisons need, and the sample-ratio check."""
 
 from __future__ import annotations
 
@@ -52,21 +52,6 @@ def normal_quantile(p: float) -> float:
     )
 
 
-def relative_difference_ci(
-    errors: int, requests: int, control_errors: int, control_requests: int, alpha: float
-) -> tuple[float, float, float]:
-    """(p_t - p_c) / p_c and its confidence interval by the delta method on the log ratio."""
-    p_t, p_c = errors / requests, control_errors / control_requests
-    if p_c == 0:
-        return math.inf if p_t > 0 else 0.0, -math.inf, math.inf
-    if p_t == 0:
-        return -1.0, -1.0, math.inf
-    log_ratio = math.log(p_t / p_c)
-    se = math.sqrt((1 - p_t) / (p_t * requests) + (1 - p_c) / (p_c * control_requests))
-    z = normal_quantile(1 - alpha / 2)
-    return p_t / p_c - 1, math.exp(log_ratio - z * se) - 1, math.exp(log_ratio + z * se) - 1
-
-
 def chi_square_sf(x: float, df: int) -> float:
     """P(X > x) for a chi-square distribution with ``df`` degrees of freedom."""
     if x <= 0:
@@ -116,12 +101,15 @@ class SampleRatioCheck:
     p_value: float
     mismatch: bool
     threshold: float
+    unregistered: dict[str, int]
+    """Traffic in variants the registry does not name: a mismatch however small."""
 
 
 def sample_ratio_mismatch(
     observed: Mapping[str, int], weights: Mapping[str, float], threshold: float = 0.001
 ) -> SampleRatioCheck | None:
     """None when there is nothing to compare (no weights or no traffic)."""
+    unregistered = {v: int(n) for v, n in observed.items() if v not in weights and n > 0}
     total_weight = sum(weights.values())
     total = sum(observed.get(v, 0) for v in weights)
     if total_weight <= 0 or total == 0 or len(weights) < 2:
@@ -132,4 +120,5 @@ def sample_ratio_mismatch(
     )
     p = chi_square_sf(chi, sum(1 for s in shares.values() if s > 0) - 1)
     counts = {v: int(observed.get(v, 0)) for v in weights}
-    return SampleRatioCheck(counts, shares, chi, p, p < threshold, threshold)
+    mismatch = p < threshold or bool(unregistered)
+    return SampleRatioCheck(counts, shares, chi, p, mismatch, threshold, unregistered)

@@ -10,14 +10,14 @@ SELECT
     quantileTDigest(0.95)(duration / 1e6) AS p95_ms
 FROM (
     SELECT
-        argMin((Experiments[{experiment:String}], @IS_ERROR@, Duration), Timestamp) AS first_span,
+        argMin((Experiments[{experiment:String}], (StatusCode = 'Error' OR HttpStatusCode >= 500), Duration), Timestamp) AS first_span,
         tupleElement(first_span, 1) AS variant,
         tupleElement(first_span, 2) AS failed,
         tupleElement(first_span, 3) AS duration,
         min(Timestamp) AS at
     FROM otel_traces
     WHERE Timestamp >= {start:DateTime64(9)} AND Timestamp < {end:DateTime64(9)}
-      AND @ENTRY@ AND Experiments[{experiment:String}] != ''
+      AND SpanKind IN ('Server', 'Consumer') AND Experiments[{experiment:String}] != ''
     GROUP BY TraceId
 )
 GROUP BY bucket, variant

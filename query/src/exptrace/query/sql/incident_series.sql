@@ -9,13 +9,13 @@ SELECT
 FROM (
     SELECT
         experiment,
-        argMin((span_variant, @IS_ERROR@), Timestamp) AS first_span,
+        argMin((span_variant, (StatusCode = 'Error' OR HttpStatusCode >= 500)), Timestamp) AS first_span,
         tupleElement(first_span, 1) AS variant,
         tupleElement(first_span, 2) AS failed,
         min(Timestamp) AS at
     FROM otel_traces
     ARRAY JOIN mapKeys(Experiments) AS experiment, mapValues(Experiments) AS span_variant
-    WHERE Timestamp >= {start:DateTime64(9)} AND Timestamp < {end:DateTime64(9)} AND @ENTRY@
+    WHERE Timestamp >= {start:DateTime64(9)} AND Timestamp < {end:DateTime64(9)} AND SpanKind IN ('Server', 'Consumer')
       AND ({service:String} = '' OR ServiceName = {service:String})
       AND ({route:String} = '' OR HttpRoute = {route:String} OR SpanName = {route:String})
     GROUP BY if({service:String} != '', cityHash64(SpanId), cityHash64(TraceId)), experiment

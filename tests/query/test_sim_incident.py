@@ -1,0 +1,84 @@
+"""Incident attribution on known truth, generated in the engine and read through the API.
+
+What a user would see if these failed: during a service-wide outage the on-call engineer is
+pointed at an innocent experiment; or the variant that breaks the frontend is not named
+because only a downstream service's span carries the tag.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from exptrace.query.api import Queries, Window
+
+OVERLAPPING = """
+INSERT INTO otel_traces (Timestamp, TraceId, SpanId, ParentSpanId, SpanName, SpanKind, ServiceName,
+                         SpanAttributes, Duration, StatusCode, HttpRoute, HttpStatusCode, Experiments)
+WITH
+    {seed:UInt64} AS seed,
+    (u, k) -> cityHash64(seed, u, k) / 18446744073709551616.0 AS uniform,
+    intDiv(number, 2) AS request,
+    number % 2 = 1 AS downstream,
+    intDiv(request, 4) AS user,
+    arrayMap(i -> if(uniform(user, 100 + i) < 0.5, 'B', 'control'), range({experiments:UInt64}))
+        AS variants,
+    uniform(request, 1) < if(variants[1] = 'B', {b_error_rate:Float64}, {error_rate:Float64})
+        AS root_failed
+SELECT
+    now64(9) - toIntervalMillisecond(toUInt64(uniform(request, 2) * 600000))
+        + toIntervalMillisecond(downstream) AS Timestamp,
+    lower(hex(cityHash64(seed, request))) AS TraceId,
+    lower(hex(cityHash64(seed, request, downstream))) AS SpanId,
+    if(downstream, lower(hex(cityHash64(seed, request, 0))), '') AS ParentSpanId,
+    if(downstream, 'POST /pay', 'GET /checkout') AS SpanName,
+    'Server' AS SpanKind,
+    if(downstream, 'checkout', 'frontend') AS ServiceName,
+    if(downstream, map('exptrace.unit', hex(user)), map()) AS SpanAttributes,
+    toUInt64(20e6) AS Duration,
+    if(NOT downstream AND root_failed, 'Error', 'Unset') AS StatusCode,
+    '' AS HttpRoute,
+    toUInt16(200) AS HttpStatusCode,
+    if(downstream,
+       mapFromArrays(arrayMap(i -> concat('exp-', toString(i)), range({experiments:UInt64})),
+                     variants),
+       map()) AS Experiments
+FROM numbers(2 * {requests:UInt64})
+"""
+
+
+def generate(store, **params) -> None:
+    store.command(
+        OVERLAPPING,
+        {"seed": 1, "experiments": 10, "requests": 40_000, "b_error_rate": 0.02, **params},
+    )
+
+
+def test_a_service_wide_outage_shared_by_every_arm_names_no_experiment(receiver):
+    """Ten overlapping A/A experiments (every request is in all ten, tagged only on the
+    downstream span), and the frontend fails 2% of every request."""
+    generate(receiver.store, error_rate=0.02)
+    window = Window.parse(last=dt.timedelta(hours=1))
+    for service in ("", "frontend"):
+        result = Queries(receiver.store).incident(window, service=service)
+        assert len(result["ranked"]) == 10 and result["all_errors"] > 500
+        assert result["suspects"] == [], result["suspects"]
+        assert result["verdict"].startswith("no experiment stands out")
+        for row in result["ranked"]:
+            low, high = row["excess_errors_ci"]
+            assert low < 0 < high or row["adjusted_p_value"] >= 0.05
+
+
+def test_the_variant_that_breaks_the_frontend_is_named_though_only_downstream_is_tagged(
+    receiver,
+):
+    """exp-0's B makes the frontend (the trace root, untagged) fail 10% of requests; the
+    other nine experiments are A/A. Only exp-0=B is a suspect, with an interval of excess
+    errors above zero, whether the incident is scoped to the frontend or not."""
+    generate(receiver.store, error_rate=0.001, b_error_rate=0.10)
+    window = Window.parse(last=dt.timedelta(hours=1))
+    for service in ("", "frontend"):
+        result = Queries(receiver.store).incident(window, service=service)
+        [suspect] = result["suspects"]
+        assert (suspect["experiment"], suspect["variant"]) == ("exp-0", "B")
+        assert suspect["excess_errors_ci"][0] > 0
+        assert result["ranked"][0] is suspect or result["ranked"][0] == suspect

@@ -1,0 +1,173 @@
+"""Simulations of known truth: thousands of experiments with users as the randomization unit,
+summed the way the engine sums them (``simstats``, checked against the engine in
+``test_views_report.py``) and judged by the same functions the report uses.
+
+What a user would notice if these failed: an A/A experiment (nothing changed) that reports a
+difference more often than alpha says; a dashboard that, refreshed every ten minutes, cries
+wolf; a variant that breaks 1% of requests while control breaks none and is called "fine".
+"""
+
+import numpy as np
+import pytest
+from scipy import stats as scipy_stats
+
+from exptrace.query.inference import (
+    QUANTILES,
+    Boundary,
+    decide,
+    error_rate_effect,
+    findings,
+    holm,
+    quantile_effect,
+)
+from exptrace.query.statistics import sample_ratio_mismatch
+from tests.query.simstats import clustered
+
+ALPHA = 0.05
+FIXED = Boundary("fixed-horizon", ALPHA)
+ALWAYS = Boundary("always-valid", ALPHA)
+
+
+def band(n: int, p: float = ALPHA) -> tuple[int, int]:
+    """The binomial 99% band for the number of positives in ``n`` trials at rate ``p``."""
+    return int(scipy_stats.binom.ppf(0.005, n, p)), int(scipy_stats.binom.ppf(0.995, n, p))
+
+
+def effects(treatment, control, boundary):
+    return [error_rate_effect(treatment, control, boundary)] + [
+        quantile_effect(q, treatment, control, boundary) for q in QUANTILES
+    ]
+
+
+def test_user_clustered_aa_is_calibrated_at_the_unit_and_not_per_request():
+    """Heavy users (20% send ten times the requests), each with an own error propensity and
+    speed. Per unit, each test's one-look false-positive rate sits in the binomial band
+    around alpha; treating requests as independent does not (the old report's failure)."""
+    rng = np.random.default_rng(10)
+    runs = 1000
+    per_unit = np.zeros(4)
+    per_request = np.zeros(4)
+    srm = 0
+    for _ in range(runs):
+        traffic = clustered(rng)
+        arms = traffic.arms()
+        per_unit += [e.p_value < ALPHA for e in effects(arms["t1"], arms["control"], FIXED)]
+        naive = traffic.arms(clustered=False)
+        per_request += [e.p_value < ALPHA for e in effects(naive["t1"], naive["control"], FIXED)]
+        check = sample_ratio_mismatch(
+            {v: a.units for v, a in arms.items()}, {"control": 1, "t1": 1}, threshold=ALPHA
+        )
+        srm += check.mismatch
+    low, high = band(runs)
+    for name, count in zip(("errors", "p50", "p95", "p99"), per_unit, strict=True):
+        assert low <= count <= high, (name, count, (low, high))
+    assert low <= srm <= high, srm
+    assert (per_request > high).all(), per_request  # what per-request analysis would say
+
+
+def test_watching_an_aa_every_ten_minutes_for_eight_hours_keeps_alpha():
+    """48 looks; any metric of the decision (Holm-adjusted) counts as a false alarm."""
+    rng = np.random.default_rng(11)
+    runs = 300
+    always = fixed = 0
+    looks = np.arange(1, 49) * 600.0
+    for _ in range(runs):
+        traffic = clustered(rng, units=1500, hours=8)
+        alarmed = {"always": False, "fixed": False}
+        for until in looks:
+            arms = traffic.arms(until)
+            if min(a.units for a in arms.values()) < 10:
+                continue
+            for name, boundary in (("always", ALWAYS), ("fixed", FIXED)):
+                if alarmed[name]:
+                    continue
+                found = effects(arms["t1"], arms["control"], boundary)
+                for e, p in zip(found, holm([e.p_value for e in found]), strict=True):
+                    e.adjusted_p_value = p
+                alarmed[name] = decide(found, ALPHA) == "fail" or any(e.significant for e in found)
+        always += alarmed["always"]
+        fixed += alarmed["fixed"]
+    assert always <= band(runs)[1], always
+    assert fixed > band(runs)[1], fixed  # the fixed-horizon test, peeked at, is not valid
+
+
+def test_a_hundred_times_worse_variant_with_an_error_free_control_is_flagged():
+    """Control fails 0.01% of requests, treatment 1%, 5,000 users per arm."""
+    rng = np.random.default_rng(12)
+    runs = 200
+    flagged = 0
+    for _ in range(runs):
+        traffic = clustered(
+            rng,
+            units=10_000,
+            heavy_share=0.0,
+            mean_requests=0.0,
+            error_rate=0.01,
+            control_error_rate=0.0001,
+            error_factor=1.0,
+        )
+        arms = traffic.arms()
+        [errors] = effects(arms["t1"], arms["control"], ALWAYS)[:1]
+        errors.adjusted_p_value = errors.p_value
+        flagged += decide([errors], ALPHA) == "fail" and errors.direction == "worse"
+    assert flagged >= 0.95 * runs, flagged
+
+
+def test_zero_errors_against_many_is_a_failure_and_zero_against_zero_is_undefined():
+    """500/5000 against 0/5000 is not "no significant difference"; 0 against 0 is not
+    reported as a difference or as its absence, it is undefined."""
+    rng = np.random.default_rng(13)
+    traffic = clustered(rng, units=10_000, heavy_share=0.0, mean_requests=0.0, error_rate=0)
+    failed = traffic.failed.copy()
+    treated = np.flatnonzero(traffic.arm == 1)
+    failed[treated[: len(treated) // 10]] = True
+    broken = type(traffic)(traffic.arm, traffic.unit, failed, traffic.ms, traffic.at).arms()
+    worse = error_rate_effect(broken["t1"], broken["control"], ALWAYS)
+    assert worse.p_value < 1e-10 and worse.direction == "worse"
+    assert worse.interval[0] > 0.05
+    clean = traffic.arms()
+    undefined = error_rate_effect(clean["t1"], clean["control"], ALWAYS)
+    assert undefined.p_value is None and undefined.direction is None
+    assert undefined.note == "no errors in either arm"
+    assert decide([undefined], ALPHA) == "inconclusive"
+
+
+def test_a_tail_only_regression_is_reported_as_slower():
+    """Treatment adds 50 ms to requests slower than control's p60: the median barely moves,
+    p95 and p99 do; the direction comes from the tested quantiles."""
+    rng = np.random.default_rng(14)
+    runs = 100
+    slower = faster = 0
+    for _ in range(runs):
+        traffic = clustered(rng, units=4000)
+        control_p60 = np.quantile(traffic.ms[traffic.arm == 0], 0.6)
+        ms = np.where((traffic.arm == 1) & (traffic.ms > control_p60), traffic.ms + 50, traffic.ms)
+        arms = type(traffic)(traffic.arm, traffic.unit, traffic.failed, ms, traffic.at).arms()
+        found = effects(arms["t1"], arms["control"], ALWAYS)
+        for e, p in zip(found, holm([e.p_value for e in found]), strict=True):
+            e.adjusted_p_value = p
+        decide(found, ALPHA)
+        words = " ".join(findings(found))
+        slower += "slower" in words
+        faster += "faster" in words
+    assert faster == 0
+    assert slower >= 0.9 * runs, slower
+
+
+def test_four_arm_aa_keeps_the_family_wise_rate():
+    """Control and three identical treatments, four metrics each: twelve tests per
+    experiment, Holm-adjusted together; one look, fixed horizon (the strictest case for the
+    correction, since always-valid tests are conservative at one look)."""
+    rng = np.random.default_rng(15)
+    runs = 600
+    any_positive = 0
+    for _ in range(runs):
+        arms = clustered(rng, units=4000, arms=4).arms()
+        found = [e for t in ("t1", "t2", "t3") for e in effects(arms[t], arms["control"], FIXED)]
+        adjusted = holm([e.p_value for e in found])
+        any_positive += any(p < ALPHA for p in adjusted)
+    assert any_positive <= band(runs)[1], any_positive
+
+
+def test_holm_matches_its_definition():
+    assert holm([0.01, 0.04, None, 0.03]) == pytest.approx([0.03, 0.06, None, 0.06])

@@ -1,0 +1,33 @@
+"""Ingestion lag through the real receiver: the pipeline's own lag apart from late telemetry.
+
+What a user would see if this failed: one span that arrived two days late makes the
+receiver look 48 hours behind, and spans dated in the future never show up anywhere.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+from exptrace.query.api import Queries, Window
+from tests.query.synth import Request, send
+
+
+def test_late_and_future_dated_spans_do_not_count_as_pipeline_lag(make_receiver):
+    receiver = make_receiver(self_metrics_interval=0.2)
+    now = dt.datetime.now(dt.UTC)
+    on_time = [Request("checkout", "/pay", {}, duration_ms=5, ago_seconds=2) for _ in range(4)]
+    late = Request("checkout", "/pay", {}, duration_ms=5, ago_seconds=2 * 86_400)
+    future = Request("checkout", "/pay", {}, duration_ms=5, ago_seconds=-3600)
+    send(receiver, [*on_time, late, future])
+    time.sleep(1.0)  # a few self-metric exports, flushed like any telemetry
+    assert receiver.flusher.flush_now(60)
+    window = Window.parse(now - dt.timedelta(minutes=5), now + dt.timedelta(minutes=5))
+    rows = Queries(receiver.store).ingestion_lag(window)
+    [pipeline] = [r for r in rows if r["measure"] == "pipeline"]
+    [arrival] = [r for r in rows if r["measure"] == "arrival" and r["service"] == "checkout"]
+    assert pipeline["items"] >= 1 and pipeline["max_ms"] < 30_000, pipeline
+    assert pipeline["over_target"] == 0
+    assert arrival["items"] == 6 and arrival["future_dated"] == 1, arrival
+    assert arrival["max_ms"] >= 2 * 86_400_000 - 60_000  # the late span, as arrival only
+    assert arrival["p50_ms"] < 60_000

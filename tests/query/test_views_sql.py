@@ -1,0 +1,90 @@
+"""Contract tests of the query layer's other `.sql` files and of the views `exptrace up`
+creates from them: hand-written rows in, known answers out.
+
+What a user would see if these failed: an HTTP 503 counted as a success, a coverage figure
+that does not match the traffic, or a plain-SQL view that answers differently from the API.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from exptrace.query.api import Queries
+from exptrace.query.sqlfiles import load, views
+from tests.query.test_views_report import NOW, insert, span, window
+
+
+@pytest.fixture
+def queries(receiver):
+    return Queries(receiver.store)
+
+
+def test_cohort_slis_count_requests_and_http_errors(receiver, queries):
+    insert(
+        receiver.store,
+        [
+            span(100, "t1", "a", variant="B", http=503),  # status Unset, HTTP 503: an error
+            span(100, "t2", "b", variant="B"),
+            span(100, "t3", "c", variant="control", error=True),
+            span(99, "t3", "d", "c", service="checkout", variant="control"),  # same request
+            span(100, "t4", "e", service="checkout"),  # untagged: not in any cohort
+        ],
+    )
+    rows = {r["variant"]: r for r in queries.cohort_slis(window(), "checkout")}
+    assert (rows["B"]["requests"], rows["B"]["errors"]) == (2, 1)
+    assert (rows["control"]["requests"], rows["control"]["errors"]) == (1, 1)
+    per_service = queries.cohort_slis(window(), "checkout", by_service=True)
+    assert sum(r["requests"] for r in per_service if r["variant"] == "control") == 2
+
+
+def test_tagging_coverage_and_cardinality(receiver, queries):
+    insert(
+        receiver.store,
+        [
+            span(100, "t1", "a", variant="B"),
+            span(100, "t2", "b"),
+            span(100, "t3", "c", variant="control"),
+            span(100, "t4", "d"),
+        ],
+    )
+    coverage = queries.tagging_coverage(window())
+    assert (coverage["requests"], coverage["tagged"], coverage["coverage"]) == (4, 2, 0.5)
+    [row] = queries.cardinality(window())
+    assert (row["service"], row["experiments"], row["cohorts"]) == ("frontend", 1, 2)
+
+
+def test_burn_rates_per_window(receiver, queries):
+    rows = [span(60_000, f"e{i}", f"s{i}", variant="B", error=i < 2) for i in range(10)]
+    rows += [span(7_200_000, f"o{i}", f"x{i}", variant="B", error=True) for i in range(10)]
+    insert(receiver.store, rows)
+    [burn] = [r for r in queries.burn_rates(at=NOW + dt.timedelta(seconds=1))]
+    assert burn["requests"]["5m"] == 10 and burn["requests"]["6h"] == 20
+    assert burn["burn_rates"]["5m"] == pytest.approx(0.2 / 0.001)
+
+
+def test_views_created_at_up_answer_as_the_files_do(receiver, queries):
+    """`exptrace up` hands every query to ingest as a parameterized view (replaced in place
+    on each start); reading the view gives the same rows as running the file."""
+    receiver.add_views(views())
+    receiver.add_views(views())  # a second start replaces them without error
+    insert(receiver.store, [span(100, "t1", "a", variant="B", unit="u1", error=True)])
+    names = {name for name, _ in views()}
+    assert {"exptrace_report_arms", "exptrace_cohort_slis", "exptrace_ingestion_lag"} <= names
+    assert "exptrace_report_requests" not in names  # a fragment, not a query
+    params = {
+        **window().params(),
+        "experiment": "checkout",
+        "unit_attribute": "exptrace.unit",
+        "trace_horizon_seconds": 300,
+        "bracket_z": 1.96,
+    }
+    sql = load("report_arms")
+    args = ", ".join(f"{k} = {{{k}:{t}}}" for k, t in sql.parameters.items())
+    through_view = receiver.store.query(
+        f"SELECT * FROM exptrace_report_arms({args})",
+        params,
+    ).dicts()
+    assert through_view == queries.run("report_arms", params)
+    assert through_view[0]["errors"] == 1
