@@ -134,6 +134,7 @@ def test_report_uses_one_number_format_for_changes(server):
 def test_lag_coverage_and_windows_are_labelled(server):
     lag = text(server, "lag", "--last", "1h")
     assert lag.splitlines()[1].split() == [
+        "measure",
         "signal",
         "service",
         "items",
@@ -143,8 +144,10 @@ def test_lag_coverage_and_windows_are_labelled(server):
         "ms",
         "max",
         "ms",
+        "over/future",
     ]
-    assert any(line.startswith("traces") for line in lag.splitlines())
+    # How late telemetry arrives, per signal: the spans this test sent.
+    assert any(line.split()[:2] == ["arrival", "traces"] for line in lag.splitlines()[2:])
     coverage = text(server, "coverage", "--from", "2026-01-01T00:00", "--to", "2026-01-01T06:00")
     assert coverage.startswith("Tagging coverage, 2026-01-01 00:00:00 to 2026-01-01 06:00:00 UTC")
     live = text(server, "coverage", "--last", "1h")

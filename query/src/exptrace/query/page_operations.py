@@ -381,29 +381,34 @@ class OperationsPages:
         rows = json_safe(self.queries.ingestion_lag(choice.window))
         bars = [
             Bar(
-                f"{r['signal']} · {r['service']}",
-                (r["lag_ms_p50_p99"] or [0, 0])[1] or 0,
-                "#2563eb",
-                f"p99 {ms(r['lag_ms_p50_p99'][1])}, p50 {ms(r['lag_ms_p50_p99'][0])}",
+                f"{r['measure']} · {r['signal'] or 'all'} · {r['service']}",
+                r["p99_ms"] or 0,
+                "#dc2626" if r["measure"] == "pipeline" and r["over_target"] else "#2563eb",
+                f"p99 {ms(r['p99_ms'])}, p50 {ms(r['p50_ms'])}",
             )
             for r in rows
         ]
         body = window_form("/ui/lag", choice)
         body += (
-            '<p class="facts">Time from the end of a span (or a log record) to its row in '
-            "the store.</p>"
+            '<p class="facts"><b>pipeline</b>: from acknowledging an export to its rows being '
+            "queryable, the receiver's own lag (target under 30 s). <b>arrival</b>: from the end "
+            "of a span or log record to its row in the store, how late telemetry comes from its "
+            "sources; items dated in the future are counted apart.</p>"
         )
-        body += charts.bar_chart("Ingestion lag, p99 per signal and service", bars)
+        body += charts.bar_chart("Ingestion lag, p99 per measure, signal and service", bars)
         body += table(
-            ["signal", "service", "items", "p50", "p99", "max"],
+            ["measure", "signal", "service", "items", "p50", "p99", "max", "over 30 s", "future"],
             [
                 [
-                    r["signal"],
+                    r["measure"],
+                    r["signal"] or "-",
                     r["service"],
                     r["items"],
-                    ms(r["lag_ms_p50_p99"][0]),
-                    ms(r["lag_ms_p50_p99"][1]),
-                    ms(r["lag_ms_max"]),
+                    ms(r["p50_ms"]),
+                    ms(r["p99_ms"]),
+                    ms(r["max_ms"]),
+                    r["over_target"],
+                    r["future_dated"],
                 ]
                 for r in rows
             ],
