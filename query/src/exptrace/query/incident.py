@@ -18,18 +18,6 @@ if TYPE_CHECKING:
     from exptrace.query.api import Queries, Window
 
 
-def _arm(row: dict[str, Any]) -> ArmStats:
-    return ArmStats(
-        row["variant"],
-        int(row["units"]),
-        int(row["requests"]),
-        int(row["errors"]),
-        float(row["requests_sq"]),
-        float(row["errors_sq"]),
-        float(row["errors_m"]),
-    )
-
-
 def _controls(queries: Queries) -> dict[str, str]:
     return {e.id: e.control for e in queries.registry.list()}
 
@@ -56,9 +44,9 @@ def attribute(queries: Queries, window: Window, service: str, route: str) -> dic
         control = controls.get(experiment, "control")
         if control not in arms:
             continue
-        c = _arm(arms[control])
+        c = ArmStats.from_row(arms[control])
         for variant, row in arms.items():
-            arm = _arm(row)
+            arm = ArmStats.from_row(row)
             entry = {
                 "experiment": experiment,
                 "variant": variant,

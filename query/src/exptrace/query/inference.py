@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from exptrace.query.statistics import normal_quantile
 
@@ -61,6 +61,22 @@ class ArmStats:
     errors_sq: float  # sum of e^2
     errors_m: float  # sum of e*m
     quantiles: dict[float, QuantileStats] = field(default_factory=dict)
+
+    @classmethod
+    def from_row(
+        cls, row: dict[str, Any], quantiles: dict[float, QuantileStats] | None = None
+    ) -> ArmStats:
+        """An arm from a query row with the per-unit sums (``units``, ``requests_sq``...)."""
+        return cls(
+            row["variant"],
+            int(row["units"]),
+            int(row["requests"]),
+            int(row["errors"]),
+            float(row["requests_sq"]),
+            float(row["errors_sq"]),
+            float(row["errors_m"]),
+            quantiles or {},
+        )
 
     @property
     def error_rate(self) -> float:

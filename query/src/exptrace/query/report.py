@@ -49,16 +49,7 @@ def _arm(row: dict[str, Any]) -> ArmStats:
         )
         for i, level in enumerate(QUANTILES)
     }
-    return ArmStats(
-        row["variant"],
-        int(row["units"]),
-        int(row["requests"]),
-        int(row["errors"]),
-        float(row["requests_sq"]),
-        float(row["errors_sq"]),
-        float(row["errors_m"]),
-        quantiles,
-    )
+    return ArmStats.from_row(row, quantiles)
 
 
 class Report:
