@@ -147,14 +147,10 @@ class Experiment:
             raise RegistryError("slo latency_p95_ms must be above 0")
 
     def _validate_types(self) -> None:
-        for name in ("id", "name", "owner", "description", "status", "control", "changed_by"):
+        # The fields a client gives; times, versions and authors are the registry's own.
+        for name in ("id", "name", "owner", "description", "status", "control"):
             if not isinstance(getattr(self, name), str):
                 raise RegistryError(f"{name} must be a string, got {_kind(getattr(self, name))}")
-        for name in ("start_time", "end_time", "changed_at"):
-            if getattr(self, name) is not None and not isinstance(getattr(self, name), str):
-                raise RegistryError(
-                    f"{name} must be a time as text, got {_kind(getattr(self, name))}"
-                )
         if not isinstance(self.variants, dict):
             raise RegistryError(
                 'variants must map each name to its weight: {"control": 50, "B": 50}'
