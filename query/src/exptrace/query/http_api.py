@@ -30,7 +30,7 @@ _MAX_BUCKET_SECONDS = 2**32 - 1
 
 
 class BadParameter(ValueError):
-    """A query parameter this route cannot take (HTTP 400)."""
+    """A query parameter or body field this route cannot take (HTTP 400)."""
 
 
 def _window(request: Request) -> Window:
