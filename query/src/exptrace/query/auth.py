@@ -130,7 +130,14 @@ async def read_form(request: Request) -> dict[str, str]:
 
 
 def safe_next(target: str | None) -> str:
-    """Only a path under /ui may be a redirect target (no open redirect)."""
-    if target and target.startswith("/ui") and "//" not in target and "\\" not in target:
+    """Only /ui or a path under it may be a redirect target (no open redirect): not
+    ``/uievil``, no ``//`` or backslash, no control characters."""
+    if (
+        target
+        and (target == "/ui" or target.startswith(("/ui/", "/ui?")))
+        and "//" not in target
+        and "\\" not in target
+        and target.isprintable()
+    ):
         return target
     return "/ui"

@@ -15,9 +15,9 @@ from exptrace.ingest import cli as ingest_cli
 from exptrace.ingest.store import StoreError
 from exptrace.propagation.settings import SettingsError, settings_from_env
 from exptrace.query import render
-from exptrace.query.api import Window
 from exptrace.query.client import ApiClient, ClientError, LocalClient, api_answers
 from exptrace.query.registry import SLOS, STATUSES
+from exptrace.query.window_check import parse_moment, parse_window
 
 DEFAULT_API = "http://127.0.0.1:4318"
 DEFAULT_DATA_DIR = "exptrace-data"
@@ -64,14 +64,30 @@ class Parser(argparse.ArgumentParser):
 
 
 def duration(text: str) -> dt.timedelta:
-    """``30s``, ``20m``, ``6h``, ``3d``."""
+    """``30s``, ``20m``, ``6h``, ``3d``: longer than zero."""
     match = _DURATION.match(text.strip())
     if not match:
         raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 20m, 6h or 3d")
     value, unit = float(match.group(1)), match.group(2)
-    return dt.timedelta(
-        **{{"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[unit]: value}
-    )
+    try:
+        length = dt.timedelta(
+            **{{"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[unit]: value}
+        )
+    except OverflowError:
+        raise argparse.ArgumentTypeError(f"{text!r} is longer than any window can be") from None
+    if length <= dt.timedelta(0):
+        raise argparse.ArgumentTypeError(f"{text!r} is no time at all: give a duration above 0")
+    return length
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a whole number of at least 1")
+    return value
 
 
 def _variant(text: str) -> tuple[str, float]:
@@ -185,7 +201,9 @@ def make_parser() -> argparse.ArgumentParser:
         help="run services, experiments and traffic, then report",
         parents=[_global_options(json_only=True)],
     )
-    demo.add_argument("--requests", type=int, default=1200, help="requests to drive (default 1200)")
+    demo.add_argument(
+        "--requests", type=_positive, default=1200, help="requests to drive (default 1200)"
+    )
     demo.add_argument(
         "--keep-data", action="store_true", help="keep the demo's data directory (default: remove)"
     )
@@ -272,7 +290,7 @@ def make_parser() -> argparse.ArgumentParser:
 
 def window(args: argparse.Namespace) -> dict[str, str]:
     """The command's window as UTC times, checked here before anything is asked."""
-    w = Window.parse(args.start, args.end, last=args.last or DEFAULT_LAST)
+    w = parse_window(args.start, args.end, last=DEFAULT_LAST if args.last is None else args.last)
     return {"start": w.start, "end": w.end}
 
 
@@ -315,9 +333,17 @@ def connect(settings: CliSettings) -> ApiClient | LocalClient:
         ) from None
 
 
-def run(args: argparse.Namespace, client: ApiClient | LocalClient) -> Any:
+def checked_times(args: argparse.Namespace) -> dict[str, str]:
+    """The command's window or moment, refused before any server or store is asked."""
+    if hasattr(args, "start"):
+        return window(args)
+    if getattr(args, "at", None):
+        return {"at": parse_moment(args.at)}
+    return {}
+
+
+def run(args: argparse.Namespace, client: ApiClient | LocalClient, w: dict[str, str]) -> Any:
     """The command's answer and the function that renders it as text."""
-    w = window(args) if hasattr(args, "start") else {}
     if args.command == "experiments":
         if args.action == "list":
             return client.call("experiments", status=args.status), render.experiments
@@ -335,7 +361,7 @@ def run(args: argparse.Namespace, client: ApiClient | LocalClient) -> Any:
     if args.command == "incident":
         return client.call("incident", service=args.service, route=args.route, **w), render.incident
     if args.command == "burn":
-        return client.call("burn", at=args.at), render.burn
+        return client.call("burn", at=w.get("at")), render.burn
     renderers = {
         "coverage": render.coverage,
         "propagation": render.propagation,
@@ -357,8 +383,9 @@ def main(argv: list[str] | None = None) -> int:
         return run_demo(requests=args.requests, keep_data=args.keep_data, as_json=as_json)
     client = None
     try:
+        times = checked_times(args)
         client = connect(CliSettings.from_args(args))
-        result, renderer = run(args, client)
+        result, renderer = run(args, client, times)
         text = json.dumps(result, indent=2, default=str) if as_json else renderer(result)
     except (ClientError, StoreError, SettingsError, ValueError) as error:
         print(f"exptrace: {error}", file=sys.stderr)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
+import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -12,7 +14,7 @@ from typing import Any
 
 from exptrace.ingest.migrate import SchemaError, open_existing
 from exptrace.ingest.store import Store
-from exptrace.query.api import Queries, Window, json_safe
+from exptrace.query.api import Queries, json_safe
 from exptrace.query.registry import (
     ACTIONS,
     Experiment,
@@ -21,6 +23,7 @@ from exptrace.query.registry import (
     UnknownExperiment,
     known,
 )
+from exptrace.query.window_check import parse_moment, parse_window
 
 
 class ClientError(Exception):
@@ -75,28 +78,28 @@ class LocalClient:
         return self.registry.history(id)
 
     def _report(self, id, start=None, end=None):
-        return known(self.queries.report(id, Window.parse(start, end)))
+        return known(self.queries.report(id, parse_window(start, end)))
 
     def _coverage(self, start=None, end=None, threshold=0.95):
-        return self.queries.tagging_coverage(Window.parse(start, end), threshold=threshold)
+        return self.queries.tagging_coverage(parse_window(start, end), threshold=threshold)
 
     def _propagation(self, start=None, end=None, threshold=0.95):
-        return self.queries.propagation_coverage(Window.parse(start, end), threshold)
+        return self.queries.propagation_coverage(parse_window(start, end), threshold)
 
     def _attribution(self, start=None, end=None):
-        return self.queries.attribution(Window.parse(start, end))
+        return self.queries.attribution(parse_window(start, end))
 
     def _incident(self, start=None, end=None, service="", route=""):
-        return self.queries.incident(Window.parse(start, end), service, route)
+        return self.queries.incident(parse_window(start, end), service, route)
 
     def _burn(self, at=None):
-        return self.queries.burn_rates(at)
+        return self.queries.burn_rates(parse_moment(at) if at else None)
 
     def _lag(self, start=None, end=None):
-        return self.queries.ingestion_lag(Window.parse(start, end))
+        return self.queries.ingestion_lag(parse_window(start, end))
 
     def _cardinality(self, start=None, end=None):
-        return self.queries.cardinality(Window.parse(start, end))
+        return self.queries.cardinality(parse_window(start, end))
 
 
 class ApiClient:
@@ -133,7 +136,9 @@ class ApiClient:
                 message = error.reason
             raise ClientError(f"{message} (HTTP {error.code})", error.code) from None
         except (OSError, http.client.HTTPException) as error:
-            raise ClientError(f"no exptrace API answers at {self.url}: {_reason(error)}") from None
+            raise ClientError(
+                f"no exptrace API answers at {self.url}: {_reason(error, self.url)}"
+            ) from None
 
     def check(self, timeout: float = 2.0) -> None:
         """Raise :class:`ClientError`, saying why, unless the server answers its health check."""
@@ -143,7 +148,7 @@ class ApiClient:
                     return
                 reason = f"its health check answered HTTP {response.status}"
         except (OSError, http.client.HTTPException) as error:
-            reason = _reason(error)
+            reason = _reason(error, self.url)
         raise ClientError(f"no exptrace API answers at {self.url}: {reason}")
 
     def call(self, name: str, **kw: Any) -> Any:
@@ -192,13 +197,42 @@ def api_answers(url: str) -> bool:
     return True
 
 
-def _reason(error: BaseException) -> str:
-    """What went wrong reaching a server, in words (a gRPC port answers HTTP/2 garbage)."""
+def _reason(error: BaseException, url: str) -> str:
+    """What went wrong reaching a server, in words, from what it answered."""
     if isinstance(error, urllib.error.URLError) and not isinstance(error, urllib.error.HTTPError):
         error = error.reason if isinstance(error.reason, BaseException) else error
+    parts = urllib.parse.urlsplit(url)
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return f"{error.verify_message}: trust its certificate with SSL_CERT_FILE=CERT.pem"
+    if isinstance(error, ssl.SSLError) and error.reason == "WRONG_VERSION_NUMBER":
+        return f"it does not speak TLS: use http://{parts.netloc}"
     if isinstance(error, http.client.HTTPException):
-        return "it does not speak HTTP/1.1 (the OTLP/gRPC port? the API is on the HTTP port)"
+        default_port = 443 if parts.scheme == "https" else 80
+        tls = _tls_protocol(parts.hostname or "", parts.port or default_port)
+        if tls == "h2":
+            return "it speaks HTTP/2 over TLS (the OTLP/gRPC port? the API is on the HTTP port)"
+        if tls is not None and parts.scheme == "http":
+            return f"it is a TLS server: use https://{parts.netloc}"
+        if tls is None:
+            return "it does not speak HTTP/1.1 (the OTLP/gRPC port? the API is on the HTTP port)"
     return str(error) or type(error).__name__
+
+
+def _tls_protocol(host: str, port: int, timeout: float = 2.0) -> str | None:
+    """The protocol a TLS server at ``host:port`` picks ("h2", or "" for none named), or None
+    when it does not complete a TLS handshake. Only a handshake is sent: no token, no request."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # only asking whether it speaks TLS at all
+    context.set_alpn_protocols(["h2", "http/1.1"])
+    try:
+        with (
+            socket.create_connection((host, port), timeout=timeout) as raw,
+            context.wrap_socket(raw, server_hostname=host) as tls,
+        ):
+            return tls.selected_alpn_protocol() or ""
+    except OSError:
+        return None
 
 
 __all__ = ["ApiClient", "ClientError", "LocalClient", "UnknownExperiment", "api_answers"]

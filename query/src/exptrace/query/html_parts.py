@@ -17,6 +17,7 @@ from starlette.requests import Request
 from exptrace.query.api import Window
 from exptrace.query.charts import Marker, esc
 from exptrace.query.series import as_datetime
+from exptrace.query.window_check import parse_window
 
 NAV = (
     ("/ui", "experiments"),
@@ -76,7 +77,7 @@ def choose_window(request: Request, default: str = DEFAULT_LAST) -> Choice:
     start, end = q.get("from", "").strip(), q.get("to", "").strip()
     if start or end:
         last = dt.timedelta(minutes=PRESETS.get(q.get("last", ""), PRESETS[default]))
-        window = Window.parse(start or None, end or None, last=last)
+        window = parse_window(start or None, end or None, last=last)
         return Choice(window, None, window.start[:19], window.end[:19])
     last = q.get("last", default)
     if last not in PRESETS:

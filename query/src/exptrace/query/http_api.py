@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from exptrace.ingest.store import StoreError
 from exptrace.query.api import Queries, Window, json_safe
@@ -21,11 +22,46 @@ from exptrace.query.registry import (
     RegistryError,
     known,
 )
+from exptrace.query.window_check import parse_moment, parse_window
+
+_SET_BY_THE_REGISTRY = ("version", "changed_at", "changed_by", "status", "start_time", "end_time")
+"""Experiment fields a client cannot give: versions, the audit trail, and what start/stop set."""
+_MAX_BUCKET_SECONDS = 2**32 - 1
+
+
+class BadParameter(ValueError):
+    """A query parameter or body field this route cannot take (HTTP 400)."""
 
 
 def _window(request: Request) -> Window:
     q = request.query_params
-    return Window.parse(q.get("from"), q.get("to"))
+    return parse_window(q.get("from"), q.get("to"))
+
+
+def _whole(request: Request, name: str, default: int, high: int) -> int:
+    text = request.query_params.get(name)
+    if text is None:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= high:
+        raise BadParameter(f"{name} must be a whole number from 1 to {high}, got {text!r}")
+    return value
+
+
+def _share(request: Request, name: str, default: float) -> float:
+    text = request.query_params.get(name)
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value <= 1:
+        raise BadParameter(f"{name} must be a share between 0 and 1, got {text!r}")
+    return value
 
 
 def _flag(request: Request, name: str) -> bool:
@@ -34,7 +70,7 @@ def _flag(request: Request, name: str) -> bool:
 
 def api_routes(
     queries: Queries, registry: Registry, authorized: Callable[[Request], bool]
-) -> list[Route]:
+) -> list[BaseRoute]:
     """Routes for the query layer; every one needs the bearer token when one is configured."""
 
     def endpoint(fn: Callable[[Request], Any], status: int = 200):
@@ -51,7 +87,7 @@ def api_routes(
                     raw = await request.body()
                     body = json.loads(raw) if raw else {}
                     if not isinstance(body, dict):
-                        raise ValueError("the request body must be a JSON object")
+                        raise BadParameter("the request body must be a JSON object")
                 result = (
                     await run_in_threadpool(fn, request, body)
                     if body is not None
@@ -59,7 +95,7 @@ def api_routes(
                 )
             except RegistryError as error:
                 return JSONResponse({"error": str(error)}, error.status)
-            except (ValueError, TypeError) as error:
+            except ValueError as error:
                 return JSONResponse({"error": str(error)}, 400)
             except StoreError as error:
                 return JSONResponse({"error": f"the store failed: {str(error)[:500]}"}, 503)
@@ -68,7 +104,10 @@ def api_routes(
         return handle
 
     def actor(request: Request, body: dict | None = None) -> str:
-        return str((body or {}).get("actor") or request.headers.get("x-exptrace-actor") or "api")
+        given = (body or {}).get("actor")
+        if given is not None and not isinstance(given, str):
+            raise BadParameter("actor must be a string: who makes the change")
+        return given or request.headers.get("x-exptrace-actor") or "api"
 
     def list_experiments(request: Request):
         status = request.query_params.get("status") or None
@@ -77,16 +116,16 @@ def api_routes(
     def create(request: Request, body: dict):
         fields = {k: v for k, v in body.items() if k != "actor"}
         if "id" not in fields:
-            raise ValueError("an experiment needs an id")
-        allowed = set(Experiment.__dataclass_fields__) - {
-            "version",
-            "changed_at",
-            "changed_by",
-            "status",
-        }
-        unknown = set(fields) - allowed
+            raise BadParameter("an experiment needs an id")
+        given_by_registry = set(fields) & set(_SET_BY_THE_REGISTRY)
+        if given_by_registry:
+            raise BadParameter(
+                f"{', '.join(sorted(given_by_registry))}: set by the registry "
+                "(status, start and end times by start, stop and archive)"
+            )
+        unknown = set(fields) - set(Experiment.__dataclass_fields__)
         if unknown:
-            raise ValueError(f"unknown fields: {', '.join(sorted(unknown))}")
+            raise BadParameter(f"unknown fields: {', '.join(sorted(unknown))}")
         return registry.create(Experiment(**fields), actor(request, body)).to_dict()
 
     def show(request: Request):
@@ -95,7 +134,7 @@ def api_routes(
     def change_status(request: Request, body: dict):
         action = request.path_params["action"]
         if action not in ACTIONS:
-            raise ValueError(f"unknown action {action!r}: use start, stop or archive")
+            raise BadParameter(f"unknown action {action!r}: use start, stop or archive")
         experiment = request.path_params["id"]
         return registry.set_status(experiment, ACTIONS[action], actor(request, body)).to_dict()
 
@@ -114,22 +153,22 @@ def api_routes(
         )
 
     def coverage(request: Request):
-        q = request.query_params
         return queries.tagging_coverage(
-            _window(request), int(q.get("bucket_seconds", 300)), float(q.get("threshold", 0.95))
+            _window(request),
+            _whole(request, "bucket_seconds", 300, _MAX_BUCKET_SECONDS),
+            _share(request, "threshold", 0.95),
         )
 
     def propagation(request: Request):
-        return queries.propagation_coverage(
-            _window(request), float(request.query_params.get("threshold", 0.95))
-        )
+        return queries.propagation_coverage(_window(request), _share(request, "threshold", 0.95))
 
     def incident(request: Request):
         q = request.query_params
         return queries.incident(_window(request), q.get("service", ""), q.get("route", ""))
 
     def burn(request: Request):
-        return queries.burn_rates(request.query_params.get("at") or None)
+        at = request.query_params.get("at")
+        return queries.burn_rates(parse_moment(at) if at else None)
 
     return [
         *page_routes(queries, registry, authorized),

@@ -35,9 +35,10 @@ from exptrace.query.page_experiments import ExperimentPages
 from exptrace.query.page_operations import OperationsPages
 from exptrace.query.registry import Registry, UnknownExperiment
 from exptrace.query.series import Series
+from exptrace.query.ui_scope import PrefixRoutes
 
 HEADERS = {
-    "Content-Security-Policy": CSP,
+    "Content-Security-Policy": CSP,  # frame-ancestors 'none' among its rules
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
@@ -46,8 +47,10 @@ HEADERS = {
 
 def page_routes(
     queries: Queries, registry: Registry, authorized: Callable[[Request], bool]
-) -> list[Route]:
-    """The pages, the style sheet and sign-in; ``authorized`` is the API's bearer check."""
+) -> list[PrefixRoutes]:
+    """The pages, the style sheet and sign-in; ``authorized`` is the API's bearer check.
+
+    Every response under /ui, a 404 or 405 included, carries :data:`HEADERS`."""
     sessions = Sessions(authorized)
     series = Series(queries.reader)
     experiments = ExperimentPages(queries, registry, series)
@@ -59,16 +62,14 @@ def page_routes(
     }
 
     def html(text: str, status: int = 200) -> HTMLResponse:
-        return HTMLResponse(text, status, headers=HEADERS)
+        return HTMLResponse(text, status)
 
     def guarded(build: Callable[[Request], tuple[str, str]]):
         async def handle(request: Request) -> Response:
             path = request.url.path
             if not sessions.allowed(request):
                 target = path + (f"?{request.url.query}" if request.url.query else "")
-                return RedirectResponse(
-                    f"/ui/signin?{_encode({'next': target})}", 303, headers=HEADERS
-                )
+                return RedirectResponse(f"/ui/signin?{_encode({'next': target})}", 303)
             signed_in = sessions.required
             try:
                 title, body = await run_in_threadpool(build, request)
@@ -106,7 +107,7 @@ def page_routes(
 
     async def signin_page(request: Request) -> Response:
         if not sessions.required:
-            return RedirectResponse("/ui", 303, headers=HEADERS)
+            return RedirectResponse("/ui", 303)
         return signin_form(request)
 
     async def signin_submit(request: Request) -> Response:
@@ -115,9 +116,7 @@ def page_routes(
             session = await run_in_threadpool(sessions.sign_in, request, form)
         except SignInError as error:
             return signin_form(request, str(error), error.status)
-        response = RedirectResponse(
-            safe_next(request.query_params.get("next")), 303, headers=HEADERS
-        )
+        response = RedirectResponse(safe_next(request.query_params.get("next")), 303)
         response.set_cookie(
             SESSION_COOKIE, session, max_age=int(sessions.lifetime), **cookie_options(request)
         )
@@ -126,7 +125,7 @@ def page_routes(
 
     async def signout(request: Request) -> Response:
         sessions.sign_out(request)
-        response = RedirectResponse("/ui/signin", 303, headers=HEADERS)
+        response = RedirectResponse("/ui/signin", 303)
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response
 
@@ -136,7 +135,12 @@ def page_routes(
         content, media_type = assets[request.path_params["name"]]
         return Response(content, media_type=media_type, headers={"Cache-Control": "max-age=3600"})
 
-    return [
+    async def not_found(scope, receive, send) -> None:
+        path = Request(scope).url.path
+        body = "<p>No page here: the pages are listed above.</p>"
+        await html(layout("Not found", body, path), 404)(scope, receive, send)
+
+    routes = [
         Route("/ui", guarded(experiments.index), methods=["GET"]),
         Route("/ui/experiments/{id:path}", guarded(experiments.experiment), methods=["GET"]),
         Route("/ui/incident", guarded(operations.incident), methods=["GET"]),
@@ -150,6 +154,7 @@ def page_routes(
         Route("/ui/signout", signout, methods=["POST"]),
         Route("/ui/static/{name}", asset, methods=["GET"]),
     ]
+    return [PrefixRoutes("/ui", routes, HEADERS, not_found)]
 
 
 def _encode(params: dict[str, str]) -> str:

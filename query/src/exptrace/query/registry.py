@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import math
 import threading
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -109,6 +110,9 @@ class Experiment:
             object.__setattr__(self, "control", next(iter(self.variants)))
 
     def validate(self) -> None:
+        """Raise :class:`RegistryError` unless every field has its type and meaning; checked
+        before any SQL, so a bad record never reaches the store."""
+        self._validate_types()
         if not grammar.is_token(self.id):
             raise RegistryError(f"experiment id {self.id!r} must be {grammar.describe()}")
         if self.status not in STATUSES:
@@ -118,10 +122,11 @@ class Experiment:
         for variant, weight in self.variants.items():
             if not grammar.is_token(variant):
                 raise RegistryError(f"variant {variant!r} must be {grammar.describe()}")
-            if not isinstance(weight, (int, float)) or weight < 0:
+            if not _number(weight) or weight < 0:
                 raise RegistryError(f"weight of variant {variant!r} must be a number >= 0")
-        if sum(self.variants.values()) <= 0:
-            raise RegistryError("variant weights must not all be zero")
+        total = sum(self.variants.values())
+        if total <= 0 or not math.isfinite(total):
+            raise RegistryError("variant weights must not all be zero, nor add up past a float")
         if self.control not in self.variants:
             raise RegistryError(f"control {self.control!r} is not one of the variants")
         unknown = set(self.artifacts) - set(self.variants)
@@ -133,13 +138,34 @@ class Experiment:
                 f"unknown SLO {', '.join(sorted(unknown_slos))}: use {' or '.join(SLOS)}"
             )
         for name, target in self.slo.items():
-            if not isinstance(target, (int, float)) or isinstance(target, bool):
+            if not _number(target):
                 raise RegistryError(f"slo {name} must be a number")
         availability = self.slo.get("availability")
         if availability is not None and not 0 < availability < 1:
             raise RegistryError("slo availability must be between 0 and 1, e.g. 0.999")
         if self.slo.get("latency_p95_ms", 1) <= 0:
             raise RegistryError("slo latency_p95_ms must be above 0")
+
+    def _validate_types(self) -> None:
+        # The fields a client gives; times, versions and authors are the registry's own.
+        for name in ("id", "name", "owner", "description", "status", "control"):
+            if not isinstance(getattr(self, name), str):
+                raise RegistryError(f"{name} must be a string, got {_kind(getattr(self, name))}")
+        if not isinstance(self.variants, dict):
+            raise RegistryError(
+                'variants must map each name to its weight: {"control": 50, "B": 50}'
+            )
+        if not isinstance(self.slo, dict):
+            raise RegistryError('slo must map targets to numbers: {"availability": 0.999}')
+        if not isinstance(self.scope, list) or not all(isinstance(s, str) for s in self.scope):
+            raise RegistryError('scope must be a list of service names: ["checkout"]')
+        if not isinstance(self.artifacts, dict) or not all(
+            isinstance(kinds, dict) and all(isinstance(v, str) for v in kinds.values())
+            for kinds in self.artifacts.values()
+        ):
+            raise RegistryError(
+                'artifacts must map variants to kinds and text values: {"B": {"model": "v7"}}'
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -153,6 +179,9 @@ class Registry:
         self._lock = threading.Lock()
 
     def list(self, status: str | None = None) -> list[Experiment]:
+        """The latest version of every experiment, or of those in ``status``."""
+        if status is not None and status not in STATUSES:
+            raise RegistryError(f"status {status!r} is none of {', '.join(STATUSES)}")
         rows = self.store.query(
             _SELECT + "ORDER BY experiment_id, version DESC LIMIT 1 BY experiment_id"
         ).rows
@@ -272,6 +301,20 @@ def known(report: dict[str, Any]) -> dict[str, Any]:
             f"no experiment {report['experiment']!r} is registered or seen in this window"
         )
     return report
+
+
+def _number(value: Any) -> bool:
+    """A finite JSON number, not a boolean (``true`` is not a weight)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer beyond any float
+        return False
+
+
+def _kind(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
 
 
 def _now() -> str:
