@@ -75,7 +75,8 @@ def test_experiment_page_shows_the_bad_variant_at_a_glance(live, browser):
     browser.open(f"{base_url(live)}/ui/experiments/checkout-v2?last=1h")
     page = browser.page
     assert "Variant B is worse than control" in page.locator(".banner.bad").first.inner_text()
-    bar = page.locator('svg[data-chart="interval"] g.interval[data-label="B"]')
+    # The error-rate row of B ("B · error_rate" when the report has per-metric estimates).
+    bar = page.locator('svg[data-chart="interval"] g.interval[data-label^="B"]').first
     assert bar.get_attribute("data-colour") == BAD
     charts = page.locator('svg[data-chart="line"]')
     assert charts.count() == 2
