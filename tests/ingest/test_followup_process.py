@@ -1,0 +1,91 @@
+"""What an operator sees from ``exptrace up`` (the real process) given bad settings or a busy
+HTTP port, after an independent tester's findings.
+
+Before: ``EXPTRACE_REDACT_MASKS=notjson`` (or ``\\d{13,19}``, split at its comma, or a JSON
+object) started a receiver that stored e-mail addresses and bearer tokens verbatim, the
+default masks silently replaced; ``--retention-days -3`` named the Python field
+``retention_days``; a busy HTTP port printed uvicorn's own ``ERROR: [Errno 98]`` line next
+to exptrace's. Now each is exactly one line naming the variable (and flag) or the port, with
+exit status 2, and nothing starts.
+"""
+
+import os
+import socket
+import subprocess
+
+import pytest
+
+from exptrace.ingest.settings import IngestSettings
+from tests.ingest.test_door_process import EXPTRACE, free_port, one_line_error
+
+
+def _up(tmp_path, *flags: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [
+            EXPTRACE,
+            "up",
+            "--data-dir",
+            str(tmp_path),
+            "--grpc",
+            f"127.0.0.1:{free_port()}",
+            *flags,
+        ],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        ("notjson", "must be a JSON array of strings"),
+        ("\\d{13,19}", "must be a JSON array of strings"),
+        ('{"x":1}', "must be a JSON array of strings"),
+        ('["ok", 3]', "must be a JSON array of strings"),
+        # Python's re takes it, the engine's RE2 does not (before: a long engine error).
+        ('["a(?=b)"]', "holds 'a(?=b)', which is not a valid RE2 pattern"),
+        ('["("]', "'(' is invalid"),
+    ],
+)
+def test_a_malformed_mask_list_stops_start_up_naming_the_variable(tmp_path, value, words):
+    result = _up(tmp_path, "--http", f"127.0.0.1:{free_port()}", EXPTRACE_REDACT_MASKS=value)
+    line = one_line_error(result, result.stderr)
+    assert line.startswith("exptrace: EXPTRACE_REDACT_MASKS "), line
+    assert words in line
+
+
+def test_mask_patterns_with_commas_are_read_whole():
+    """A JSON array is the only form: a pattern keeps its commas."""
+    settings = IngestSettings.from_env({"EXPTRACE_REDACT_MASKS": '["\\\\d{13,19}", "a,b"]'})
+    assert settings.redact_masks == ("\\d{13,19}", "a,b")
+
+
+@pytest.mark.parametrize(
+    ("flags", "env", "words"),
+    [
+        (["--retention-days", "-3"], {}, "--retention-days / EXPTRACE_RETENTION_DAYS must be 0"),
+        ([], {"EXPTRACE_RETENTION_DAYS": "-3"}, "--retention-days / EXPTRACE_RETENTION_DAYS"),
+        ([], {"EXPTRACE_HTTP_BODY_TIMEOUT": "0"}, "EXPTRACE_HTTP_BODY_TIMEOUT must be more"),
+        ([], {"EXPTRACE_WAL_MAX_BYTES": "10"}, "EXPTRACE_WAL_MAX_BYTES must be at least 1024"),
+    ],
+)
+def test_a_bad_value_names_the_variable_and_flag(tmp_path, flags, env, words):
+    result = _up(tmp_path, "--http", f"127.0.0.1:{free_port()}", *flags, **env)
+    line = one_line_error(result, result.stderr)
+    assert words in line, line
+    assert "retention_days" not in line and "_timeout " not in line
+
+
+def test_a_busy_http_port_is_one_line(tmp_path):
+    """Another program holds the HTTP port: one line naming it, exit status 2, no log lines
+    of the HTTP server's own."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        result = _up(tmp_path, "--http", f"127.0.0.1:{port}")
+    line = one_line_error(result, result.stderr)
+    assert line == f"exptrace: cannot listen on 127.0.0.1:{port} for OTLP/HTTP: the port is in use"
+    assert result.stderr.strip() == line
