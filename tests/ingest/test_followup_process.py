@@ -14,8 +14,11 @@ import socket
 import subprocess
 
 import pytest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 from exptrace.ingest.settings import IngestSettings
+from tests.ingest.door import http_post, span, traces
+from tests.ingest.helpers import query
 from tests.ingest.test_door_process import EXPTRACE, free_port, one_line_error
 
 
@@ -46,7 +49,7 @@ def _up(tmp_path, *flags: str, **env: str) -> subprocess.CompletedProcess:
         ('["ok", 3]', "must be a JSON array of strings"),
         # Python's re takes it, the engine's RE2 does not (before: a long engine error).
         ('["a(?=b)"]', "holds 'a(?=b)', which is not a valid RE2 pattern"),
-        ('["("]', "'(' is invalid"),
+        ('["("]', "holds '(', which is not a valid RE2 pattern"),
     ],
 )
 def test_a_malformed_mask_list_stops_start_up_naming_the_variable(tmp_path, value, words):
@@ -56,10 +59,24 @@ def test_a_malformed_mask_list_stops_start_up_naming_the_variable(tmp_path, valu
     assert words in line
 
 
-def test_mask_patterns_with_commas_are_read_whole():
-    """A JSON array is the only form: a pattern keeps its commas."""
-    settings = IngestSettings.from_env({"EXPTRACE_REDACT_MASKS": '["\\\\d{13,19}", "a,b"]'})
-    assert settings.redact_masks == ("\\d{13,19}", "a,b")
+def test_an_re2_mask_with_a_comma_masks_what_it_names(make_receiver):
+    """A JSON array is the only form: a pattern keeps its commas, and RE2 syntax Python's re
+    lacks (``\\p{Lu}``) is taken; what it names is masked, the rest stored as sent."""
+    variable = '["\\\\p{Lu}{3}-\\\\d{2,4}"]'
+    masks = IngestSettings.from_env({"EXPTRACE_REDACT_MASKS": variable}).redact_masks
+    assert masks == ("\\p{Lu}{3}-\\d{2,4}",)
+    server = make_receiver(redact_masks=masks)
+    attributes = [
+        KeyValue(key="order", value=AnyValue(string_value="ref ABC-1234 ok")),
+        KeyValue(key="kept", value=AnyValue(string_value="abc-12 mail@example.com")),
+    ]
+    request = traces("masks", [span("op", attributes=attributes)]).SerializeToString()
+    assert http_post(server.http_port, "/v1/traces", request).status_code == 200
+    assert query(
+        server, "SELECT SpanAttributes['order'], SpanAttributes['kept'] FROM otel_traces"
+    ) == [
+        ["ref <redacted> ok", "abc-12 mail@example.com"]  # the default masks were replaced
+    ]
 
 
 @pytest.mark.parametrize(

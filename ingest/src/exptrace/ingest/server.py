@@ -39,9 +39,9 @@ CANNOT_COMPILE_REGEXP = 427
 
 def check_masks(store: Store, settings: IngestSettings) -> None:
     """Stop with a SettingsError naming the variable unless the engine's own regular
-    expression library (RE2) compiles every redaction mask: Python's ``re``, which checked
-    them when the settings were read, takes patterns RE2 refuses (look-arounds,
-    back-references), which the views then cannot be created with."""
+    expression library (RE2) compiles every redaction mask. Python's ``re`` is no stand-in:
+    it takes patterns RE2 refuses (look-arounds, back-references: the views could then not
+    be created) and refuses some RE2 takes (``\\p{Lu}``)."""
     for pattern in settings.redact_masks:
         try:
             store.query("SELECT match('', {pattern:String})", {"pattern": pattern})
