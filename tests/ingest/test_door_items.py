@@ -107,7 +107,7 @@ def test_spans_the_store_cannot_keep_are_refused_and_the_rest_is_stored(make_rec
     assert response.partial_success.rejected_spans == len(bad)
     message = response.partial_success.error_message
     assert message.startswith(f"{len(bad)} spans refused")
-    for words in ("no timestamp", "older than the retention", "future", "wrong length"):
+    for words in ("no timestamp", "older than the retention", "future", "invalid trace or span id"):
         assert words in message
 
     assert stored(server, transport) == sorted(s.name for s in good)

@@ -95,7 +95,7 @@ def test_a_second_receiver_cannot_take_the_grpc_port(tmp_path):
     [
         (["--http", "127.0.0.1:99999"], "must be HOST:PORT, PORT 0 to 65535"),
         (["--grpc", "127.0.0.1:70000"], "must be HOST:PORT, PORT 0 to 65535"),
-        (["--retention-days", "-3"], "retention_days must be 0 (keep) or more"),
+        (["--retention-days", "-3"], "--retention-days / EXPTRACE_RETENTION_DAYS must be 0 (keep)"),
     ],
 )
 def test_bad_flags_are_one_line_errors(tmp_path, flags, words):

@@ -26,8 +26,8 @@ def test_environment_is_read_and_overrides_win():
     [
         ({"EXPTRACE_MAX_EXPERIMENTS": "many"}, "EXPTRACE_MAX_EXPERIMENTS must be a whole number"),
         ({"EXPTRACE_ECHO_HEADER": "maybe"}, "EXPTRACE_ECHO_HEADER must be true or false"),
-        ({"EXPTRACE_MAX_TOKEN_LENGTH": "0"}, "max_token_length must be at least 1"),
-        ({"EXPTRACE_SET_COOKIE": "1"}, "set_cookie needs cookie_name"),
+        ({"EXPTRACE_MAX_TOKEN_LENGTH": "0"}, "EXPTRACE_MAX_TOKEN_LENGTH must be at least 1"),
+        ({"EXPTRACE_SET_COOKIE": "1"}, "EXPTRACE_SET_COOKIE needs a cookie name"),
     ],
 )
 def test_bad_values_name_the_variable(env, message):

@@ -9,12 +9,13 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from dataclasses import fields
+from typing import TYPE_CHECKING, Any
 
 from exptrace.ingest.settings import IngestSettings
 from exptrace.ingest.store import StoreError
 from exptrace.ingest.wal import WalError
-from exptrace.propagation.settings import SettingsError
+from exptrace.propagation.settings import SettingsError, flag, variable
 
 if TYPE_CHECKING:
     from exptrace.ingest.server import IngestServer
@@ -22,51 +23,33 @@ if TYPE_CHECKING:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Receiver flags; unset flags leave values parsed elsewhere (and the environment) alone."""
-    unset = argparse.SUPPRESS
-    parser.add_argument(
-        "--data-dir",
-        default=unset,
-        metavar="DIR",
-        help="log, embedded store and dead letters (env EXPTRACE_DATA_DIR; "
-        "default ./exptrace-data)",
-    )
-    parser.add_argument(
-        "--store",
-        default=unset,
+    by_name = {f.name: f for f in fields(IngestSettings)}
+
+    def add(name: str, help_text: str, default_text: str, **options: Any) -> None:
+        f = by_name[name]
+        parser.add_argument(
+            flag(f),
+            dest=name,
+            default=argparse.SUPPRESS,
+            help=f"{help_text} (env {variable(f)}; default {default_text})",
+            **options,
+        )
+
+    add("data_dir", "log, embedded store and dead letters", "./exptrace-data", metavar="DIR")
+    add(
+        "store",
+        "chdb://PATH, clickhouse://... or http(s)://...",
+        "chdb://DIR/store",
         metavar="URL",
-        help="chdb://PATH, clickhouse://... or http(s)://... (env EXPTRACE_STORE; "
-        "default chdb://DIR/store)",
     )
-    parser.add_argument(
-        "--grpc",
-        dest="grpc_endpoint",
-        default=unset,
-        metavar="HOST:PORT",
-        help="OTLP/gRPC (env EXPTRACE_GRPC_ENDPOINT; default 127.0.0.1:4317)",
-    )
-    parser.add_argument(
-        "--http",
-        dest="http_endpoint",
-        default=unset,
-        metavar="HOST:PORT",
-        help="OTLP/HTTP, API and pages (env EXPTRACE_HTTP_ENDPOINT; default 127.0.0.1:4318)",
-    )
-    parser.add_argument(
-        "--token",
-        default=unset,
-        help="require this bearer token (env EXPTRACE_TOKEN; default: none)",
-    )
-    parser.add_argument(
-        "--retention-days",
-        type=int,
-        default=unset,
-        metavar="DAYS",
-        help="drop rows older than this, 0 keeps all (env EXPTRACE_RETENTION_DAYS; default 30)",
-    )
+    add("grpc_endpoint", "OTLP/gRPC", "127.0.0.1:4317", metavar="HOST:PORT")
+    add("http_endpoint", "OTLP/HTTP, API and pages", "127.0.0.1:4318", metavar="HOST:PORT")
+    add("token", "require this bearer token", "none")
+    add("retention_days", "drop rows older than this, 0 keeps all", "30", type=int, metavar="DAYS")
 
 
 def settings_from_args(args: argparse.Namespace) -> IngestSettings:
-    names = ("data_dir", "store", "grpc_endpoint", "http_endpoint", "token", "retention_days")
+    names = [f.name for f in fields(IngestSettings) if flag(f)]
     return IngestSettings.from_env(**{name: getattr(args, name, None) for name in names})
 
 

@@ -4,9 +4,9 @@ uvicorn waits indefinitely for a client to finish its headers or body, so a few 
 connections that trickle bytes fill its concurrency limit and every route, health included,
 answers 503. This protocol gives each request ``header_timeout`` seconds from its first byte
 (or from the connection, for one that sends nothing) to complete its headers, then
-``body_timeout`` seconds to complete its body; a connection past either is closed (with a
-``408`` when no request is being answered yet). Idle keep-alive connections stay bounded by
-uvicorn's own keep-alive timeout.
+``body_timeout`` seconds to complete its body; a connection past either is answered ``408``
+and closed (only closed when an answer is already under way: a 408 would corrupt it). Idle
+keep-alive connections stay bounded by uvicorn's own keep-alive timeout.
 """
 
 from __future__ import annotations
@@ -49,9 +49,19 @@ def deadline_protocol(
             if self.transport.is_closing():
                 return
             on_timeout(phase)
-            if phase == "headers" and (self.cycle is None or self.cycle.response_complete):
+            if self._nothing_being_answered(phase):
                 self.transport.write(_REQUEST_TIMEOUT)
             self.transport.close()
+
+        def _nothing_being_answered(self, phase: str) -> bool:
+            """May a 408 be written without cutting into another response? While headers
+            are awaited the previous request's answer must be complete; while a body is
+            awaited, its own request's answer must not have begun."""
+            if self.cycle is None:
+                return True
+            if phase == "headers":
+                return self.cycle.response_complete
+            return not self.cycle.response_started
 
         def connection_made(self, transport: Any) -> None:
             super().connection_made(transport)

@@ -6,17 +6,14 @@ them durably before the response is sent: empty, or a partial success naming wha
 
 from __future__ import annotations
 
-import errno
-import hmac
-import socket
 from concurrent import futures
 
 import grpc
 from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
+from exptrace.ingest.bearer import bearer_matches
 from exptrace.ingest.intake import Intake, Refused
-from exptrace.ingest.settings import split_endpoint
 from exptrace.ingest.wal import Signal
 
 SERVICES = {
@@ -47,7 +44,7 @@ def _retry_metadata(message: str, seconds: float) -> tuple[tuple[str, bytes], ..
 class _Handler(grpc.GenericRpcHandler):
     def __init__(self, intake: Intake, token: str | None) -> None:
         self._intake = intake
-        self._expected = f"Bearer {token}".encode() if token else None
+        self._token = token
         self._methods = {
             f"/{service}/Export": grpc.unary_unary_rpc_method_handler(self._export(signal))
             for service, signal in SERVICES.items()
@@ -59,12 +56,11 @@ class _Handler(grpc.GenericRpcHandler):
         return self._methods.get(handler_call_details.method)
 
     def _authorized(self, context: grpc.ServicerContext) -> bool:
-        if self._expected is None:
+        if not self._token:
             return True
         for key, value in context.invocation_metadata():
             if key == "authorization":
-                given = value.encode() if isinstance(value, str) else value
-                return hmac.compare_digest(given, self._expected)
+                return bearer_matches(value, self._token)
         return False
 
     def _export(self, signal: Signal):
@@ -88,33 +84,6 @@ class _Handler(grpc.GenericRpcHandler):
         return export
 
 
-def _refuse_if_taken(endpoint: str) -> None:
-    """Raise OSError, in one line, when another process listens on ``endpoint``.
-
-    grpcio reports a failed bind with a multi-line log of its own before raising; a plain
-    bind of the same address first says the same thing once.
-    """
-    host, port = split_endpoint(endpoint)
-    if port == 0:
-        return
-    try:
-        addresses = socket.getaddrinfo(
-            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )
-    except socket.gaierror:
-        return  # let grpcio report an address it cannot resolve
-    for family, kind, proto, _, address in addresses:
-        with socket.socket(family, kind, proto) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                probe.bind(address)
-            except OSError as error:
-                if error.errno == errno.EADDRINUSE:
-                    raise OSError(
-                        f"cannot listen on {endpoint} for OTLP/gRPC: the port is in use"
-                    ) from None
-
-
 def start_grpc_server(
     intake: Intake,
     endpoint: str,
@@ -124,8 +93,10 @@ def start_grpc_server(
     tls: tuple[bytes, bytes] | None = None,
     workers: int = 16,
 ) -> tuple[grpc.Server, int]:
-    """Start serving; returns the server and the bound port (``:0`` picks a free one)."""
-    _refuse_if_taken(endpoint)
+    """Start serving; returns the server and the bound port (``:0`` picks a free one).
+
+    Check the port is free first (:func:`exptrace.ingest.ports.refuse_if_taken`): grpcio
+    reports a failed bind with a multi-line log of its own."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="exptrace-grpc"),
         handlers=[_Handler(intake, token)],

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Callable, Sequence
 
 from google.protobuf import json_format
@@ -13,6 +12,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from exptrace.ingest.bearer import bearer_matches
 from exptrace.ingest.encodings import BodyError, TooLarge, decode
 from exptrace.ingest.intake import Intake, Refused
 from exptrace.ingest.stats import IngestStats
@@ -24,14 +24,11 @@ PATHS = {"/v1/traces": Signal.TRACES, "/v1/logs": Signal.LOGS, "/v1/metrics": Si
 
 
 def bearer_check(token: str | None) -> Callable[[Request], bool]:
-    """A predicate: does the request carry ``Authorization: Bearer <token>``?"""
-    expected = f"Bearer {token}".encode() if token else None
+    """A predicate: does the request carry ``Authorization: Bearer <token>`` (always true
+    without a token)?"""
 
     def authorized(request: Request) -> bool:
-        if expected is None:
-            return True
-        given = request.headers.get("authorization", "").encode()
-        return hmac.compare_digest(given, expected)
+        return not token or bearer_matches(request.headers.get("authorization"), token)
 
     return authorized
 

@@ -21,17 +21,36 @@ from exptrace.ingest.grpc_receiver import start_grpc_server
 from exptrace.ingest.http_receiver import bearer_check, build_app, health_routes, otlp_routes
 from exptrace.ingest.intake import Intake
 from exptrace.ingest.migrate import ensure_schema
+from exptrace.ingest.ports import refuse_if_taken
 from exptrace.ingest.schema import Schema
 from exptrace.ingest.selfmetrics import SelfMetrics
 from exptrace.ingest.settings import IngestSettings, split_endpoint
 from exptrace.ingest.stats import IngestStats
-from exptrace.ingest.store import Store, open_store
+from exptrace.ingest.store import Store, StoreError, open_store
 from exptrace.ingest.wal import Damage, WriteAheadLog
+from exptrace.propagation.settings import invalid
 
 log = logging.getLogger(__name__)
 
 STALL_REPORTED_AFTER = 5.0
 """Seconds the flusher may retry a refused batch before ``/readyz`` reports it."""
+CANNOT_COMPILE_REGEXP = 427
+"""The engine's error code for a regular expression its RE2 cannot compile."""
+
+
+def check_masks(store: Store, settings: IngestSettings) -> None:
+    """Stop with a SettingsError naming the variable unless the engine's own regular
+    expression library (RE2) compiles every redaction mask. Python's ``re`` is no stand-in:
+    it takes patterns RE2 refuses (look-arounds, back-references: the views could then not
+    be created) and refuses some RE2 takes (``\\p{Lu}``)."""
+    for pattern in settings.redact_masks:
+        try:
+            store.query("SELECT match('', {pattern:String})", {"pattern": pattern})
+        except StoreError as error:
+            if error.code != CANNOT_COMPILE_REGEXP:
+                raise
+            problem = f"holds {pattern!r}, which is not a valid RE2 pattern"
+            raise invalid(settings, "redact_masks", problem) from None
 
 
 class IngestServer:
@@ -56,6 +75,7 @@ class IngestServer:
         try:
             self.recent = RecentExports(self.wal, settings.dedup_window, self.stats)
             self.store: Store = open_store(settings.store_url)
+            check_masks(self.store, settings)
             self.schema = Schema(
                 retention_days=settings.retention_days,
                 redaction=settings.redaction(),
@@ -177,6 +197,8 @@ class IngestServer:
                 "and change the experiment registry; set EXPTRACE_TOKEN",
                 ", ".join(exposed),
             )
+        refuse_if_taken(settings.grpc_endpoint, "OTLP/gRPC")
+        refuse_if_taken(settings.http_endpoint, "OTLP/HTTP")
         self.flusher.start()
         if self.self_metrics is not None:
             self.self_metrics.start()

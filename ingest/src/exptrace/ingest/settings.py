@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from exptrace.ingest.redaction import DEFAULT_DROP_KEYS, DEFAULT_MASKS, Redaction
-from exptrace.propagation.settings import SettingsError, settings_from_env
+from exptrace.propagation.settings import invalid, setting, settings_from_env
 
 
 @dataclass(frozen=True)
@@ -19,12 +19,12 @@ class IngestSettings:
     (``chdb://PATH``, ``clickhouse://...``, ``http(s)://...``), ``EXPTRACE_TOKEN``...
     """
 
-    data_dir: Path = Path("exptrace-data")
-    store: str | None = None
+    data_dir: Path = field(default=Path("exptrace-data"), metadata=setting(flag="--data-dir"))
+    store: str | None = field(default=None, metadata=setting(flag="--store"))
     """Store URL; default: embedded chDB in ``<data_dir>/store``."""
-    grpc_endpoint: str = "127.0.0.1:4317"
-    http_endpoint: str = "127.0.0.1:4318"
-    token: str | None = None
+    grpc_endpoint: str = field(default="127.0.0.1:4317", metadata=setting(flag="--grpc"))
+    http_endpoint: str = field(default="127.0.0.1:4318", metadata=setting(flag="--http"))
+    token: str | None = field(default=None, metadata=setting(flag="--token"))
     """When set, every export and API call needs ``Authorization: Bearer <token>``."""
     tls_cert_file: str | None = None
     tls_key_file: str | None = None
@@ -39,7 +39,7 @@ class IngestSettings:
     a lost acknowledgement) is acknowledged without being stored again; 0: off."""
     store_retry_max_delay: float = 5.0
     """Longest wait between attempts to reach a failing store (the backoff doubles up to it)."""
-    retention_days: int = 30
+    retention_days: int = field(default=30, metadata=setting(flag="--retention-days"))
     """Days rows are kept (0: forever); older items are refused at the door."""
     max_future_seconds: float = 3600.0
     """Items stamped further ahead of the receiver's clock are refused at the door."""
@@ -51,7 +51,7 @@ class IngestSettings:
     """Attribute telemetry only to experiments registered in the registry (an allow-list)."""
     self_metrics_interval: float = 0.0
     """Seconds between snapshots of the receiver's own metrics stored as OTLP (0: off)."""
-    service_name: str = "exptrace-ingest"
+    service_name: str = field(default="exptrace-ingest", metadata=setting(env="OTEL_SERVICE_NAME"))
     """Service name of the receiver's own telemetry (``OTEL_SERVICE_NAME``)."""
     cluster: str | None = None
     """Render the cluster form of the schema (ON CLUSTER, Replicated, Distributed)."""
@@ -60,35 +60,34 @@ class IngestSettings:
     set up with others (otherwise such a store is refused)."""
     redact_drop_keys: tuple[str, ...] = DEFAULT_DROP_KEYS
     redact_hash_keys: tuple[str, ...] = ()
-    redact_masks: tuple[str, ...] = DEFAULT_MASKS
+    redact_masks: tuple[str, ...] = field(default=DEFAULT_MASKS, metadata=setting(json_array=True))
+    """RE2 patterns (a JSON array in ``EXPTRACE_REDACT_MASKS``: patterns hold commas)."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> IngestSettings:
         given = {k: v for k, v in overrides.items() if v is not None}
-        return settings_from_env(cls, environ, given, aliases={"service_name": "OTEL_SERVICE_NAME"})
+        return settings_from_env(cls, environ, given)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir))
         for name in ("max_request_bytes", "wal_max_bytes", "wal_segment_bytes"):
             if getattr(self, name) < 1024:
-                raise SettingsError(f"{name} must be at least 1024 bytes")
+                raise invalid(self, name, f"must be at least 1024 bytes, got {getattr(self, name)}")
         if self.wal_segment_bytes > self.wal_max_bytes:
-            raise SettingsError("wal_segment_bytes must not exceed wal_max_bytes")
+            raise invalid(self, "wal_segment_bytes", "must not exceed EXPTRACE_WAL_MAX_BYTES")
         if bool(self.tls_cert_file) != bool(self.tls_key_file):
-            raise SettingsError("TLS needs both tls_cert_file and tls_key_file")
-        for endpoint in (self.grpc_endpoint, self.http_endpoint):
-            host, _, port = endpoint.rpartition(":")
+            raise invalid(self, "tls_cert_file", "and EXPTRACE_TLS_KEY_FILE go together")
+        for name in ("grpc_endpoint", "http_endpoint"):
+            host, _, port = getattr(self, name).rpartition(":")
             if not host or not port.isdigit() or int(port) > 65535:
-                raise SettingsError(f"endpoint {endpoint!r} must be HOST:PORT, PORT 0 to 65535")
+                problem = f"must be HOST:PORT, PORT 0 to 65535, got {getattr(self, name)!r}"
+                raise invalid(self, name, problem)
         if self.retention_days < 0:
-            raise SettingsError(f"retention_days must be 0 (keep) or more: {self.retention_days}")
+            problem = f"must be 0 (keep) or more, got {self.retention_days}"
+            raise invalid(self, "retention_days", problem)
         for name in ("max_future_seconds", "http_header_timeout", "http_body_timeout"):
             if not getattr(self, name) > 0:
-                raise SettingsError(f"{name} must be more than 0")
-        try:
-            self.redaction()
-        except ValueError as error:
-            raise SettingsError(str(error)) from None
+                raise invalid(self, name, f"must be more than 0, got {getattr(self, name)}")
 
     @property
     def store_url(self) -> str:

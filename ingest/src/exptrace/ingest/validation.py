@@ -3,9 +3,10 @@
 Two promises meet here. The store keeps rows only inside its retention window (a TTL drops
 anything older at insert) and parses the logged bytes with its own Protobuf reader, which is
 stricter than upb. So every item (span, log record, metric data point) is checked for a
-timestamp the store will keep and for trace and span ids of the lengths OTLP defines (those
-of spans, log records and exemplars; a span's links are not looked at: touching them costs
-as much per span as every other check together, and a bad link loses nothing); items
+timestamp the store will keep and for valid trace and span ids (of the lengths OTLP defines
+and not all zero, which OTLP and W3C call invalid) on spans, their parents, log records and
+exemplars. A span's links are not looked at: touching them costs as much per span as every
+other check together, and a bad link loses nothing. Items
 that fail are taken out and reported back to the client as OTLP partial success, never
 acknowledged and then lost. What remains is re-serialized by upb without the fields it did
 not know: that canonical form is what the engine parses (a oneof sent twice, a known field
@@ -24,12 +25,15 @@ from exptrace.ingest.wal import Signal
 NANOS_PER_DAY = 86_400 * 10**9
 # The engine stores DateTime64(9): nanoseconds since 1970 up to 2262-04-11.
 LATEST_STORABLE_NS = (1 << 63) - 1
+# All-zero ids are invalid (OTLP, W3C trace context): compared as bytes, costing next to nothing.
+ZERO_TRACE_ID = bytes(16)
+ZERO_SPAN_ID = bytes(8)
 
 REASONS = {
     "no_timestamp": "carry no timestamp (0)",
     "too_old": "are older than the retention window",
     "too_new": "are too far in the future",
-    "bad_id": "have a trace or span id of the wrong length (16 and 8 bytes; empty if optional)",
+    "bad_id": "have an invalid trace or span id (16 and 8 bytes, not all zero; empty if optional)",
 }
 """Why an item is refused, as counted on ``/metrics`` and told to the client."""
 
@@ -94,8 +98,17 @@ def screen(signal: Signal, request: Any, window: TimeWindow) -> Screened:
     return Screened(request.SerializeToString(), kept, refused)
 
 
+def _valid_ids(trace_id: bytes, span_id: bytes) -> bool:
+    """Both ids valid where present: 16 and 8 bytes, not all zero; either may be empty."""
+    return (not trace_id or (len(trace_id) == 16 and trace_id != ZERO_TRACE_ID)) and (
+        not span_id or (len(span_id) == 8 and span_id != ZERO_SPAN_ID)
+    )
+
+
 def _span_reason(span: Any, window: TimeWindow) -> str | None:
-    if len(span.trace_id) != 16 or len(span.span_id) != 8 or len(span.parent_span_id) not in (0, 8):
+    if not (span.trace_id and span.span_id and _valid_ids(span.trace_id, span.span_id)):
+        return "bad_id"
+    if not _valid_ids(b"", span.parent_span_id):
         return "bad_id"
     return window.reason(span.start_time_unix_nano)
 
@@ -107,11 +120,14 @@ def _traces(request: Any, window: TimeWindow, refused: Counter[str]) -> int:
         for scope_spans in resource_spans.scope_spans:
             spans = scope_spans.spans
             for span in spans:  # the common case: every span is fine
+                parent = span.parent_span_id
                 if not (
                     oldest <= span.start_time_unix_nano <= newest
-                    and len(span.trace_id) == 16
-                    and len(span.span_id) == 8
-                    and len(span.parent_span_id) in (0, 8)
+                    and len(trace_id := span.trace_id) == 16
+                    and trace_id != ZERO_TRACE_ID
+                    and len(span_id := span.span_id) == 8
+                    and span_id != ZERO_SPAN_ID
+                    and (not parent or (len(parent) == 8 and parent != ZERO_SPAN_ID))
                 ):
                     break
             else:
@@ -122,7 +138,7 @@ def _traces(request: Any, window: TimeWindow, refused: Counter[str]) -> int:
 
 
 def _log_reason(record: Any, window: TimeWindow) -> str | None:
-    if len(record.trace_id) not in (0, 16) or len(record.span_id) not in (0, 8):
+    if not _valid_ids(record.trace_id, record.span_id):
         return "bad_id"
     return window.reason(record.time_unix_nano or record.observed_time_unix_nano)
 
@@ -136,8 +152,14 @@ def _logs(request: Any, window: TimeWindow, refused: Counter[str]) -> int:
             for record in records:
                 if not (
                     oldest <= (record.time_unix_nano or record.observed_time_unix_nano) <= newest
-                    and len(record.trace_id) in (0, 16)
-                    and len(record.span_id) in (0, 8)
+                    and (
+                        not (trace_id := record.trace_id)
+                        or (len(trace_id) == 16 and trace_id != ZERO_TRACE_ID)
+                    )
+                    and (
+                        not (span_id := record.span_id)
+                        or (len(span_id) == 8 and span_id != ZERO_SPAN_ID)
+                    )
                 ):
                     break
             else:
@@ -149,7 +171,7 @@ def _logs(request: Any, window: TimeWindow, refused: Counter[str]) -> int:
 
 def _point_reason(point: Any, window: TimeWindow) -> str | None:
     for exemplar in getattr(point, "exemplars", ()):  # a summary point has none
-        if len(exemplar.trace_id) not in (0, 16) or len(exemplar.span_id) not in (0, 8):
+        if not _valid_ids(exemplar.trace_id, exemplar.span_id):
             return "bad_id"
     return window.reason(point.time_unix_nano)
 

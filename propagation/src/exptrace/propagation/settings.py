@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import MISSING, dataclass, fields
+from dataclasses import MISSING, Field, dataclass, field, fields
 from pathlib import PurePath
 from typing import Any, TypeVar
 
@@ -18,6 +18,38 @@ _FALSE = {"0", "false", "no", "off", ""}
 
 class SettingsError(ValueError):
     """An ``EXPTRACE_*`` variable holds a value of the wrong form."""
+
+
+_ENV = "exptrace.env"
+_FLAG = "exptrace.flag"
+_JSON_ARRAY = "exptrace.json_array"
+
+
+def setting(
+    *, env: str | None = None, flag: str | None = None, json_array: bool = False
+) -> dict[str, Any]:
+    """Field metadata: the field is read from ``env`` (default ``EXPTRACE_<NAME>``) and set by
+    ``flag``; a ``json_array`` field takes only a JSON array of strings (items hold commas).
+    Use as ``name: T = field(default=..., metadata=setting(...))``."""
+    return {_ENV: env, _FLAG: flag, _JSON_ARRAY: json_array}
+
+
+def variable(f: Field[Any]) -> str:
+    """The environment variable that sets field ``f``."""
+    return f.metadata.get(_ENV) or f"EXPTRACE_{f.name.upper()}"
+
+
+def flag(f: Field[Any]) -> str | None:
+    """The command-line flag that sets field ``f``, if any."""
+    return f.metadata.get(_FLAG)
+
+
+def invalid(settings: Any, name: str, problem: str) -> SettingsError:
+    """An error for field ``name`` of ``settings``, naming how a user sets it:
+    ``--flag / EXPTRACE_NAME <problem>`` (the variable alone for fields without a flag)."""
+    f = next(f for f in fields(settings) if f.name == name)
+    where = variable(f) if flag(f) is None else f"{flag(f)} / {variable(f)}"
+    return SettingsError(f"{where} {problem}")
 
 
 @dataclass(frozen=True)
@@ -49,7 +81,7 @@ class PropagationSettings:
     """Make the ``experiment`` propagator also write ``header_name`` on outbound requests."""
     record_metrics: bool = True
     """Record per-cohort request count, error count and duration in the middleware."""
-    sdk_disabled: bool = False
+    sdk_disabled: bool = field(default=False, metadata=setting(env="OTEL_SDK_DISABLED"))
 
     @property
     def limits(self) -> Limits:
@@ -65,21 +97,20 @@ class PropagationSettings:
         cls, environ: Mapping[str, str] | None = None, **overrides: Any
     ) -> PropagationSettings:
         """Settings from ``EXPTRACE_*``/``OTEL_SDK_DISABLED``, then explicit ``overrides``."""
-        return settings_from_env(
-            cls, environ, overrides, aliases={"sdk_disabled": "OTEL_SDK_DISABLED"}
-        )
+        return settings_from_env(cls, environ, overrides)
 
     def __post_init__(self) -> None:
         for name in ("max_experiments", "max_token_length", "max_header_bytes"):
             if getattr(self, name) < 1:
-                raise SettingsError(f"{name} must be at least 1, got {getattr(self, name)}")
+                raise invalid(self, name, f"must be at least 1, got {getattr(self, name)}")
         if self.max_token_length > grammar.TOKEN_MAX_LENGTH:
-            raise SettingsError(
-                f"max_token_length must be at most {grammar.TOKEN_MAX_LENGTH}, "
-                f"got {self.max_token_length}"
+            raise invalid(
+                self,
+                "max_token_length",
+                f"must be at most {grammar.TOKEN_MAX_LENGTH}, got {self.max_token_length}",
             )
         if self.set_cookie and not self.cookie_name:
-            raise SettingsError("set_cookie needs cookie_name (EXPTRACE_COOKIE_NAME)")
+            raise invalid(self, "set_cookie", "needs a cookie name (EXPTRACE_COOKIE_NAME)")
         if self.known_experiments is not None and not isinstance(self.known_experiments, frozenset):
             object.__setattr__(self, "known_experiments", frozenset(self.known_experiments))
         object.__setattr__(self, "header_name", self.header_name.lower())
@@ -92,33 +123,31 @@ def settings_from_env(
     cls: type[T],
     environ: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
-    *,
-    aliases: Mapping[str, str] | None = None,
 ) -> T:
     """An instance of the settings dataclass ``cls`` from the environment, then ``overrides``.
 
-    Field ``name`` reads ``EXPTRACE_<NAME>`` (or the variable ``aliases`` names for it); the
+    Field ``name`` reads ``EXPTRACE_<NAME>`` (or the variable its :func:`setting` names); the
     value is converted to the type of the field's default: bool, int, float, Path, tuple or
-    frozenset (comma-separated, or a JSON array), or str. A value of the wrong form raises
-    :class:`SettingsError` naming the variable.
+    frozenset (comma-separated, or a JSON array; only a JSON array for ``json_array``
+    fields), or str. A value of the wrong form raises :class:`SettingsError` naming the
+    variable.
     """
     env = os.environ if environ is None else environ
-    aliases = aliases or {}
     values: dict[str, Any] = {}
     for f in fields(cls):  # type: ignore[arg-type]
-        name = aliases.get(f.name, f"EXPTRACE_{f.name.upper()}")
+        name = variable(f)
         raw = env.get(name)
         if raw is not None:
             default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
-            values[f.name] = _convert(name, raw, default, f.type)
+            values[f.name] = _convert(name, raw, default, f)
     values.update(overrides or {})
     return cls(**values)
 
 
-def _convert(name: str, raw: str, default: Any, annotation: object) -> Any:
+def _convert(name: str, raw: str, default: Any, f: Field[Any]) -> Any:
     text = raw.strip()
     kind = type(default)
-    if default is None and "frozenset" in str(annotation):
+    if default is None and "frozenset" in str(f.type):
         kind = frozenset
     if kind is bool:
         if text.lower() in _TRUE:
@@ -133,13 +162,13 @@ def _convert(name: str, raw: str, default: Any, annotation: object) -> Any:
             noun = "a whole number" if kind is int else "a number"
             raise SettingsError(f"{name} must be {noun}, got {raw!r}") from None
     if kind in (tuple, frozenset, list):
-        if text.startswith("["):
+        if text.startswith("[") or f.metadata.get(_JSON_ARRAY):
             try:
                 items = json.loads(text)
-            except ValueError as error:
-                raise SettingsError(f"{name} is not a valid JSON array: {error}") from None
+            except ValueError:
+                items = None
             if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
-                raise SettingsError(f"{name} must be a JSON array of strings")
+                raise SettingsError(f"{name} must be a JSON array of strings, got {raw!r}")
         else:
             items = [item.strip() for item in text.split(",") if item.strip()]
         return frozenset(items) if kind is frozenset else tuple(items)
