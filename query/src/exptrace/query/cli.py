@@ -13,6 +13,7 @@ from typing import Any, NoReturn
 
 from exptrace.ingest import cli as ingest_cli
 from exptrace.ingest.store import StoreError
+from exptrace.propagation.context import UNIT_MEMBER
 from exptrace.propagation.settings import SettingsError, settings_from_env
 from exptrace.query import render
 from exptrace.query.api import Window
@@ -246,6 +247,13 @@ def make_parser() -> argparse.ArgumentParser:
         help="availability=0.999 or latency_p95_ms=300; repeatable "
         "(default: burn rates use availability 0.999)",
     )
+    create.add_argument(
+        "--unit",
+        default=UNIT_MEMBER,
+        metavar="ATTRIBUTE",
+        help=f"the span attribute naming the randomization unit, e.g. user.id or session.id "
+        f"(default: {UNIT_MEMBER}, the middleware's keyed hash)",
+    )
     create.add_argument("--actor", default=actor, help=actor_help)
 
     report = sub.add_parser("report", help="every variant against control", parents=common)
@@ -293,6 +301,7 @@ def _experiment(args: argparse.Namespace) -> dict[str, Any]:
         "artifacts": artifacts,
         "scope": args.scope,
         "slo": dict(args.slo),
+        "unit": args.unit,
     }
 
 

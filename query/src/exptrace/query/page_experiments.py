@@ -142,6 +142,7 @@ def _record(experiment: Experiment) -> str:
         ("description", experiment.description or "-"),
         ("status", experiment.status),
         ("scope", ", ".join(experiment.scope) or "every service"),
+        ("unit attribute", experiment.unit),
         ("SLO", "; ".join(slo) or "none (availability 99.9% assumed for burn rates)"),
         ("started", experiment.start_time or "-"),
         ("stopped", experiment.end_time or "-"),

@@ -53,6 +53,7 @@ def report(data: dict[str, Any]) -> str:
     lines = [
         f"Experiment {data['experiment']} (control: {data['control']}), {_window(data)}"
         + ("" if data["registered"] else "  [not in the registry]"),
+        _unit(data),
         "",
     ]
     cohorts = data["cohorts"]
@@ -131,6 +132,15 @@ def report(data: dict[str, Any]) -> str:
     for note in data.get("notes", []):
         lines.append(f"note: {note}")
     return "\n".join(lines)
+
+
+def _unit(data: dict[str, Any]) -> str:
+    """Which attribute named the units, where it came from, and whether any span had it."""
+    unit = data.get("unit") or {}
+    source = "registered" if unit.get("attribute_from") == "registry" else "default"
+    if unit.get("analysis") == "units":
+        return f"Unit of analysis: {unit['attribute']} ({source}), {unit['units']} units"
+    return f"Unit of analysis: requests ({unit.get('attribute')} ({source}) is on no request)"
 
 
 def coverage(data: dict[str, Any]) -> str:
@@ -310,6 +320,7 @@ _FIELDS = (
     ("artifacts", "artifacts"),
     ("scope", "scope (services)"),
     ("slo", "SLOs"),
+    ("unit", "unit attribute"),
     ("start_time", "started"),
     ("end_time", "ended"),
     ("version", "version"),
