@@ -16,7 +16,7 @@ from exptrace.ingest.store import StoreError
 from exptrace.propagation.context import UNIT_MEMBER
 from exptrace.propagation.settings import SettingsError, settings_from_env
 from exptrace.query import render
-from exptrace.query.api import Window
+from exptrace.query.api import DEFAULT_LIMIT, MAX_LIMIT, Page, Rows, Window
 from exptrace.query.client import ApiClient, ClientError, LocalClient, api_answers
 from exptrace.query.registry import SLOS, STATUSES
 
@@ -266,16 +266,34 @@ def make_parser() -> argparse.ArgumentParser:
         ("lag", "ingestion lag percentiles per signal and service"),
         ("cardinality", "experiment, cohort and attribute cardinality per service"),
     ):
-        _add_window(sub.add_parser(name, help=text, parents=common))
+        listing = sub.add_parser(name, help=text, parents=common)
+        _add_window(listing)
+        if name == "cardinality":
+            _add_page(listing, "services, the most cohorts first")
     incident = sub.add_parser(
         "incident", help="which experiment broke things in a window", parents=common
     )
     _add_window(incident)
     incident.add_argument("--service", default="", help="only this service (default: all)")
     incident.add_argument("--route", default="", help="only this route (default: all)")
+    _add_page(incident, "ranked arms, the strongest evidence first")
     burn = sub.add_parser("burn", help="SLO burn rates per experiment-variant", parents=common)
     burn.add_argument("--at", metavar="TIME", help="evaluate at this time, ISO 8601 (default: now)")
+    _add_page(burn, "rows, the most burning first")
     return parser
+
+
+def _add_page(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--limit",
+        type=int,
+        default=DEFAULT_LIMIT,
+        metavar="N",
+        help=f"show at most N {what} (default {DEFAULT_LIMIT}, at most {MAX_LIMIT})",
+    )
+    parser.add_argument(
+        "--offset", type=int, default=0, metavar="N", help="skip the first N (default 0)"
+    )
 
 
 def window(args: argparse.Namespace) -> dict[str, str]:
@@ -327,6 +345,8 @@ def connect(settings: CliSettings) -> ApiClient | LocalClient:
 def run(args: argparse.Namespace, client: ApiClient | LocalClient) -> Any:
     """The command's answer and the function that renders it as text."""
     w = window(args) if hasattr(args, "start") else {}
+    if hasattr(args, "limit"):  # checked here, before anything is asked
+        w.update(Page(args.limit, args.offset).params())
     if args.command == "experiments":
         if args.action == "list":
             return client.call("experiments", status=args.status), render.experiments
@@ -344,13 +364,13 @@ def run(args: argparse.Namespace, client: ApiClient | LocalClient) -> Any:
     if args.command == "incident":
         return client.call("incident", service=args.service, route=args.route, **w), render.incident
     if args.command == "burn":
-        return client.call("burn", at=args.at), render.burn
+        return client.call("burn", at=args.at, **w), render.burn
     renderers = {
         "coverage": render.coverage,
         "propagation": render.propagation,
         "attribution": render.attribution,
         "lag": render.lag,
-        "cardinality": render.rows,
+        "cardinality": render.cardinality,
     }
     return client.call(args.command, **w), renderers[args.command]
 
@@ -369,6 +389,8 @@ def main(argv: list[str] | None = None) -> int:
         client = connect(CliSettings.from_args(args))
         result, renderer = run(args, client)
         text = json.dumps(result, indent=2, default=str) if as_json else renderer(result)
+        if as_json and isinstance(result, Rows) and result.truncated:
+            print(f"exptrace: {render.overflow(result.overflow())}", file=sys.stderr)
     except (ClientError, StoreError, SettingsError, ValueError) as error:
         print(f"exptrace: {error}", file=sys.stderr)
         return 2

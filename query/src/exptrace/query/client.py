@@ -12,7 +12,7 @@ from typing import Any
 
 from exptrace.ingest.migrate import SchemaError, open_existing
 from exptrace.ingest.store import Store
-from exptrace.query.api import Queries, Window, json_safe
+from exptrace.query.api import DEFAULT_LIMIT, Page, Queries, Rows, Window, json_safe
 from exptrace.query.registry import (
     ACTIONS,
     Experiment,
@@ -86,17 +86,19 @@ class LocalClient:
     def _attribution(self, start=None, end=None):
         return self.queries.attribution(Window.parse(start, end))
 
-    def _incident(self, start=None, end=None, service="", route=""):
-        return self.queries.incident(Window.parse(start, end), service, route)
+    def _incident(self, start=None, end=None, service="", route="", limit=DEFAULT_LIMIT, offset=0):
+        return self.queries.incident(
+            Window.parse(start, end), service, route, limit=limit, offset=offset
+        )
 
-    def _burn(self, at=None):
-        return self.queries.burn_rates(at)
+    def _burn(self, at=None, limit=DEFAULT_LIMIT, offset=0):
+        return self.queries.burn_rates(at, limit=limit, offset=offset)
 
     def _lag(self, start=None, end=None):
         return self.queries.ingestion_lag(Window.parse(start, end))
 
-    def _cardinality(self, start=None, end=None):
-        return self.queries.cardinality(Window.parse(start, end))
+    def _cardinality(self, start=None, end=None, limit=DEFAULT_LIMIT, offset=0):
+        return self.queries.cardinality(Window.parse(start, end), limit=limit, offset=offset)
 
 
 class ApiClient:
@@ -125,7 +127,12 @@ class ApiClient:
         request = urllib.request.Request(url, data=data, headers=headers, method=method)  # noqa: S310
         try:
             with urllib.request.urlopen(request, timeout=120) as response:  # noqa: S310 (our own URL)
-                return json.loads(response.read())
+                data = json.loads(response.read())
+                total = response.headers.get("X-Total-Count")
+                if total is None or not isinstance(data, list):
+                    return data
+                page = Page(int(response.headers["X-Limit"]), int(response.headers["X-Offset"]))
+                return Rows(data, int(total), page)
         except urllib.error.HTTPError as error:
             try:
                 message = json.loads(error.read()).get("error", error.reason)
@@ -151,6 +158,7 @@ class ApiClient:
             k: urllib.parse.quote(str(v), safe="") for k, v in kw.items() if k in ("id", "action")
         }
         window = {"from": kw.get("start"), "to": kw.get("end")}
+        page = {"limit": kw.get("limit"), "offset": kw.get("offset")}
         if name == "experiments":
             return self._request("GET", "/api/v1/experiments", {"status": kw.get("status")})
         if name == "experiment":
@@ -174,11 +182,13 @@ class ApiClient:
                 "GET", f"/api/v1/{name}", {**window, "threshold": kw.get("threshold")}
             )
         if name == "incident":
-            params = {**window, "service": kw.get("service"), "route": kw.get("route")}
+            params = {**window, **page, "service": kw.get("service"), "route": kw.get("route")}
             return self._request("GET", "/api/v1/incident", params)
         if name == "burn":
-            return self._request("GET", "/api/v1/burn", {"at": kw.get("at")})
-        if name in ("attribution", "lag", "cardinality"):
+            return self._request("GET", "/api/v1/burn", {"at": kw.get("at"), **page})
+        if name == "cardinality":
+            return self._request("GET", "/api/v1/cardinality", {**window, **page})
+        if name in ("attribution", "lag"):
             return self._request("GET", f"/api/v1/{name}", window)
         raise ClientError(f"unknown call {name}")
 

@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from exptrace.ingest.store import StoreError
-from exptrace.query.api import Queries, Window, json_safe
+from exptrace.query.api import Page, Queries, Rows, Window, json_safe
 from exptrace.query.pages import page_routes
 from exptrace.query.registry import (
     ACTIONS,
@@ -26,6 +26,12 @@ from exptrace.query.registry import (
 def _window(request: Request) -> Window:
     q = request.query_params
     return Window.parse(q.get("from"), q.get("to"))
+
+
+def _page(request: Request) -> dict[str, int]:
+    """``limit``/``offset`` query parameters as keyword arguments (defaults when absent)."""
+    q = request.query_params
+    return Page.parse(q.get("limit"), q.get("offset")).params()
 
 
 def _flag(request: Request, name: str) -> bool:
@@ -63,7 +69,8 @@ def api_routes(
                 return JSONResponse({"error": str(error)}, 400)
             except StoreError as error:
                 return JSONResponse({"error": f"the store failed: {str(error)[:500]}"}, 503)
-            return JSONResponse(json_safe(result), status)
+            headers = result.headers() if isinstance(result, Rows) else None
+            return JSONResponse(json_safe(result), status, headers=headers)
 
         return handle
 
@@ -126,10 +133,12 @@ def api_routes(
 
     def incident(request: Request):
         q = request.query_params
-        return queries.incident(_window(request), q.get("service", ""), q.get("route", ""))
+        return queries.incident(
+            _window(request), q.get("service", ""), q.get("route", ""), **_page(request)
+        )
 
     def burn(request: Request):
-        return queries.burn_rates(request.query_params.get("at") or None)
+        return queries.burn_rates(request.query_params.get("at") or None, **_page(request))
 
     return [
         *page_routes(queries, registry, authorized),
@@ -154,7 +163,7 @@ def api_routes(
         ),
         Route(
             "/api/v1/cardinality",
-            endpoint(lambda r: queries.cardinality(_window(r))),
+            endpoint(lambda r: queries.cardinality(_window(r), **_page(r))),
             methods=["GET"],
         ),
     ]

@@ -7,7 +7,7 @@ from __future__ import annotations
 from starlette.requests import Request
 
 from exptrace.query import charts
-from exptrace.query.api import Queries, json_safe
+from exptrace.query.api import Queries, Rows, json_safe
 from exptrace.query.charts import Bar, Hop, Interval, Line, LineChart, esc
 from exptrace.query.html_parts import (
     badge,
@@ -16,6 +16,8 @@ from exptrace.query.html_parts import (
     interval_text,
     markers,
     ms,
+    overflow,
+    page_of,
     pct,
     pp,
     table,
@@ -37,7 +39,12 @@ class OperationsPages:
         choice = choose_window(request)
         service = request.query_params.get("service", "").strip()
         route = request.query_params.get("route", "").strip()
-        result = json_safe(self.queries.incident(choice.window, service, route))
+        page = page_of(request)
+        result = json_safe(
+            self.queries.incident(
+                choice.window, service, route, limit=page.limit, offset=page.offset
+            )
+        )
         controls = {c["experiment"]: c for c in result["controls"]}
         suspects, others = [], []
         for r in result["ranked"]:
@@ -63,6 +70,10 @@ class OperationsPages:
                 )
             )
         parts = [window_form("/ui/incident", choice, {"service": service, "route": route})]
+        ranked = Rows(result["ranked"], result["overflow"]["ranked"]["total"], page)
+        parts.append(
+            overflow(ranked, "experiment = variant arms, strongest evidence first", request)
+        )
         if suspects and rows[0].colour == charts.BAD:
             top = suspects[0]
             parts.append(
@@ -103,7 +114,7 @@ class OperationsPages:
                 ],
                 [
                     [
-                        str(i + 1),
+                        str(page.offset + i + 1),
                         experiment_link(
                             r["experiment"], choice, f"{r['experiment']} = {r['variant']}"
                         ),
@@ -328,8 +339,13 @@ class OperationsPages:
     # -- burn rates, lag, cardinality ------------------------------------------------------------
 
     def burn(self, request: Request) -> tuple[str, str]:
-        rows = json_safe(self.queries.burn_rates(request.query_params.get("at") or None))
-        parts = []
+        page = page_of(request)
+        rows = json_safe(
+            self.queries.burn_rates(
+                request.query_params.get("at") or None, limit=page.limit, offset=page.offset
+            )
+        )
+        parts = [overflow(rows, "experiment = variant rows, the most burning first", request)]
         paging = [r for r in rows if r["status"] != "ok"]
         for r in paging:
             parts.append(
@@ -417,8 +433,12 @@ class OperationsPages:
 
     def cardinality(self, request: Request) -> tuple[str, str]:
         choice = choose_window(request)
-        rows = json_safe(self.queries.cardinality(choice.window))
+        page = page_of(request)
+        rows = json_safe(
+            self.queries.cardinality(choice.window, limit=page.limit, offset=page.offset)
+        )
         body = window_form("/ui/cardinality", choice)
+        body += overflow(rows, "services, the most cohorts first", request)
         body += charts.bar_chart(
             "Experiment = variant cohorts per service",
             [

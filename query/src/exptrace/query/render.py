@@ -244,6 +244,9 @@ def incident(data: dict[str, Any]) -> str:
     if others:
         lines += ["", "Not suspects (no excess errors):"]
         lines.append(table(["experiment", "variant", *columns], [cells(r) for r in others]))
+    ranked = (data.get("overflow") or {}).get("ranked")
+    if ranked and ranked["truncated"]:
+        lines += ["", f"Ranked arms {overflow(ranked)}"]
     if data["registry_events"]:
         lines += ["", "Registry events in the window:"]
         lines += [
@@ -253,16 +256,38 @@ def incident(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def burn(rows: list[dict[str, Any]]) -> str:
-    return "Burn rates against each experiment's availability SLO\n" + table(
-        ["experiment", "variant", "SLO", "5m", "30m", "1h", "6h", "3d", "status"],
-        [
-            [r["experiment"], r["variant"], pct(r["availability_target"], 2)]
-            + [round(r["burn_rates"][w], 2) for w in ("5m", "30m", "1h", "6h", "3d")]
-            + [r["status"].upper()]
-            for r in rows
-        ],
+def overflow(info: dict[str, Any]) -> str:
+    """Where a cut list's page lies in the whole, and how to see the rest."""
+    first = info["offset"] + 1 if info["shown"] else info["offset"]
+    return (
+        f"showing {first}-{info['offset'] + info['shown']} of {info['total']}: "
+        "the list was cut (--limit N, --offset N for more)"
     )
+
+
+def _footer(data: Any) -> str:
+    cut = getattr(data, "truncated", False)
+    return f"\n{overflow(data.overflow())}" if cut else ""
+
+
+def burn(rows: list[dict[str, Any]]) -> str:
+    return (
+        "Burn rates against each experiment's availability SLO, most burning first\n"
+        + table(
+            ["experiment", "variant", "SLO", "5m", "30m", "1h", "6h", "3d", "status"],
+            [
+                [r["experiment"], r["variant"], pct(r["availability_target"], 2)]
+                + [round(r["burn_rates"][w], 2) for w in ("5m", "30m", "1h", "6h", "3d")]
+                + [r["status"].upper()]
+                for r in rows
+            ],
+        )
+        + _footer(rows)
+    )
+
+
+def cardinality(data: list[dict[str, Any]]) -> str:
+    return rows(data) + _footer(data)
 
 
 def _round(value: float | None) -> float | None:

@@ -1,5 +1,5 @@
-"""Time series for the web pages: per-variant error rate and p95, errors per cohort, and the
-experiments seen in telemetry. The SQL lives in ``sql/*.sql``; every value is a bound parameter.
+"""Time series for the web pages: per-variant error rate and p95, and errors per cohort.
+The SQL lives in ``sql/*.sql``; every value is a bound parameter.
 """
 
 from __future__ import annotations
@@ -49,10 +49,6 @@ class Series:
             "incident_series",
             {**window.params(), "bucket_seconds": bucket, "service": service, "route": route},
         )
-
-    def seen(self, window: Window) -> list[dict[str, Any]]:
-        """Rows of (experiment, variants, spans, last_seen) for every tagged experiment."""
-        return self._run("seen_experiments", window.params())
 
 
 def difference_interval(
