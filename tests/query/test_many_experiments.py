@@ -156,6 +156,9 @@ def test_pages_render_one_page_and_state_the_overflow(many):
     incident = httpx.get(f"{base}/ui/incident", params={"limit": 10}, timeout=300)
     assert "experiment = variant arms, strongest evidence first" in incident.text
     assert "bad-0 = treatment" in incident.text
+    # The chart of failed requests draws the arms that fail most, not 100,000 lines.
+    assert 1 <= incident.text.count('<g class="series"') <= 7
+    assert 'data-series="bad-0=treatment"' in incident.text
     cardinality = httpx.get(f"{base}/ui/cardinality", timeout=300)
     assert cardinality.status_code == 200 and "Showing" not in cardinality.text
 

@@ -27,6 +27,8 @@ from exptrace.query.series import Series, as_datetime, bucket_seconds, differenc
 
 BURN_WINDOWS = ("5m", "30m", "1h", "6h", "3d")
 PAGE_BURN = 14.4
+LINES = 7
+"""Experiment = variant lines on the incident chart: those with the most failed requests."""
 
 
 class OperationsPages:
@@ -133,12 +135,12 @@ class OperationsPages:
             )
         )
         step = bucket_seconds(choice.window)
-        points = self.series.incident(choice.window, step, service, route)
+        points = self.series.incident(choice.window, step, service, route, top=LINES)
         totals: dict[tuple[str, str], int] = {}
         for p in points:
             key = (p["experiment"], p["variant"])
             totals[key] = totals.get(key, 0) + int(p["errors"])
-        top_keys = sorted(totals, key=lambda k: -totals[k])[:7]
+        top_keys = sorted(totals, key=lambda k: -totals[k])[:LINES]
         suspect_keys = {(r["experiment"], r["variant"]) for r in suspects[:1]}
         palette = charts.colours([f"{e}={v}" for e, v in top_keys])
         lines = [

@@ -42,12 +42,19 @@ class Series:
         )
 
     def incident(
-        self, window: Window, bucket: int, service: str = "", route: str = ""
+        self, window: Window, bucket: int, service: str = "", route: str = "", top: int = 7
     ) -> list[dict[str, Any]]:
-        """Rows of (bucket, experiment, variant, requests, errors)."""
+        """Rows of (bucket, experiment, variant, requests, errors) for the ``top`` arms with
+        the most failed requests."""
         return self._run(
             "incident_series",
-            {**window.params(), "bucket_seconds": bucket, "service": service, "route": route},
+            {
+                **window.params(),
+                "bucket_seconds": bucket,
+                "service": service,
+                "route": route,
+                "top": top,
+            },
         )
 
 
