@@ -52,7 +52,7 @@ def many(chdb_url, tmp_path_factory):
         store, experiments=1, units=400, error_rate=0.02, error_factor=20.0, prefix="bad-"
     )
     registry = Registry(store)
-    for name in ("reg-a", "reg-b", "reg-c"):
+    for name in ("many-5", "reg-a", "reg-b"):  # many-5 is registered and tagged
         registry.create(Experiment(name, variants={"control": 1, "treatment": 1}), "test")
     yield server
     server.stop()
@@ -123,6 +123,12 @@ def test_http_api_keeps_its_shapes_and_reports_the_overflow(many):
         (r["experiment"], r["variant"]) for r in burn.json()
     }
 
+    seen = httpx.get(f"{base}/api/v1/seen", params={"limit": 7, "offset": 2}, timeout=300)
+    assert [r["experiment"] for r in seen.json()][:2] == ["many-1", "many-10"]
+    assert len(seen.json()) == 7 and seen.headers["x-total-count"] == str(MANY + 1)
+    unregistered = httpx.get(f"{base}/api/v1/seen", params={"unregistered": "true"}, timeout=300)
+    assert unregistered.headers["x-total-count"] == str(MANY)  # all but the registered many-5
+
     cardinality = httpx.get(f"{base}/api/v1/cardinality", timeout=300)
     assert cardinality.headers["x-total-count"] == "1" and len(cardinality.json()) == 1
 
@@ -144,11 +150,12 @@ def test_pages_render_one_page_and_state_the_overflow(many):
     index = httpx.get(f"{base}/ui", params={"limit": 2}, timeout=300)
     assert index.status_code == 200
     assert "Showing 1-2 of 3 registered experiments" in index.text
-    assert f"Showing 1-2 of {MANY + 1:,} experiments seen only in telemetry" in index.text
-    assert "/ui/experiments/bad-0" in index.text  # id order: bad-0, many-0, many-1, ...
-    assert index.text.count("/ui/experiments/many-") == 1
+    assert f"Showing 1-2 of {MANY:,} experiments seen only in telemetry" in index.text
+    # Registered: many-5, reg-a; seen only, in id order: bad-0, many-0 (many-5 is not here).
+    assert "/ui/experiments/bad-0" in index.text and "/ui/experiments/reg-a" in index.text
+    assert index.text.count("/ui/experiments/many-") == 2
     later = httpx.get(f"{base}/ui", params={"limit": 2, "seen_offset": 4}, timeout=300).text
-    assert f"Showing 5-6 of {MANY + 1:,} experiments seen only in telemetry" in later
+    assert f"Showing 5-6 of {MANY:,} experiments seen only in telemetry" in later
 
     burn = httpx.get(f"{base}/ui/burn", timeout=300)
     assert burn.status_code == 200 and "Showing 1-200 of " in burn.text
@@ -173,5 +180,8 @@ def test_cli_limits_and_says_the_list_was_cut(many, capsys):
     assert cli.main([*api, "--json", "burn", "--limit", "2"]) == 0
     captured = capsys.readouterr()
     assert captured.out.count('"experiment"') == 2 and "the list was cut" in captured.err
+    assert cli.main([*api, "seen", "--limit", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "bad-0" in out and "many-0" in out and f"showing 1-2 of {MANY + 1}" in out
     assert cli.main([*api, "burn", "--limit", "0"]) == 2
     assert "limit must be between 1 and" in capsys.readouterr().err

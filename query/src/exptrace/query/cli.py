@@ -277,6 +277,14 @@ def make_parser() -> argparse.ArgumentParser:
     incident.add_argument("--service", default="", help="only this service (default: all)")
     incident.add_argument("--route", default="", help="only this route (default: all)")
     _add_page(incident, "ranked arms, the strongest evidence first")
+    seen = sub.add_parser(
+        "seen",
+        help="experiments that tagged requests in a window, registered or not",
+        parents=common,
+    )
+    _add_window(seen)
+    seen.add_argument("--unregistered", action="store_true", help="only those not in the registry")
+    _add_page(seen, "experiments, in id order")
     burn = sub.add_parser("burn", help="SLO burn rates per experiment-variant", parents=common)
     burn.add_argument("--at", metavar="TIME", help="evaluate at this time, ISO 8601 (default: now)")
     _add_page(burn, "rows, the most burning first")
@@ -363,6 +371,8 @@ def run(args: argparse.Namespace, client: ApiClient | LocalClient) -> Any:
         return client.call("report", id=args.experiment, **w), render.report
     if args.command == "incident":
         return client.call("incident", service=args.service, route=args.route, **w), render.incident
+    if args.command == "seen":
+        return client.call("seen", unregistered=args.unregistered, **w), render.seen
     if args.command == "burn":
         return client.call("burn", at=args.at, **w), render.burn
     renderers = {

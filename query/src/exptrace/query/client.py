@@ -94,6 +94,11 @@ class LocalClient:
     def _burn(self, at=None, limit=DEFAULT_LIMIT, offset=0):
         return self.queries.burn_rates(at, limit=limit, offset=offset)
 
+    def _seen(self, start=None, end=None, unregistered=False, limit=DEFAULT_LIMIT, offset=0):
+        return self.queries.seen_experiments(
+            Window.parse(start, end), unregistered=unregistered, limit=limit, offset=offset
+        )
+
     def _lag(self, start=None, end=None):
         return self.queries.ingestion_lag(Window.parse(start, end))
 
@@ -186,6 +191,9 @@ class ApiClient:
             return self._request("GET", "/api/v1/incident", params)
         if name == "burn":
             return self._request("GET", "/api/v1/burn", {"at": kw.get("at"), **page})
+        if name == "seen":
+            flag = "true" if kw.get("unregistered") else None
+            return self._request("GET", "/api/v1/seen", {**window, **page, "unregistered": flag})
         if name == "cardinality":
             return self._request("GET", "/api/v1/cardinality", {**window, **page})
         if name in ("attribution", "lag"):

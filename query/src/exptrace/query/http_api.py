@@ -137,6 +137,11 @@ def api_routes(
             _window(request), q.get("service", ""), q.get("route", ""), **_page(request)
         )
 
+    def seen(request: Request):
+        return queries.seen_experiments(
+            _window(request), unregistered=_flag(request, "unregistered"), **_page(request)
+        )
+
     def burn(request: Request):
         return queries.burn_rates(request.query_params.get("at") or None, **_page(request))
 
@@ -158,6 +163,7 @@ def api_routes(
         ),
         Route("/api/v1/incident", endpoint(incident), methods=["GET"]),
         Route("/api/v1/burn", endpoint(burn), methods=["GET"]),
+        Route("/api/v1/seen", endpoint(seen), methods=["GET"]),
         Route(
             "/api/v1/lag", endpoint(lambda r: queries.ingestion_lag(_window(r))), methods=["GET"]
         ),

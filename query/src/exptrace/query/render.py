@@ -286,6 +286,21 @@ def burn(rows: list[dict[str, Any]]) -> str:
     )
 
 
+def seen(data: list[dict[str, Any]]) -> str:
+    """Experiments seen in telemetry: variants, tagged entry spans, last seen."""
+    return (
+        "Experiments that tagged entry spans in the window\n"
+        + table(
+            ["experiment", "variants", "entry spans", "last seen (UTC)"],
+            [
+                [r["experiment"], ", ".join(r["variants"]), r["spans"], str(r["last_seen"])[:19]]
+                for r in data
+            ],
+        )
+        + _footer(data)
+    )
+
+
 def cardinality(data: list[dict[str, Any]]) -> str:
     return rows(data) + _footer(data)
 
