@@ -25,6 +25,8 @@ class Request:
     span_id: bytes = field(default_factory=lambda: os.urandom(8))
     parent_span_id: bytes = b""
     ago_seconds: float = 60.0
+    attributes: dict[str, str] = field(default_factory=dict)
+    """Further span attributes, e.g. ``user.id``."""
 
 
 def _kv(key: str, value) -> KeyValue:
@@ -43,6 +45,7 @@ def encode(requests: list[Request]) -> bytes:
             _kv("http.response.status_code", 500 if r.error else 200),
         ]
         attributes += [_kv(f"exp.{k}", v) for k, v in r.experiments.items()]
+        attributes += [_kv(k, v) for k, v in r.attributes.items()]
         by_service.setdefault(r.service, []).append(
             Span(
                 trace_id=r.trace_id,

@@ -129,7 +129,7 @@ def ensure_schema(
 def open_readonly(url: str) -> Store:
     """Open an existing store for reading: checks its schema, runs no DDL, refuses writes.
 
-    Raises :class:`SchemaError` when the store has no exptrace schema or a newer one.
+    Raises :class:`SchemaError` when the store has no exptrace schema, or an older or newer one.
     """
     return _OwnedReadOnlyStore(open_existing(url))
 
@@ -137,7 +137,8 @@ def open_readonly(url: str) -> Store:
 def open_existing(url: str) -> Store:
     """Open a store exptrace already created, as it is: its schema checked, no DDL run.
 
-    Raises :class:`SchemaError` when the store has no exptrace schema or a newer one.
+    Raises :class:`SchemaError` when the store has no exptrace schema, or an older or newer
+    one.
     """
     store = open_store(url)
     try:
@@ -150,6 +151,11 @@ def open_existing(url: str) -> Store:
             raise SchemaError(
                 f"the store's schema is version {found}, newer than this exptrace "
                 f"({SCHEMA_VERSION}): upgrade exptrace to read it"
+            )
+        if found < SCHEMA_VERSION:
+            raise SchemaError(
+                f"the store's schema is version {found}, older than this exptrace "
+                f"({SCHEMA_VERSION}): run `exptrace up` on it once to upgrade it in place"
             )
     except BaseException:
         store.close()

@@ -20,7 +20,7 @@ from exptrace.ingest.redaction import Redaction, RedactionSql
 from exptrace.ingest.sqltext import identifier, literal
 from exptrace.propagation import grammar
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 UPSTREAM_RELEASE = "v0.152.0"
 """The clickhouseexporter release whose tables ours match (logs in the v0.151+ layout)."""
 
@@ -581,8 +581,10 @@ FROM (
     def migrations(self) -> dict[int, list[str]]:
         """Statements that bring a store at version N-1 to version N, beyond what
         :func:`exptrace.ingest.migrate.ensure_schema` reconciles for every version (missing
-        columns and indexes, our columns' defaults, landing columns, views)."""
-        return {2: []}
+        columns and indexes, our columns' defaults, landing columns, views). Version 3 adds
+        ``exptrace_experiments.unit`` (each experiment's unit attribute; rows written before
+        read the default ``exptrace.unit``), a missing column that reconciliation adds."""
+        return {2: [], 3: []}
 
 
 def _on(cluster: str | None) -> str:
@@ -742,6 +744,7 @@ REGISTRY_TABLES = [
     artifacts Map(String, Map(String, String)),
     scope Array(String),
     slo Map(String, Float64),
+    unit String DEFAULT 'exptrace.unit',
     start_time Nullable(DateTime64(3)),
     end_time Nullable(DateTime64(3)),
     changed_at DateTime64(3),

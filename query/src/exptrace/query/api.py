@@ -20,6 +20,10 @@ BURN_RULES = (  # multi-window, multi-burn-rate alerting for a 30-day SLO window
     ("page", "6h", "30m", 6.0),
     ("ticket", "3d", "6h", 1.0),
 )
+DEFAULT_LIMIT = 200
+"""Rows a list-returning query answers unless asked for another page size."""
+MAX_LIMIT = 10_000
+"""The largest page a caller may ask for."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,77 @@ class Window:
         return {"start": self.start, "end": self.end}
 
 
+@dataclass(frozen=True)
+class Page:
+    """Which slice of a list to answer: ``limit`` rows from ``offset`` (0-based)."""
+
+    limit: int = DEFAULT_LIMIT
+    offset: int = 0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.limit, bool) or not isinstance(self.limit, int):
+            raise ValueError(f"limit must be a whole number, got {self.limit!r}")
+        if isinstance(self.offset, bool) or not isinstance(self.offset, int):
+            raise ValueError(f"offset must be a whole number, got {self.offset!r}")
+        if not 1 <= self.limit <= MAX_LIMIT:
+            raise ValueError(f"limit must be between 1 and {MAX_LIMIT}, got {self.limit}")
+        if self.offset < 0:
+            raise ValueError(f"offset must be 0 or more, got {self.offset}")
+
+    @classmethod
+    def parse(cls, limit: str | None, offset: str | None) -> Page:
+        """From query parameters (absent: the defaults); a bad value is a ValueError."""
+
+        def whole(name: str, text: str | None, default: int) -> int:
+            if text is None or not text.strip():
+                return default
+            try:
+                return int(text)
+            except ValueError:
+                raise ValueError(f"{name} must be a whole number, got {text!r}") from None
+
+        return cls(whole("limit", limit, DEFAULT_LIMIT), whole("offset", offset, 0))
+
+    def params(self) -> dict[str, int]:
+        return {"limit": self.limit, "offset": self.offset}
+
+    def cut(self, items: list[Any]) -> Rows:
+        """This page of a list computed whole."""
+        return Rows(items[self.offset : self.offset + self.limit], len(items), self)
+
+
+class Rows(list):
+    """One page of a longer list: the rows, plus how many there are in all (``total``)."""
+
+    def __init__(self, rows: list[Any], total: int, page: Page) -> None:
+        super().__init__(rows)
+        self.total = total
+        self.page = page
+
+    @property
+    def truncated(self) -> bool:
+        """True when rows exist beyond this page (before or after it)."""
+        return len(self) < self.total
+
+    def overflow(self) -> dict[str, Any]:
+        """The page's place in the whole list, for JSON answers."""
+        return {
+            "total": self.total,
+            "shown": len(self),
+            "limit": self.page.limit,
+            "offset": self.page.offset,
+            "truncated": self.truncated,
+        }
+
+    def headers(self) -> dict[str, str]:
+        """The same, as HTTP headers beside a bare JSON list."""
+        return {
+            "X-Total-Count": str(self.total),
+            "X-Limit": str(self.page.limit),
+            "X-Offset": str(self.page.offset),
+        }
+
+
 def _to_datetime(value: str | dt.datetime) -> dt.datetime:
     if isinstance(value, dt.datetime):
         moment = value
@@ -69,6 +144,8 @@ def json_safe(value: Any) -> Any:
         return None
     if isinstance(value, dict):
         return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, Rows):
+        return Rows([json_safe(v) for v in value], value.total, value.page)
     if isinstance(value, (list, tuple)):
         return [json_safe(v) for v in value]
     return value
@@ -104,6 +181,20 @@ class Queries:
         """Run the query ``sql/<name>.sql``; every value travels as a bound parameter."""
         sql = load(name)
         return self.reader.query(sql.text, sql.bind(params)).dicts()
+
+    def run_page(self, name: str, params: dict[str, Any], page: Page) -> Rows:
+        """Run a query that answers one page and counts every row in ``total_rows``."""
+        rows = self.run(name, {**params, **page.params()})
+        if rows:
+            total = int(rows[0]["total_rows"])
+        elif page.offset:  # past the end: ask only for the count
+            counted = self.run(name, {**params, "limit": 1, "offset": 0})
+            total = int(counted[0]["total_rows"]) if counted else 0
+        else:
+            total = 0
+        for row in rows:
+            del row["total_rows"]
+        return Rows(rows, total, page)
 
     # -- 1. cohort SLIs --------------------------------------------------------------------
 
@@ -182,21 +273,40 @@ class Queries:
 
     # -- 5. incident attribution ---------------------------------------------------------------
 
-    def incident(self, window: Window, service: str = "", route: str = "") -> dict[str, Any]:
+    def incident(
+        self,
+        window: Window,
+        service: str = "",
+        route: str = "",
+        *,
+        limit: int = DEFAULT_LIMIT,
+        offset: int = 0,
+    ) -> dict[str, Any]:
         """Which experiment's variant explains the errors: excess errors with intervals,
-        ranked by Holm-corrected evidence; ``suspects`` names only the significant ones."""
-        return attribute(self, window, service, route)
+        ranked by Holm-corrected evidence over every arm; ``suspects`` names only the
+        significant ones. One page of the ranking; ``overflow`` counts the whole."""
+        return attribute(self, window, service, route, Page(limit, offset))
 
     # -- 6. burn rates ---------------------------------------------------------------------------
 
     def burn_rates(
-        self, at: str | dt.datetime | None = None, default_availability: float = 0.999
-    ) -> list[dict[str, Any]]:
+        self,
+        at: str | dt.datetime | None = None,
+        default_availability: float = 0.999,
+        *,
+        limit: int = DEFAULT_LIMIT,
+        offset: int = 0,
+    ) -> Rows:
+        """Burn rates per (experiment, variant), the most burning first; one page of them
+        (``total``: how many in all)."""
+        page = Page(limit, offset)
         moment = (
             _text(_to_datetime(at)) if at else _text(dt.datetime.now(dt.UTC).replace(tzinfo=None))
         )
-        rows = self.run("burn_rates", {"at": moment, "default_availability": default_availability})
-        out = []
+        rows = self.run_page(
+            "burn_rates", {"at": moment, "default_availability": default_availability}, page
+        )
+        out = Rows([], rows.total, page)
         for row in rows:
             budget = 1 - row["availability_target"]
             rates = {w: row[f"error_rate_{w}"] / budget for w in ("5m", "30m", "1h", "6h", "3d")}
@@ -226,5 +336,20 @@ class Queries:
         its sources reaches the store, with future-dated items counted apart)."""
         return self.run("ingestion_lag", {**window.params(), "target_ms": target_ms})
 
-    def cardinality(self, window: Window) -> list[dict[str, Any]]:
-        return self.run("cardinality", window.params())
+    def cardinality(self, window: Window, *, limit: int = DEFAULT_LIMIT, offset: int = 0) -> Rows:
+        """Per service, the most cohorts first; one page (``total``: services in all)."""
+        return self.run_page("cardinality", window.params(), Page(limit, offset))
+
+    def seen_experiments(
+        self,
+        window: Window,
+        *,
+        only: list[str] | None = None,
+        unregistered: bool = False,
+        limit: int = DEFAULT_LIMIT,
+        offset: int = 0,
+    ) -> Rows:
+        """Experiments that tagged entry spans in the window (variants, spans, last seen), in
+        id order; ``only`` those named, or ``unregistered`` only; one page of them."""
+        params = {**window.params(), "only": only or [], "unregistered": int(unregistered)}
+        return self.run_page("seen_experiments", params, Page(limit, offset))

@@ -13,8 +13,10 @@ from typing import Any, NoReturn
 
 from exptrace.ingest import cli as ingest_cli
 from exptrace.ingest.store import StoreError
+from exptrace.propagation.context import UNIT_MEMBER
 from exptrace.propagation.settings import SettingsError, settings_from_env
 from exptrace.query import render
+from exptrace.query.api import DEFAULT_LIMIT, MAX_LIMIT, Page, Rows
 from exptrace.query.client import ApiClient, ClientError, LocalClient, api_answers
 from exptrace.query.registry import SLOS, STATUSES
 from exptrace.query.window_check import parse_moment, parse_window
@@ -264,6 +266,13 @@ def make_parser() -> argparse.ArgumentParser:
         help="availability=0.999 or latency_p95_ms=300; repeatable "
         "(default: burn rates use availability 0.999)",
     )
+    create.add_argument(
+        "--unit",
+        default=UNIT_MEMBER,
+        metavar="ATTRIBUTE",
+        help=f"the span attribute naming the randomization unit, e.g. user.id or session.id "
+        f"(default: {UNIT_MEMBER}, the middleware's keyed hash)",
+    )
     create.add_argument("--actor", default=actor, help=actor_help)
 
     report = sub.add_parser("report", help="every variant against control", parents=common)
@@ -276,16 +285,42 @@ def make_parser() -> argparse.ArgumentParser:
         ("lag", "ingestion lag percentiles per signal and service"),
         ("cardinality", "experiment, cohort and attribute cardinality per service"),
     ):
-        _add_window(sub.add_parser(name, help=text, parents=common))
+        listing = sub.add_parser(name, help=text, parents=common)
+        _add_window(listing)
+        if name == "cardinality":
+            _add_page(listing, "services, the most cohorts first")
     incident = sub.add_parser(
         "incident", help="which experiment broke things in a window", parents=common
     )
     _add_window(incident)
     incident.add_argument("--service", default="", help="only this service (default: all)")
     incident.add_argument("--route", default="", help="only this route (default: all)")
+    _add_page(incident, "ranked arms, the strongest evidence first")
+    seen = sub.add_parser(
+        "seen",
+        help="experiments that tagged requests in a window, registered or not",
+        parents=common,
+    )
+    _add_window(seen)
+    seen.add_argument("--unregistered", action="store_true", help="only those not in the registry")
+    _add_page(seen, "experiments, in id order")
     burn = sub.add_parser("burn", help="SLO burn rates per experiment-variant", parents=common)
     burn.add_argument("--at", metavar="TIME", help="evaluate at this time, ISO 8601 (default: now)")
+    _add_page(burn, "rows, the most burning first")
     return parser
+
+
+def _add_page(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--limit",
+        type=int,
+        default=DEFAULT_LIMIT,
+        metavar="N",
+        help=f"show at most N {what} (default {DEFAULT_LIMIT}, at most {MAX_LIMIT})",
+    )
+    parser.add_argument(
+        "--offset", type=int, default=0, metavar="N", help="skip the first N (default 0)"
+    )
 
 
 def window(args: argparse.Namespace) -> dict[str, str]:
@@ -311,6 +346,7 @@ def _experiment(args: argparse.Namespace) -> dict[str, Any]:
         "artifacts": artifacts,
         "scope": args.scope,
         "slo": dict(args.slo),
+        "unit": args.unit,
     }
 
 
@@ -333,16 +369,19 @@ def connect(settings: CliSettings) -> ApiClient | LocalClient:
         ) from None
 
 
-def checked_times(args: argparse.Namespace) -> dict[str, str]:
-    """The command's window or moment, refused before any server or store is asked."""
+def checked_arguments(args: argparse.Namespace) -> dict[str, Any]:
+    """The command's window or moment and page, refused before any server or store is asked."""
+    checked: dict[str, Any] = {}
     if hasattr(args, "start"):
-        return window(args)
-    if getattr(args, "at", None):
-        return {"at": parse_moment(args.at)}
-    return {}
+        checked = window(args)
+    elif getattr(args, "at", None):
+        checked = {"at": parse_moment(args.at)}
+    if hasattr(args, "limit"):
+        checked.update(Page(args.limit, args.offset).params())
+    return checked
 
 
-def run(args: argparse.Namespace, client: ApiClient | LocalClient, w: dict[str, str]) -> Any:
+def run(args: argparse.Namespace, client: ApiClient | LocalClient, w: dict[str, Any]) -> Any:
     """The command's answer and the function that renders it as text."""
     if args.command == "experiments":
         if args.action == "list":
@@ -360,14 +399,16 @@ def run(args: argparse.Namespace, client: ApiClient | LocalClient, w: dict[str, 
         return client.call("report", id=args.experiment, **w), render.report
     if args.command == "incident":
         return client.call("incident", service=args.service, route=args.route, **w), render.incident
+    if args.command == "seen":
+        return client.call("seen", unregistered=args.unregistered, **w), render.seen
     if args.command == "burn":
-        return client.call("burn", at=w.get("at")), render.burn
+        return client.call("burn", **w), render.burn
     renderers = {
         "coverage": render.coverage,
         "propagation": render.propagation,
         "attribution": render.attribution,
         "lag": render.lag,
-        "cardinality": render.rows,
+        "cardinality": render.cardinality,
     }
     return client.call(args.command, **w), renderers[args.command]
 
@@ -383,10 +424,12 @@ def main(argv: list[str] | None = None) -> int:
         return run_demo(requests=args.requests, keep_data=args.keep_data, as_json=as_json)
     client = None
     try:
-        times = checked_times(args)
+        times = checked_arguments(args)
         client = connect(CliSettings.from_args(args))
         result, renderer = run(args, client, times)
         text = json.dumps(result, indent=2, default=str) if as_json else renderer(result)
+        if as_json and isinstance(result, Rows) and result.truncated:
+            print(f"exptrace: {render.overflow(result.overflow())}", file=sys.stderr)
     except (ClientError, StoreError, SettingsError, ValueError) as error:
         print(f"exptrace: {error}", file=sys.stderr)
         return 2

@@ -14,7 +14,7 @@ from typing import Any
 
 from exptrace.ingest.migrate import SchemaError, open_existing
 from exptrace.ingest.store import Store
-from exptrace.query.api import Queries, json_safe
+from exptrace.query.api import DEFAULT_LIMIT, Page, Queries, Rows, json_safe
 from exptrace.query.registry import (
     ACTIONS,
     Experiment,
@@ -89,17 +89,24 @@ class LocalClient:
     def _attribution(self, start=None, end=None):
         return self.queries.attribution(parse_window(start, end))
 
-    def _incident(self, start=None, end=None, service="", route=""):
-        return self.queries.incident(parse_window(start, end), service, route)
+    def _incident(self, start=None, end=None, service="", route="", limit=DEFAULT_LIMIT, offset=0):
+        return self.queries.incident(
+            parse_window(start, end), service, route, limit=limit, offset=offset
+        )
 
-    def _burn(self, at=None):
-        return self.queries.burn_rates(parse_moment(at) if at else None)
+    def _burn(self, at=None, limit=DEFAULT_LIMIT, offset=0):
+        return self.queries.burn_rates(parse_moment(at) if at else None, limit=limit, offset=offset)
+
+    def _seen(self, start=None, end=None, unregistered=False, limit=DEFAULT_LIMIT, offset=0):
+        return self.queries.seen_experiments(
+            parse_window(start, end), unregistered=unregistered, limit=limit, offset=offset
+        )
 
     def _lag(self, start=None, end=None):
         return self.queries.ingestion_lag(parse_window(start, end))
 
-    def _cardinality(self, start=None, end=None):
-        return self.queries.cardinality(parse_window(start, end))
+    def _cardinality(self, start=None, end=None, limit=DEFAULT_LIMIT, offset=0):
+        return self.queries.cardinality(parse_window(start, end), limit=limit, offset=offset)
 
 
 class ApiClient:
@@ -128,7 +135,12 @@ class ApiClient:
         request = urllib.request.Request(url, data=data, headers=headers, method=method)  # noqa: S310
         try:
             with urllib.request.urlopen(request, timeout=120) as response:  # noqa: S310 (our own URL)
-                return json.loads(response.read())
+                data = json.loads(response.read())
+                total = response.headers.get("X-Total-Count")
+                if total is None or not isinstance(data, list):
+                    return data
+                page = Page(int(response.headers["X-Limit"]), int(response.headers["X-Offset"]))
+                return Rows(data, int(total), page)
         except urllib.error.HTTPError as error:
             try:
                 message = json.loads(error.read()).get("error", error.reason)
@@ -156,6 +168,7 @@ class ApiClient:
             k: urllib.parse.quote(str(v), safe="") for k, v in kw.items() if k in ("id", "action")
         }
         window = {"from": kw.get("start"), "to": kw.get("end")}
+        page = {"limit": kw.get("limit"), "offset": kw.get("offset")}
         if name == "experiments":
             return self._request("GET", "/api/v1/experiments", {"status": kw.get("status")})
         if name == "experiment":
@@ -179,11 +192,16 @@ class ApiClient:
                 "GET", f"/api/v1/{name}", {**window, "threshold": kw.get("threshold")}
             )
         if name == "incident":
-            params = {**window, "service": kw.get("service"), "route": kw.get("route")}
+            params = {**window, **page, "service": kw.get("service"), "route": kw.get("route")}
             return self._request("GET", "/api/v1/incident", params)
         if name == "burn":
-            return self._request("GET", "/api/v1/burn", {"at": kw.get("at")})
-        if name in ("attribution", "lag", "cardinality"):
+            return self._request("GET", "/api/v1/burn", {"at": kw.get("at"), **page})
+        if name == "seen":
+            flag = "true" if kw.get("unregistered") else None
+            return self._request("GET", "/api/v1/seen", {**window, **page, "unregistered": flag})
+        if name == "cardinality":
+            return self._request("GET", "/api/v1/cardinality", {**window, **page})
+        if name in ("attribution", "lag"):
             return self._request("GET", f"/api/v1/{name}", window)
         raise ClientError(f"unknown call {name}")
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from exptrace.query.api import Window
+from exptrace.query.api import Page, Rows, Window
 from exptrace.query.charts import Marker, esc
 from exptrace.query.series import as_datetime
 from exptrace.query.window_check import parse_window
@@ -216,3 +216,31 @@ def markers(events: list[dict[str, Any]]) -> list[Marker]:
         )
         for e in events
     ]
+
+
+def page_of(request: Request) -> Page:
+    """The ``limit``/``offset`` a page was asked for (defaults when absent)."""
+    q = request.query_params
+    return Page.parse(q.get("limit"), q.get("offset"))
+
+
+def overflow(rows: Rows, what: str, request: Request, offset_name: str = "offset") -> str:
+    """A banner saying the list was cut (how many in all), with links to the pages around."""
+    if not rows.truncated:
+        return ""
+    page = rows.page
+    first = page.offset + 1 if rows else page.offset
+    links = []
+    for label, offset in (
+        (f"previous {page.limit}", max(page.offset - page.limit, 0) if page.offset else None),
+        (f"next {page.limit}", page.offset + page.limit)
+        if page.offset + page.limit < rows.total
+        else ("", None),
+    ):
+        if offset is not None and label:
+            query = urllib.parse.urlencode({**request.query_params, offset_name: offset})
+            links.append(f'<a href="{esc(request.url.path)}?{esc(query)}">{esc(label)}</a>')
+    return (
+        f'<div class="banner info">Showing {first:,}-{page.offset + len(rows):,} of '
+        f"{rows.total:,} {esc(what)}. {' · '.join(links)}</div>"
+    )

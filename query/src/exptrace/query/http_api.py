@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from exptrace.ingest.store import StoreError
-from exptrace.query.api import Queries, Window, json_safe
+from exptrace.query.api import Page, Queries, Rows, Window, json_safe
 from exptrace.query.pages import page_routes
 from exptrace.query.registry import (
     ACTIONS,
@@ -64,6 +64,12 @@ def _share(request: Request, name: str, default: float) -> float:
     return value
 
 
+def _page(request: Request) -> dict[str, int]:
+    """``limit``/``offset`` query parameters as keyword arguments (defaults when absent)."""
+    q = request.query_params
+    return Page.parse(q.get("limit"), q.get("offset")).params()
+
+
 def _flag(request: Request, name: str) -> bool:
     return request.query_params.get(name, "").lower() in ("1", "true", "yes")
 
@@ -99,7 +105,8 @@ def api_routes(
                 return JSONResponse({"error": str(error)}, 400)
             except StoreError as error:
                 return JSONResponse({"error": f"the store failed: {str(error)[:500]}"}, 503)
-            return JSONResponse(json_safe(result), status)
+            headers = result.headers() if isinstance(result, Rows) else None
+            return JSONResponse(json_safe(result), status, headers=headers)
 
         return handle
 
@@ -164,11 +171,18 @@ def api_routes(
 
     def incident(request: Request):
         q = request.query_params
-        return queries.incident(_window(request), q.get("service", ""), q.get("route", ""))
+        return queries.incident(
+            _window(request), q.get("service", ""), q.get("route", ""), **_page(request)
+        )
+
+    def seen(request: Request):
+        return queries.seen_experiments(
+            _window(request), unregistered=_flag(request, "unregistered"), **_page(request)
+        )
 
     def burn(request: Request):
         at = request.query_params.get("at")
-        return queries.burn_rates(parse_moment(at) if at else None)
+        return queries.burn_rates(parse_moment(at) if at else None, **_page(request))
 
     return [
         *page_routes(queries, registry, authorized),
@@ -188,12 +202,13 @@ def api_routes(
         ),
         Route("/api/v1/incident", endpoint(incident), methods=["GET"]),
         Route("/api/v1/burn", endpoint(burn), methods=["GET"]),
+        Route("/api/v1/seen", endpoint(seen), methods=["GET"]),
         Route(
             "/api/v1/lag", endpoint(lambda r: queries.ingestion_lag(_window(r))), methods=["GET"]
         ),
         Route(
             "/api/v1/cardinality",
-            endpoint(lambda r: queries.cardinality(_window(r))),
+            endpoint(lambda r: queries.cardinality(_window(r), **_page(r))),
             methods=["GET"],
         ),
     ]

@@ -15,14 +15,16 @@ from typing import TYPE_CHECKING, Any
 from exptrace.query.inference import ArmStats, Boundary, error_rate_effect, holm
 
 if TYPE_CHECKING:
-    from exptrace.query.api import Queries, Window
+    from exptrace.query.api import Page, Queries, Window
 
 
 def _controls(queries: Queries) -> dict[str, str]:
     return {e.id: e.control for e in queries.registry.list()}
 
 
-def attribute(queries: Queries, window: Window, service: str, route: str) -> dict[str, Any]:
+def attribute(
+    queries: Queries, window: Window, service: str, route: str, page: Page
+) -> dict[str, Any]:
     """Suspects with excess errors and intervals; ``suspects`` names only the significant."""
     params = {
         **window.params(),
@@ -86,19 +88,29 @@ def attribute(queries: Queries, window: Window, service: str, route: str) -> dic
             -r["excess_errors"],
         )
     )
-    suspects = [r for r in ranked if r["suspect"]]
+    suspects = sum(r["suspect"] for r in ranked)
+    shown = page.cut(ranked)
+    on_page = {r["experiment"] for r in shown}
+    named = [f"{r['experiment']}={r['variant']}" for r in shown if r["suspect"]]
+    if suspects > len(named):
+        named.append(f"{suspects - len(named)} more suspects beyond this page")
     return {
         "window": window.__dict__,
         "service": service,
         "route": route,
-        "ranked": ranked,
-        "suspects": suspects,
-        "controls": control_rows,
+        "ranked": list(shown),
+        "suspects": [r for r in shown if r["suspect"]],
+        "controls": [c for c in control_rows if c["experiment"] in on_page],
         "all_errors": all_errors,
         "method": {"name": queries.method, "multiplicity": "holm", "suspects": len(ranked)},
+        "overflow": {
+            "ranked": shown.overflow(),
+            "suspects": suspects,
+            "controls": len(control_rows),
+        },
         "verdict": (
-            ", ".join(f"{r['experiment']}={r['variant']}" for r in suspects)
-            if suspects
+            ", ".join(named)
+            if named
             else "no experiment stands out: every arm fails alike or the evidence is too thin"
         ),
         "registry_events": queries.registry.events(window.start, window.end),

@@ -10,7 +10,7 @@ from typing import Any
 from starlette.requests import Request
 
 from exptrace.query import charts
-from exptrace.query.api import Queries, json_safe
+from exptrace.query.api import Page, Queries, json_safe
 from exptrace.query.charts import Interval, Line, LineChart, esc
 from exptrace.query.html_parts import (
     NotFound,
@@ -20,7 +20,9 @@ from exptrace.query.html_parts import (
     interval_text,
     markers,
     ms,
+    overflow,
     p_text,
+    page_of,
     path_segment,
     pct,
     pp,
@@ -142,6 +144,7 @@ def _record(experiment: Experiment) -> str:
         ("description", experiment.description or "-"),
         ("status", experiment.status),
         ("scope", ", ".join(experiment.scope) or "every service"),
+        ("unit attribute", experiment.unit),
         ("SLO", "; ".join(slo) or "none (availability 99.9% assumed for burn rates)"),
         ("started", experiment.start_time or "-"),
         ("stopped", experiment.end_time or "-"),
@@ -194,8 +197,19 @@ class ExperimentPages:
 
     def index(self, request: Request) -> tuple[str, str]:
         choice = choose_window(request)
-        registered = self.registry.list()
-        seen = {row["experiment"]: row for row in self.series.seen(choice.window)}
+        page = page_of(request)
+        q = request.query_params
+        unregistered_page = Page.parse(q.get("limit"), q.get("seen_offset"))
+        registered = page.cut(self.registry.list())
+        ids = [e.id for e in registered]
+        seen_rows = self.queries.seen_experiments(choice.window, only=ids) if ids else []
+        seen = {row["experiment"]: row for row in seen_rows}
+        unregistered = self.queries.seen_experiments(
+            choice.window,
+            unregistered=True,
+            limit=unregistered_page.limit,
+            offset=unregistered_page.offset,
+        )
         link = lambda e: experiment_link(e, choice)  # noqa: E731
 
         def health(experiment_id: str) -> str:
@@ -223,6 +237,7 @@ class ExperimentPages:
             for e in registered
         ]
         body = window_form("/ui", choice) + "<h2>Registered</h2>"
+        body += overflow(registered, "registered experiments", request)
         body += table(
             [
                 "experiment",
@@ -237,9 +252,8 @@ class ExperimentPages:
             classes=["bad" if 'class="badge fail"' in r[5] else "" for r in rows],
             raw_columns=frozenset(range(7)),
         )
-        known = {e.id for e in registered}
-        unregistered = [row for e, row in seen.items() if e not in known]
         body += "<h2>Seen in telemetry, not registered</h2>"
+        body += overflow(unregistered, "experiments seen only in telemetry", request, "seen_offset")
         body += table(
             ["experiment", "variants seen", "tagged entry spans", "last seen (UTC)"],
             [

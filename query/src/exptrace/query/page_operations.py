@@ -7,7 +7,7 @@ from __future__ import annotations
 from starlette.requests import Request
 
 from exptrace.query import charts
-from exptrace.query.api import Queries, json_safe
+from exptrace.query.api import Queries, Rows, json_safe
 from exptrace.query.charts import Bar, Hop, Interval, Line, LineChart, esc
 from exptrace.query.html_parts import (
     badge,
@@ -16,6 +16,8 @@ from exptrace.query.html_parts import (
     interval_text,
     markers,
     ms,
+    overflow,
+    page_of,
     pct,
     pp,
     table,
@@ -25,6 +27,8 @@ from exptrace.query.series import Series, as_datetime, bucket_seconds, differenc
 
 BURN_WINDOWS = ("5m", "30m", "1h", "6h", "3d")
 PAGE_BURN = 14.4
+LINES = 7
+"""Experiment = variant lines on the incident chart: those with the most failed requests."""
 
 
 class OperationsPages:
@@ -37,7 +41,12 @@ class OperationsPages:
         choice = choose_window(request)
         service = request.query_params.get("service", "").strip()
         route = request.query_params.get("route", "").strip()
-        result = json_safe(self.queries.incident(choice.window, service, route))
+        page = page_of(request)
+        result = json_safe(
+            self.queries.incident(
+                choice.window, service, route, limit=page.limit, offset=page.offset
+            )
+        )
         controls = {c["experiment"]: c for c in result["controls"]}
         suspects, others = [], []
         for r in result["ranked"]:
@@ -63,6 +72,10 @@ class OperationsPages:
                 )
             )
         parts = [window_form("/ui/incident", choice, {"service": service, "route": route})]
+        ranked = Rows(result["ranked"], result["overflow"]["ranked"]["total"], page)
+        parts.append(
+            overflow(ranked, "experiment = variant arms, strongest evidence first", request)
+        )
         if suspects and rows[0].colour == charts.BAD:
             top = suspects[0]
             parts.append(
@@ -103,7 +116,7 @@ class OperationsPages:
                 ],
                 [
                     [
-                        str(i + 1),
+                        str(page.offset + i + 1),
                         experiment_link(
                             r["experiment"], choice, f"{r['experiment']} = {r['variant']}"
                         ),
@@ -122,12 +135,12 @@ class OperationsPages:
             )
         )
         step = bucket_seconds(choice.window)
-        points = self.series.incident(choice.window, step, service, route)
+        points = self.series.incident(choice.window, step, service, route, top=LINES)
         totals: dict[tuple[str, str], int] = {}
         for p in points:
             key = (p["experiment"], p["variant"])
             totals[key] = totals.get(key, 0) + int(p["errors"])
-        top_keys = sorted(totals, key=lambda k: -totals[k])[:7]
+        top_keys = sorted(totals, key=lambda k: -totals[k])[:LINES]
         suspect_keys = {(r["experiment"], r["variant"]) for r in suspects[:1]}
         palette = charts.colours([f"{e}={v}" for e, v in top_keys])
         lines = [
@@ -328,8 +341,13 @@ class OperationsPages:
     # -- burn rates, lag, cardinality ------------------------------------------------------------
 
     def burn(self, request: Request) -> tuple[str, str]:
-        rows = json_safe(self.queries.burn_rates(request.query_params.get("at") or None))
-        parts = []
+        page = page_of(request)
+        rows = json_safe(
+            self.queries.burn_rates(
+                request.query_params.get("at") or None, limit=page.limit, offset=page.offset
+            )
+        )
+        parts = [overflow(rows, "experiment = variant rows, the most burning first", request)]
         paging = [r for r in rows if r["status"] != "ok"]
         for r in paging:
             parts.append(
@@ -417,8 +435,12 @@ class OperationsPages:
 
     def cardinality(self, request: Request) -> tuple[str, str]:
         choice = choose_window(request)
-        rows = json_safe(self.queries.cardinality(choice.window))
+        page = page_of(request)
+        rows = json_safe(
+            self.queries.cardinality(choice.window, limit=page.limit, offset=page.offset)
+        )
         body = window_form("/ui/cardinality", choice)
+        body += overflow(rows, "services, the most cohorts first", request)
         body += charts.bar_chart(
             "Experiment = variant cohorts per service",
             [

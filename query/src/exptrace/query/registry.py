@@ -12,6 +12,7 @@ from typing import Any
 
 from exptrace.ingest.store import Store, StoreError
 from exptrace.propagation import grammar
+from exptrace.propagation.context import UNIT_MEMBER
 
 STATUSES = ("draft", "running", "stopped", "archived")
 ACTIONS = {"start": "running", "stop": "stopped", "archive": "archived"}
@@ -40,6 +41,7 @@ _COLUMNS = (
     "artifacts",
     "scope",
     "slo",
+    "unit",
     "start_time",
     "end_time",
     "changed_at",
@@ -47,16 +49,18 @@ _COLUMNS = (
 )
 _SELECT = (
     "SELECT experiment_id, version, name, owner, description, status, variants, control, "
-    "artifacts, scope, slo, start_time, end_time, changed_at, changed_by FROM exptrace_experiments "
+    "artifacts, scope, slo, unit, start_time, end_time, changed_at, changed_by "
+    "FROM exptrace_experiments "
 )
 _INSERT = (
     "INSERT INTO exptrace_experiments (experiment_id, version, name, owner, description, status, "
-    "variants, control, artifacts, scope, slo, start_time, end_time, changed_at, changed_by) "
+    "variants, control, artifacts, scope, slo, unit, start_time, end_time, changed_at, "
+    "changed_by) "
     "VALUES ("
     "{experiment_id:String}, {version:UInt64}, {name:String}, {owner:String}, "
     "{description:String}, {status:String}, {variants:Map(String, Float64)}, {control:String}, "
     "{artifacts:Map(String, Map(String, String))}, {scope:Array(String)}, "
-    "{slo:Map(String, Float64)}, "
+    "{slo:Map(String, Float64)}, {unit:String}, "
     "{start_time:Nullable(DateTime64(3))}, {end_time:Nullable(DateTime64(3))}, "
     "{changed_at:DateTime64(3)}, {changed_by:String})"
 )
@@ -99,6 +103,9 @@ class Experiment:
     """Services the experiment runs in (empty: any)."""
     slo: dict[str, float] = field(default_factory=dict)
     """``availability`` (e.g. 0.999) and ``latency_p95_ms`` targets."""
+    unit: str = UNIT_MEMBER
+    """The span attribute that names the randomization unit (``user.id``, ``session.id``...):
+    what the report counts as independent."""
     start_time: str | None = None
     end_time: str | None = None
     version: int = 0
@@ -115,6 +122,8 @@ class Experiment:
         self._validate_types()
         if not grammar.is_token(self.id):
             raise RegistryError(f"experiment id {self.id!r} must be {grammar.describe()}")
+        if not isinstance(self.unit, str) or not grammar.is_token(self.unit):
+            raise RegistryError(f"unit attribute {self.unit!r} must be {grammar.describe()}")
         if self.status not in STATUSES:
             raise RegistryError(f"status must be one of {', '.join(STATUSES)}")
         if not self.variants:

@@ -53,6 +53,7 @@ def report(data: dict[str, Any]) -> str:
     lines = [
         f"Experiment {data['experiment']} (control: {data['control']}), {_window(data)}"
         + ("" if data["registered"] else "  [not in the registry]"),
+        _unit(data),
         "",
     ]
     cohorts = data["cohorts"]
@@ -131,6 +132,15 @@ def report(data: dict[str, Any]) -> str:
     for note in data.get("notes", []):
         lines.append(f"note: {note}")
     return "\n".join(lines)
+
+
+def _unit(data: dict[str, Any]) -> str:
+    """Which attribute named the units, where it came from, and whether any span had it."""
+    unit = data.get("unit") or {}
+    source = "registered" if unit.get("attribute_from") == "registry" else "default"
+    if unit.get("analysis") == "units":
+        return f"Unit of analysis: {unit['attribute']} ({source}), {unit['units']} units"
+    return f"Unit of analysis: requests ({unit.get('attribute')} ({source}) is on no request)"
 
 
 def coverage(data: dict[str, Any]) -> str:
@@ -234,6 +244,9 @@ def incident(data: dict[str, Any]) -> str:
     if others:
         lines += ["", "Not suspects (no excess errors):"]
         lines.append(table(["experiment", "variant", *columns], [cells(r) for r in others]))
+    ranked = (data.get("overflow") or {}).get("ranked")
+    if ranked and ranked["truncated"]:
+        lines += ["", f"Ranked arms {overflow(ranked)}"]
     if data["registry_events"]:
         lines += ["", "Registry events in the window:"]
         lines += [
@@ -243,16 +256,53 @@ def incident(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def burn(rows: list[dict[str, Any]]) -> str:
-    return "Burn rates against each experiment's availability SLO\n" + table(
-        ["experiment", "variant", "SLO", "5m", "30m", "1h", "6h", "3d", "status"],
-        [
-            [r["experiment"], r["variant"], pct(r["availability_target"], 2)]
-            + [round(r["burn_rates"][w], 2) for w in ("5m", "30m", "1h", "6h", "3d")]
-            + [r["status"].upper()]
-            for r in rows
-        ],
+def overflow(info: dict[str, Any]) -> str:
+    """Where a cut list's page lies in the whole, and how to see the rest."""
+    first = info["offset"] + 1 if info["shown"] else info["offset"]
+    return (
+        f"showing {first}-{info['offset'] + info['shown']} of {info['total']}: "
+        "the list was cut (--limit N, --offset N for more)"
     )
+
+
+def _footer(data: Any) -> str:
+    cut = getattr(data, "truncated", False)
+    return f"\n{overflow(data.overflow())}" if cut else ""
+
+
+def burn(rows: list[dict[str, Any]]) -> str:
+    return (
+        "Burn rates against each experiment's availability SLO, most burning first\n"
+        + table(
+            ["experiment", "variant", "SLO", "5m", "30m", "1h", "6h", "3d", "status"],
+            [
+                [r["experiment"], r["variant"], pct(r["availability_target"], 2)]
+                + [round(r["burn_rates"][w], 2) for w in ("5m", "30m", "1h", "6h", "3d")]
+                + [r["status"].upper()]
+                for r in rows
+            ],
+        )
+        + _footer(rows)
+    )
+
+
+def seen(data: list[dict[str, Any]]) -> str:
+    """Experiments seen in telemetry: variants, tagged entry spans, last seen."""
+    return (
+        "Experiments that tagged entry spans in the window\n"
+        + table(
+            ["experiment", "variants", "entry spans", "last seen (UTC)"],
+            [
+                [r["experiment"], ", ".join(r["variants"]), r["spans"], str(r["last_seen"])[:19]]
+                for r in data
+            ],
+        )
+        + _footer(data)
+    )
+
+
+def cardinality(data: list[dict[str, Any]]) -> str:
+    return rows(data) + _footer(data)
 
 
 def _round(value: float | None) -> float | None:
@@ -310,6 +360,7 @@ _FIELDS = (
     ("artifacts", "artifacts"),
     ("scope", "scope (services)"),
     ("slo", "SLOs"),
+    ("unit", "unit attribute"),
     ("start_time", "started"),
     ("end_time", "ended"),
     ("version", "version"),

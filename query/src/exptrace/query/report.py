@@ -61,11 +61,13 @@ class Report:
         self.window = window
         self.registered = queries.registry.find(experiment)
         self.control = self.registered.control if self.registered else "control"
+        self.unit_attribute = self.registered.unit if self.registered else queries.unit_attribute
+        """The registered experiment's unit attribute, else the query layer's default."""
         self.boundary = Boundary(queries.method, queries.alpha, queries.tuning_units)
         self.params = {
             **window.params(),
             "experiment": experiment,
-            "unit_attribute": queries.unit_attribute,
+            "unit_attribute": self.unit_attribute,
             "trace_horizon_seconds": queries.trace_horizon_seconds,
             "bracket_z": BRACKET_Z,
         }
@@ -84,7 +86,7 @@ class Report:
         comparable = self.control in arms and bool(treatments)
         identified = sum(int(r["identified_units"]) for r in rows)
         analysis = "units" if identified else "requests"
-        attribute = self.q.unit_attribute
+        attribute = self.unit_attribute
         if rows and not identified:
             notes.append(FALLBACK_RISK.format(attribute=attribute))
         mixed = sum(int(r["mixed"]) for r in rows)
@@ -126,6 +128,7 @@ class Report:
             },
             "unit": {
                 "attribute": attribute,
+                "attribute_from": "registry" if self.registered else "default",
                 "analysis": analysis,
                 "identified_units": identified,
                 "units": sum(a.units for a in arms.values()),

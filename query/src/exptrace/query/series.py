@@ -1,5 +1,5 @@
-"""Time series for the web pages: per-variant error rate and p95, errors per cohort, and the
-experiments seen in telemetry. The SQL lives in ``sql/*.sql``; every value is a bound parameter.
+"""Time series for the web pages: per-variant error rate and p95, and errors per cohort.
+The SQL lives in ``sql/*.sql``; every value is a bound parameter.
 """
 
 from __future__ import annotations
@@ -42,17 +42,20 @@ class Series:
         )
 
     def incident(
-        self, window: Window, bucket: int, service: str = "", route: str = ""
+        self, window: Window, bucket: int, service: str = "", route: str = "", top: int = 7
     ) -> list[dict[str, Any]]:
-        """Rows of (bucket, experiment, variant, requests, errors)."""
+        """Rows of (bucket, experiment, variant, requests, errors) for the ``top`` arms with
+        the most failed requests."""
         return self._run(
             "incident_series",
-            {**window.params(), "bucket_seconds": bucket, "service": service, "route": route},
+            {
+                **window.params(),
+                "bucket_seconds": bucket,
+                "service": service,
+                "route": route,
+                "top": top,
+            },
         )
-
-    def seen(self, window: Window) -> list[dict[str, Any]]:
-        """Rows of (experiment, variants, spans, last_seen) for every tagged experiment."""
-        return self._run("seen_experiments", window.params())
 
 
 def difference_interval(

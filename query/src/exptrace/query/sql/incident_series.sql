@@ -1,11 +1,17 @@
 -- Failed requests per (experiment, variant) per time bucket, in an optional service/route
--- scope. A request is a trace (each service's own entry span when a service is named).
+-- scope, for the {top} arms with the most failed requests in the window (ties: by name). A
+-- request is a trace (each service's own entry span when a service is named).
+SELECT bucket, experiment, variant, requests, errors
+FROM (
+SELECT *, dense_rank() OVER (ORDER BY arm_errors DESC, experiment, variant) AS arm_rank
+FROM (
 SELECT
     toStartOfInterval(at, toIntervalSecond({bucket_seconds:UInt32})) AS bucket,
     experiment,
     variant,
     count() AS requests,
-    countIf(failed) AS errors
+    countIf(failed) AS errors,
+    sum(countIf(failed)) OVER (PARTITION BY experiment, variant) AS arm_errors
 FROM (
     SELECT
         experiment,
@@ -21,4 +27,7 @@ FROM (
     GROUP BY if({service:String} != '', cityHash64(SpanId), cityHash64(TraceId)), experiment
 )
 GROUP BY bucket, experiment, variant
+)
+)
+WHERE arm_rank <= {top:UInt32}
 ORDER BY bucket, experiment, variant
