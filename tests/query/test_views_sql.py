@@ -8,6 +8,8 @@ that does not match the traffic, or a plain-SQL view that answers differently fr
 from __future__ import annotations
 
 import datetime as dt
+import re
+from pathlib import Path
 
 import pytest
 
@@ -88,3 +90,21 @@ def test_views_created_at_up_answer_as_the_files_do(receiver, queries):
     ).dicts()
     assert through_view == queries.run("report_arms", params)
     assert through_view[0]["errors"] == 1
+
+
+def test_the_readme_sql_example_runs_as_written(receiver):
+    """The README's plain-SQL example, with only its window and experiment changed to this
+    test's data, runs on the views `exptrace up` creates and counts the error."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    [example] = re.findall(r"```sql\n(.*?)```", readme, flags=re.S)
+    receiver.add_views(views())
+    insert(receiver.store, [span(100, "t1", "a", variant="B", unit="u1", error=True)])
+    w = window()
+    sql = (
+        example.replace("'2026-11-26 14:00:00'", f"'{w.start}'")
+        .replace("'2026-11-26 15:00:00'", f"'{w.end}'")
+        .replace("'checkout-v2'", "'checkout'")
+    )
+    assert sql != example
+    rows = receiver.store.query(sql.strip().rstrip(";")).dicts()
+    assert [(r["variant"], r["units"], r["errors"]) for r in rows] == [("B", 1, 1)]
