@@ -2,6 +2,7 @@
 
 import os
 import threading
+import zlib
 
 import pytest
 
@@ -149,3 +150,48 @@ def test_one_process_owns_the_directory(tmp_path):
     )
     wal.close()
     assert WalBusy.__doc__
+
+
+def _legacy(signal: Signal, payload: bytes) -> bytes:
+    """A record as the previous release wrote it: ``EXW1`` and an unkeyed CRC-32."""
+    crc = zlib.crc32(payload, zlib.crc32(bytes((signal,))))
+    return HEADER.pack(b"EXW1", signal, len(payload), crc) + payload
+
+
+def test_log_of_the_previous_release_is_read_in_full(tmp_path):
+    # An upgrade with a non-empty log loses nothing: every old record is read, in order.
+    payloads = [os.urandom(50 + i) for i in range(20)]
+    (tmp_path / "id").write_text("0123456789abcdef")
+    for seq in (1, 2):
+        part = payloads[(seq - 1) * 10 : seq * 10]
+        records = b"".join(_legacy(Signal(i % 3 + 1), p) for i, p in enumerate(part))
+        (tmp_path / f"seg-{seq:012d}.wal").write_bytes(records)
+    wal = WriteAheadLog(tmp_path)
+    assert wal.damage == []
+    assert [r.payload for seq in wal.sealed() for r in wal.read(seq)] == payloads
+    wal.append_durable(Signal.TRACES, b"new-form")  # appends go on in the new form
+    wal.close()
+    wal = WriteAheadLog(tmp_path)
+    got = [r.payload for seq in wal.sealed() for r in wal.read(seq)]
+    assert got == [*payloads, b"new-form"] and wal.damage == []
+    wal.close()
+
+
+def test_old_form_records_are_never_resynchronised_to(tmp_path):
+    # Damage, then an old-form record (its CRC anyone can compute), then a real record: only
+    # the real one is read; the old-form bytes belong to the damaged range.
+    wal = WriteAheadLog(tmp_path)
+    wal.append_durable(Signal.TRACES, b"first-real")
+    wal.append_durable(Signal.TRACES, b"second-real")
+    wal.close()
+    [segment] = list(tmp_path.glob("seg-*.wal"))
+    data = segment.read_bytes()
+    first = HEADER.size + len(b"first-real")
+    forged = _legacy(Signal.TRACES, b"forged")
+    segment.write_bytes(data[:first] + b"garbage" + forged + data[first:])
+    wal = WriteAheadLog(tmp_path)
+    got = [r.payload for seq in wal.sealed() for r in wal.read(seq)]
+    assert got == [b"first-real", b"second-real"]
+    [damage] = wal.damage
+    assert damage.data == b"garbage" + forged and not damage.torn_tail
+    wal.close()

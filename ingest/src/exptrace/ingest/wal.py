@@ -1,20 +1,25 @@
 """The write-ahead log: an export is acknowledged only once its bytes are on disk.
 
-Records are ``header | payload``: a magic, the signal, the payload length and a CRC-32 of
-signal and payload. On open, a torn tail (a crash in the middle of an append, never
-acknowledged) is cut; a damaged record elsewhere is skipped and reading resynchronises on the
-next intact header, so every intact record after it is kept. Both are handed to the caller
-(``on_damage``) with their bytes before anything is cut. Appends from concurrent requests are
-fsynced together by one syncer thread (group commit). Segments are sealed by size or age; the
-flusher reads sealed segments and removes each only after its rows are committed to the
-store. Segment numbers are never reused in a directory (the highest one is the name of an
-empty file, ``last-segment.<n>``, renamed before each new segment: no data block is needed,
-so it works on a full disk), so ``(id, segment)`` names a segment for the life of the directory. The
-total size on disk is bounded: past it, :class:`WalFull` asks clients to back off.
+Records are ``header | payload``: a magic, the signal, the payload length and a 32-bit tag of
+signal and payload, keyed with a random secret of the directory (``<wal>/key``, never sent to
+clients), so bytes a client sent cannot pass for a record. On open, a torn tail (a crash in the
+middle of an append, never acknowledged) is cut; a damaged record elsewhere is skipped and
+reading resynchronises on the next header whose tag matches, so every intact record after it is
+kept. Records of the previous form (``EXW1``, an unkeyed CRC-32) are still read where they
+stand in sequence from the start of a segment, but reading never resynchronises on one. Torn
+tails and damaged ranges are handed to the caller (``on_damage``) with their bytes before
+anything is cut. Appends from concurrent requests are fsynced together by one syncer thread
+(group commit). Segments are sealed by size or age; the flusher reads sealed segments and
+removes each only after its rows are committed to the store. Segment numbers are never reused
+in a directory (the highest one is the name of an empty file, ``last-segment.<n>``, renamed
+before each new segment: no data block is needed, so it works on a full disk), so ``(id,
+segment)`` names a segment for the life of the directory. The total size on disk is bounded:
+past it, :class:`WalFull` asks clients to back off.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 import struct
@@ -28,8 +33,10 @@ from pathlib import Path
 
 from exptrace.ingest.locking import DirectoryLock
 
-MAGIC = b"EXW1"
-HEADER = struct.Struct("<4sBxII")  # magic, signal, pad, payload length, crc32
+MAGIC = b"EXW2"
+LEGACY_MAGIC = b"EXW1"  # unkeyed CRC-32: read in sequence only, never resynchronised to
+HEADER = struct.Struct("<4sBxII")  # magic, signal, pad, payload length, tag (or crc32)
+KEY_BYTES = 32
 SEGMENT_PREFIX = "seg-"
 SEGMENT_SUFFIX = ".wal"
 LAST_SEGMENT = "last-segment."
@@ -129,6 +136,7 @@ class WriteAheadLog:
         self.max_bytes = max_bytes
         self.segment_bytes = segment_bytes
         self.id = self._log_id()
+        self._key = self._secret()
         self.damage: list[Damage] = []
         self._lock = threading.Lock()  # appends and sealing
         self._synced = threading.Condition()
@@ -157,6 +165,14 @@ class WriteAheadLog:
         if not path.exists() or not path.read_text().strip():
             _write_atomically(path, secrets.token_hex(8))
         return path.read_text().strip()
+
+    def _secret(self) -> bytes:
+        """The random key of this directory's record tags, written once; clients never see it."""
+        path = self.directory / "key"
+        if not path.exists() or len(path.read_bytes()) != KEY_BYTES * 2:
+            _write_atomically(path, secrets.token_hex(KEY_BYTES))
+            path.chmod(0o600)  # readable by the receiver's user only
+        return bytes.fromhex(path.read_text())
 
     def _markers(self) -> list[tuple[int, Path]]:
         found = []
@@ -198,7 +214,7 @@ class WriteAheadLog:
         """Report damaged ranges, cut a damaged tail; returns the segment's size after it."""
         path = self._path(seq)
         data = path.read_bytes()
-        records, damaged = _scan(data)
+        records, damaged = _scan(data, self._key)
         self._signals[seq] = {record.signal for record in records}
         for start, end in damaged:
             tail = end == len(data)
@@ -228,7 +244,7 @@ class WriteAheadLog:
 
     def append(self, signal: Signal, payload: bytes) -> Ticket:
         """Write one record; raises :class:`WalFull` past the size bound."""
-        header = HEADER.pack(MAGIC, signal, len(payload), _crc(signal, payload))
+        header = HEADER.pack(MAGIC, signal, len(payload), _tag(self._key, signal, payload))
         size = len(header) + len(payload)
         with self._lock:
             if self._closed:
@@ -340,7 +356,7 @@ class WriteAheadLog:
 
     def read(self, seq: int) -> list[Record]:
         """The intact records of a sealed segment (damaged ranges skipped)."""
-        return _scan(self._path(seq).read_bytes())[0]
+        return _scan(self._path(seq).read_bytes(), self._key)[0]
 
     def remove(self, seq: int) -> None:
         """Drop a flushed segment: its rows are committed to the store."""
@@ -393,43 +409,54 @@ class WriteAheadLog:
         self._lock_file.release()
 
 
+def _tag(key: bytes, signal: int, payload: bytes) -> int:
+    """32 bits of a BLAKE2b MAC of signal and payload: unforgeable without ``key``."""
+    mac = hashlib.blake2b(bytes((signal,)), key=key, digest_size=4)
+    mac.update(payload)
+    return int.from_bytes(mac.digest(), "little")
+
+
 def _crc(signal: int, payload: bytes) -> int:
+    """The check of a record of the previous form (``EXW1``)."""
     return zlib.crc32(payload, zlib.crc32(bytes((signal,))))
 
 
-def _record_at(data: bytes, offset: int) -> Record | None:
-    """The intact record starting at ``offset``, or None."""
+def _record_at(data: bytes, offset: int, key: bytes, *, legacy: bool) -> Record | None:
+    """The intact record starting at ``offset``, or None; ``legacy`` also accepts ``EXW1``."""
     if offset + HEADER.size > len(data):
         return None
-    magic, signal, length, crc = HEADER.unpack_from(data, offset)
+    magic, signal, length, check = HEADER.unpack_from(data, offset)
     start = offset + HEADER.size
     end = start + length
-    if magic != MAGIC or end > len(data) or signal not in Signal._value2member_map_:
+    if end > len(data) or signal not in Signal._value2member_map_:
         return None
     payload = data[start:end]
-    if _crc(signal, payload) != crc:
-        return None
-    return Record(Signal(signal), payload, offset)
+    if magic == MAGIC:
+        valid = _tag(key, signal, payload) == check
+    else:
+        valid = legacy and magic == LEGACY_MAGIC and _crc(signal, payload) == check
+    return Record(Signal(signal), payload, offset) if valid else None
 
 
-def _scan(data: bytes) -> tuple[list[Record], list[tuple[int, int]]]:
+def _scan(data: bytes, key: bytes) -> tuple[list[Record], list[tuple[int, int]]]:
     """Intact records of ``data`` and the damaged ``(start, end)`` ranges between them.
 
-    After damage, reading resumes at the next offset holding a magic, a valid header and a
-    payload whose checksum matches.
+    Records of the previous form count only while they stand in sequence from the start.
+    After damage, reading resumes at the next offset holding a new-form header whose keyed
+    tag matches: a client's payload cannot forge one.
     """
     records: list[Record] = []
     damaged: list[tuple[int, int]] = []
     offset, size = 0, len(data)
     while offset < size:
-        record = _record_at(data, offset)
+        record = _record_at(data, offset, key, legacy=not damaged)
         if record is not None:
             records.append(record)
             offset += HEADER.size + len(record.payload)
             continue
         start = offset
         offset = data.find(MAGIC, offset + 1)
-        while offset != -1 and _record_at(data, offset) is None:
+        while offset != -1 and _record_at(data, offset, key, legacy=False) is None:
             offset = data.find(MAGIC, offset + 1)
         if offset == -1:
             offset = size
@@ -440,9 +467,10 @@ def _scan(data: bytes) -> tuple[list[Record], list[tuple[int, int]]]:
 def _incomplete(data: bytes, offset: int) -> bool:
     """The bytes from ``offset`` are the beginning of a record cut short by the end of data."""
     if offset + HEADER.size > len(data):
-        return data[offset : offset + len(MAGIC)] == MAGIC[: len(data) - offset]
-    magic, _signal, length, _crc = HEADER.unpack_from(data, offset)
-    return magic == MAGIC and offset + HEADER.size + length > len(data)
+        head = data[offset : offset + len(MAGIC)]
+        return any(head == magic[: len(head)] for magic in (MAGIC, LEGACY_MAGIC))
+    magic, _signal, length, _check = HEADER.unpack_from(data, offset)
+    return magic in (MAGIC, LEGACY_MAGIC) and offset + HEADER.size + length > len(data)
 
 
 def _write_atomically(path: Path, text: str) -> None:
