@@ -24,7 +24,12 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from exptrace.ingest.dedup import RecentExports
 from exptrace.ingest.stats import IngestStats
-from exptrace.ingest.validation import Screened, TimeWindow, screen
+from exptrace.ingest.validation import (
+    DEFAULT_MAX_NESTED_VALUE_BYTES,
+    Screened,
+    TimeWindow,
+    screen,
+)
 from exptrace.ingest.wal import Signal, WalError, WalFull, WriteAheadLog
 
 REQUEST_TYPES = {
@@ -65,6 +70,8 @@ class Intake:
     """Items older than this are refused (partial success): the store would drop them."""
     max_future_seconds: float = 3600.0
     """Items stamped further ahead of this receiver's clock are refused (partial success)."""
+    max_nested_value_bytes: int = DEFAULT_MAX_NESTED_VALUE_BYTES
+    """Items holding a larger array or key-value list value are refused (partial success)."""
 
     def parse(self, signal: Signal, payload: bytes) -> object:
         """Decode to check the request is well-formed OTLP; raises Refused otherwise."""
@@ -110,7 +117,7 @@ class Intake:
         if request is None:
             request = self.parse(signal, payload)
         window = TimeWindow.now(self.retention_days, self.max_future_seconds)
-        screened = screen(signal, request, window)
+        screened = screen(signal, request, window, self.max_nested_value_bytes)
         if screened.kept > 0 and not self._log(signal, screened.payload, screened.kept):
             return screened  # a client's retry of an export already logged: counted there
         # Counted once the answer is certain: a retried request would count twice.

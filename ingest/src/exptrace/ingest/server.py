@@ -117,6 +117,7 @@ class IngestServer:
             retry_after=settings.retry_after,
             retention_days=settings.retention_days,
             max_future_seconds=settings.max_future_seconds,
+            max_nested_value_bytes=settings.max_nested_value_bytes,
         )
         self.flusher = Flusher(
             self.wal,

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from exptrace.ingest.redaction import DEFAULT_DROP_KEYS, DEFAULT_MASKS, Redaction
+from exptrace.ingest.validation import DEFAULT_MAX_NESTED_VALUE_BYTES
 from exptrace.propagation.settings import invalid, setting, settings_from_env
 
 
@@ -43,6 +44,9 @@ class IngestSettings:
     """Days rows are kept (0: forever); older items are refused at the door."""
     max_future_seconds: float = 3600.0
     """Items stamped further ahead of the receiver's clock are refused at the door."""
+    max_nested_value_bytes: int = DEFAULT_MAX_NESTED_VALUE_BYTES
+    """Items holding an array or key-value list value encoded in more bytes are refused at
+    the door: the engine decodes such values at about a millisecond per byte."""
     http_header_timeout: float = 10.0
     """Seconds an HTTP client has to send a request's headers (from its first byte)."""
     http_body_timeout: float = 60.0
@@ -82,6 +86,9 @@ class IngestSettings:
             if not host or not port.isdigit() or int(port) > 65535:
                 problem = f"must be HOST:PORT, PORT 0 to 65535, got {getattr(self, name)!r}"
                 raise invalid(self, name, problem)
+        if self.max_nested_value_bytes < 1:
+            problem = f"must be at least 1 byte, got {self.max_nested_value_bytes}"
+            raise invalid(self, "max_nested_value_bytes", problem)
         if self.retention_days < 0:
             problem = f"must be 0 (keep) or more, got {self.retention_days}"
             raise invalid(self, "retention_days", problem)
