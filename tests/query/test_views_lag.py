@@ -9,8 +9,10 @@ from __future__ import annotations
 import datetime as dt
 import time
 
+from exptrace.ingest.wal import Signal
 from exptrace.query.api import Queries, Window
-from tests.query.synth import Request, send
+from tests.ingest.helpers import wait_for
+from tests.query.synth import Request, encode
 
 
 def test_late_and_future_dated_spans_do_not_count_as_pipeline_lag(make_receiver):
@@ -19,11 +21,20 @@ def test_late_and_future_dated_spans_do_not_count_as_pipeline_lag(make_receiver)
     on_time = [Request("checkout", "/pay", {}, duration_ms=5, ago_seconds=2) for _ in range(4)]
     late = Request("checkout", "/pay", {}, duration_ms=5, ago_seconds=2 * 86_400)
     future = Request("checkout", "/pay", {}, duration_ms=5, ago_seconds=-600)
-    send(receiver, [*on_time, late, future])
-    time.sleep(1.0)  # a few self-metric exports, flushed like any telemetry
-    assert receiver.flusher.flush_now(60)
+    receiver.intake.accept(Signal.TRACES, encode([*on_time, late, future]))
     window = Window.parse(now - dt.timedelta(minutes=5), now + dt.timedelta(minutes=5))
-    rows = Queries(receiver.store).ingestion_lag(window)
+    queries = Queries(receiver.store)
+
+    def measured() -> list[dict]:
+        # The receiver's own exports (every 0.2 s) and the spans, flushed like any telemetry.
+        rows = queries.ingestion_lag(window)
+        arrival = [r for r in rows if r["measure"] == "arrival" and r["service"] == "checkout"]
+        pipeline = [r for r in rows if r["measure"] == "pipeline"]
+        return rows if pipeline and arrival and arrival[0]["items"] == 6 else []
+
+    wait_for(measured, timeout=120, interval=0.5)
+    time.sleep(1.0)  # a few more self-metric exports
+    rows = measured()
     [pipeline] = [r for r in rows if r["measure"] == "pipeline"]
     [arrival] = [r for r in rows if r["measure"] == "arrival" and r["service"] == "checkout"]
     assert pipeline["items"] >= 1 and pipeline["max_ms"] < 30_000, pipeline
