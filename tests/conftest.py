@@ -11,6 +11,7 @@ import pytest
 DATA_TABLES = (
     "otel_traces",
     "otel_traces_trace_id_ts",
+    "exptrace_requests",
     "otel_logs",
     "otel_metrics_gauge",
     "otel_metrics_sum",

@@ -95,9 +95,14 @@ def test_sample_ratio_mismatch_fires_on_skew_and_not_on_a_fair_split(receiver, q
     )
     skewed = queries.report("skewed", Window.parse())["sample_ratio"]
     fair = queries.report("fair", Window.parse())["sample_ratio"]
-    assert skewed["mismatch"] and skewed["p_value"] == pytest.approx(
-        scipy_stats.chisquare([1100, 900]).pvalue
+    assert skewed["mismatch"] and skewed["method"] == "always-valid"
+    assert skewed["chi_square_p_value"] == pytest.approx(scipy_stats.chisquare([1100, 900]).pvalue)
+    # the always-valid p-value: the multinomial's likelihood over the Dirichlet mixture's
+    mixture = scipy_stats.dirichlet_multinomial.pmf([1100, 900], [50.0, 50.0], 2000)
+    assert skewed["p_value"] == pytest.approx(
+        scipy_stats.multinomial.pmf([1100, 900], 2000, [0.5, 0.5]) / mixture
     )
+    assert skewed["p_value"] > skewed["chi_square_p_value"]  # the price of looking any time
     assert not fair["mismatch"] and fair["p_value"] == pytest.approx(1.0)
 
 

@@ -74,7 +74,7 @@ def test_views_created_at_up_answer_as_the_files_do(receiver, queries):
     insert(receiver.store, [span(100, "t1", "a", variant="B", unit="u1", error=True)])
     names = {name for name, _ in views()}
     assert {"exptrace_report_arms", "exptrace_cohort_slis", "exptrace_ingestion_lag"} <= names
-    assert "exptrace_report_requests" not in names  # a fragment, not a query
+    assert "exptrace_requests_in_window" not in names  # a fragment, not a query
     params = {
         **window().params(),
         "experiment": "checkout",

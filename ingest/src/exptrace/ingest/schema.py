@@ -19,8 +19,9 @@ from exptrace.ingest import landing
 from exptrace.ingest.redaction import Redaction, RedactionSql
 from exptrace.ingest.sqltext import identifier, literal
 from exptrace.propagation import grammar
+from exptrace.propagation.context import UNIT_MEMBER
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 UPSTREAM_RELEASE = "v0.152.0"
 """The clickhouseexporter release whose tables ours match (logs in the v0.151+ layout)."""
 
@@ -233,6 +234,7 @@ class Schema:
             Table("otel_metrics_landing", landing.METRICS, engine="Null"),
             self._traces_table(),
             TRACE_ID_TS_TABLE,
+            REQUESTS_TABLE,
             self._logs_table(),
             *[self._metric_table(kind, specific) for kind, specific in _METRIC_SPECIFIC.items()],
         ]
@@ -488,6 +490,7 @@ FROM (
         views = [
             View("otel_traces_mv", "otel_traces", traces),
             View("otel_traces_trace_id_ts_mv", "otel_traces_trace_id_ts", trace_id_ts),
+            View("exptrace_requests_mv", REQUESTS_TABLE.name, REQUESTS_SELECT),
             View("otel_logs_mv", "otel_logs", logs),
         ]
         for kind in _METRIC_SPECIFIC:
@@ -583,8 +586,10 @@ FROM (
         :func:`exptrace.ingest.migrate.ensure_schema` reconciles for every version (missing
         columns and indexes, our columns' defaults, landing columns, views). Version 3 adds
         ``exptrace_experiments.unit`` (each experiment's unit attribute; rows written before
-        read the default ``exptrace.unit``), a missing column that reconciliation adds."""
-        return {2: [], 3: []}
+        read the default ``exptrace.unit``), a missing column that reconciliation adds.
+        Version 4 adds :data:`REQUESTS_TABLE` and fills it from the spans already stored
+        (its view exists only after the migration, so nothing is counted twice)."""
+        return {2: [], 3: [], 4: [f"INSERT INTO {REQUESTS_TABLE.name} {REQUESTS_SELECT}"]}
 
 
 def _on(cluster: str | None) -> str:
@@ -683,6 +688,72 @@ TRACE_ID_TS_TABLE = Table(
     partition_by="toStartOfWeek(Start)",
     ttl_column="toDateTime(Start)",
 )
+
+UNIT_ATTRIBUTE_SUFFIX = ".id"
+"""Span attributes that can name a randomization unit: ``exptrace.unit`` (the keyed hash the
+middleware carries) and any ``*.id`` attribute (``user.id``, ``session.id``, ``device.id``...)."""
+
+
+def is_unit_attribute(name: str) -> bool:
+    """True when ``name`` is an attribute :data:`REQUESTS_TABLE` keeps as a unit."""
+    return name == UNIT_MEMBER or (
+        name.endswith(UNIT_ATTRIBUTE_SUFFIX) and len(name) > len(UNIT_ATTRIBUTE_SUFFIX)
+    )
+
+
+REQUESTS_TABLE = Table(
+    "exptrace_requests",
+    """
+    Experiment LowCardinality(String) CODEC(ZSTD(1)),
+    Trace UInt64 CODEC(ZSTD(1)),
+    Start DateTime64(9) CODEC(Delta(8), ZSTD(1)),
+    FirstKey UInt128 CODEC(ZSTD(1)),
+    Failed Bool CODEC(ZSTD(1)),
+    Duration UInt64 CODEC(ZSTD(1)),
+    HasRoot Bool CODEC(ZSTD(1)),
+    VariantMin LowCardinality(String) CODEC(ZSTD(1)),
+    VariantMax LowCardinality(String) CODEC(ZSTD(1)),
+    Units Map(LowCardinality(String), String) CODEC(ZSTD(1))""",
+    order_by="(Experiment, toStartOfMinute(Start), Trace)",
+    partition_by="toDate(Start)",
+    ttl_column="toDateTime(Start)",
+)
+"""What reports read instead of grouping every span again: per trace, per experiment its spans
+carry (and ``''`` for the trace's root), per insert block, the partial facts that merge into
+one request: the earliest span by :data:`REQUEST_ORDER` (root first) and its outcome, the
+variants seen (contamination when the least and greatest differ) and the unit attributes.
+A trace whose spans arrive in several exports has several rows; queries merge them."""
+
+REQUEST_ORDER = (
+    "bitOr(bitOr(bitShiftLeft(toUInt128(ParentSpanId != ''), 127), "
+    "bitShiftLeft(toUInt128(toUnixTimestamp64Nano(Timestamp)), 64)), "
+    "toUInt128(cityHash64(SpanId)))"
+)
+"""One number per span: the root first, then the earliest start, then a hash of SpanId, so the
+same spans always give the same first span."""
+
+REQUESTS_SELECT = f"""
+SELECT
+    Experiment,
+    cityHash64(TraceId) AS Trace,
+    min(Timestamp) AS Start,
+    min(order_key) AS FirstKey,
+    argMin(StatusCode = 'Error' OR HttpStatusCode >= 500, order_key) AS Failed,
+    argMin(Duration, order_key) AS Duration,
+    max(ParentSpanId = '') AS HasRoot,
+    min(Experiments[Experiment]) AS VariantMin,
+    max(Experiments[Experiment]) AS VariantMax,
+    argMinIf(units, order_key, length(units) > 0) AS Units
+FROM (
+    SELECT TraceId, Timestamp, Duration, ParentSpanId, StatusCode, HttpStatusCode, Experiments,
+        {REQUEST_ORDER} AS order_key,
+        mapFilter((k, v) -> (k = {literal(UNIT_MEMBER)} OR endsWith(k, {literal(UNIT_ATTRIBUTE_SUFFIX)}))
+                            AND v != '', SpanAttributes) AS units
+    FROM otel_traces
+    WHERE TraceId != '' AND (ParentSpanId = '' OR length(Experiments) > 0)
+)
+ARRAY JOIN arrayConcat(if(ParentSpanId = '', [''], []), mapKeys(Experiments)) AS Experiment
+GROUP BY Experiment, Trace"""
 
 _METRIC_COMMON = f"""
     ResourceAttributes {ATTR_MAP} CODEC(ZSTD(1)),

@@ -20,6 +20,8 @@ BURN_RULES = (  # multi-window, multi-burn-rate alerting for a 30-day SLO window
     ("page", "6h", "30m", 6.0),
     ("ticket", "3d", "6h", 1.0),
 )
+BURN_HORIZON = dt.timedelta(days=3)
+"""The longest burn window: how far back ``burn_rates`` reads."""
 DEFAULT_LIMIT = 200
 """Rows a list-returning query answers unless asked for another page size."""
 MAX_LIMIT = 10_000
@@ -303,9 +305,16 @@ class Queries:
         moment = (
             _text(_to_datetime(at)) if at else _text(dt.datetime.now(dt.UTC).replace(tzinfo=None))
         )
-        rows = self.run_page(
-            "burn_rates", {"at": moment, "default_availability": default_availability}, page
-        )
+        end = _to_datetime(moment)
+        params = {
+            "start": _text(end - BURN_HORIZON),
+            "end": moment,
+            "default_availability": default_availability,
+            "experiment": "",
+            "unit_attribute": self.unit_attribute,
+            "trace_horizon_seconds": self.trace_horizon_seconds,
+        }
+        rows = self.run_page("burn_rates", params, page)
         out = Rows([], rows.total, page)
         for row in rows:
             budget = 1 - row["availability_target"]

@@ -270,8 +270,8 @@ def make_parser() -> argparse.ArgumentParser:
         "--unit",
         default=UNIT_MEMBER,
         metavar="ATTRIBUTE",
-        help=f"the span attribute naming the randomization unit, e.g. user.id or session.id "
-        f"(default: {UNIT_MEMBER}, the middleware's keyed hash)",
+        help=f"the span attribute naming the randomization unit: {UNIT_MEMBER} (the "
+        "middleware's keyed hash, the default) or any *.id attribute, e.g. user.id",
     )
     create.add_argument("--actor", default=actor, help=actor_help)
 

@@ -30,6 +30,7 @@ def attribute(
         **window.params(),
         "service": service,
         "route": route,
+        "experiment": "",
         "unit_attribute": queries.unit_attribute,
         "trace_horizon_seconds": queries.trace_horizon_seconds,
     }

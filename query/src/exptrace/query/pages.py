@@ -52,7 +52,7 @@ def page_routes(
 
     Every response under /ui, a 404 or 405 included, carries :data:`HEADERS`."""
     sessions = Sessions(authorized)
-    series = Series(queries.reader)
+    series = Series(queries)
     experiments = ExperimentPages(queries, registry, series)
     operations = OperationsPages(queries, series)
     static = Path(__file__).parent / "static"

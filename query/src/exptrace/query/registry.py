@@ -10,6 +10,7 @@ import threading
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from exptrace.ingest.schema import UNIT_ATTRIBUTE_SUFFIX, is_unit_attribute
 from exptrace.ingest.store import Store, StoreError
 from exptrace.propagation import grammar
 from exptrace.propagation.context import UNIT_MEMBER
@@ -104,8 +105,9 @@ class Experiment:
     slo: dict[str, float] = field(default_factory=dict)
     """``availability`` (e.g. 0.999) and ``latency_p95_ms`` targets."""
     unit: str = UNIT_MEMBER
-    """The span attribute that names the randomization unit (``user.id``, ``session.id``...):
-    what the report counts as independent."""
+    """The span attribute that names the randomization unit (``user.id``, ``session.id``...,
+    see :func:`~exptrace.ingest.schema.is_unit_attribute`): what the report counts as
+    independent."""
     start_time: str | None = None
     end_time: str | None = None
     version: int = 0
@@ -124,6 +126,12 @@ class Experiment:
             raise RegistryError(f"experiment id {self.id!r} must be {grammar.describe()}")
         if not isinstance(self.unit, str) or not grammar.is_token(self.unit):
             raise RegistryError(f"unit attribute {self.unit!r} must be {grammar.describe()}")
+        if not is_unit_attribute(self.unit):
+            raise RegistryError(
+                f"unit attribute {self.unit!r} must be {UNIT_MEMBER} or end in "
+                f"{UNIT_ATTRIBUTE_SUFFIX!r} (user.id, session.id...): the attributes kept per "
+                "request"
+            )
         if self.status not in STATUSES:
             raise RegistryError(f"status must be one of {', '.join(STATUSES)}")
         if not self.variants:

@@ -127,7 +127,7 @@ def report(data: dict[str, Any]) -> str:
         observed = ", ".join(f"{k}={v}" for k, v in srm["observed"].items())
         lines += [
             "",
-            f"Sample ratio: {observed}; chi-square p = {p_value(srm['p_value'])}: {verdict}",
+            f"Sample ratio ({srm['method']}): {observed}; p = {p_value(srm['p_value'])}: {verdict}",
         ]
     for note in data.get("notes", []):
         lines.append(f"note: {note}")

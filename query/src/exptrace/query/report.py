@@ -225,7 +225,7 @@ class Report:
         if self.registered is None:
             return None
         check = sample_ratio_mismatch(
-            {v: a.units for v, a in arms.items()}, self.registered.variants
+            {v: a.units for v, a in arms.items()}, self.registered.variants, method=self.q.method
         )
         return None if check is None else {**check.__dict__, "unit": "units"}
 

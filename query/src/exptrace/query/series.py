@@ -8,9 +8,7 @@ import datetime as dt
 import math
 from typing import Any
 
-from exptrace.ingest.store import Store
-from exptrace.query.api import Window
-from exptrace.query.sqlfiles import load
+from exptrace.query.api import Queries, Window
 from exptrace.query.statistics import normal_quantile
 
 STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
@@ -28,17 +26,24 @@ def bucket_seconds(window: Window, max_buckets: int = MAX_BUCKETS) -> int:
 class Series:
     """Reads the page series through the query layer's read-only store."""
 
-    def __init__(self, reader: Store) -> None:
-        self.reader = reader
+    def __init__(self, queries: Queries) -> None:
+        self.queries = queries
 
     def _run(self, name: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-        return self.reader.query(load(name).text, params).dicts()
+        return self.queries.run(name, params)
 
     def experiment(self, experiment: str, window: Window, bucket: int) -> list[dict[str, Any]]:
-        """Rows of (bucket, variant, requests, errors, error_rate, p95_ms)."""
+        """Rows of (bucket, variant, requests, errors, error_rate, p95_ms): requests as the
+        report counts them."""
         return self._run(
             "experiment_series",
-            {**window.params(), "experiment": experiment, "bucket_seconds": bucket},
+            {
+                **window.params(),
+                "experiment": experiment,
+                "bucket_seconds": bucket,
+                "unit_attribute": self.queries.unit_attribute,
+                "trace_horizon_seconds": self.queries.trace_horizon_seconds,
+            },
         )
 
     def incident(

@@ -91,24 +91,53 @@ def _gamma_q(a: float, x: float) -> float:
     return math.exp(-x + a * math.log(x) - math.lgamma(a)) * h
 
 
+SRM_CONCENTRATION = 100.0
+"""Prior strength of the always-valid SRM test's Dirichlet mixture (in units): how far from
+the registered split it looks hardest; any positive value keeps the test valid."""
+
+
 @dataclass(frozen=True)
 class SampleRatioCheck:
-    """Observed split against the registered weights (chi-square goodness of fit)."""
+    """Observed split against the registered weights."""
 
     observed: dict[str, int]
     expected_share: dict[str, float]
     chi_square: float
     p_value: float
+    """Always valid (:func:`sequential_srm_p_value`) or the chi-square's, by ``method``."""
     mismatch: bool
     threshold: float
     unregistered: dict[str, int]
     """Traffic in variants the registry does not name: a mismatch however small."""
+    method: str
+    chi_square_p_value: float
+    """The one-look chi-square goodness-of-fit p-value, for reference."""
+
+
+def sequential_srm_p_value(
+    counts: list[int], shares: list[float], concentration: float = SRM_CONCENTRATION
+) -> float:
+    """An always-valid p-value for "the counts follow ``shares``": the reciprocal of the Bayes
+    factor of a Dirichlet-multinomial mixture (centred on the shares) against them (Lindon and
+    Malek 2022). By Ville's inequality the chance that it ever falls below alpha, however
+    often it is computed as units arrive, is at most alpha."""
+    prior = [concentration * s for s in shares]
+    n = sum(counts)
+    log_bf = math.lgamma(sum(prior)) - math.lgamma(sum(prior) + n)
+    for a, x, s in zip(prior, counts, shares, strict=True):
+        log_bf += math.lgamma(a + x) - math.lgamma(a) - x * math.log(s)
+    return 1.0 if log_bf <= 0 else math.exp(-log_bf)
 
 
 def sample_ratio_mismatch(
-    observed: Mapping[str, int], weights: Mapping[str, float], threshold: float = 0.001
+    observed: Mapping[str, int],
+    weights: Mapping[str, float],
+    threshold: float = 0.001,
+    method: str = "always-valid",
 ) -> SampleRatioCheck | None:
-    """None when there is nothing to compare (no weights or no traffic)."""
+    """``method``: ``always-valid`` (look as often as you like) or ``fixed-horizon`` (the
+    chi-square test, one look). None when there is nothing to compare (no weights or no
+    traffic)."""
     unregistered = {v: int(n) for v, n in observed.items() if v not in weights and n > 0}
     total_weight = sum(weights.values())
     total = sum(observed.get(v, 0) for v in weights)
@@ -118,7 +147,14 @@ def sample_ratio_mismatch(
     chi = sum(
         (observed.get(v, 0) - total * s) ** 2 / (total * s) for v, s in shares.items() if s > 0
     )
-    p = chi_square_sf(chi, sum(1 for s in shares.values() if s > 0) - 1)
+    chi_p = chi_square_sf(chi, sum(1 for s in shares.values() if s > 0) - 1)
     counts = {v: int(observed.get(v, 0)) for v in weights}
+    positive = [v for v, s in shares.items() if s > 0]
+    if method == "fixed-horizon":
+        p = chi_p
+    else:
+        p = sequential_srm_p_value([counts[v] for v in positive], [shares[v] for v in positive])
     mismatch = p < threshold or bool(unregistered)
-    return SampleRatioCheck(counts, shares, chi, p, mismatch, threshold, unregistered)
+    return SampleRatioCheck(
+        counts, shares, chi, p, mismatch, threshold, unregistered, method, chi_p
+    )

@@ -1,4 +1,4 @@
--- with: report_requests
+-- with: requests_in_window
 -- One row per variant: sums over randomization units (m requests, e errors per unit) for
 -- the delta method; the exact p50/p95/p99 (and p90) latency (ms); per unit, the count c of
 -- its requests at or below each quantile (sums of c, c^2 and c*m); and each quantile's

@@ -1,0 +1,62 @@
+-- One row per (experiment, request) in [{start}, {end}): every experiment, or only
+-- {experiment} when it is not ''. A request is a trace that carries the experiment, merged
+-- from exptrace_requests (the partial facts per trace that ingest writes). Its outcome and
+-- duration are the trace root's (the edge), whichever span carries the tag; without a root
+-- in the store, the earliest tagged span's. A request belongs to the window in which its
+-- trace starts (spans up to {trace_horizon_seconds} outside the window are read); ties on
+-- equal timestamps break on a hash of SpanId, so the same data always gives the same rows.
+-- A trace whose spans disagree on the variant is `mixed` (contamination): kept under its
+-- smallest variant, for the queries to count apart. The unit is the trace's
+-- {unit_attribute} (hashed), else the trace itself. Roots are looked up (and joined) only
+-- for traces whose tagged spans do not include the root.
+tagged AS MATERIALIZED (
+    SELECT
+        Experiment AS experiment,
+        Trace AS trace,
+        min(VariantMin) AS variant,
+        max(VariantMax) != variant AS mixed,
+        argMinIf(Units[{unit_attribute:String}], FirstKey,
+                 Units[{unit_attribute:String}] != '') AS unit_id,
+        max(HasRoot) AS has_root,
+        argMin(Failed, FirstKey) AS first_failed,
+        argMin(Duration, FirstKey) AS first_duration,
+        min(Start) AS first_at
+    FROM exptrace_requests
+    WHERE Experiment != '' AND ({experiment:String} = '' OR Experiment = {experiment:String})
+      AND Start >= {start:DateTime64(9)} - toIntervalSecond({trace_horizon_seconds:UInt32})
+      AND Start < {end:DateTime64(9)} + toIntervalSecond({trace_horizon_seconds:UInt32})
+    GROUP BY experiment, trace
+),
+roots AS (
+    SELECT Trace AS trace, argMin(Failed, FirstKey) AS root_failed,
+           argMin(Duration, FirstKey) AS root_duration, min(Start) AS root_at
+    FROM exptrace_requests
+    WHERE Experiment = ''
+      AND Start >= {start:DateTime64(9)} - toIntervalSecond({trace_horizon_seconds:UInt32})
+      AND Start < {end:DateTime64(9)} + toIntervalSecond({trace_horizon_seconds:UInt32})
+      AND Trace IN (SELECT trace FROM tagged WHERE NOT has_root)
+    GROUP BY trace
+),
+requests AS MATERIALIZED (
+    SELECT experiment, trace, mixed, variant, unit_id,
+           if(unit_id != '', cityHash64(unit_id), trace) AS unit,
+           false AS rootless, first_failed AS failed, first_duration / 1e6 AS duration_ms,
+           first_at AS at
+    FROM tagged
+    WHERE has_root AND first_at >= {start:DateTime64(9)} AND first_at < {end:DateTime64(9)}
+    UNION ALL
+    SELECT
+        t.experiment AS experiment,
+        t.trace AS trace,
+        t.mixed AS mixed,
+        t.variant AS variant,
+        t.unit_id AS unit_id,
+        if(t.unit_id != '', cityHash64(t.unit_id), t.trace) AS unit,
+        r.trace = 0 AS rootless,
+        if(r.trace = 0, t.first_failed, r.root_failed) AS failed,
+        if(r.trace = 0, t.first_duration, r.root_duration) / 1e6 AS duration_ms,
+        if(r.trace = 0, t.first_at, least(t.first_at, r.root_at)) AS at
+    FROM (SELECT * FROM tagged WHERE NOT has_root) AS t
+    LEFT JOIN roots AS r ON t.trace = r.trace
+    WHERE at >= {start:DateTime64(9)} AND at < {end:DateTime64(9)}
+)
