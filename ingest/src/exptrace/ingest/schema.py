@@ -710,6 +710,8 @@ REQUESTS_TABLE = Table(
     FirstKey UInt128 CODEC(ZSTD(1)),
     Failed Bool CODEC(ZSTD(1)),
     Duration UInt64 CODEC(ZSTD(1)),
+    Service LowCardinality(String) CODEC(ZSTD(1)),
+    Route LowCardinality(String) CODEC(ZSTD(1)),
     HasRoot Bool CODEC(ZSTD(1)),
     VariantMin LowCardinality(String) CODEC(ZSTD(1)),
     VariantMax LowCardinality(String) CODEC(ZSTD(1)),
@@ -720,8 +722,8 @@ REQUESTS_TABLE = Table(
 )
 """What reports read instead of grouping every span again: per trace, per experiment its spans
 carry (and ``''`` for the trace's root), per insert block, the partial facts that merge into
-one request: the earliest span by :data:`REQUEST_ORDER` (root first) and its outcome, the
-variants seen (contamination when the least and greatest differ) and the unit attributes.
+one request: the earliest span by :data:`REQUEST_ORDER` (root first) with its outcome,
+service and route (``http.route``, else the span name), the variants seen (contamination when the least and greatest differ) and the unit attributes.
 A trace whose spans arrive in several exports has several rows; queries merge them."""
 
 REQUEST_ORDER = (
@@ -740,12 +742,15 @@ SELECT
     min(order_key) AS FirstKey,
     argMin(StatusCode = 'Error' OR HttpStatusCode >= 500, order_key) AS Failed,
     argMin(Duration, order_key) AS Duration,
+    argMin(ServiceName, order_key) AS Service,
+    argMin(if(HttpRoute != '', HttpRoute, SpanName), order_key) AS Route,
     max(ParentSpanId = '') AS HasRoot,
     min(Experiments[Experiment]) AS VariantMin,
     max(Experiments[Experiment]) AS VariantMax,
     argMinIf(units, order_key, length(units) > 0) AS Units
 FROM (
     SELECT TraceId, Timestamp, Duration, ParentSpanId, StatusCode, HttpStatusCode, Experiments,
+        ServiceName, HttpRoute, SpanName,
         {REQUEST_ORDER} AS order_key,
         mapFilter((k, v) -> (k = {literal(UNIT_MEMBER)} OR endsWith(k, {literal(UNIT_ATTRIBUTE_SUFFIX)}))
                             AND v != '', SpanAttributes) AS units

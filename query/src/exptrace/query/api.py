@@ -203,6 +203,9 @@ class Queries:
     def cohort_slis(
         self, window: Window, experiment: str = "", by_service: bool = False, by_route: bool = False
     ) -> list[dict[str, Any]]:
+        """Requests, errors, availability and latency per (experiment, variant): the report's
+        requests (each trace once, its root's outcome), by the edge's route with
+        ``by_route``; with ``by_service`` each service's own entry spans instead."""
         rows = self.run(
             "cohort_slis",
             {
@@ -210,6 +213,8 @@ class Queries:
                 "experiment": experiment,
                 "by_service": int(by_service),
                 "by_route": int(by_route),
+                "unit_attribute": self.unit_attribute,
+                "trace_horizon_seconds": self.trace_horizon_seconds,
             },
         )
         for row in rows:

@@ -1,24 +1,10 @@
--- Per (experiment, variant), optionally per service and route: requests, errors, availability
--- and t-digest latency quantiles (ms). A request is the first tagged entry span of its trace
--- (ties broken on a hash of SpanId); by_service = 1 counts every service's own entry spans instead.
-WITH requests AS (
-    SELECT
-        experiment,
-        argMin((span_variant, (StatusCode = 'Error' OR HttpStatusCode >= 500), Duration, ServiceName, if(HttpRoute != '', HttpRoute, SpanName)), bitOr(bitShiftLeft(toUInt128(toUnixTimestamp64Nano(Timestamp)), 64), toUInt128(cityHash64(SpanId)))) AS first_span,
-        tupleElement(first_span, 1) AS variant,
-        tupleElement(first_span, 2) AS failed,
-        tupleElement(first_span, 3) AS duration,
-        tupleElement(first_span, 4) AS service,
-        tupleElement(first_span, 5) AS route,
-        min(Timestamp) AS at
-    FROM (
-        SELECT Timestamp, TraceId, SpanId, ServiceName, HttpRoute, SpanName, StatusCode,
-               HttpStatusCode, Duration, experiment, span_variant
-        FROM otel_traces ARRAY JOIN mapKeys(Experiments) AS experiment, mapValues(Experiments) AS span_variant
-        WHERE Timestamp >= {start:DateTime64(9)} AND Timestamp < {end:DateTime64(9)} AND SpanKind IN ('Server', 'Consumer')  AND ({experiment:String} = '' OR experiment = {experiment:String})
-    )
-    GROUP BY if({by_service:UInt8}, cityHash64(SpanId), cityHash64(TraceId)) AS request, experiment
-)
+-- with: requests_in_window
+-- Per (experiment, variant): requests, errors, availability and t-digest latency quantiles
+-- (ms); every experiment, or only {experiment} when it is not ''. By default the requests
+-- are the report's (`requests_in_window`: each trace once, its root's outcome; contaminated
+-- traces left out), with by_route = 1 split by the edge's route. With by_service = 1 each
+-- service's own entry spans count instead (a service's SLI, split by service and, with
+-- by_route, by route), each taking its trace's variant.
 SELECT
     experiment, variant,
     if({by_service:UInt8}, service, '') AS service,
@@ -27,7 +13,23 @@ SELECT
     countIf(failed) AS errors,
     errors / requests AS error_rate,
     1 - error_rate AS availability,
-    quantilesTDigest(0.5, 0.9, 0.95, 0.99)(duration / 1e6) AS latency_ms
-FROM requests
+    quantilesTDigest(0.5, 0.9, 0.95, 0.99)(duration_ms) AS latency_ms
+FROM (
+    SELECT experiment, variant, service, route, failed, duration_ms
+    FROM requests
+    WHERE NOT mixed AND NOT {by_service:UInt8}
+    UNION ALL
+    SELECT r.experiment AS experiment, r.variant AS variant, s.ServiceName AS service,
+           if(s.HttpRoute != '', s.HttpRoute, s.SpanName) AS route,
+           s.StatusCode = 'Error' OR s.HttpStatusCode >= 500 AS failed,
+           s.Duration / 1e6 AS duration_ms
+    FROM otel_traces AS s
+    INNER JOIN (SELECT experiment, trace, variant FROM requests WHERE NOT mixed) AS r
+        ON cityHash64(s.TraceId) = r.trace
+    WHERE {by_service:UInt8}
+      AND s.Timestamp >= {start:DateTime64(9)} - toIntervalSecond({trace_horizon_seconds:UInt32})
+      AND s.Timestamp < {end:DateTime64(9)} + toIntervalSecond({trace_horizon_seconds:UInt32})
+      AND s.SpanKind IN ('Server', 'Consumer')
+)
 GROUP BY experiment, variant, service, route
 ORDER BY experiment, variant, service, route

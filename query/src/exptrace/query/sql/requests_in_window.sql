@@ -5,6 +5,7 @@
 -- in the store, the earliest tagged span's. A request belongs to the window in which its
 -- trace starts (spans up to {trace_horizon_seconds} outside the window are read); ties on
 -- equal timestamps break on a hash of SpanId, so the same data always gives the same rows.
+-- service and route are the edge's (the root's, else the earliest tagged span's).
 -- A trace whose spans disagree on the variant is `mixed` (contamination): kept under its
 -- smallest variant, for the queries to count apart. The unit is the trace's
 -- {unit_attribute} (hashed), else the trace itself. Roots are looked up (and joined) only
@@ -20,6 +21,8 @@ tagged AS MATERIALIZED (
         max(HasRoot) AS has_root,
         argMin(Failed, FirstKey) AS first_failed,
         argMin(Duration, FirstKey) AS first_duration,
+        argMin(Service, FirstKey) AS first_service,
+        argMin(Route, FirstKey) AS first_route,
         min(Start) AS first_at
     FROM exptrace_requests
     WHERE Experiment != '' AND ({experiment:String} = '' OR Experiment = {experiment:String})
@@ -29,7 +32,8 @@ tagged AS MATERIALIZED (
 ),
 roots AS (
     SELECT Trace AS trace, argMin(Failed, FirstKey) AS root_failed,
-           argMin(Duration, FirstKey) AS root_duration, min(Start) AS root_at
+           argMin(Duration, FirstKey) AS root_duration, argMin(Service, FirstKey) AS root_service,
+           argMin(Route, FirstKey) AS root_route, min(Start) AS root_at
     FROM exptrace_requests
     WHERE Experiment = ''
       AND Start >= {start:DateTime64(9)} - toIntervalSecond({trace_horizon_seconds:UInt32})
@@ -41,7 +45,7 @@ requests AS MATERIALIZED (
     SELECT experiment, trace, mixed, variant, unit_id,
            if(unit_id != '', cityHash64(unit_id), trace) AS unit,
            false AS rootless, first_failed AS failed, first_duration / 1e6 AS duration_ms,
-           first_at AS at
+           first_service AS service, first_route AS route, first_at AS at
     FROM tagged
     WHERE has_root AND first_at >= {start:DateTime64(9)} AND first_at < {end:DateTime64(9)}
     UNION ALL
@@ -55,6 +59,8 @@ requests AS MATERIALIZED (
         r.trace = 0 AS rootless,
         if(r.trace = 0, t.first_failed, r.root_failed) AS failed,
         if(r.trace = 0, t.first_duration, r.root_duration) / 1e6 AS duration_ms,
+        if(r.trace = 0, t.first_service, r.root_service) AS service,
+        if(r.trace = 0, t.first_route, r.root_route) AS route,
         if(r.trace = 0, t.first_at, least(t.first_at, r.root_at)) AS at
     FROM (SELECT * FROM tagged WHERE NOT has_root) AS t
     LEFT JOIN roots AS r ON t.trace = r.trace
