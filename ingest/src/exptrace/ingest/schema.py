@@ -715,7 +715,7 @@ REQUESTS_TABLE = Table(
     HasRoot Bool CODEC(ZSTD(1)),
     VariantMin LowCardinality(String) CODEC(ZSTD(1)),
     VariantMax LowCardinality(String) CODEC(ZSTD(1)),
-    Units Map(LowCardinality(String), String) CODEC(ZSTD(1))""",
+    Units Map(LowCardinality(String), UInt64) CODEC(ZSTD(1))""",
     order_by="(Experiment, toStartOfMinute(Start), Trace)",
     partition_by="toDate(Start)",
     ttl_column="toDateTime(Start)",
@@ -723,8 +723,9 @@ REQUESTS_TABLE = Table(
 """What reports read instead of grouping every span again: per trace, per experiment its spans
 carry (and ``''`` for the trace's root), per insert block, the partial facts that merge into
 one request: the earliest span by :data:`REQUEST_ORDER` (root first) with its outcome,
-service and route (``http.route``, else the span name), the variants seen (contamination when the least and greatest differ) and the unit attributes.
-A trace whose spans arrive in several exports has several rows; queries merge them."""
+service and route (``http.route``, else the span name), the variants seen (contamination
+when the least and greatest differ) and the unit attributes, hashed (``cityHash64``; the raw
+ids stay in the spans only). A trace whose spans arrive in several exports has several rows; queries merge them."""
 
 REQUEST_ORDER = (
     "bitOr(bitOr(bitShiftLeft(toUInt128(ParentSpanId != ''), 127), "
@@ -752,8 +753,9 @@ FROM (
     SELECT TraceId, Timestamp, Duration, ParentSpanId, StatusCode, HttpStatusCode, Experiments,
         ServiceName, HttpRoute, SpanName,
         {REQUEST_ORDER} AS order_key,
-        mapFilter((k, v) -> (k = {literal(UNIT_MEMBER)} OR endsWith(k, {literal(UNIT_ATTRIBUTE_SUFFIX)}))
-                            AND v != '', SpanAttributes) AS units
+        mapApply((k, v) -> (k, cityHash64(v)), mapFilter(
+            (k, v) -> (k = {literal(UNIT_MEMBER)} OR endsWith(k, {literal(UNIT_ATTRIBUTE_SUFFIX)}))
+                      AND v != '', SpanAttributes)) AS units
     FROM otel_traces
     WHERE TraceId != '' AND (ParentSpanId = '' OR length(Experiments) > 0)
 )

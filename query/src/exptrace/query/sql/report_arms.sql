@@ -24,7 +24,7 @@ units AS (
         countIf(NOT r.mixed AND r.failed) AS e,
         countIf(r.mixed) AS x,
         countIf(NOT r.rootless) AS rooted,
-        max(r.unit_id != '') AS identified,
+        max(r.identified) AS identified,
         countIf(NOT r.mixed AND r.duration_ms <= l.q[1]) AS c1,
         countIf(NOT r.mixed AND r.duration_ms <= l.q[2]) AS c2,
         countIf(NOT r.mixed AND r.duration_ms <= l.q[3]) AS c3

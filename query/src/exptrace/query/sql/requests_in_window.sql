@@ -8,16 +8,16 @@
 -- service and route are the edge's (the root's, else the earliest tagged span's).
 -- A trace whose spans disagree on the variant is `mixed` (contamination): kept under its
 -- smallest variant, for the queries to count apart. The unit is the trace's
--- {unit_attribute} (hashed), else the trace itself. Roots are looked up (and joined) only
+-- {unit_attribute} (its hash, as ingest keeps it), else the trace itself. Roots are looked up (and joined) only
 -- for traces whose tagged spans do not include the root.
 tagged AS MATERIALIZED (
     SELECT
-        Experiment AS experiment,
-        Trace AS trace,
+        any(Experiment) AS experiment,
+        any(Trace) AS trace,
         min(VariantMin) AS variant,
         max(VariantMax) != variant AS mixed,
         argMinIf(Units[{unit_attribute:String}], FirstKey,
-                 Units[{unit_attribute:String}] != '') AS unit_id,
+                 Units[{unit_attribute:String}] != 0) AS unit_hash,
         max(HasRoot) AS has_root,
         argMin(Failed, FirstKey) AS first_failed,
         argMin(Duration, FirstKey) AS first_duration,
@@ -28,7 +28,8 @@ tagged AS MATERIALIZED (
     WHERE Experiment != '' AND ({experiment:String} = '' OR Experiment = {experiment:String})
       AND Start >= {start:DateTime64(9)} - toIntervalSecond({trace_horizon_seconds:UInt32})
       AND Start < {end:DateTime64(9)} + toIntervalSecond({trace_horizon_seconds:UInt32})
-    GROUP BY experiment, trace
+    -- one 64-bit key per (experiment, trace): several times faster to group than the pair
+    GROUP BY bitXor(Trace, cityHash64(Experiment))
 ),
 roots AS (
     SELECT Trace AS trace, argMin(Failed, FirstKey) AS root_failed,
@@ -38,12 +39,13 @@ roots AS (
     WHERE Experiment = ''
       AND Start >= {start:DateTime64(9)} - toIntervalSecond({trace_horizon_seconds:UInt32})
       AND Start < {end:DateTime64(9)} + toIntervalSecond({trace_horizon_seconds:UInt32})
+      AND (SELECT countIf(NOT has_root) FROM tagged) > 0  -- usually none: nothing is read
       AND Trace IN (SELECT trace FROM tagged WHERE NOT has_root)
     GROUP BY trace
 ),
 requests AS MATERIALIZED (
-    SELECT experiment, trace, mixed, variant, unit_id,
-           if(unit_id != '', cityHash64(unit_id), trace) AS unit,
+    SELECT experiment, trace, mixed, variant, unit_hash != 0 AS identified,
+           if(identified, unit_hash, trace) AS unit,
            false AS rootless, first_failed AS failed, first_duration / 1e6 AS duration_ms,
            first_service AS service, first_route AS route, first_at AS at
     FROM tagged
@@ -54,8 +56,8 @@ requests AS MATERIALIZED (
         t.trace AS trace,
         t.mixed AS mixed,
         t.variant AS variant,
-        t.unit_id AS unit_id,
-        if(t.unit_id != '', cityHash64(t.unit_id), t.trace) AS unit,
+        t.unit_hash != 0 AS identified,
+        if(identified, t.unit_hash, t.trace) AS unit,
         r.trace = 0 AS rootless,
         if(r.trace = 0, t.first_failed, r.root_failed) AS failed,
         if(r.trace = 0, t.first_duration, r.root_duration) / 1e6 AS duration_ms,
