@@ -50,7 +50,7 @@ class Series:
         self, window: Window, bucket: int, service: str = "", route: str = "", top: int = 7
     ) -> list[dict[str, Any]]:
         """Rows of (bucket, experiment, variant, requests, errors) for the ``top`` arms with
-        the most failed requests."""
+        the most failed requests, over the outcomes incident attribution weighs."""
         return self._run(
             "incident_series",
             {
@@ -59,6 +59,9 @@ class Series:
                 "service": service,
                 "route": route,
                 "top": top,
+                "experiment": "",
+                "unit_attribute": self.queries.unit_attribute,
+                "trace_horizon_seconds": self.queries.trace_horizon_seconds,
             },
         )
 

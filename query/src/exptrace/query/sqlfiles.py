@@ -2,7 +2,8 @@
 
 A file's parameters are its ``{name:Type}`` placeholders, declared once there: the Python
 API, the HTTP API and the CLI bind values to them, never text. A file whose first line is
-``-- with: <fragment>`` starts with that fragment's common table expression.
+``-- with: <fragment>`` starts with that fragment's common table expressions (a fragment may
+start with another).
 """
 
 from __future__ import annotations
@@ -43,13 +44,20 @@ def _read(name: str) -> str:
     )
 
 
+def _expressions(name: str) -> str:
+    """The common table expressions of ``name`` and, first, of the fragment it starts with."""
+    text = _read(name).strip()
+    found = _WITH.search(text)
+    return f"{_expressions(found.group(1))},\n{text}" if found else text
+
+
 @cache
 def load(name: str) -> SqlFile:
-    """The query ``sql/<name>.sql``, with its fragment prepended."""
+    """The query ``sql/<name>.sql``, with its fragment (and the fragment's) prepended."""
     text = _read(name)
     found = _WITH.search(text)
     if found:
-        text = f"WITH {_read(found.group(1)).strip()},\n{text}"
+        text = f"WITH {_expressions(found.group(1))},\n{text}"
     parameters: dict[str, str] = {}
     for key, kind in _PLACEHOLDER.findall(text):
         if parameters.setdefault(key, kind) != kind:
