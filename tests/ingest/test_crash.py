@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from tests.ingest.crashload import Load, Receiver, stored_span_counts
+from tests.ingest.crashload import Load, Receiver, stored, stored_span_counts
 
 
 @pytest.mark.slow
@@ -48,3 +48,10 @@ def test_restarts_under_load_lose_and_duplicate_nothing(tmp_path, capsys):
     assert duplicated == {}
     # Spans stored but never acknowledged can only come from attempts in flight at a kill.
     assert len(set(counts) - acknowledged) <= 4 * load.spans
+    # The request facts the reports read went through the same restarts: one row per stored
+    # trace (each span here is its own trace), none missing, none doubled.
+    [[facts, traces]] = stored(
+        receiver.data_dir,
+        "SELECT count(), uniqExact(Trace) FROM exptrace_requests WHERE Experiment = 'crash'",
+    )
+    assert facts == traces == len(counts)
