@@ -10,9 +10,10 @@ names no experiment.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from exptrace.query.inference import ArmStats, Boundary, error_rate_effect, holm
+from exptrace.query.inference import ArmStats, Boundary, Effect, error_rate_effect, holm
 
 if TYPE_CHECKING:
     from exptrace.query.api import Page, Queries, Window
@@ -41,73 +42,58 @@ def attribute(
     for row in rows:
         by_experiment.setdefault(row["experiment"], {})[row["variant"]] = row
     all_errors = int(rows[0]["all_errors"]) if rows else 0
-    ranked: list[dict[str, Any]] = []
-    control_rows: list[dict[str, Any]] = []
+    # Every treatment is tested (Holm counts them all); the rows people read are built only
+    # for the page shown.
+    tests: list[_Test] = []
+    control_count = 0
     for experiment, arms in by_experiment.items():
         control = controls.get(experiment, "control")
         if control not in arms:
             continue
+        control_count += 1
         c = ArmStats.from_row(arms[control])
         for variant, row in arms.items():
-            arm = ArmStats.from_row(row)
-            entry = {
-                "experiment": experiment,
-                "variant": variant,
-                "units": arm.units,
-                "requests": arm.requests,
-                "errors": arm.errors,
-                "error_rate": arm.error_rate,
-                "control_error_rate": c.error_rate,
-                "p95_shift_ms": float(row["p95_ms"]) - float(arms[control]["p95_ms"]),
-                "error_share": arm.errors / all_errors if all_errors else 0.0,
-                "is_control": variant == control,
-            }
-            if variant == control:
-                control_rows.append({**entry, "excess_errors": 0.0})
-                continue
-            effect = error_rate_effect(arm, c, boundary)
-            low, high = effect.interval or (None, None)
-            entry.update(
-                excess_errors=arm.errors - arm.requests * c.error_rate,
-                excess_errors_ci=[
-                    None if low is None else low * arm.requests,
-                    None if high is None else high * arm.requests,
-                ],
-                p_value=effect.p_value,
-                note=effect.note,
-            )
-            ranked.append(entry)
-    for entry, adjusted in zip(ranked, holm([r["p_value"] for r in ranked]), strict=True):
-        entry["adjusted_p_value"] = adjusted
-        entry["suspect"] = (
-            adjusted is not None and adjusted < queries.alpha and entry["excess_errors"] > 0
-        )
-    ranked.sort(
-        key=lambda r: (
-            not r["suspect"],
-            r["adjusted_p_value"] if r["adjusted_p_value"] is not None else 2.0,
-            -r["excess_errors"],
+            if variant != control:
+                arm = ArmStats.from_row(row)
+                effect = error_rate_effect(arm, c, boundary)
+                excess = arm.errors - arm.requests * c.error_rate
+                tests.append(_Test(experiment, variant, control, arm.requests, effect, excess))
+    for test, adjusted in zip(tests, holm([t.effect.p_value for t in tests]), strict=True):
+        test.adjusted = adjusted
+        test.suspect = adjusted is not None and adjusted < queries.alpha and test.excess > 0
+    tests.sort(
+        key=lambda t: (
+            not t.suspect,
+            t.adjusted if t.adjusted is not None else 2.0,
+            -t.excess,
         )
     )
-    suspects = sum(r["suspect"] for r in ranked)
-    shown = page.cut(ranked)
-    on_page = {r["experiment"] for r in shown}
-    named = [f"{r['experiment']}={r['variant']}" for r in shown if r["suspect"]]
+    suspects = sum(t.suspect for t in tests)
+    shown = page.cut(tests)
+    ranked = [_ranked(t, by_experiment, all_errors) for t in shown]
+    on_page = {t.experiment for t in shown}
+    control_rows = [
+        {**_entry(experiment, control, arms, control, all_errors), "excess_errors": 0.0}
+        for experiment, arms in by_experiment.items()
+        if experiment in on_page
+        for control in [controls.get(experiment, "control")]
+    ]
+    named = [f"{r['experiment']}={r['variant']}" for r in ranked if r["suspect"]]
     if suspects > len(named):
         named.append(f"{suspects - len(named)} more suspects beyond this page")
     return {
         "window": window.__dict__,
         "service": service,
         "route": route,
-        "ranked": list(shown),
-        "suspects": [r for r in shown if r["suspect"]],
-        "controls": [c for c in control_rows if c["experiment"] in on_page],
+        "ranked": ranked,
+        "suspects": [r for r in ranked if r["suspect"]],
+        "controls": control_rows,
         "all_errors": all_errors,
-        "method": {"name": queries.method, "multiplicity": "holm", "suspects": len(ranked)},
+        "method": {"name": queries.method, "multiplicity": "holm", "suspects": len(tests)},
         "overflow": {
             "ranked": shown.overflow(),
             "suspects": suspects,
-            "controls": len(control_rows),
+            "controls": control_count,
         },
         "verdict": (
             ", ".join(named)
@@ -115,4 +101,59 @@ def attribute(
             else "no experiment stands out: every arm fails alike or the evidence is too thin"
         ),
         "registry_events": queries.registry.events(window.start, window.end),
+    }
+
+
+@dataclass
+class _Test:
+    """One treatment against its control, before it is put into words."""
+
+    experiment: str
+    variant: str
+    control: str
+    requests: int
+    effect: Effect
+    excess: float
+    adjusted: float | None = None
+    suspect: bool = False
+
+
+def _entry(
+    experiment: str,
+    variant: str,
+    arms: dict[str, dict[str, Any]],
+    control: str,
+    all_errors: int,
+) -> dict[str, Any]:
+    arm, c = ArmStats.from_row(arms[variant]), ArmStats.from_row(arms[control])
+    return {
+        "experiment": experiment,
+        "variant": variant,
+        "units": arm.units,
+        "requests": arm.requests,
+        "errors": arm.errors,
+        "error_rate": arm.error_rate,
+        "control_error_rate": c.error_rate,
+        "p95_shift_ms": float(arms[variant]["p95_ms"]) - float(arms[control]["p95_ms"]),
+        "error_share": arm.errors / all_errors if all_errors else 0.0,
+        "is_control": variant == control,
+    }
+
+
+def _ranked(
+    test: _Test, by_experiment: dict[str, dict[str, dict[str, Any]]], all_errors: int
+) -> dict[str, Any]:
+    arms = by_experiment[test.experiment]
+    low, high = test.effect.interval or (None, None)
+    return {
+        **_entry(test.experiment, test.variant, arms, test.control, all_errors),
+        "excess_errors": test.excess,
+        "excess_errors_ci": [
+            None if low is None else low * test.requests,
+            None if high is None else high * test.requests,
+        ],
+        "p_value": test.effect.p_value,
+        "note": test.effect.note,
+        "adjusted_p_value": test.adjusted,
+        "suspect": test.suspect,
     }
