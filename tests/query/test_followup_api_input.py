@@ -97,6 +97,8 @@ def test_an_unknown_status_is_a_400_naming_the_statuses(api):
         ("/coverage?threshold=abc", "threshold"),
         ("/propagation?threshold=nan", "threshold"),
         ("/propagation?threshold=2", "threshold"),
+        ("/slis?by_route=maybe", "by_route"),
+        ("/slis?by_service=2", "by_service"),
     ],
 )
 def test_numbers_outside_what_a_parameter_means_are_a_400(api, query, fragment):

@@ -171,3 +171,20 @@ def test_incident_series_buckets_the_arms_with_the_most_errors(receiver, queries
     rows = Series(queries).incident(window(), bucket=3600, top=1)
     assert {(r["experiment"], r["variant"]) for r in rows} == {("checkout", "B")}
     assert sum(int(r["errors"]) for r in rows) == 40  # as the attribution counts: s1's root is fine
+
+
+def test_incident_counts_the_unit_each_experiment_was_registered_with(receiver, queries):
+    """An experiment randomized by user.id: 20 users with 4 requests each are 20 units in
+    the incident test, as in the report, not 80 independent requests."""
+    registry = Registry(receiver.store)
+    registry.create(Experiment("checkout", variants={"control": 1, "B": 1}, unit="user.id"), "t")
+    rows = []
+    for user in range(40):
+        variant = "B" if user % 2 else "control"
+        for i in range(4):
+            row = span(3000 + 4 * user + i, f"t{user}-{i}", f"s{user}-{i}", variant=variant)
+            rows.append({**row, "SpanAttributes": {"user.id": f"user-{user}"}})
+    insert(receiver.store, rows)
+    [arm] = queries.incident(window())["ranked"]
+    assert (arm["variant"], arm["units"], arm["requests"]) == ("B", 20, 80)
+    assert queries.report("checkout", window())["unit"]["units"] == 40

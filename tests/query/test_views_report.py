@@ -75,6 +75,7 @@ def arms_of(store, **params) -> dict[str, dict]:
         "experiment": "checkout",
         "unit_attribute": "exptrace.unit",
         "trace_horizon_seconds": 300,
+        "unit_attributes": {},
         "bracket_z": 1.96,
         **params,
     }

@@ -80,6 +80,7 @@ def test_views_created_at_up_answer_as_the_files_do(receiver, queries):
         "experiment": "checkout",
         "unit_attribute": "exptrace.unit",
         "trace_horizon_seconds": 300,
+        "unit_attributes": {},
         "bracket_z": 1.96,
     }
     sql = load("report_arms")
@@ -108,3 +109,15 @@ def test_the_readme_sql_example_runs_as_written(receiver):
     assert sql != example
     rows = receiver.store.query(sql.strip().rstrip(";")).dicts()
     assert [(r["variant"], r["units"], r["errors"]) for r in rows] == [("B", 1, 1)]
+
+
+def test_the_readme_lists_each_views_parameters():
+    """A user writing SQL against a view gets every parameter it needs from the README: the
+    table there lists exactly the parameters each view declares, fragments' included."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    listed = {
+        view: set(re.findall(r"`([a-z_]+)`", params))
+        for view, params in re.findall(r"^\| `(exptrace_[a-z_]+)` \| (.*) \|$", readme, re.M)
+    }
+    declared = {name: set(load(name.removeprefix("exptrace_")).parameters) for name, _ in views()}
+    assert listed == declared

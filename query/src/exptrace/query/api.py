@@ -179,6 +179,16 @@ class Queries:
         self.unit_attribute = unit_attribute
         self.trace_horizon_seconds = trace_horizon_seconds
 
+    def request_params(self, unit_attribute: str | None = None) -> dict[str, Any]:
+        """Values for the shared request definition (``sql/requests_in_window.sql``): each
+        registered experiment's unit attribute, ``unit_attribute`` (else the default) for
+        the others, and the trace horizon."""
+        return {
+            "unit_attribute": unit_attribute or self.unit_attribute,
+            "unit_attributes": {e.id: e.unit for e in self.registry.list()},
+            "trace_horizon_seconds": self.trace_horizon_seconds,
+        }
+
     def run(self, name: str, params: dict[str, Any]) -> list[dict[str, Any]]:
         """Run the query ``sql/<name>.sql``; every value travels as a bound parameter."""
         sql = load(name)
@@ -213,8 +223,7 @@ class Queries:
                 "experiment": experiment,
                 "by_service": int(by_service),
                 "by_route": int(by_route),
-                "unit_attribute": self.unit_attribute,
-                "trace_horizon_seconds": self.trace_horizon_seconds,
+                **self.request_params(),
             },
         )
         for row in rows:
@@ -316,8 +325,7 @@ class Queries:
             "end": moment,
             "default_availability": default_availability,
             "experiment": "",
-            "unit_attribute": self.unit_attribute,
-            "trace_horizon_seconds": self.trace_horizon_seconds,
+            **self.request_params(),
         }
         rows = self.run_page("burn_rates", params, page)
         out = Rows([], rows.total, page)

@@ -70,8 +70,14 @@ def _page(request: Request) -> dict[str, int]:
     return Page.parse(q.get("limit"), q.get("offset")).params()
 
 
+_TRUE, _FALSE = ("1", "true", "yes"), ("", "0", "false", "no")
+
+
 def _flag(request: Request, name: str) -> bool:
-    return request.query_params.get(name, "").lower() in ("1", "true", "yes")
+    text = request.query_params.get(name, "")
+    if text.lower() not in _TRUE + _FALSE:
+        raise BadParameter(f"{name} must be true or false (1/0, yes/no), got {text!r}")
+    return text.lower() in _TRUE
 
 
 def api_routes(

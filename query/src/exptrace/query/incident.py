@@ -32,8 +32,7 @@ def attribute(
         "service": service,
         "route": route,
         "experiment": "",
-        "unit_attribute": queries.unit_attribute,
-        "trace_horizon_seconds": queries.trace_horizon_seconds,
+        **queries.request_params(),
     }
     rows = queries.run("incident_arms", params)
     boundary = Boundary(queries.method, queries.alpha, queries.tuning_units)

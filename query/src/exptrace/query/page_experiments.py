@@ -309,8 +309,8 @@ class ExperimentPages:
             parts.append(
                 '<div class="banner bad"><b>Sample ratio mismatch</b>: observed '
                 f"{esc(observed)} against expected shares {esc(expected)} "
-                f"(p = {srm['p_value']:.2g}). Assignment or logging is broken; do not trust the "
-                "comparisons until it is fixed.</div>"
+                f"(p = {srm['p_value']:.2g}{esc(_unregistered(srm))}). Assignment or logging is "
+                "broken; do not trust the comparisons until it is fixed.</div>"
             )
         if not comparisons:
             parts.extend(f'<div class="banner info">{esc(n)}</div>' for n in report["notes"])
@@ -481,3 +481,13 @@ class ExperimentPages:
             f"Experiment {experiment_id}",
             f"<p>{esc(found.name if found else '')}{status}</p>" + "".join(parts),
         )
+
+
+def _unregistered(srm: dict) -> str:
+    """The variants the registry does not name, when they are why the split is flagged."""
+    extra = srm.get("unregistered") or {}
+    if not extra:
+        return ""
+    return "; traffic in variants the registry does not name: " + ", ".join(
+        f"{v} {n:,}" for v, n in extra.items()
+    )

@@ -124,6 +124,9 @@ def report(data: dict[str, Any]) -> str:
     srm = data.get("sample_ratio")
     if srm:
         verdict = "MISMATCH: check assignment and logging" if srm["mismatch"] else "ok"
+        if srm.get("unregistered"):
+            named = ", ".join(f"{v}={n}" for v, n in srm["unregistered"].items())
+            verdict += f" (traffic in variants the registry does not name: {named})"
         observed = ", ".join(f"{k}={v}" for k, v in srm["observed"].items())
         lines += [
             "",
@@ -209,16 +212,24 @@ def attribution(rows: list[dict[str, Any]]) -> str:
 
 
 def incident(data: dict[str, Any]) -> str:
-    """Suspects (more errors than control predicts) ranked; the others listed apart, unranked."""
-    suspects = [r for r in data["ranked"] if (r["excess_errors"] or 0) > 0]
-    others = [r for r in data["ranked"] if r not in suspects]
+    """Suspects (significantly more errors than their control, Holm-adjusted) first; the
+    other arms after them, by evidence."""
+    suspects = [r for r in data["ranked"] if r["suspect"]]
+    others = [r for r in data["ranked"] if not r["suspect"]]
     lines = [
         f"Incident window {_window(data)}"
         + (f", service {data['service']}" if data["service"] else "")
         + (f", route {data['route']}" if data["route"] else ""),
         "",
     ]
-    columns = ["requests", "errors", "excess errors", "share of errors", "p95 shift ms"]
+    columns = [
+        "requests",
+        "errors",
+        "excess errors",
+        "share of errors",
+        "p95 shift ms",
+        "adjusted p",
+    ]
 
     def cells(r: dict[str, Any]) -> list[Any]:
         return [
@@ -229,10 +240,14 @@ def incident(data: dict[str, Any]) -> str:
             _round(r["excess_errors"]),
             pct(r["error_share"]),
             _round(r["p95_shift_ms"]),
+            p_value(r["adjusted_p_value"]),
         ]
 
     if suspects:
-        lines.append("Suspects: more errors than their control's rate predicts")
+        lines.append(
+            "Suspects: significantly more errors than their control "
+            f"(Holm-adjusted over {data['method']['suspects']} arms)"
+        )
         lines.append(
             table(
                 ["rank", "experiment", "variant", *columns],
@@ -240,9 +255,9 @@ def incident(data: dict[str, Any]) -> str:
             )
         )
     else:
-        lines.append("No experiment-variant had more errors than its control predicts.")
+        lines.append("No experiment-variant has significantly more errors than its control.")
     if others:
-        lines += ["", "Not suspects (no excess errors):"]
+        lines += ["", "Not suspects (no significant excess), by evidence:"]
         lines.append(table(["experiment", "variant", *columns], [cells(r) for r in others]))
     ranked = (data.get("overflow") or {}).get("ranked")
     if ranked and ranked["truncated"]:

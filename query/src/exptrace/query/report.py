@@ -67,8 +67,7 @@ class Report:
         self.params = {
             **window.params(),
             "experiment": experiment,
-            "unit_attribute": self.unit_attribute,
-            "trace_horizon_seconds": queries.trace_horizon_seconds,
+            **queries.request_params(self.unit_attribute),
             "bracket_z": BRACKET_Z,
         }
 

@@ -41,8 +41,7 @@ class Series:
                 **window.params(),
                 "experiment": experiment,
                 "bucket_seconds": bucket,
-                "unit_attribute": self.queries.unit_attribute,
-                "trace_horizon_seconds": self.queries.trace_horizon_seconds,
+                **self.queries.request_params(),
             },
         )
 
@@ -60,8 +59,7 @@ class Series:
                 "route": route,
                 "top": top,
                 "experiment": "",
-                "unit_attribute": self.queries.unit_attribute,
-                "trace_horizon_seconds": self.queries.trace_horizon_seconds,
+                **self.queries.request_params(),
             },
         )
 

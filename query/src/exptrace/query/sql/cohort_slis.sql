@@ -1,6 +1,6 @@
 -- with: requests_in_window
--- Per (experiment, variant): requests, errors, availability and t-digest latency quantiles
--- (ms); every experiment, or only {experiment} when it is not ''. By default the requests
+-- Per (experiment, variant): requests, errors, availability and exact latency quantiles
+-- (ms, the report's rule); every experiment, or only {experiment} when it is not ''. By default the requests
 -- are the report's (`requests_in_window`: each trace once, its root's outcome; contaminated
 -- traces left out), with by_route = 1 split by the edge's route. With by_service = 1 each
 -- service's own entry spans count instead (a service's SLI, split by service and, with
@@ -13,7 +13,7 @@ SELECT
     countIf(failed) AS errors,
     errors / requests AS error_rate,
     1 - error_rate AS availability,
-    quantilesTDigest(0.5, 0.9, 0.95, 0.99)(duration_ms) AS latency_ms
+    quantilesExact(0.5, 0.9, 0.95, 0.99)(duration_ms) AS latency_ms
 FROM (
     SELECT experiment, variant, service, route, failed, duration_ms
     FROM requests

@@ -7,7 +7,7 @@ SELECT
     count() AS requests,
     countIf(failed) AS errors,
     errors / requests AS error_rate,
-    quantileTDigest(0.95)(duration_ms) AS p95_ms
+    quantileExact(0.95)(duration_ms) AS p95_ms
 FROM requests
 WHERE NOT mixed
 GROUP BY bucket, variant

@@ -7,8 +7,9 @@
 -- equal timestamps break on a hash of SpanId, so the same data always gives the same rows.
 -- service and route are the edge's (the root's, else the earliest tagged span's).
 -- A trace whose spans disagree on the variant is `mixed` (contamination): kept under its
--- smallest variant, for the queries to count apart. The unit is the trace's
--- {unit_attribute} (its hash, as ingest keeps it), else the trace itself. Roots are looked up (and joined) only
+-- smallest variant, for the queries to count apart. The unit is the trace's unit attribute
+-- (its hash, as ingest keeps it): the experiment's in {unit_attributes} (experiment -> the
+-- attribute it was registered with), else {unit_attribute}; without one, the trace itself. Roots are looked up (and joined) only
 -- for traces whose tagged spans do not include the root.
 tagged AS MATERIALIZED (
     SELECT
@@ -16,8 +17,10 @@ tagged AS MATERIALIZED (
         any(Trace) AS trace,
         min(VariantMin) AS variant,
         max(VariantMax) != variant AS mixed,
-        argMinIf(Units[{unit_attribute:String}], FirstKey,
-                 Units[{unit_attribute:String}] != 0) AS unit_hash,
+        argMinIf(Units[if(mapContains({unit_attributes:Map(String, String)}, Experiment),
+                          {unit_attributes:Map(String, String)}[Experiment],
+                          {unit_attribute:String})] AS row_unit,
+                 FirstKey, row_unit != 0) AS unit_hash,
         max(HasRoot) AS has_root,
         argMin(Failed, FirstKey) AS first_failed,
         argMin(Duration, FirstKey) AS first_duration,
