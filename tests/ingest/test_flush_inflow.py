@@ -5,16 +5,21 @@ new segment is sealed in nearly every round, so the log is hardly ever empty. A 
 waited for an empty log reported "not drained" at its timeout although every row it was
 called for had landed. The drain now waits for the segments sealed when it was called and
 nothing else; it still gives up at once when the store refuses those, even while other
-telemetry lands.
+telemetry lands, and a stop that leaves data in the log says so.
 """
 
 from __future__ import annotations
+
+import logging
 
 import httpx
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpans
 from opentelemetry.sdk.trace.export import SpanExportResult
 
-from tests.ingest.crashload import Load
+from exptrace.ingest.server import IngestServer
+from exptrace.ingest.settings import IngestSettings
+from exptrace.ingest.store import open_store
+from tests.ingest.crashload import Load, Receiver, stored, stored_span_counts
 from tests.ingest.helpers import make_spans, wait_for
 
 COUNT = "SELECT count() FROM otel_traces WHERE ServiceName = {service:String}"
@@ -90,3 +95,67 @@ def test_a_drain_gives_up_on_a_refusing_store_while_other_telemetry_still_lands(
     assert server.flusher.flush_now(60)
     assert count(server, "refused") == 4
     assert server.stats.dead_letters == {}
+
+
+def test_a_stop_the_store_refuses_says_so_and_the_next_start_stores_it(chdb_url, tmp_path, caplog):
+    """What an operator sees at a clean stop the store refuses: a warning naming how much
+    stays in the log and why, the segments on disk, and the spans stored after a restart."""
+    settings = IngestSettings(
+        data_dir=tmp_path / "data",
+        store=chdb_url,
+        grpc_endpoint="127.0.0.1:0",
+        http_endpoint="127.0.0.1:0",
+        flush_interval=0.1,
+        store_retry_max_delay=0.2,
+        self_metrics_interval=0.05,
+        change_store_settings=True,
+    )
+    server = IngestServer(settings).start()
+    server.store.command("DETACH TABLE otel_traces_landing")
+    try:
+        exporter = GrpcSpans(endpoint=f"127.0.0.1:{server.grpc_port}", insecure=True)
+        assert exporter.export(make_spans("stopped", 6)) == SpanExportResult.SUCCESS
+        exporter.shutdown()
+        with caplog.at_level(logging.WARNING, logger="exptrace.ingest.flusher"):
+            server.stop()
+    finally:
+        # The stopped receiver released the store; reopening it re-attaches a detached table.
+        store = open_store(chdb_url)
+        store.command("ATTACH TABLE IF NOT EXISTS otel_traces_landing")
+        nothing = store.query(COUNT, {"service": "stopped"}).rows
+        store.close()
+    [warning] = [r.getMessage() for r in caplog.records if "not in the store" in r.getMessage()]
+    assert "stored at the next start" in warning and "otel_traces_landing" in warning
+    assert list((tmp_path / "data" / "wal").glob("seg-*.wal"))
+    assert nothing == [[0]]
+    again = IngestServer(settings).start()
+    try:
+        assert again.flusher.flush_now(60)
+        assert count(again, "stopped") == 6
+    finally:
+        again.stop()
+
+
+def test_sigterm_under_steady_inflow_drains_quietly_and_stores_every_acknowledged_span(
+    tmp_path,
+):
+    """The real process, stopped by SIGTERM while four clients send and it stores its own
+    metrics every 0.05 s: exit 0, no warning about data left behind, an empty log, and every
+    acknowledged span stored once."""
+    receiver = Receiver(tmp_path / "data", EXPTRACE_SELF_METRICS_INTERVAL="0.05")
+    receiver.start()
+    receiver.wait_ready()
+    load = Load(receiver.grpc_port)
+    load.start()
+    try:
+        wait_for(lambda: len(load.acknowledged) >= 500, timeout=120)
+        assert receiver.stop() == 0
+    finally:
+        load.stop()
+    assert "not in the store" not in receiver.log()
+    assert not list((receiver.data_dir / "wal").glob("seg-*.wal"))
+    counts = stored_span_counts(receiver.data_dir)
+    assert set(load.acknowledged) <= set(counts)
+    assert set(counts.values()) == {1}
+    [[own_metrics]] = stored(receiver.data_dir, OWN_METRICS)
+    assert own_metrics > 0

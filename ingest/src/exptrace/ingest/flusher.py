@@ -137,13 +137,26 @@ class Flusher:
 
     def stop(self, drain: bool = True, timeout: float = 30.0) -> None:
         """Stop; with ``drain``, first wait for everything acknowledged to be in the store
-        (:meth:`flush_now`) unless the store refuses it."""
-        if drain and self._thread is not None:
-            self.flush_now(timeout)
+        (:meth:`flush_now`). What the store did not take stays in the log for the next start,
+        and a warning says how much."""
+        drained = not drain or self._thread is None or self.flush_now(timeout)
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        if not drained:
+            why = (
+                f"the store refuses them: {self.last_error}"
+                if self.stalled_seconds() > 0
+                else f"the store did not take them within {timeout:g}s"
+            )
+            log.warning(
+                "stopping with %d log segment(s) (%d bytes) not in the store; they are stored "
+                "at the next start (%s)",
+                len(self.wal.sealed()),
+                self.wal.total_bytes,
+                why,
+            )
 
     def flush_now(self, timeout: float = 30.0) -> bool:
         """Wait for everything acknowledged before this call to be in the store (True).
