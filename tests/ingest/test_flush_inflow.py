@@ -88,6 +88,8 @@ def test_a_drain_gives_up_on_a_refusing_store_while_other_telemetry_still_lands(
         # landed some metrics, which counted as progress.
         assert server.flusher.flush_now(timeout=3600) is False
         wait_for(lambda: server.store.query(OWN_METRICS).rows[0][0] > metrics_before)
+        # The metrics landing meanwhile do not hide the stall from /readyz and /metrics.
+        assert server.flusher.stalled_seconds() > 0
         assert "otel_traces_landing" in server.flusher.last_error
         assert server.wal.sealed()  # kept in the log
     finally:
