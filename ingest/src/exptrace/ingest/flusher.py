@@ -73,6 +73,19 @@ class _Failing:
     delay: float = 0.0
 
 
+@dataclass(frozen=True)
+class _Round:
+    """What one completed round of the flusher did."""
+
+    number: int = 0
+    trimmed: frozenset[int] = frozenset()
+    """Segments it moved into the store (or dead letters) and removed from the log."""
+    refused: frozenset[int] = frozenset()
+    """Segments holding a batch the store refused in this round (retried later)."""
+    failed: bool = False
+    """It broke off on an unexpected error, in no segment known."""
+
+
 @dataclass
 class _SegmentState:
     landed: set[str] = field(default_factory=set)
@@ -108,13 +121,12 @@ class Flusher:
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._rounds = threading.Condition()
-        self._round = 0
-        self._round_stuck = False
+        self._last_round = _Round()
         self._landed: dict[Signal, int] = dict.fromkeys(Signal, 0)
         self._segments: dict[int, _SegmentState] = {}
         self._split: dict[int, set[str]] = self._load_splits()
         self._stalled_since: float | None = None
-        self._refusals = 0  # in the current round
+        self._refused_now: set[int] = set()  # segments the store refused in the current round
         self.last_error = ""
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -124,30 +136,51 @@ class Flusher:
         self._thread.start()
 
     def stop(self, drain: bool = True, timeout: float = 30.0) -> None:
-        """Stop; with ``drain``, first flush what is in the log unless the store refuses it."""
-        if drain and self._thread is not None:
-            self.flush_now(timeout)
+        """Stop; with ``drain``, first wait for everything acknowledged to be in the store
+        (:meth:`flush_now`). What the store did not take stays in the log for the next start,
+        and a warning says how much."""
+        drained = not drain or self._thread is None or self.flush_now(timeout)
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        if not drained:
+            why = (
+                f"the store refuses them: {self.last_error}"
+                if self.stalled_seconds() > 0
+                else f"the store did not take them within {timeout:g}s"
+            )
+            log.warning(
+                "stopping with %d log segment(s) (%d bytes) not in the store; they are stored "
+                "at the next start (%s)",
+                len(self.wal.sealed()),
+                self.wal.total_bytes,
+                why,
+            )
 
     def flush_now(self, timeout: float = 30.0) -> bool:
-        """Seal the active segment and wait until every sealed segment is flushed.
+        """Wait for everything acknowledged before this call to be in the store (True).
 
-        Returns False early once a whole round made no progress because the store refused
-        what it tried: that data stays in the log for later rounds (or the next start).
+        Seals the active segment and waits for the flusher to trim the segments up to it.
+        Exports arriving meanwhile go to later segments and are not waited for: a steady
+        inflow never keeps the log empty, and must not keep this from returning. Returns
+        False at ``timeout``, or as soon as a whole round since the call trimmed none of
+        those segments while the store refused one of them (or the round failed): that data
+        stays in the log for later rounds (or the next start).
         """
-        self.wal.seal_if_older(0)
+        bound = self.wal.seal()
+        waiting = {seq for seq in self.wal.sealed() if seq < bound}
         deadline = time.monotonic() + timeout
         with self._rounds:
-            first = self._round + 2  # a round that started after the seal has completed
-        while self.wal.sealed():
+            first = self._last_round.number + 2  # a round that started after the seal has ended
+        while waiting.intersection(self.wal.sealed()):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
             with self._rounds:
-                if self._round >= first and self._round_stuck:
+                last = self._last_round
+                refused = last.failed or bool(last.refused & waiting)
+                if last.number >= first and refused and not last.trimmed & waiting:
                     return False
                 self._wake.set()
                 self._rounds.wait(min(remaining, 0.05))
@@ -162,31 +195,35 @@ class Flusher:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            progress = stuck = False
-            self._refusals = 0
+            stuck = failed = False
+            trimmed: set[int] = set()
+            self._refused_now = set()
             try:
                 self.wal.seal_if_older(self.flush_interval)
                 for seq in self.wal.sealed():
                     if self._stop.is_set():
                         return
                     if self.flush_segment(seq):
-                        progress = True
+                        trimmed.add(seq)
                     else:
                         stuck = True
             except Exception as error:  # a bug or an unreadable file: report, back off, retry
                 log.exception("the flusher failed; retrying")
                 self.last_error = str(error)[:300]
-                stuck = True
-                self._refusals += 1
+                stuck = failed = True
             if stuck and self._stalled_since is None:
                 self._stalled_since = time.monotonic()
             elif not stuck:
                 self._stalled_since = None
             with self._rounds:
-                self._round += 1
-                # Stuck: the store refused what this round tried, and nothing else landed.
-                self._round_stuck = stuck and not progress and self._refusals > 0
+                self._last_round = _Round(
+                    self._last_round.number + 1,
+                    frozenset(trimmed),
+                    frozenset(self._refused_now),
+                    failed,
+                )
                 self._rounds.notify_all()
+            progress = bool(trimmed)
             self._wake.wait(self._next_wait(stuck, progress))
             self._wake.clear()
 
@@ -311,7 +348,7 @@ class Flusher:
             state.landed.add(token)
             state.failing.pop(token, None)
             return True
-        self._refusals += 1
+        self._refused_now.add(seq)
         failing.delay = min(max(failing.delay * 2, 0.1), self.max_retry_delay)
         failing.due = time.monotonic() + failing.delay
         if failing.failures & (failing.failures - 1):

@@ -349,6 +349,14 @@ class WriteAheadLog:
             self._seal_active()
             return True
 
+    def seal(self) -> int:
+        """Seal the active segment if it holds records; returns the number of the segment now
+        active: every record appended before this call is in a sealed segment below it."""
+        with self._lock:
+            if not self._closed and self._active.size:
+                self._seal_active()
+            return self._active.seq
+
     def sealed(self) -> list[int]:
         """Sealed segments waiting to be flushed, oldest first."""
         with self._lock:
