@@ -23,14 +23,17 @@ def test_a_trace_split_across_exports_is_one_request_with_the_roots_outcome(rece
     # t3: a root tagged control, and a second export of the same trace tagged B: mixed
     insert(store, [span(900, "t3", "c1", variant="control", unit="u3")])
     insert(store, [span(899, "t3", "c2", "c1", service="checkout", variant="B", unit="u3")])
+    # t4: the root carries only another experiment and fails; the child is tagged B
+    insert(store, [{**span(800, "t4", "d1", http=500, ms=90), "Experiments": {"other": "A"}}])
+    insert(store, [span(799, "t4", "d2", "d1", service="checkout", variant="B", unit="u4")])
     parts = store.query(
         "SELECT count() FROM exptrace_requests WHERE Experiment = 'checkout'"
     ).scalar()
-    assert parts == 4  # one partial row per trace and export: the query merges them
+    assert parts == 5  # one partial row per trace and export: the query merges them
     arms = arms_of(store)
-    assert (arms["B"]["requests"], arms["B"]["errors"], arms["B"]["units"]) == (2, 1, 2)
+    assert (arms["B"]["requests"], arms["B"]["errors"], arms["B"]["units"]) == (3, 2, 3)
     assert arms["B"]["quantiles"][2] == 300.0  # p99 is the failing root's 300 ms
-    assert arms["B"]["mixed"] == 1 and arms["B"]["rooted"] == 3
+    assert arms["B"]["mixed"] == 1 and arms["B"]["rooted"] == 4
 
 
 def test_spans_stored_before_the_upgrade_are_in_the_reports_after_it(receiver):

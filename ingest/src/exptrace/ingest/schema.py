@@ -689,16 +689,11 @@ TRACE_ID_TS_TABLE = Table(
     ttl_column="toDateTime(Start)",
 )
 
-UNIT_ATTRIBUTE_SUFFIX = ".id"
+UNIT_ATTRIBUTES = (UNIT_MEMBER, "user.id", "session.id", "device.id", "enduser.id")
 """Span attributes that can name a randomization unit: ``exptrace.unit`` (the keyed hash the
-middleware carries) and any ``*.id`` attribute (``user.id``, ``session.id``, ``device.id``...)."""
-
-
-def is_unit_attribute(name: str) -> bool:
-    """True when ``name`` is an attribute :data:`REQUESTS_TABLE` keeps as a unit."""
-    return name == UNIT_MEMBER or (
-        name.endswith(UNIT_ATTRIBUTE_SUFFIX) and len(name) > len(UNIT_ATTRIBUTE_SUFFIX)
-    )
+middleware carries) and OpenTelemetry's identity attributes. :data:`REQUESTS_TABLE` keeps
+their hashes; a fixed list, because reading a few known keys is much cheaper at ingest than
+filtering every attribute map."""
 
 
 REQUESTS_TABLE = Table(
@@ -721,7 +716,7 @@ REQUESTS_TABLE = Table(
     ttl_column="toDateTime(Start)",
 )
 """What reports read instead of grouping every span again: per trace, per experiment its spans
-carry (and ``''`` for the trace's root), per insert block, the partial facts that merge into
+carry (and ``''`` for a root that carries none), per insert block, the partial facts that merge into
 one request: the earliest span by :data:`REQUEST_ORDER` (root first) with its outcome,
 service and route (``http.route``, else the span name), the variants seen (contamination
 when the least and greatest differ) and the unit attributes, hashed (``cityHash64``; the raw
@@ -735,32 +730,51 @@ REQUEST_ORDER = (
 """One number per span: the root first, then the earliest start, then a hash of SpanId, so the
 same spans always give the same first span."""
 
+_EMPTY_HASH = "cityHash64('')"
+_UNIT_HASHES = ",\n        ".join(
+    f"cityHash64(SpanAttributes[{literal(name)}]) AS unit_{i}"
+    for i, name in enumerate(UNIT_ATTRIBUTES)
+)
+_UNITS = (
+    f"mapFilter((k, v) -> v != {_EMPTY_HASH}, map("
+    + ", ".join(
+        f"{literal(name)}, argMinIf(unit_{i}, order_key, unit_{i} != {_EMPTY_HASH})"
+        for i, name in enumerate(UNIT_ATTRIBUTES)
+    )
+    + ")) AS Units"
+)
+"""Per unit attribute, the hash of the earliest span's value that has one (none: left out)."""
+
 REQUESTS_SELECT = f"""
 SELECT
-    Experiment,
-    cityHash64(TraceId) AS Trace,
+    any(experiment) AS Experiment,
+    any(trace) AS Trace,
     min(Timestamp) AS Start,
     min(order_key) AS FirstKey,
-    argMin(StatusCode = 'Error' OR HttpStatusCode >= 500, order_key) AS Failed,
+    argMin(failed, order_key) AS Failed,
     argMin(Duration, order_key) AS Duration,
     argMin(ServiceName, order_key) AS Service,
-    argMin(if(HttpRoute != '', HttpRoute, SpanName), order_key) AS Route,
-    max(ParentSpanId = '') AS HasRoot,
-    min(Experiments[Experiment]) AS VariantMin,
-    max(Experiments[Experiment]) AS VariantMax,
-    argMinIf(units, order_key, length(units) > 0) AS Units
+    argMin(route, order_key) AS Route,
+    max(root) AS HasRoot,
+    min(variant) AS VariantMin,
+    max(variant) AS VariantMax,
+    {_UNITS}
 FROM (
-    SELECT TraceId, Timestamp, Duration, ParentSpanId, StatusCode, HttpStatusCode, Experiments,
-        ServiceName, HttpRoute, SpanName,
+    SELECT cityHash64(TraceId) AS trace, Timestamp, Duration, ServiceName,
+        ParentSpanId = '' AS root,
+        StatusCode = 'Error' OR HttpStatusCode >= 500 AS failed,
+        if(HttpRoute != '', HttpRoute, SpanName) AS route,
         {REQUEST_ORDER} AS order_key,
-        mapApply((k, v) -> (k, cityHash64(v)), mapFilter(
-            (k, v) -> (k = {literal(UNIT_MEMBER)} OR endsWith(k, {literal(UNIT_ATTRIBUTE_SUFFIX)}))
-                      AND v != '', SpanAttributes)) AS units
+        {_UNIT_HASHES},
+        root AND empty(Experiments) AS untagged_root,
+        arrayConcat(if(untagged_root, [''], []), mapKeys(Experiments)) AS experiments,
+        arrayConcat(if(untagged_root, [''], []), mapValues(Experiments)) AS variants
     FROM otel_traces
     WHERE TraceId != '' AND (ParentSpanId = '' OR length(Experiments) > 0)
 )
-ARRAY JOIN arrayConcat(if(ParentSpanId = '', [''], []), mapKeys(Experiments)) AS Experiment
-GROUP BY Experiment, Trace"""
+ARRAY JOIN experiments AS experiment, variants AS variant
+-- one 64-bit key per (trace, experiment): much cheaper to group than the pair
+GROUP BY bitXor(trace, cityHash64(experiment))"""
 
 _METRIC_COMMON = f"""
     ResourceAttributes {ATTR_MAP} CODEC(ZSTD(1)),

@@ -10,7 +10,7 @@ import threading
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from exptrace.ingest.schema import UNIT_ATTRIBUTE_SUFFIX, is_unit_attribute
+from exptrace.ingest.schema import UNIT_ATTRIBUTES
 from exptrace.ingest.store import Store, StoreError
 from exptrace.propagation import grammar
 from exptrace.propagation.context import UNIT_MEMBER
@@ -106,7 +106,7 @@ class Experiment:
     """``availability`` (e.g. 0.999) and ``latency_p95_ms`` targets."""
     unit: str = UNIT_MEMBER
     """The span attribute that names the randomization unit (``user.id``, ``session.id``...,
-    see :func:`~exptrace.ingest.schema.is_unit_attribute`): what the report counts as
+    one of :data:`~exptrace.ingest.schema.UNIT_ATTRIBUTES`): what the report counts as
     independent."""
     start_time: str | None = None
     end_time: str | None = None
@@ -126,11 +126,10 @@ class Experiment:
             raise RegistryError(f"experiment id {self.id!r} must be {grammar.describe()}")
         if not isinstance(self.unit, str) or not grammar.is_token(self.unit):
             raise RegistryError(f"unit attribute {self.unit!r} must be {grammar.describe()}")
-        if not is_unit_attribute(self.unit):
+        if self.unit not in UNIT_ATTRIBUTES:
             raise RegistryError(
-                f"unit attribute {self.unit!r} must be {UNIT_MEMBER} or end in "
-                f"{UNIT_ATTRIBUTE_SUFFIX!r} (user.id, session.id...): the attributes kept per "
-                "request"
+                f"unit attribute {self.unit!r} must be one of {', '.join(UNIT_ATTRIBUTES)}: "
+                "the attributes kept per request (any other id can travel as exptrace.unit)"
             )
         if self.status not in STATUSES:
             raise RegistryError(f"status must be one of {', '.join(STATUSES)}")

@@ -18,8 +18,9 @@ SELECT
     sum(e * m) AS errors_m,
     quantileExactArray(0.95)(durations) AS p95_ms,
     if({service:String} = '' AND {route:String} = '',
-       (SELECT countIf(Failed) FROM exptrace_requests
-        WHERE Experiment = '' AND Start >= {start:DateTime64(9)} AND Start < {end:DateTime64(9)}),
+       (SELECT countIf(StatusCode = 'Error' OR HttpStatusCode >= 500) FROM otel_traces
+        WHERE ParentSpanId = '' AND Timestamp >= {start:DateTime64(9)}
+          AND Timestamp < {end:DateTime64(9)}),
        (SELECT countIf(failed) FROM scoped)) AS all_errors
 FROM units
 GROUP BY experiment, variant

@@ -39,7 +39,7 @@ roots AS (
            argMin(Duration, FirstKey) AS root_duration, argMin(Service, FirstKey) AS root_service,
            argMin(Route, FirstKey) AS root_route, min(Start) AS root_at
     FROM exptrace_requests
-    WHERE Experiment = ''
+    WHERE HasRoot  -- a row holding the root has the root's outcome first, whatever its experiment
       AND Start >= {start:DateTime64(9)} - toIntervalSecond({trace_horizon_seconds:UInt32})
       AND Start < {end:DateTime64(9)} + toIntervalSecond({trace_horizon_seconds:UInt32})
       AND (SELECT countIf(NOT has_root) FROM tagged) > 0  -- usually none: nothing is read
