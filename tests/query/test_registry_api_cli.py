@@ -309,6 +309,11 @@ def test_http_api_defaults_control_to_the_first_variant_and_404s_unknown_ids(mak
     created = httpx.post(f"{base}/experiments", json={"id": "ab", "variants": {"B": 1, "A": 1}})
     assert created.status_code == 201 and created.json()["control"] == "B"
     assert httpx.post(f"{base}/experiments", json={"id": "plain"}).json()["control"] == "control"
+    # The CLI without --variant registers the same default split as the API.
+    assert cli.main(["--api", f"http://127.0.0.1:{server.http_port}", "experiments", "create",
+                     "plain-cli"]) == 0  # fmt: skip
+    cli_made = httpx.get(f"{base}/experiments/plain-cli").json()
+    assert cli_made["variants"] == {"control": 50.0, "treatment": 50.0}
     assert httpx.get(f"{base}/experiments/nope/history").status_code == 404
     assert httpx.get(f"{base}/report/nope").status_code == 404
     # Registered but without traffic yet: a report that says so, not a 404.

@@ -18,7 +18,7 @@ from exptrace.propagation.settings import SettingsError, settings_from_env
 from exptrace.query import render
 from exptrace.query.api import DEFAULT_LIMIT, MAX_LIMIT, Page, Rows
 from exptrace.query.client import ApiClient, ClientError, LocalClient, api_answers
-from exptrace.query.registry import SLOS, STATUSES
+from exptrace.query.registry import SLOS, STATUSES, Experiment
 from exptrace.query.window_check import parse_moment, parse_window
 
 DEFAULT_API = "http://127.0.0.1:4318"
@@ -232,9 +232,9 @@ def make_parser() -> argparse.ArgumentParser:
         "--variant",
         type=_variant,
         action="append",
-        required=True,
         metavar="NAME=WEIGHT",
-        help="a variant and its traffic weight; repeat for each variant",
+        help="a variant and its traffic weight; repeat for each variant "
+        "(default: control=50 and treatment=50, as the HTTP API)",
     )
     create.add_argument(
         "--control", default="", help="the variant others are compared with (default: the first)"
@@ -330,9 +330,10 @@ def window(args: argparse.Namespace) -> dict[str, str]:
 
 
 def _experiment(args: argparse.Namespace) -> dict[str, Any]:
-    variants = dict(args.variant)
-    if len(variants) != len(args.variant):
+    given = args.variant or []
+    if len(dict(given)) != len(given):
         raise ClientError("each --variant must be named once")
+    variants = dict(given) or Experiment(args.id).variants
     artifacts: dict[str, dict[str, str]] = {}
     for variant, kind, value in args.artifact:
         artifacts.setdefault(variant, {})[kind] = value
