@@ -2,7 +2,7 @@
 
 import pytest
 
-from exptrace.query import charts
+from exptrace.query import charts, render
 from exptrace.query.api import Window
 from exptrace.query.page_experiments import _metric_rows, _words, decision
 from exptrace.query.series import bucket_seconds, difference_interval
@@ -60,3 +60,27 @@ def test_bucket_width_keeps_at_most_forty_buckets():
     assert bucket_seconds(Window.parse("2026-11-29T10:00", "2026-11-29T10:01:30")) == 5
     assert bucket_seconds(Window.parse("2026-11-29T10:00", "2026-11-29T11:00")) == 120
     assert bucket_seconds(Window.parse("2026-11-22T10:00", "2026-11-29T10:00")) == 21600
+
+
+@pytest.mark.parametrize(
+    ("unit", "line"),
+    [
+        (
+            {"attribute": "user.id", "attribute_from": "registry", "analysis": "units", "units": 3},
+            "Unit of analysis: user.id (registered), 3 units",
+        ),
+        (
+            {"attribute": "exptrace.unit", "attribute_from": "registry", "analysis": "units",
+             "units": 3},
+            "Unit of analysis: exptrace.unit (the default, as registered), 3 units",
+        ),
+        (
+            {"attribute": "exptrace.unit", "attribute_from": "default", "analysis": "requests"},
+            "Unit of analysis: requests (exptrace.unit (default) is on no request)",
+        ),
+    ],
+)  # fmt: skip
+def test_the_unit_line_says_where_the_attribute_came_from(unit, line):
+    """An experiment upgraded from before units were registered reads the default as such,
+    not as a choice somebody made."""
+    assert render._unit({"unit": unit}) == line

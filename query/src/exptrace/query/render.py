@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from exptrace.propagation.context import UNIT_MEMBER
+
 
 def table(headers: list[str], rows: list[list[Any]]) -> str:
     cells = [[_cell(c) for c in row] for row in rows]
@@ -140,7 +142,12 @@ def report(data: dict[str, Any]) -> str:
 def _unit(data: dict[str, Any]) -> str:
     """Which attribute named the units, where it came from, and whether any span had it."""
     unit = data.get("unit") or {}
-    source = "registered" if unit.get("attribute_from") == "registry" else "default"
+    if unit.get("attribute_from") != "registry":
+        source = "default"
+    elif unit.get("attribute") == UNIT_MEMBER:
+        source = "the default, as registered"
+    else:
+        source = "registered"
     if unit.get("analysis") == "units":
         return f"Unit of analysis: {unit['attribute']} ({source}), {unit['units']} units"
     return f"Unit of analysis: requests ({unit.get('attribute')} ({source}) is on no request)"

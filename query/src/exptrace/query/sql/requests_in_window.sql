@@ -9,8 +9,8 @@
 -- A trace whose spans disagree on the variant is `mixed` (contamination): kept under its
 -- smallest variant, for the queries to count apart. The unit is the trace's unit attribute
 -- (its hash, as ingest keeps it): the experiment's in {unit_attributes} (experiment -> the
--- attribute it was registered with), else {unit_attribute}; without one, the trace itself. Roots are looked up (and joined) only
--- for traces whose tagged spans do not include the root.
+-- attribute it was registered with), else {unit_attribute}; without one, the trace itself.
+-- Roots are looked up (and joined) only for traces whose tagged spans do not include them.
 tagged AS MATERIALIZED (
     SELECT
         any(Experiment) AS experiment,
