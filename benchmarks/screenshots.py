@@ -12,20 +12,13 @@ import argparse
 import asyncio
 import datetime as dt
 import shutil
-import socket
 import sys
 import tempfile
 import time
 import urllib.parse
 from pathlib import Path
 
-from exptrace.ingest.http_receiver import bearer_check
-from exptrace.ingest.server import IngestServer
-from exptrace.ingest.settings import IngestSettings
 from exptrace.query import demo
-from exptrace.query.api import Queries
-from exptrace.query.http_api import api_routes
-from exptrace.query.registry import Registry
 from tests.query.browser import CHROMIUM, Browser
 
 TOKEN = "demo-token"
@@ -42,12 +35,6 @@ PAGES = (
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _stamp(moment: float) -> str:
     return dt.datetime.fromtimestamp(moment, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
@@ -58,25 +45,12 @@ def run(out: Path, requests: int) -> int:
         return 2
     out.mkdir(parents=True, exist_ok=True)
     data_dir = Path(tempfile.mkdtemp(prefix="exptrace-screens-"))
-    settings = IngestSettings(
-        data_dir=data_dir,
-        grpc_endpoint=f"127.0.0.1:{_free_port()}",
-        http_endpoint=f"127.0.0.1:{_free_port()}",
-        flush_interval=0.5,
-    )
-    server = IngestServer(settings)
-    registry = Registry(server.store)
     # The pages and the API want a token (OTLP stays open), so the run starts at the sign-in.
-    server.add_routes(api_routes(Queries(server.store, registry), registry, bearer_check(TOKEN)))
-    server.start()
+    stack = demo.start_stack(data_dir, TOKEN)
+    server, registry, ports = stack.server, stack.registry, stack.ports
     try:
         start = time.time() - 5
-        for experiment in demo.EXPERIMENTS:
-            registry.create(experiment, actor="demo")
-            registry.start(experiment.id, actor="demo")
-        names = ("frontend", "checkout", "inventory", "search")
-        ports = {name: _free_port() for name in names}
-        apps, telemetries = demo.build_services(f"127.0.0.1:{server.grpc_port}", ports)
+        apps, telemetries = stack.services()
         url = f"http://127.0.0.1:{ports['frontend']}/checkout"
         with demo.serving(apps, ports):
             asyncio.run(demo.drive(url, requests // 2))

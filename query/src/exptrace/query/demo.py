@@ -270,9 +270,23 @@ async def drive(url: str, total: int, concurrency: int = 16) -> dict[str, int]:
     return counts
 
 
-def run_demo(requests: int = 1200, keep_data: bool = False, as_json: bool = False) -> int:
-    data_dir = Path(tempfile.mkdtemp(prefix="exptrace-demo-"))
-    print(f"exptrace demo: collector and store in {data_dir}", flush=True)
+@dataclass
+class DemoStack:
+    """The demo's embedded receiver with its registry, query layer and the services' ports."""
+
+    server: IngestServer
+    registry: Registry
+    queries: Queries
+    ports: dict[str, int]
+
+    def services(self) -> tuple[dict[str, Starlette], list]:
+        """The four services, exporting to this receiver (not yet serving)."""
+        return build_services(f"127.0.0.1:{self.server.grpc_port}", self.ports)
+
+
+def start_stack(data_dir: Path, token: str | None = None) -> DemoStack:
+    """Start an embedded receiver on ``data_dir`` with the query views, the HTTP API and the
+    pages (behind ``token`` when given), and register and start the demo's experiments."""
     settings = IngestSettings(
         data_dir=data_dir,
         grpc_endpoint=f"127.0.0.1:{_free_port()}",
@@ -283,16 +297,28 @@ def run_demo(requests: int = 1200, keep_data: bool = False, as_json: bool = Fals
     registry = Registry(server.store)
     queries = Queries(server.store, registry)
     server.add_views(views())
-    server.add_routes(api_routes(queries, registry, bearer_check(None)))
+    server.add_routes(api_routes(queries, registry, bearer_check(token)))
     server.start()
-    ok = False
     try:
         for experiment in EXPERIMENTS:
             registry.create(experiment, actor="demo")
             registry.start(experiment.id, actor="demo")
+    except BaseException:
+        server.stop()
+        raise
+    ports = {name: _free_port() for name in ("frontend", "checkout", "inventory", "search")}
+    return DemoStack(server, registry, queries, ports)
+
+
+def run_demo(requests: int = 1200, keep_data: bool = False, as_json: bool = False) -> int:
+    data_dir = Path(tempfile.mkdtemp(prefix="exptrace-demo-"))
+    print(f"exptrace demo: collector and store in {data_dir}", flush=True)
+    stack = start_stack(data_dir)
+    server, queries, ports = stack.server, stack.queries, stack.ports
+    ok = False
+    try:
         print(f"  registered and started: {', '.join(e.id for e in EXPERIMENTS)}", flush=True)
-        ports = {name: _free_port() for name in ("frontend", "checkout", "inventory", "search")}
-        apps, telemetries = build_services(f"127.0.0.1:{server.grpc_port}", ports)
+        apps, telemetries = stack.services()
         start = time.time() - 1
         with serving(apps, ports):
             print(
