@@ -20,6 +20,9 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
+from exptrace.ingest.wal import HEADER
+from tests.ingest.helpers import wait_for
+
 TRACE_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 
 
@@ -213,3 +216,28 @@ def stored_span_counts(data_dir: Path, service: str = "crash") -> dict[str, int]
     """span id -> number of rows stored for ``service``."""
     sql = f"SELECT SpanId, count() FROM otel_traces WHERE ServiceName = '{service}' GROUP BY SpanId"
     return dict(stored(data_dir, sql))
+
+
+def the_segment(receiver: Receiver) -> tuple[Path, bytearray]:
+    """The killed receiver's only log segment holding records, and its bytes."""
+    [segment] = [p for p in (receiver.data_dir / "wal").glob("seg-*.wal") if p.stat().st_size]
+    return segment, bytearray(segment.read_bytes())
+
+
+def record_offset(data: bytes, index: int) -> int:
+    """Where record ``index`` (0-based) of a log segment starts."""
+    offset = 0
+    for _ in range(index):
+        offset += HEADER.size + HEADER.unpack_from(data, offset)[2]
+    return offset
+
+
+def restart_over_one_damaged_record(receiver: Receiver) -> None:
+    """Start the receiver on its damaged log; what the operator sees: exactly one damaged
+    record dead-lettered, the rest of the log drained into the store, a clean stop."""
+    receiver.env["EXPTRACE_FLUSH_INTERVAL"] = "0.2"
+    receiver.start()
+    receiver.wait_ready()
+    assert receiver.metric('exptrace_ingest_dead_letters_total{kind="log_damage"}') == 1
+    wait_for(lambda: receiver.metric("exptrace_ingest_log_bytes") == 0, timeout=60)
+    assert receiver.stop() == 0

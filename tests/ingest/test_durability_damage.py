@@ -11,8 +11,15 @@ import grpc
 import pytest
 
 from exptrace.ingest.wal import HEADER
-from tests.ingest.crashload import TRACE_METHOD, Receiver, request, stored_span_counts
-from tests.ingest.helpers import wait_for
+from tests.ingest.crashload import (
+    TRACE_METHOD,
+    Receiver,
+    record_offset,
+    request,
+    restart_over_one_damaged_record,
+    stored_span_counts,
+    the_segment,
+)
 
 
 @pytest.mark.parametrize("where", ["payload", "length field"])
@@ -30,20 +37,12 @@ def test_damaged_record_mid_segment_keeps_every_intact_record(tmp_path, where):
             ids.append(spans)
     receiver.kill()
 
-    [segment] = [p for p in (receiver.data_dir / "wal").glob("seg-*.wal") if p.stat().st_size]
-    data = bytearray(segment.read_bytes())
-    offset = 0
-    for _ in range(50):  # walk to record 50
-        offset += HEADER.size + HEADER.unpack_from(data, offset)[2]
+    segment, data = the_segment(receiver)
+    offset = record_offset(data, 50)
     data[offset + (HEADER.size + 40 if where == "payload" else 9)] ^= 0x24
     segment.write_bytes(bytes(data))
 
-    receiver.env["EXPTRACE_FLUSH_INTERVAL"] = "0.2"
-    receiver.start()
-    receiver.wait_ready()
-    assert receiver.metric('exptrace_ingest_dead_letters_total{kind="log_damage"}') == 1
-    wait_for(lambda: receiver.metric("exptrace_ingest_log_bytes") == 0, timeout=60)
-    assert receiver.stop() == 0
+    restart_over_one_damaged_record(receiver)
 
     counts = stored_span_counts(receiver.data_dir)
     assert counts == {span: 1 for i, spans in enumerate(ids) if i != 50 for span in spans}

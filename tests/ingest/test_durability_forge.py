@@ -17,8 +17,16 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 from exptrace.ingest.wal import HEADER, Signal
-from tests.ingest.crashload import TRACE_METHOD, Receiver, request, stored, stored_span_counts
-from tests.ingest.helpers import wait_for
+from tests.ingest.crashload import (
+    TRACE_METHOD,
+    Receiver,
+    record_offset,
+    request,
+    restart_over_one_damaged_record,
+    stored,
+    stored_span_counts,
+    the_segment,
+)
 
 
 def forged_records() -> bytes:
@@ -59,22 +67,13 @@ def test_records_inside_a_payload_are_never_resynchronised_to(tmp_path):
             ids.append(spans)
     receiver.kill()
 
-    [segment] = [p for p in (receiver.data_dir / "wal").glob("seg-*.wal") if p.stat().st_size]
-    data = bytearray(segment.read_bytes())
-    offset = 0
-    for _ in range(5):  # walk to the record carrying the forgeries
-        offset += HEADER.size + HEADER.unpack_from(data, offset)[2]
+    segment, data = the_segment(receiver)
+    offset = record_offset(data, 5)  # the record carrying the forgeries
     assert forged_records()[:4] in data[offset:]  # the client's bytes are in the log as sent
     data[offset + 1] ^= 0x20  # one bit of the real record's magic
     segment.write_bytes(bytes(data))
 
-    receiver.env["EXPTRACE_FLUSH_INTERVAL"] = "0.2"
-    receiver.start()
-    receiver.wait_ready()
-    # What the operator sees: exactly one damaged record dead-lettered, the rest stored.
-    assert receiver.metric('exptrace_ingest_dead_letters_total{kind="log_damage"}') == 1
-    wait_for(lambda: receiver.metric("exptrace_ingest_log_bytes") == 0, timeout=60)
-    assert receiver.stop() == 0
+    restart_over_one_damaged_record(receiver)
 
     counts = stored_span_counts(receiver.data_dir)
     assert counts == {span: 1 for i, spans in enumerate(ids) if i != 5 for span in spans}
