@@ -98,9 +98,16 @@ def test_a_receiver_with_other_rules_fails_loudly_and_changes_nothing(store):
     assert "user.id" in view.scalar()  # the hash rule is still in force
 
 
-def _one_span_request(name: str) -> bytes:
+def _insert_one_span(store, name: str) -> None:
+    """One span of service rules-change through the landing table, as the flusher inserts."""
     message = traces("rules-change", [span(name, {})]).SerializeToString()
-    return _VarintBytes(len(message)) + message
+    store.insert_protobuf(
+        "otel_traces_landing",
+        _VarintBytes(len(message)) + message,
+        otlp_schema(),
+        TRACES,
+        {"input_format_protobuf_oneof_presence": 1},
+    )
 
 
 def test_changing_rules_changes_views_in_place_without_losing_inserts(store):
@@ -117,13 +124,7 @@ def test_changing_rules_changes_views_in_place_without_losing_inserts(store):
     def insert() -> None:
         while not stop.is_set():
             try:
-                store.insert_protobuf(
-                    "otel_traces_landing",
-                    _one_span_request("order for frank@example.com"),
-                    otlp_schema(),
-                    TRACES,
-                    {"input_format_protobuf_oneof_presence": 1},
-                )
+                _insert_one_span(store, "order for frank@example.com")
                 inserted.append(1)
             except Exception as error:
                 errors.append(error)
@@ -150,13 +151,7 @@ def test_changing_rules_changes_views_in_place_without_losing_inserts(store):
         ).rows
         == uuids
     )
-    store.insert_protobuf(
-        "otel_traces_landing",
-        _one_span_request("order for frank@example.com"),
-        otlp_schema(),
-        TRACES,
-        {"input_format_protobuf_oneof_presence": 1},
-    )
+    _insert_one_span(store, "order for frank@example.com")
     last = store.query(
         "SELECT SpanName FROM otel_traces WHERE ServiceName = 'rules-change' "
         "ORDER BY Timestamp DESC LIMIT 1"
