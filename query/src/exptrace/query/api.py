@@ -11,7 +11,7 @@ from exptrace.ingest.store import ReadOnlyStore, Store
 from exptrace.propagation.context import UNIT_MEMBER
 from exptrace.query.incident import attribute
 from exptrace.query.inference import Method
-from exptrace.query.registry import Registry
+from exptrace.query.registry import Experiment, Registry
 from exptrace.query.report import Report
 from exptrace.query.sqlfiles import load
 
@@ -179,13 +179,14 @@ class Queries:
         self.unit_attribute = unit_attribute
         self.trace_horizon_seconds = trace_horizon_seconds
 
-    def request_params(self, unit_attribute: str | None = None) -> dict[str, Any]:
+    def request_params(self, registered: list[Experiment] | None = None) -> dict[str, Any]:
         """Values for the shared request definition (``sql/requests_in_window.sql``): each
-        registered experiment's unit attribute, ``unit_attribute`` (else the default) for
-        the others, and the trace horizon."""
+        registered experiment's unit attribute (from ``registered`` when the caller has
+        already read the registry), the default for the others, and the trace horizon."""
+        experiments = self.registry.list() if registered is None else registered
         return {
-            "unit_attribute": unit_attribute or self.unit_attribute,
-            "unit_attributes": {e.id: e.unit for e in self.registry.list()},
+            "unit_attribute": self.unit_attribute,
+            "unit_attributes": {e.id: e.unit for e in experiments},
             "trace_horizon_seconds": self.trace_horizon_seconds,
         }
 

@@ -19,24 +19,21 @@ if TYPE_CHECKING:
     from exptrace.query.api import Page, Queries, Window
 
 
-def _controls(queries: Queries) -> dict[str, str]:
-    return {e.id: e.control for e in queries.registry.list()}
-
-
 def attribute(
     queries: Queries, window: Window, service: str, route: str, page: Page
 ) -> dict[str, Any]:
     """Suspects with excess errors and intervals; ``suspects`` names only the significant."""
+    registered = queries.registry.list()
     params = {
         **window.params(),
         "service": service,
         "route": route,
         "experiment": "",
-        **queries.request_params(),
+        **queries.request_params(registered),
     }
     rows = queries.run("incident_arms", params)
     boundary = Boundary(queries.method, queries.alpha, queries.tuning_units)
-    controls = _controls(queries)
+    controls = {e.id: e.control for e in registered}
     by_experiment: dict[str, dict[str, dict[str, Any]]] = {}
     for row in rows:
         by_experiment.setdefault(row["experiment"], {})[row["variant"]] = row

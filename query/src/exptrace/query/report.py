@@ -67,7 +67,8 @@ class Report:
         self.params = {
             **window.params(),
             "experiment": experiment,
-            **queries.request_params(self.unit_attribute),
+            # the one experiment asked about is all the query reads: no second registry read
+            **queries.request_params([self.registered] if self.registered else []),
             "bracket_z": BRACKET_Z,
         }
 
