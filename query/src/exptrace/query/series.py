@@ -14,7 +14,6 @@ from exptrace.query.statistics import normal_quantile
 STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
 """Bucket widths in seconds, smallest first."""
 MAX_BUCKETS = 40
-_TIME = {"start": "DateTime64(9)", "end": "DateTime64(9)"}
 
 
 def bucket_seconds(window: Window, max_buckets: int = MAX_BUCKETS) -> int:
