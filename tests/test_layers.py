@@ -1,0 +1,57 @@
+"""The arrows run one way: propagation <- ingest <- query.
+
+The uv workspace installs all three distributions into one environment, so an import
+against the arrow would work here and break for a service that installs
+`exptrace-propagation` alone. This test reads every module's imports from its source.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+# Each layer and the exptrace layers it may not import.
+FORBIDDEN = {
+    "propagation": ("exptrace.ingest", "exptrace.query"),
+    "ingest": ("exptrace.query",),
+    "query": (),
+}
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Absolute module names imported by one source file."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def layer_sources(layer: str) -> list[Path]:
+    return sorted((ROOT / layer / "src" / "exptrace").rglob("*.py"))
+
+
+@pytest.mark.parametrize("layer", sorted(FORBIDDEN))
+def test_no_layer_imports_against_the_arrow(layer):
+    sources = layer_sources(layer)
+    assert sources, f"no sources found for {layer}"
+    wrong = sorted(
+        f"{path.relative_to(ROOT)} imports {name}"
+        for path in sources
+        for name in imported_modules(path)
+        if any(name == banned or name.startswith(banned + ".") for banned in FORBIDDEN[layer])
+    )
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_check_sees_a_wrong_import(tmp_path):
+    wrong = tmp_path / "wrong.py"
+    wrong.write_text("from exptrace.query.api import Queries\nimport exptrace.ingest.wal\n")
+    assert {"exptrace.query.api", "exptrace.ingest.wal"} <= imported_modules(wrong)
