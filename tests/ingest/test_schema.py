@@ -102,3 +102,59 @@ def test_changing_retention_alters_existing_tables(store):
     finally:
         ensure_schema(store, Schema(), change_settings=True)
     assert "toIntervalDay(30)" in ttl()
+
+
+def test_an_older_store_gets_the_exporters_comments_and_keeps_its_column_order(store):
+    """A version-4 store: no comments on the logs columns, ``Flags`` after the exemplars in
+    the metric tables. The upgrade adds the exporter's comments (a comment someone set stays),
+    moves no column and leaves the rows as they were."""
+    from exptrace.ingest.migrate import ensure_schema
+    from exptrace.ingest.schema import COLUMN_COMMENTS
+
+    def comments() -> dict[str, str]:
+        rows = store.query(
+            "SELECT name, comment FROM system.columns WHERE database = currentDatabase() "
+            "AND table = 'otel_logs'"
+        ).rows
+        return {name: comment for name, comment in rows if name in COLUMN_COMMENTS["otel_logs"]}
+
+    def gauge() -> tuple[list, list]:
+        columns = store.query(
+            "SELECT name FROM system.columns WHERE database = currentDatabase() "
+            "AND table = 'otel_metrics_gauge' ORDER BY position"
+        ).rows
+        return columns, store.query("SELECT ServiceName, Value, Flags FROM otel_metrics_gauge").rows
+
+    flags = "Flags UInt32 CODEC(ZSTD(1))"
+    ensure_schema(store, Schema(), change_settings=True)
+    try:
+        for column in COLUMN_COMMENTS["otel_logs"]:
+            store.command(f"ALTER TABLE otel_logs COMMENT COLUMN {column} ''")
+        store.command("ALTER TABLE otel_logs COMMENT COLUMN Body 'set by the team'")
+        store.command(
+            f"ALTER TABLE otel_metrics_gauge MODIFY COLUMN {flags} AFTER `Exemplars.TraceId`"
+        )
+        store.command(
+            "INSERT INTO otel_metrics_gauge (ServiceName, MetricName, TimeUnix, Value, Flags) "
+            "VALUES ('old', 'queue.depth', now64(9), 1.5, 1)"
+        )
+        before = gauge()
+        settings = store.query(
+            "SELECT settings FROM exptrace_schema ORDER BY applied_at DESC LIMIT 1"
+        ).scalar()
+        store.command(
+            "INSERT INTO exptrace_schema (version, description, settings) "
+            "VALUES (4, 'before the comments', {s:String})",
+            {"s": settings},
+        )
+
+        assert ensure_schema(store, Schema()) == 4
+        assert comments() == {**COLUMN_COMMENTS["otel_logs"], "Body": "set by the team"}
+        assert gauge() == before
+        assert before[1] == [["old", 1.5, 1]]
+    finally:
+        store.command(
+            f"ALTER TABLE otel_logs COMMENT COLUMN Body {literal(COLUMN_COMMENTS['otel_logs']['Body'])}"
+        )
+        store.command(f"ALTER TABLE otel_metrics_gauge MODIFY COLUMN {flags} AFTER Value")
+        store.command("TRUNCATE TABLE otel_metrics_gauge")

@@ -1,38 +1,16 @@
 """A real Django app behind the WSGI middleware, as the README shows."""
 
 import pytest
-from django.urls import path
 
 
 @pytest.fixture(scope="module")
 def django_app():
-    import django
-    from django.conf import settings
-
-    if not settings.configured:
-        settings.configure(
-            DEBUG=False,
-            SECRET_KEY="tests-only",
-            ALLOWED_HOSTS=["*"],
-            ROOT_URLCONF=__name__,
-            MIDDLEWARE=[],
-            INSTALLED_APPS=[],
-        )
-        django.setup()
     from django.core.wsgi import get_wsgi_application
 
+    from tests.propagation import django_site
+
+    django_site.configure()
     return get_wsgi_application()
-
-
-def whoami(request):
-    from django.http import JsonResponse
-
-    from exptrace.propagation import current_assignments
-
-    return JsonResponse(current_assignments())
-
-
-urlpatterns = [path("whoami", whoami)]  # this module is the app's ROOT_URLCONF
 
 
 def test_django_request_runs_under_its_assignment(django_app, telemetry):

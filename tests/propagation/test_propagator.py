@@ -17,6 +17,7 @@ from exptrace.propagation import (
     current_assignments,
     setup,
 )
+from exptrace.propagation.context import UNIT_MEMBER
 
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 CARRIER = {
@@ -66,6 +67,16 @@ def test_extract_keeps_trace_and_assignments_wherever_it_stands(position):
     ctx = CompositePropagator(propagators).extract(CARRIER)
     assert current_assignments(ctx) == {"search": "ctrl", "checkout-v2": "B"}
     assert "exp.bad" not in baggage.get_all(ctx)
+
+
+@pytest.mark.parametrize(("member", "kept"), [("u-1", "u-1"), ("no way", None)])
+def test_extract_keeps_a_valid_unit_without_the_baggage_propagator(member, kept):
+    """tracecontext starts a fresh context: the unit survives only through this extract."""
+    carrier = {**CARRIER, "baggage": f"{CARRIER['baggage']},{UNIT_MEMBER}={member}"}
+    propagators = [TraceContextTextMapPropagator(), ExperimentPropagator(PropagationSettings())]
+    ctx = CompositePropagator(propagators).extract(carrier)
+    assert baggage.get_baggage(UNIT_MEMBER, ctx) == kept
+    assert current_assignments(ctx) == {"search": "ctrl", "checkout-v2": "B"}
 
 
 def test_inject_writes_the_edge_header_only_when_asked():

@@ -16,6 +16,8 @@ from tests.query.synth import Request, encode
 
 EXPTRACE = str(Path(sys.executable).with_name("exptrace"))
 TOKEN = "s3cret"
+SPANS_DEADLINE = 180
+"""Seconds :meth:`Server.wait_for_spans` waits for spans to be stored before failing."""
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -116,10 +118,12 @@ class Server:
         assert response.status_code == 200, response.text
 
     def wait_for_spans(self, count: int, token: str | None = None) -> None:
-        """Until ``count`` spans are queryable (the log flushes within a second or so)."""
+        """Until ``count`` spans are queryable (the log flushes within a second or so; the
+        deadline is generous for a loaded machine)."""
         headers = {"authorization": f"Bearer {token}"} if token else {}
         seen = None
-        for _ in range(600):
+        deadline = time.monotonic() + SPANS_DEADLINE
+        while time.monotonic() < deadline:
             lag = httpx.get(f"{self.url}/api/v1/lag", headers=headers, timeout=60).json()
             seen = sum(r["items"] for r in lag if r["signal"] == "traces")
             if seen >= count:

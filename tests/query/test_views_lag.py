@@ -7,7 +7,6 @@ receiver look 48 hours behind, and spans dated in the future never show up anywh
 from __future__ import annotations
 
 import datetime as dt
-import time
 
 from exptrace.ingest.wal import Signal
 from exptrace.query.api import Queries, Window
@@ -32,9 +31,16 @@ def test_late_and_future_dated_spans_do_not_count_as_pipeline_lag(make_receiver)
         pipeline = [r for r in rows if r["measure"] == "pipeline"]
         return rows if pipeline and arrival and arrival[0]["items"] == 6 else []
 
-    wait_for(measured, timeout=120, interval=0.5)
-    time.sleep(1.0)  # a few more self-metric exports
-    rows = measured()
+    first = wait_for(measured, timeout=120, interval=0.5)
+    [before] = [r for r in first if r["measure"] == "pipeline"]
+
+    def more_exports() -> list[dict]:
+        # Measured again once a few more self-metric exports have landed.
+        rows = measured()
+        pipeline = [r for r in rows if r["measure"] == "pipeline"]
+        return rows if pipeline and pipeline[0]["items"] > before["items"] else []
+
+    rows = wait_for(more_exports, timeout=120, interval=0.2)
     [pipeline] = [r for r in rows if r["measure"] == "pipeline"]
     [arrival] = [r for r in rows if r["measure"] == "arrival" and r["service"] == "checkout"]
     assert pipeline["items"] >= 1 and pipeline["max_ms"] < 30_000, pipeline

@@ -19,7 +19,8 @@ import datetime as dt
 import json
 from typing import Any
 
-from exptrace.ingest.schema import SCHEMA_VERSION, Schema, Table
+from exptrace.ingest.schema import COLUMN_COMMENTS, SCHEMA_VERSION, Schema, Table
+from exptrace.ingest.sqltext import literal
 from exptrace.ingest.store import ReadOnlyStore, Store, StoreError, open_store
 
 
@@ -176,13 +177,14 @@ def _existing_tables(store: Store) -> set[str]:
 
 
 def _reconcile(store: Store, schema: Schema, table: Table, name: str, cluster: str | None) -> None:
-    """Add what ``name`` lacks of ``table`` (columns, indexes), set our columns' defaults and
-    bring landing columns to the current structure. Never drops or rewrites data."""
+    """Add what ``name`` lacks of ``table`` (columns, indexes, the exporter's column
+    comments), set our columns' defaults and bring landing columns to the current structure.
+    Never drops or rewrites data, nor moves a column."""
     on = f" ON CLUSTER {cluster}" if cluster else ""
     columns = {
         row[0]: row[1]
         for row in store.query(
-            "SELECT name, type FROM system.columns WHERE database = currentDatabase() "
+            "SELECT name, comment FROM system.columns WHERE database = currentDatabase() "
             "AND table = {t:String}",
             {"t": name},
         ).rows
@@ -211,6 +213,9 @@ def _reconcile(store: Store, schema: Schema, table: Table, name: str, cluster: s
             store.command(f"ALTER TABLE {name}{on} ADD {added}")
     for column, expression in schema.defaults(table.name).items():
         store.command(f"ALTER TABLE {name}{on} MODIFY COLUMN {column} DEFAULT {expression}")
+    for column, comment in COLUMN_COMMENTS.get(table.name, {}).items():
+        if columns.get(column) == "":  # present without a comment: never replace one
+            store.command(f"ALTER TABLE {name}{on} COMMENT COLUMN {column} {literal(comment)}")
 
 
 def _ensure_views(store: Store, schema: Schema, cluster: str | None) -> None:

@@ -21,7 +21,7 @@ from exptrace.ingest.sqltext import identifier, literal
 from exptrace.propagation import grammar
 from exptrace.propagation.context import UNIT_MEMBER
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 UPSTREAM_RELEASE = "v0.152.0"
 """The clickhouseexporter release whose tables ours match (logs in the v0.151+ layout)."""
 
@@ -47,6 +47,38 @@ MATERIALIZED_RESOURCE_KEYS = (
     "deployment.environment.name",
 )
 """Resource attributes the exporter's logs table keeps as ``__otel_materialized_<key>``."""
+LOGS_COLUMNS = (
+    (
+        "Timestamp",
+        "DateTime64(9)",
+        "Delta(8), ZSTD(1)",
+        "Event timestamp with nanosecond precision",
+    ),
+    ("TraceId", "String", "ZSTD(1)", "W3C trace identifier"),
+    ("SpanId", "String", "ZSTD(1)", "W3C span identifier"),
+    ("TraceFlags", "UInt8", "", "W3C trace flags"),
+    ("SeverityText", "LowCardinality(String)", "ZSTD(1)", "Log severity as text"),
+    ("SeverityNumber", "UInt8", "", "Log severity as number (1-24)"),
+    ("ServiceName", "LowCardinality(String)", "ZSTD(1)", "Service that emitted the log"),
+    ("Body", "String", "ZSTD(1)", "Log message body"),
+    ("ResourceSchemaUrl", "LowCardinality(String)", "ZSTD(1)", "Schema URL for the resource"),
+    ("ResourceAttributes", ATTR_MAP, "ZSTD(1)", "Resource attributes as key-value pairs"),
+    (
+        "ScopeSchemaUrl",
+        "LowCardinality(String)",
+        "ZSTD(1)",
+        "Schema URL for the instrumentation scope",
+    ),
+    ("ScopeName", "String", "ZSTD(1)", "Instrumentation scope name"),
+    ("ScopeVersion", "LowCardinality(String)", "ZSTD(1)", "Instrumentation scope version"),
+    ("ScopeAttributes", ATTR_MAP, "ZSTD(1)", "Instrumentation scope attributes"),
+    ("LogAttributes", ATTR_MAP, "ZSTD(1)", "Log record attributes"),
+    ("EventName", "String", "ZSTD(1)", "Event name for log records representing events"),
+)
+"""The exporter's own ``otel_logs`` columns: (name, type, codec, the exporter's comment)."""
+COLUMN_COMMENTS = {"otel_logs": {name: comment for name, _, _, comment in LOGS_COLUMNS}}
+"""The exporter's column comments, per table: set on new tables and on adopted or older ones
+whose column has none."""
 
 
 @dataclass(frozen=True)
@@ -324,6 +356,11 @@ class Schema:
         )
 
     def _logs_table(self) -> Table:
+        columns = "".join(
+            f"\n    {name} {kind} COMMENT {literal(comment)}"
+            + (f" CODEC({codec})," if codec else ",")
+            for name, kind, codec, comment in LOGS_COLUMNS
+        )
         materialized = "".join(
             f"\n    `__otel_materialized_{key}` LowCardinality(String) "
             f"MATERIALIZED ResourceAttributes[{literal(key)}] CODEC(ZSTD(1)),"
@@ -331,23 +368,7 @@ class Schema:
         )
         return Table(
             "otel_logs",
-            f"""
-    Timestamp DateTime64(9) CODEC(Delta(8), ZSTD(1)),
-    TraceId String CODEC(ZSTD(1)),
-    SpanId String CODEC(ZSTD(1)),
-    TraceFlags UInt8,
-    SeverityText LowCardinality(String) CODEC(ZSTD(1)),
-    SeverityNumber UInt8,
-    ServiceName LowCardinality(String) CODEC(ZSTD(1)),
-    Body String CODEC(ZSTD(1)),
-    ResourceSchemaUrl LowCardinality(String) CODEC(ZSTD(1)),
-    ResourceAttributes {ATTR_MAP} CODEC(ZSTD(1)),
-    ScopeSchemaUrl LowCardinality(String) CODEC(ZSTD(1)),
-    ScopeName String CODEC(ZSTD(1)),
-    ScopeVersion LowCardinality(String) CODEC(ZSTD(1)),
-    ScopeAttributes {ATTR_MAP} CODEC(ZSTD(1)),
-    LogAttributes {ATTR_MAP} CODEC(ZSTD(1)),
-    EventName String CODEC(ZSTD(1)),{materialized}{self._ours("otel_logs")}
+            f"""{columns}{materialized}{self._ours("otel_logs")}
     INDEX idx_trace_id TraceId TYPE bloom_filter(0.001) GRANULARITY 1,
     INDEX idx_res_attr_key mapKeys(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
     INDEX idx_res_attr_value mapValues(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
@@ -366,8 +387,7 @@ class Schema:
         return Table(
             name,
             f"""{_METRIC_COMMON}
-    {specific}
-    Flags UInt32 CODEC(ZSTD(1)),{self._ours(name)}
+    {specific}{self._ours(name)}
     INDEX idx_res_attr_key mapKeys(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
     INDEX idx_res_attr_value mapValues(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
     INDEX idx_scope_attr_key mapKeys(ScopeAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
@@ -588,8 +608,16 @@ FROM (
         ``exptrace_experiments.unit`` (each experiment's unit attribute; rows written before
         read the default ``exptrace.unit``), a missing column that reconciliation adds.
         Version 4 adds :data:`REQUESTS_TABLE` and fills it from the spans already stored
-        (its view exists only after the migration, so nothing is counted twice)."""
-        return {2: [], 3: [], 4: [f"INSERT INTO {REQUESTS_TABLE.name} {REQUESTS_SELECT}"]}
+        (its view exists only after the migration, so nothing is counted twice). Version 5
+        has the exporter's column comments (:data:`COLUMN_COMMENTS`, which reconciliation
+        sets where a column has none) and its column order in the metric tables; tables
+        created before keep their column order (every insert and query names its columns)."""
+        return {
+            2: [],
+            3: [],
+            4: [f"INSERT INTO {REQUESTS_TABLE.name} {REQUESTS_SELECT}"],
+            5: [],
+        }
 
 
 def _on(cluster: str | None) -> str:
@@ -794,18 +822,19 @@ _METRIC_COMMON = f"""
 _EXEMPLARS = f"""
     Exemplars Nested (FilteredAttributes {ATTR_MAP}, TimeUnix DateTime64(9), Value Float64,
         SpanId String, TraceId String) CODEC(ZSTD(1)),"""
+_FLAGS = "\n    Flags UInt32 CODEC(ZSTD(1)),"
 _METRIC_SPECIFIC = {
-    "gauge": f"Value Float64 CODEC(ZSTD(1)),{_EXEMPLARS}",
-    "sum": f"""Value Float64 CODEC(ZSTD(1)),
+    "gauge": f"Value Float64 CODEC(ZSTD(1)),{_FLAGS}{_EXEMPLARS}",
+    "sum": f"""Value Float64 CODEC(ZSTD(1)),{_FLAGS}{_EXEMPLARS}
     AggregationTemporality Int32 CODEC(ZSTD(1)),
-    IsMonotonic Bool CODEC(Delta, ZSTD(1)),{_EXEMPLARS}""",
+    IsMonotonic Bool CODEC(Delta, ZSTD(1)),""",
     "histogram": f"""Count UInt64 CODEC(Delta, ZSTD(1)),
     Sum Float64 CODEC(ZSTD(1)),
     BucketCounts Array(UInt64) CODEC(ZSTD(1)),
-    ExplicitBounds Array(Float64) CODEC(ZSTD(1)),
+    ExplicitBounds Array(Float64) CODEC(ZSTD(1)),{_EXEMPLARS}{_FLAGS}
     Min Float64 CODEC(ZSTD(1)),
     Max Float64 CODEC(ZSTD(1)),
-    AggregationTemporality Int32 CODEC(ZSTD(1)),{_EXEMPLARS}""",
+    AggregationTemporality Int32 CODEC(ZSTD(1)),""",
     "exponential_histogram": f"""Count UInt64 CODEC(Delta, ZSTD(1)),
     Sum Float64 CODEC(ZSTD(1)),
     Scale Int32 CODEC(ZSTD(1)),
@@ -813,14 +842,15 @@ _METRIC_SPECIFIC = {
     PositiveOffset Int32 CODEC(ZSTD(1)),
     PositiveBucketCounts Array(UInt64) CODEC(ZSTD(1)),
     NegativeOffset Int32 CODEC(ZSTD(1)),
-    NegativeBucketCounts Array(UInt64) CODEC(ZSTD(1)),
+    NegativeBucketCounts Array(UInt64) CODEC(ZSTD(1)),{_EXEMPLARS}{_FLAGS}
     Min Float64 CODEC(ZSTD(1)),
     Max Float64 CODEC(ZSTD(1)),
-    AggregationTemporality Int32 CODEC(ZSTD(1)),{_EXEMPLARS}""",
-    "summary": """Count UInt64 CODEC(Delta, ZSTD(1)),
+    AggregationTemporality Int32 CODEC(ZSTD(1)),""",
+    "summary": f"""Count UInt64 CODEC(Delta, ZSTD(1)),
     Sum Float64 CODEC(ZSTD(1)),
-    ValueAtQuantiles Nested (Quantile Float64, Value Float64) CODEC(ZSTD(1)),""",
+    ValueAtQuantiles Nested (Quantile Float64, Value Float64) CODEC(ZSTD(1)),{_FLAGS}""",
 }
+"""Each metric table's own columns, in the exporter's order."""
 REGISTRY_TABLES = [
     Table(
         "exptrace_experiments",

@@ -15,7 +15,12 @@ from opentelemetry.propagators.textmap import (
     default_setter,
 )
 
-from exptrace.propagation.context import current_assignments, with_assignments
+from exptrace.propagation.context import (
+    current_assignments,
+    current_unit,
+    unit_from_header,
+    with_assignments,
+)
 from exptrace.propagation.members import Collected, format_members
 from exptrace.propagation.settings import PropagationSettings
 
@@ -25,12 +30,16 @@ RESOLVED_KEY = "exptrace.resolved"
 
 
 class ExperimentPropagator(TextMapPropagator):
-    """Reads assignments from ``exp.*`` baggage members and the edge header into baggage.
+    """Reads assignments from ``exp.*`` baggage members and the edge header into baggage,
+    and keeps the randomization unit (``exptrace.unit``) beside them.
 
     Registered as ``experiment`` so ``OTEL_PROPAGATORS=tracecontext,baggage,experiment`` works
     with ``opentelemetry-instrument``. It reads the ``baggage`` header itself, so its result
     does not depend on where it stands in the list, and it validates what it keeps: invalid
-    ``exp.*`` members from upstream are removed, never logged. On inject it writes nothing
+    ``exp.*`` members from upstream are removed, never logged. OpenTelemetry's framework
+    instrumentations extract again inside exptrace's middleware, into a fresh context: the
+    unit the middleware resolved (or the header carried) must come out of this extract too,
+    or it is lost for the rest of the request. On inject it writes nothing
     unless ``inject_header`` is set: the W3C baggage propagator already carries ``exp.*``.
     """
 
@@ -49,14 +58,16 @@ class ExperimentPropagator(TextMapPropagator):
         resolved = carrier.get(RESOLVED_KEY) if isinstance(carrier, Mapping) else None
         if resolved is not None:
             # exptrace's middleware outside this extract already read and validated the request.
-            return with_assignments(resolved.assignments, context)
+            return with_assignments(resolved.assignments, context, unit=resolved.unit)
         collected = Collected(self._limits)
         collected.offer_all(current_assignments(context))
+        unit = current_unit(context)
         for value in getter.get(carrier, BAGGAGE_HEADER) or ():
             collected.offer_members(value, baggage=True)
+            unit = unit or unit_from_header(value)
         for value in getter.get(carrier, self._settings.header_name) or ():
             collected.offer_members(value)
-        return with_assignments(collected.assignments, context)
+        return with_assignments(collected.assignments, context, unit=unit)
 
     def inject(
         self,
