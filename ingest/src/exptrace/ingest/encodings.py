@@ -9,9 +9,9 @@ stream declares before inflating. A stream that is cut short, fails its checksum
 bytes after its end is corrupt.
 
 gzip members and zstd frames may follow one another; the work is linear in the body (each
-decoder is fed the body in pieces that grow while its member lasts, so what it hands back
-after its end is never more than twice what it read) and at most :data:`MAX_MEMBERS` members
-are taken."""
+decoder is fed the body in pieces that start small and double while its member lasts, so it
+is handed at most twice its member plus :data:`_FIRST_PIECE` bytes) and at most
+:data:`MAX_MEMBERS` members are taken."""
 
 from __future__ import annotations
 
@@ -76,7 +76,7 @@ def _identity(body: bytes, limit: int) -> bytes:
 
 MAX_MEMBERS = 1000
 """Most gzip members or zstd frames one body may hold (exporters send one)."""
-_FIRST_PIECE = 256
+_FIRST_PIECE = 32
 _LARGEST_PIECE = 1 << 20
 
 
