@@ -164,15 +164,21 @@ def test_bearer_and_sign_in_failures_are_rate_limited_per_address(make_receiver)
 
 
 def test_the_failure_limit_remembers_a_bounded_number_of_addresses():
+    """10 failures at once, then one more per second; 10,000 addresses at most, the least
+    recently seen forgotten first."""
     now = [0.0]
-    limit = FailureLimit(burst=2, rate=1.0, max_clients=100, clock=lambda: now[0])
-    for n in range(10_000):
-        limit.failed(f"10.0.{n // 256}.{n % 256}")
-    assert len(limit) == 100
-    limit.failed("a")
-    limit.failed("a")
+    limit = FailureLimit(clock=lambda: now[0])
+    for n in range(20_000):
+        limit.failed(f"10.{n // 65536}.{n // 256 % 256}.{n % 256}")
+    assert len(limit) == 10_000
+    assert limit.wait("10.0.0.0") == 0  # forgotten: a fresh start
+    for _ in range(10):
+        assert limit.wait("a") == 0
+        limit.failed("a")
     assert limit.wait("a") == pytest.approx(1.0)
     now[0] += 0.5
     assert limit.wait("a") == pytest.approx(0.5)
     now[0] += 0.5
     assert limit.wait("a") == 0
+    limit.failed("a")
+    assert limit.wait("a") == pytest.approx(1.0)
