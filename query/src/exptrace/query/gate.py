@@ -121,7 +121,7 @@ class Gate:
         host = request.headers.get("host")
         if not self.hosts.allows(host):
             raise UnknownHost(
-                f"this server does not answer to the host {host!r}: add the name to "
+                f"this server does not answer to the host {host[:100]!r}: add the name to "
                 "--allowed-hosts / EXPTRACE_ALLOWED_HOSTS if it is its own"
             )
 
