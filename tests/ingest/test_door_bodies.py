@@ -170,3 +170,122 @@ def test_protobuf_upb_accepts_but_the_engine_would_refuse_is_stored_canonically(
         )
         assert rows[0] == rows[1] != ["a"]  # what upb decoded: the last value, int 1
     assert server.stats.snapshot().dead_letters == {}
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "zstd"])
+def test_concatenated_members_are_bounded_in_number(make_receiver, encoding):
+    """Before: a 1 MiB body of empty zstd frames (gzip members) took 4.6 s (0.8 s) of CPU,
+    quadratic in the body, holding every HTTP request. Now the 1,001st member is refused
+    (413) at once; up to 1,000 members, the export is taken whole."""
+    from exptrace.ingest.encodings import MAX_MEMBERS
+
+    server = make_receiver()
+    compress = ENCODERS[encoding]
+    payload = traces(f"members-{encoding}", [span("op")]).SerializeToString()
+    taken = compress(payload) + compress(b"") * (MAX_MEMBERS - 1)
+    answer = http_post(server.http_port, "/v1/traces", taken, **{"content-encoding": encoding})
+    assert answer.status_code == 200, answer.text
+    bomb = compress(b"") * ((1 << 20) // len(compress(b"")))
+    answer = http_post(server.http_port, "/v1/traces", bomb, **{"content-encoding": encoding})
+    assert answer.status_code == 413
+    assert f"more than {MAX_MEMBERS} {encoding} members" in answer.content.decode(errors="replace")
+    metrics = httpx.get(f"http://127.0.0.1:{server.http_port}/metrics").text
+    refused = 'exptrace_ingest_requests_refused_total{signal="traces",reason="too_many_members"} 1'
+    assert refused in metrics
+    assert services(server) == [[f"members-{encoding}", 1]]
+
+
+def test_bodies_beyond_the_decoding_queue_get_503_with_retry_after(make_receiver, monkeypatch):
+    """Bodies are inflated and parsed on an Offload of their own; when its workers are busy
+    and its queue is full, an export is told to come back (503, Retry-After) and nothing of
+    it is kept; it is taken once there is room."""
+    import threading
+
+    from exptrace.ingest import http_receiver
+    from exptrace.ingest.offload import Offload
+
+    release, started = threading.Event(), threading.Event()
+    decode_for_real = http_receiver._decoded
+
+    def held(*args):
+        started.set()
+        assert release.wait(60)
+        return decode_for_real(*args)
+
+    monkeypatch.setattr(http_receiver, "Offload", lambda: Offload(workers=1, queue=0))
+    monkeypatch.setattr(http_receiver, "_decoded", held)
+    server = make_receiver(retry_after=7)
+    first = traces("first", [span("op")]).SerializeToString()
+    answers = {}
+    sender = threading.Thread(
+        target=lambda: answers.update(first=http_post(server.http_port, "/v1/traces", first))
+    )
+    sender.start()
+    assert started.wait(60)
+    busy = http_post(
+        server.http_port, "/v1/traces", traces("busy", [span("op")]).SerializeToString()
+    )
+    assert busy.status_code == 503 and busy.headers["retry-after"] == "7"
+    release.set()
+    sender.join(60)
+    assert answers["first"].status_code == 200
+    again = traces("busy", [span("op")]).SerializeToString()
+    assert http_post(server.http_port, "/v1/traces", again).status_code == 200
+    metrics = httpx.get(f"http://127.0.0.1:{server.http_port}/metrics").text
+    assert 'exptrace_ingest_requests_refused_total{signal="traces",reason="busy"} 1' in metrics
+    assert services(server) == [["busy", 1], ["first", 1]]
+
+
+def test_the_decoding_pool_has_two_workers_and_a_queue_of_64():
+    import asyncio
+    import threading
+
+    from exptrace.ingest.offload import Busy, Offload
+
+    release = threading.Event()
+    running = []
+
+    def job() -> int:
+        running.append(threading.current_thread().name)
+        assert release.wait(60)
+        return 1
+
+    async def fill() -> list[int]:
+        offload = Offload()
+        jobs = [asyncio.ensure_future(offload.run(job)) for _ in range(2 + 64)]
+        await asyncio.sleep(0)
+        with pytest.raises(Busy):
+            await offload.run(job)
+        release.set()
+        return await asyncio.gather(*jobs)
+
+    assert asyncio.run(fill()) == [1] * 66
+    assert len(set(running)) == 2
+
+
+def test_inflating_concatenated_members_feeds_each_byte_to_a_decoder_about_once(monkeypatch):
+    """Linear work: the decoders are handed at most a few times the body, however many
+    members it holds (before: each member was handed the whole rest of the body)."""
+    import types
+
+    from exptrace.ingest import encodings
+
+    fed = [0]
+
+    class Counting:
+        def __init__(self) -> None:
+            self.real = zstd.ZstdDecompressor()
+
+        def decompress(self, data, max_length):
+            fed[0] += len(data)
+            return self.real.decompress(data, max_length)
+
+        eof = property(lambda self: self.real.eof)
+        unused_data = property(lambda self: self.real.unused_data)
+
+    counting = types.SimpleNamespace(ZstdDecompressor=Counting, ZstdError=zstd.ZstdError)
+    monkeypatch.setattr(encodings, "zstd", counting)
+    frame = zstd.compress(b"\x0a\x00" * 200)
+    body = frame * encodings.MAX_MEMBERS
+    assert encodings.decode("zstd", body, 1 << 20) == b"\x0a\x00" * 200 * encodings.MAX_MEMBERS
+    assert fed[0] <= 3 * len(body), (fed[0], len(body))

@@ -45,9 +45,10 @@ class Visit:
 
 
 class Browser:
-    """One persistent-context Chromium on a fresh profile directory."""
+    """One persistent-context Chromium on a fresh profile directory; ``flags`` adds
+    command-line flags (``--host-resolver-rules=...`` to point a name at loopback)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *flags: str) -> None:
         from playwright.sync_api import sync_playwright
 
         self._profile = tempfile.mkdtemp(prefix="exptrace-chromium-")
@@ -56,7 +57,7 @@ class Browser:
             self._profile,
             executable_path=chromium_path(),
             headless=True,
-            args=FLAGS,
+            args=[*FLAGS, *flags],
             viewport={"width": 1280, "height": 900},
         )
         self.page = self.context.pages[0] if self.context.pages else self.context.new_page()

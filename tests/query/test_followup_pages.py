@@ -32,6 +32,15 @@ def _sign_in(client: httpx.Client, target: str) -> httpx.Response:
         ("/ui", "/ui"),
         ("/ui/coverage", "/ui/coverage"),
         ("/ui?last=6h", "/ui?last=6h"),
+        # Before: accepted as is, and the browser resolved it to /evil.
+        ("/ui/../../evil", "/ui"),
+        ("/ui/%2e%2e/%2E%2E/evil", "/ui"),
+        ("/ui/..%2f..%2fevil", "/ui"),
+        ("/ui/..\\evil", "/ui"),
+        ("/ui%5c..%5cevil", "/ui"),
+        ("/ui/..", "/ui"),
+        ("/ui/coverage/../burn?last=1h", "/ui/burn?last=1h"),
+        ("/ui/%252e%252e/evil", "/ui/%252e%252e/evil"),  # decoded once: a name, not a dot
     ],
 )
 def test_sign_in_returns_only_to_ui_or_a_path_under_it(make_receiver, target, landing):

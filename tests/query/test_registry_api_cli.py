@@ -160,6 +160,7 @@ def test_http_api_and_cli_with_a_token(make_receiver, capsys):
     server = make_receiver(prepare=with_api("s3cret"), token="s3cret")
     base = f"http://127.0.0.1:{server.http_port}"
     auth = {"authorization": "Bearer s3cret"}
+    json_auth = {**auth, "content-type": "application/json"}
     assert httpx.get(f"{base}/api/v1/experiments").status_code == 401
     created = httpx.post(
         f"{base}/api/v1/experiments",
@@ -178,11 +179,14 @@ def test_http_api_and_cli_with_a_token(make_receiver, capsys):
         == 400
     )
     assert (
-        httpx.post(f"{base}/api/v1/experiments", headers=auth, content=b"[1, 2]").status_code == 400
+        httpx.post(f"{base}/api/v1/experiments", headers=json_auth, content=b"[1, 2]").status_code
+        == 400
     )
     assert httpx.get(f"{base}/api/v1/experiments/missing", headers=auth).status_code == 404
     assert (
-        httpx.post(f"{base}/api/v1/experiments/checkout-v2/explode", headers=auth).status_code
+        httpx.post(
+            f"{base}/api/v1/experiments/checkout-v2/explode", headers=auth, json={}
+        ).status_code
         == 400
     )
     assert httpx.get(f"{base}/api/v1/coverage?from=yesterday", headers=auth).status_code == 400

@@ -45,7 +45,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("grpc_endpoint", "OTLP/gRPC", "127.0.0.1:4317", metavar="HOST:PORT")
     add("http_endpoint", "OTLP/HTTP, API and pages", "127.0.0.1:4318", metavar="HOST:PORT")
     add("token", "require this bearer token", "none")
+    add(
+        "allowed_hosts",
+        "host names the API and pages answer to besides the listening address",
+        "none",
+        type=_names,
+        metavar="NAME,...",
+    )
     add("retention_days", "drop rows older than this, 0 keeps all", "30", type=int, metavar="DAYS")
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(name.strip() for name in text.split(",") if name.strip())
 
 
 def settings_from_args(args: argparse.Namespace) -> IngestSettings:

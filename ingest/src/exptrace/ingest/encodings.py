@@ -6,12 +6,19 @@ format as ``x-snappy-framed``, while older Collectors sent framed data as ``snap
 the Collector's own receivers do, ``snappy`` is told apart by the framed stream identifier.
 No body inflates past ``limit`` bytes: each decoder stops there or checks the sizes the
 stream declares before inflating. A stream that is cut short, fails its checksum or carries
-bytes after its end is corrupt."""
+bytes after its end is corrupt.
+
+gzip members and zstd frames may follow one another; the work is linear in the body (each
+decoder is fed the body in pieces that start small and double while its member lasts, so it
+is handed at most twice its member plus :data:`_FIRST_PIECE` bytes) and at most
+:data:`MAX_MEMBERS` members are taken."""
 
 from __future__ import annotations
 
 import sys
 import zlib
+from collections.abc import Callable
+from typing import Protocol
 
 import cramjam
 
@@ -39,6 +46,13 @@ class TooLarge(BodyError):
     reason = "too_large"
 
 
+class TooManyMembers(BodyError):
+    """More concatenated gzip members or zstd frames than :data:`MAX_MEMBERS`."""
+
+    status = 413
+    reason = "too_many_members"
+
+
 class UnsupportedEncoding(BodyError):
     status = 415
     reason = "unsupported_encoding"
@@ -60,53 +74,94 @@ def _identity(body: bytes, limit: int) -> bytes:
     return body
 
 
-def _zlib_members(body: bytes, limit: int, wbits: int, name: str) -> bytes:
-    """Every member of a gzip (or the one zlib) stream; nothing may follow the last."""
+MAX_MEMBERS = 1000
+"""Most gzip members or zstd frames one body may hold (exporters send one)."""
+_FIRST_PIECE = 32
+_LARGEST_PIECE = 1 << 20
+
+
+class _Decoder(Protocol):
+    """What zlib's and zstd's streaming decompressors have in common."""
+
+    @property
+    def eof(self) -> bool: ...
+
+    @property
+    def unused_data(self) -> bytes: ...
+
+    def decompress(self, data: memoryview, max_length: int) -> bytes: ...
+
+
+def _members(
+    body: bytes,
+    limit: int,
+    new_decoder: Callable[[], _Decoder],
+    errors: type[Exception] | tuple[type[Exception], ...],
+    name: str,
+    next_member: Callable[[memoryview], bool],
+) -> bytes:
+    """Inflate ``body``, member after member, into at most ``limit`` bytes.
+
+    ``next_member`` says whether the bytes after a member start another one (else they are
+    bytes after the end of the stream: corrupt)."""
+    view = memoryview(body)
     out = bytearray()
-    rest = body
+    at = members = 0
     while True:
-        inflater = zlib.decompressobj(wbits)
-        try:
-            out += inflater.decompress(rest, limit + 1 - len(out))
-        except zlib.error as error:
-            raise Corrupt(f"invalid {name} body: {error}") from None
-        if len(out) > limit or inflater.unconsumed_tail:
-            raise TooLarge(f"request body over {limit} bytes once inflated")
-        if not inflater.eof:
-            raise Corrupt(f"invalid {name} body: cut short (no end of stream or checksum)")
-        rest = inflater.unused_data
-        if not rest:
+        members += 1
+        if members > MAX_MEMBERS:
+            raise TooManyMembers(f"more than {MAX_MEMBERS} {name} members in one body")
+        decoder = new_decoder()
+        piece = _FIRST_PIECE
+        while not decoder.eof:
+            if at >= len(view):
+                raise Corrupt(f"invalid {name} body: cut short (no end of stream or checksum)")
+            chunk = view[at : at + piece]
+            try:
+                out += decoder.decompress(chunk, limit + 1 - len(out))
+            except errors as error:
+                raise Corrupt(f"invalid {name} body: {error}") from None
+            if len(out) > limit:
+                raise TooLarge(f"request body over {limit} bytes once inflated")
+            at += len(chunk) - len(decoder.unused_data)
+            piece = min(2 * piece, _LARGEST_PIECE)
+        if at == len(view):
             return bytes(out)
-        if wbits != _GZIP or not rest.startswith(b"\x1f\x8b"):
-            raise Corrupt(f"invalid {name} body: {len(rest)} bytes after the end of the stream")
+        if not next_member(view[at:]):
+            raise Corrupt(
+                f"invalid {name} body: {len(view) - at} bytes after the end of the stream"
+            )
 
 
 _GZIP = 16 + zlib.MAX_WBITS
 
 
 def _gzip(body: bytes, limit: int) -> bytes:
-    return _zlib_members(body, limit, _GZIP, "gzip")
+    return _members(
+        body,
+        limit,
+        lambda: zlib.decompressobj(_GZIP),
+        zlib.error,
+        "gzip",
+        lambda rest: rest[:2] == b"\x1f\x8b",
+    )
 
 
 def _deflate(body: bytes, limit: int) -> bytes:
-    return _zlib_members(body, limit, zlib.MAX_WBITS, "deflate (zlib)")
+    return _members(
+        body,
+        limit,
+        lambda: zlib.decompressobj(zlib.MAX_WBITS),
+        zlib.error,
+        "deflate (zlib)",
+        lambda rest: False,
+    )
 
 
 def _zstd(body: bytes, limit: int) -> bytes:
-    out = bytearray()
-    rest = body
-    while rest:
-        decompressor = zstd.ZstdDecompressor()
-        try:
-            out += decompressor.decompress(rest, max_length=limit + 1 - len(out))
-        except zstd.ZstdError as error:
-            raise Corrupt(f"invalid zstd body: {error}") from None
-        if len(out) > limit:
-            raise TooLarge(f"request body over {limit} bytes once inflated")
-        if not decompressor.eof:
-            raise Corrupt("invalid zstd body: cut short (no end of frame)")
-        rest = decompressor.unused_data
-    return bytes(out)
+    if not body:
+        return b""
+    return _members(body, limit, zstd.ZstdDecompressor, zstd.ZstdError, "zstd", lambda rest: True)
 
 
 _SNAPPY_STREAM_ID = b"\xff\x06\x00\x00sNaPpY"

@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute, Route
 from exptrace.ingest.bearer import bearer_matches
 from exptrace.ingest.encodings import BodyError, TooLarge, decode
 from exptrace.ingest.intake import Intake, Refused
+from exptrace.ingest.offload import Busy, Offload
 from exptrace.ingest.stats import IngestStats
 from exptrace.ingest.wal import Signal
 
@@ -34,18 +35,37 @@ def bearer_check(token: str | None) -> Callable[[Request], bool]:
 
 
 def _status(code: int, message: str, json_body: bool, http_status: int, **headers: str) -> Response:
-    status = status_pb2.Status(code=code, message=message)
+    # A message may quote the client's text: a lone surrogate there must not make it a 500.
+    text = message.encode("utf-8", "backslashreplace").decode()
+    status = status_pb2.Status(code=code, message=text)
     if json_body:
         body = json_format.MessageToJson(status).encode()
         return Response(body, http_status, media_type=JSON, headers=headers)
     return Response(status.SerializeToString(), http_status, media_type=PROTOBUF, headers=headers)
 
 
+def _retry_later(message: str, json_body: bool, seconds: float) -> Response:
+    retry_after = str(max(1, round(seconds)))
+    return _status(code_pb2.UNAVAILABLE, message, json_body, 503, **{"Retry-After": retry_after})
+
+
+def _decoded(
+    intake: Intake, signal: Signal, encoding: str, body: bytes, as_json: bool, max_bytes: int
+) -> tuple[bytes, object]:
+    """The request inflated and parsed (CPU-bound: run off the event loop)."""
+    payload = decode(encoding, body, max_bytes)
+    if as_json:
+        return intake.parse_json(signal, payload)
+    return payload, intake.parse(signal, payload)
+
+
 def otlp_routes(
     intake: Intake, authorized: Callable[[Request], bool], max_bytes: int
 ) -> list[Route]:
-    """The three OTLP/HTTP export routes."""
+    """The three OTLP/HTTP export routes; bodies are inflated and parsed on an
+    :class:`Offload` of their own, so no body holds the event loop."""
     stats = intake.stats
+    offload = Offload()
 
     async def export(request: Request) -> Response:
         signal = PATHS[request.url.path]
@@ -69,6 +89,7 @@ def otlp_routes(
                 415,
             )
         declared = request.headers.get("content-length")
+        encoding = request.headers.get("content-encoding", "identity")
         try:
             if declared and declared.isdigit() and int(declared) > max_bytes:
                 raise TooLarge(f"request body over {max_bytes} bytes")
@@ -77,29 +98,22 @@ def otlp_routes(
                 body += chunk
                 if len(body) > max_bytes:
                     raise TooLarge(f"request body over {max_bytes} bytes")
-            encoding = request.headers.get("content-encoding", "identity")
-            payload = decode(encoding, bytes(body), max_bytes)
+            payload, decoded = await offload.run(
+                lambda: _decoded(intake, signal, encoding, bytes(body), as_json, max_bytes)
+            )
+            screened = await run_in_threadpool(intake.accept, signal, payload, decoded)
         except BodyError as error:
             stats.refused_request(signal, error.reason)
             code = code_pb2.RESOURCE_EXHAUSTED if error.status == 413 else code_pb2.INVALID_ARGUMENT
             return _status(code, str(error), as_json, error.status)
         except ClientDisconnect:  # gone, or cut off by the body deadline (counted there)
             return Response(status_code=400)
-        try:
-            if as_json:
-                payload, decoded = intake.parse_json(signal, payload)
-            else:
-                decoded = intake.parse(signal, payload)
-            screened = await run_in_threadpool(intake.accept, signal, payload, decoded)
+        except Busy as busy:
+            stats.refused_request(signal, "busy")
+            return _retry_later(str(busy), as_json, intake.retry_after)
         except Refused as refused:
             if refused.retryable:
-                return _status(
-                    code_pb2.UNAVAILABLE,
-                    str(refused),
-                    as_json,
-                    503,
-                    **{"Retry-After": str(max(1, round(refused.retry_after)))},
-                )
+                return _retry_later(str(refused), as_json, refused.retry_after)
             return _status(code_pb2.INVALID_ARGUMENT, str(refused), as_json, 400)
         answer = intake.response(signal, screened)
         if as_json:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,11 +92,11 @@ class Intake:
             document = json.loads(body)
             if not isinstance(document, dict):
                 raise ValueError(f"the body is a JSON {type(document).__name__}, not an object")
+            if _SURROGATE_ESCAPE.search(body):
+                _refuse_lone_surrogates(document)
             _hex_ids_to_base64(document)
             # The OTLP specification: receivers MUST ignore fields they do not know.
-            message = json_format.ParseDict(
-                document, REQUEST_TYPES[signal](), ignore_unknown_fields=True
-            )
+            message = _parse_dict(document, REQUEST_TYPES[signal]())
         except RecursionError:
             self.stats.refused_request(signal, "malformed")
             raise Refused(
@@ -159,6 +160,40 @@ class Intake:
             setattr(partial, REJECTED_FIELDS[signal], screened.refused_count)
             partial.error_message = screened.message(signal)
         return response
+
+
+def _parse_dict(document: dict, message: Any) -> Any:
+    """``json_format.ParseDict``, whose upb backend raises more than ``ParseError`` on some
+    input (a ``SystemError`` for a key it cannot look up): whatever it raises, the request
+    is what it could not take."""
+    try:
+        return json_format.ParseDict(document, message, ignore_unknown_fields=True)
+    except (json_format.ParseError, RecursionError):
+        raise
+    except Exception as error:
+        raise json_format.ParseError(f"{type(error).__name__}: {error}") from None
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+"""A JSON escape of a UTF-16 surrogate: only then can a decoded string hold a lone one."""
+
+
+def _refuse_lone_surrogates(node: Any) -> None:
+    """Raise ValueError for a key or string holding a lone surrogate (not text: JSON allows
+    the escape, UTF-8 and protobuf do not)."""
+    if isinstance(node, str):
+        try:
+            node.encode()
+        except UnicodeEncodeError as error:
+            where = node[max(0, error.start - 20) : error.start].encode()
+            raise ValueError(f"a lone UTF-16 surrogate (after {where!r})") from None
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            _refuse_lone_surrogates(key)
+            _refuse_lone_surrogates(value)
+    elif isinstance(node, list):
+        for item in node:
+            _refuse_lone_surrogates(item)
 
 
 _ID_KEYS = {"traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id"}

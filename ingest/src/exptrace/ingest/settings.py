@@ -27,6 +27,9 @@ class IngestSettings:
     http_endpoint: str = field(default="127.0.0.1:4318", metadata=setting(flag="--http"))
     token: str | None = field(default=None, metadata=setting(flag="--token"))
     """When set, every export and API call needs ``Authorization: Bearer <token>``."""
+    allowed_hosts: tuple[str, ...] = field(default=(), metadata=setting(flag="--allowed-hosts"))
+    """Host names the API and pages answer to besides the address they listen on (a guard
+    against DNS rebinding); comma-separated."""
     tls_cert_file: str | None = None
     tls_key_file: str | None = None
     max_request_bytes: int = 16 << 20

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import posixpath
 import secrets
 import threading
 import time
@@ -131,13 +132,22 @@ async def read_form(request: Request) -> dict[str, str]:
 
 def safe_next(target: str | None) -> str:
     """Only /ui or a path under it may be a redirect target (no open redirect): not
-    ``/uievil``, no ``//`` or backslash, no control characters."""
+    ``/uievil``, no ``//`` or backslash, no control characters. The path is percent-decoded
+    once and its dot segments resolved before the check (``/ui/../../evil``,
+    ``/ui/%2e%2e/evil``), and the target returned is that resolved path, re-encoded, so the
+    browser cannot resolve it anywhere else."""
+    if not target or not target.isprintable() or "\\" in target:
+        return "/ui"
+    path, _, query = target.partition("?")
+    decoded = urllib.parse.unquote(path)
     if (
-        target
-        and (target == "/ui" or target.startswith(("/ui/", "/ui?")))
-        and "//" not in target
-        and "\\" not in target
-        and target.isprintable()
+        not decoded.startswith("/")
+        or "//" in decoded
+        or "\\" in decoded
+        or not decoded.isprintable()
     ):
-        return target
-    return "/ui"
+        return "/ui"
+    resolved = posixpath.normpath(decoded)
+    if resolved != "/ui" and not resolved.startswith("/ui/"):
+        return "/ui"
+    return urllib.parse.quote(resolved) + (f"?{query}" if query else "")

@@ -457,6 +457,7 @@ def up(args: argparse.Namespace) -> int:
     from exptrace.ingest.http_receiver import bearer_check
     from exptrace.ingest.settings import split_endpoint
     from exptrace.query.api import Queries
+    from exptrace.query.gate import Hosts
     from exptrace.query.http_api import api_routes
     from exptrace.query.registry import Registry
     from exptrace.query.sqlfiles import views
@@ -470,9 +471,9 @@ def up(args: argparse.Namespace) -> int:
     def prepare(server) -> None:
         server.add_views(views())
         registry = Registry(server.store)
-        server.add_routes(
-            api_routes(Queries(server.store, registry), registry, bearer_check(settings.token))
-        )
+        hosts = Hosts.of(split_endpoint(settings.http_endpoint)[0], settings.allowed_hosts)
+        queries = Queries(server.store, registry)
+        server.add_routes(api_routes(queries, registry, bearer_check(settings.token), hosts))
 
     def announce(server) -> None:
         hosts = {split_endpoint(e)[0] for e in (settings.grpc_endpoint, settings.http_endpoint)}

@@ -14,6 +14,7 @@ from starlette.routing import BaseRoute, Route
 
 from exptrace.ingest.store import StoreError
 from exptrace.query.api import Page, Queries, Rows, Window, json_safe
+from exptrace.query.gate import LOOPBACK, Gate, Hosts, Refused
 from exptrace.query.pages import page_routes
 from exptrace.query.registry import (
     ACTIONS,
@@ -81,18 +82,21 @@ def _flag(request: Request, name: str) -> bool:
 
 
 def api_routes(
-    queries: Queries, registry: Registry, authorized: Callable[[Request], bool]
+    queries: Queries,
+    registry: Registry,
+    authorized: Callable[[Request], bool],
+    hosts: Hosts = LOOPBACK,
 ) -> list[BaseRoute]:
-    """Routes for the query layer; every one needs the bearer token when one is configured."""
+    """Routes for the query layer; every one needs the bearer token when one is configured,
+    and goes through the :class:`Gate` (Host, origin, JSON only, failures rate-limited)."""
+    gate = Gate(authorized, hosts)
 
     def endpoint(fn: Callable[[Request], Any], status: int = 200):
         async def handle(request: Request) -> Response:
-            if not authorized(request):
-                return JSONResponse(
-                    {"error": "missing or wrong bearer token"},
-                    401,
-                    headers={"WWW-Authenticate": "Bearer"},
-                )
+            try:
+                gate.check_api(request)
+            except Refused as refused:
+                return JSONResponse({"error": str(refused)}, refused.status, refused.headers)
             try:
                 body = None
                 if request.method == "POST":
@@ -191,7 +195,7 @@ def api_routes(
         return queries.burn_rates(parse_moment(at) if at else None, **_page(request))
 
     return [
-        *page_routes(queries, registry, authorized),
+        *page_routes(queries, registry, gate),
         Route("/api/v1/experiments", endpoint(list_experiments), methods=["GET"]),
         Route("/api/v1/experiments", endpoint(create, 201), methods=["POST"]),
         Route("/api/v1/experiments/{id}", endpoint(show), methods=["GET"]),

@@ -20,12 +20,14 @@ from exptrace.query.auth import (
     SESSION_COOKIE,
     Sessions,
     SignInError,
+    WrongToken,
     cookie_options,
     new_csrf,
     read_form,
     safe_next,
 )
 from exptrace.query.charts import esc
+from exptrace.query.gate import Gate, Refused, check_origin
 from exptrace.query.html_parts import (
     CSP,
     NotFound,
@@ -45,13 +47,12 @@ HEADERS = {
 }
 
 
-def page_routes(
-    queries: Queries, registry: Registry, authorized: Callable[[Request], bool]
-) -> list[PrefixRoutes]:
-    """The pages, the style sheet and sign-in; ``authorized`` is the API's bearer check.
+def page_routes(queries: Queries, registry: Registry, gate: Gate) -> list[PrefixRoutes]:
+    """The pages, the style sheet and sign-in, behind the API's :class:`Gate` (its bearer
+    check, Host check and failure limit).
 
     Every response under /ui, a 404 or 405 included, carries :data:`HEADERS`."""
-    sessions = Sessions(authorized)
+    sessions = Sessions(gate.authorized)
     series = Series(queries)
     experiments = ExperimentPages(queries, registry, series)
     operations = OperationsPages(queries, series)
@@ -64,10 +65,25 @@ def page_routes(
     def html(text: str, status: int = 200) -> HTMLResponse:
         return HTMLResponse(text, status)
 
+    def refusal(request: Request, refused: Refused) -> Response:
+        body = f"<p>{esc(str(refused))}</p>"
+        page = layout("Refused", body, request.url.path, sessions.required)
+        return HTMLResponse(page, refused.status, refused.headers)
+
     def guarded(build: Callable[[Request], tuple[str, str]]):
         async def handle(request: Request) -> Response:
             path = request.url.path
+            # A bearer header on a page is a guess like any other: limited and counted.
+            guessing = sessions.required and "authorization" in request.headers
+            try:
+                gate.check_host(request)
+                if guessing:
+                    gate.check_limit(request)
+            except Refused as refused:
+                return refusal(request, refused)
             if not sessions.allowed(request):
+                if guessing:
+                    gate.failed(request)
                 target = path + (f"?{request.url.query}" if request.url.query else "")
                 return RedirectResponse(f"/ui/signin?{_encode({'next': target})}", 303)
             signed_in = sessions.required
@@ -106,15 +122,26 @@ def page_routes(
         return response
 
     async def signin_page(request: Request) -> Response:
+        try:
+            gate.check_host(request)
+        except Refused as refused:
+            return refusal(request, refused)
         if not sessions.required:
             return RedirectResponse("/ui", 303)
         return signin_form(request)
 
     async def signin_submit(request: Request) -> Response:
         try:
+            gate.check_host(request)
+            gate.check_limit(request)
+        except Refused as refused:
+            return refusal(request, refused)
+        try:
             form = await read_form(request)
             session = await run_in_threadpool(sessions.sign_in, request, form)
         except SignInError as error:
+            if isinstance(error, WrongToken):
+                gate.failed(request)
             return signin_form(request, str(error), error.status)
         response = RedirectResponse(safe_next(request.query_params.get("next")), 303)
         response.set_cookie(
@@ -124,6 +151,11 @@ def page_routes(
         return response
 
     async def signout(request: Request) -> Response:
+        try:
+            gate.check_host(request)
+            check_origin(request)
+        except Refused as refused:
+            return refusal(request, refused)
         sessions.sign_out(request)
         response = RedirectResponse("/ui/signin", 303)
         response.delete_cookie(SESSION_COOKIE, path="/")
@@ -155,10 +187,6 @@ def page_routes(
         Route("/ui/static/{name}", asset, methods=["GET"]),
     ]
     return [PrefixRoutes("/ui", routes, HEADERS, not_found)]
-
-
-def _encode(params: dict[str, str]) -> str:
-    return urllib.parse.urlencode(params)
 
 
 def _encode(params: dict[str, str]) -> str:
