@@ -26,6 +26,7 @@ from exptrace.query.auth import (
     safe_next,
 )
 from exptrace.query.charts import esc
+from exptrace.query.freeze import FreezeLog
 from exptrace.query.html_parts import (
     CSP,
     NotFound,
@@ -73,6 +74,7 @@ def page_routes(
             signed_in = sessions.required
             try:
                 title, body = await run_in_threadpool(build, request)
+                body = await run_in_threadpool(frozen_banner, registry) + body
             except NotFound as missing:
                 return html(layout(missing.title, missing.body, path, signed_in), 404)
             except UnknownExperiment as error:
@@ -155,6 +157,14 @@ def page_routes(
         Route("/ui/static/{name}", asset, methods=["GET"]),
     ]
     return [PrefixRoutes("/ui", routes, HEADERS, not_found)]
+
+
+def frozen_banner(registry: Registry) -> str:
+    """A banner on top of every page while experiments are frozen, naming who and why."""
+    freeze = FreezeLog(registry.store).current()
+    if not freeze.frozen:
+        return ""
+    return f'<div class="banner bad">Frozen: {esc(freeze.describe())}</div>'
 
 
 def _encode(params: dict[str, str]) -> str:
