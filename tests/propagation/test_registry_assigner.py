@@ -31,6 +31,7 @@ class StubRegistry:
         self.status = 200
         self.experiments: dict = {}
         self.requests: list[dict[str, str]] = []
+        self.delay = 0.0
 
     def set(self, experiment: str, status: str = "running", rolled_back=(), **variants):
         self.experiments[experiment] = {
@@ -42,6 +43,7 @@ class StubRegistry:
 
     def answer(self, handler: http.server.BaseHTTPRequestHandler) -> None:
         self.requests.append({k.lower(): v for k, v in handler.headers.items()})
+        time.sleep(self.delay)
         if self.token and handler.headers.get("authorization") != f"Bearer {self.token}":
             handler.send_response(401)
         elif self.status != 200:
@@ -69,7 +71,8 @@ class StubRegistry:
 def serve(stub: StubRegistry) -> Iterator[str]:
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            stub.answer(self)
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # a client gave up
+                stub.answer(self)
 
         def log_message(self, *args) -> None:
             pass
@@ -136,6 +139,8 @@ def test_assigns_by_weights_and_moves_rolled_back_units_to_control(telemetry):
 def test_a_stopped_experiment_assigns_nothing_and_its_members_are_dropped(telemetry):
     stub = StubRegistry()
     stub.set("banner", status="stopped")
+    stub.set("old", status="archived")
+    stub.set("draft", status="draft")
     stub.set("search", control=1, B=1)
     with serve(stub) as url:
         assigner = RegistryAssigner(RegistrySettings(url=url), unit_header="x-user-id")
@@ -144,9 +149,14 @@ def test_a_stopped_experiment_assigns_nothing_and_its_members_are_dropped(teleme
             web = client(telemetry, assigner)
             answer = web.get(
                 "/",
-                headers={"x-user-id": "u1", "baggage": "exp.banner=B,exp.other=x,keep=1"},
+                headers={
+                    "x-user-id": "u1",
+                    "baggage": "exp.banner=B,exp.old=B,exp.draft=B,exp.other=x,keep=1",
+                },
             ).json()
-            assert "banner" not in answer and answer["other"] == "x" and "search" in answer
+            # Ended experiments leave; drafts and experiments the registry does not name stay.
+            assert set(answer) == {"draft", "other", "search"}
+            assert (answer["draft"], answer["other"]) == ("B", "x")
         finally:
             assigner.close()
 
@@ -203,8 +213,28 @@ def test_the_last_good_copy_stays_when_polls_fail_and_the_token_is_sent(telemetr
             until(lambda: assigner.status.last_error is None, "polls answering again")
         finally:
             assigner.close()
-    # The registry gone altogether: still the last good copy.
-    assert assigner.revise({"checkout-v2": "B"}) == {"checkout-v2": "control"}
+    # The registry gone altogether: requests still get the last good copy, at once.
+    web = client(telemetry, assigner)
+    carried = {"baggage": "exp.checkout-v2=B"}
+    assert web.get("/", headers=carried).json() == {"checkout-v2": "control"}
+
+
+def test_a_slow_answer_or_a_body_that_is_not_the_config_is_a_failed_poll():
+    stub = StubRegistry()
+    stub.set("checkout-v2")
+    with serve(stub) as url:
+        assigner = RegistryAssigner(RegistrySettings(url=url), start=False)
+        assigner.poll()
+        assert assigner.status.fetched
+        stub.experiments = {"checkout-v2": {"variants": "not weights"}}
+        stub.set("bad id")
+        assigner.poll()
+        assert "malformed" in assigner.status.last_error
+        assert assigner.revise({"checkout-v2": "B"}) == {"checkout-v2": "B"}  # the good copy
+        stub.delay = 2.0
+        slow = RegistryAssigner(RegistrySettings(url=url, timeout_seconds=0.2), start=False)
+        slow.poll()
+        assert "timed out" in slow.status.last_error and not slow.status.fetched
 
 
 def test_a_wrong_token_or_a_redirect_is_a_failed_poll_not_a_config():

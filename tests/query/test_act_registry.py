@@ -17,7 +17,9 @@ def _api(make_receiver):
     return f"http://127.0.0.1:{server.http_port}", Registry(server.store)
 
 
-def test_rollback_is_an_audit_entry_the_assignment_config_carries_with_an_etag(make_receiver):
+def test_rollback_is_an_audit_entry_the_assignment_config_carries_with_an_etag(
+    make_receiver, capsys
+):
     base, registry = _api(make_receiver)
     registry.create(Experiment("checkout-v2", variants={"control": 1, "B": 1, "C": 1}), "ops")
     registry.start("checkout-v2", "ops")
@@ -53,10 +55,9 @@ def test_rollback_is_an_audit_entry_the_assignment_config_carries_with_an_etag(m
     assert entry["actor"] == "oncall"
     assert json.loads(entry["new"]) == {"rolled_back": ["B"], "reason": "errors up 3x"}
 
-    again = httpx.post(
-        f"{base}/api/v1/experiments/checkout-v2/rollback", headers=AUTH, json={"reason": "all"}
-    )
-    assert again.status_code == 200 and again.json()["rolled_back"] == ["C"]
+    api = ["--api", base, "--token", "s3cret"]
+    assert cli.main([*api, "experiments", "rollback", "checkout-v2", "--reason", "all"]) == 0
+    assert "Rolled back C of checkout-v2" in capsys.readouterr().out
     for body, status in (
         ({"reason": "all"}, 409),  # every treatment is rolled back already
         ({"variant": "control", "reason": "x"}, 400),
@@ -75,12 +76,16 @@ def test_rollback_is_an_audit_entry_the_assignment_config_carries_with_an_etag(m
 def test_freeze_refuses_starts_with_409_naming_it_and_logs_who_and_why(make_receiver, capsys):
     base, registry = _api(make_receiver)
     registry.create(Experiment("banner"), "ops")
+    registry.create(Experiment("running"), "ops")
+    registry.start("running", "ops")
     api = ["--api", base, "--token", "s3cret"]
     assert cli.main([*api, "freeze", "--reason", "incident 42", "--actor", "alice"]) == 0
     assert "frozen since" in capsys.readouterr().out
     refused = httpx.post(f"{base}/api/v1/experiments/banner/start", headers=AUTH)
     assert refused.status_code == 409
     assert "frozen" in refused.json()["error"] and "incident 42" in refused.json()["error"]
+    running = httpx.get(f"{base}/api/v1/assignments", headers=AUTH).json()["experiments"]
+    assert running["running"]["status"] == "running"  # a freeze stops nothing that runs
     assert cli.main([*api, "experiments", "start", "banner"]) == 2
     error = capsys.readouterr().err
     assert len(error.strip().splitlines()) == 1 and "by alice: incident 42" in error
@@ -107,6 +112,10 @@ def test_decisions_are_logged_and_time_to_decision_counts_from_the_end(make_rece
         registry.start(experiment_id, "ops")
     registry.stop("ended", "ops")
     registry.stop("waiting", "ops")
+    registry.create(Experiment("early"), "ops")
+    registry.start("early", "ops")
+    DecisionLog(registry.store, registry).decide("early", "iterate", "clear already", "ops")
+    registry.stop("early", "ops")
     api = ["--api", base, "--token", "s3cret"]
     assert cli.main([*api, "experiments", "decide", "ended", "ship", "--reason", "B wins"]) == 0
     assert "Decided ship for ended" in capsys.readouterr().out
@@ -124,15 +133,17 @@ def test_decisions_are_logged_and_time_to_decision_counts_from_the_end(make_rece
     )
     answer = httpx.get(f"{base}/api/v1/decisions", headers=AUTH).json()
     rows = {r["experiment"]: r for r in answer["experiments"]}
-    assert set(rows) == {"ended", "waiting"}  # running and undecided: no clock yet
+    assert set(rows) == {"ended", "waiting", "early"}  # running and undecided: no clock yet
     assert rows["ended"]["decision"] == "ship" and rows["ended"]["seconds"] >= 0
     assert rows["waiting"]["decision"] is None and rows["waiting"]["waiting_seconds"] >= 0
-    assert answer["decided"] == 1 and answer["pending"] == 1
-    assert answer["average_seconds"] == rows["ended"]["seconds"]
+    assert rows["early"]["decision"] == "iterate" and rows["early"]["seconds"] == 0
+    assert answer["decided"] == 2 and answer["pending"] == 1
+    assert answer["average_seconds"] == rows["ended"]["seconds"] / 2
     assert cli.main([*api, "experiments", "decisions"]) == 0
     out = capsys.readouterr().out
     assert "average" in out and "1 ended without a decision" in out
     entries = DecisionLog(registry.store, registry).entries()
     assert [(e["experiment_id"], e["decision"], e["reason"]) for e in entries] == [
-        ("ended", "ship", "B wins")
+        ("early", "iterate", "clear already"),
+        ("ended", "ship", "B wins"),
     ]

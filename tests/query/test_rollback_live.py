@@ -125,8 +125,9 @@ def test_rollback_reaches_every_service_within_a_poll_period(tmp_path):
         assert frozen.returncode == 0 and "frozen since" in frozen.stdout
         refused = exptrace(*cli, "experiments", "start", "banner")
         assert_one_line_error(refused, "experiments are frozen since", "by alice: incident 7")
-        page = httpx.get(f"{server.url}/ui", headers={"authorization": f"Bearer {TOKEN}"})
-        assert "Frozen: experiments are frozen since" in page.text
+        for path in ("/ui", "/ui/burn", "/ui/experiments/banner"):
+            page = httpx.get(server.url + path, headers={"authorization": f"Bearer {TOKEN}"})
+            assert "Frozen: experiments are frozen since" in page.text, path
         assert exptrace(*cli, "unfreeze", "--reason", "resolved").returncode == 0
         assert (
             "Frozen:"
