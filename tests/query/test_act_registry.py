@@ -1,6 +1,7 @@
 """Rollback, freeze and decisions: registry, HTTP API and CLI against a running receiver."""
 
 import json
+import re
 
 import httpx
 
@@ -53,11 +54,17 @@ def test_rollback_is_an_audit_entry_the_assignment_config_carries_with_an_etag(
     assert changed.json()["experiments"]["checkout-v2"]["rolled_back"] == ["B"]
     [entry] = [h for h in registry.history("checkout-v2") if h["action"] == "rollback"]
     assert entry["actor"] == "oncall"
+    assert json.loads(entry["old"]) == {"rolled_back": []}
     assert json.loads(entry["new"]) == {"rolled_back": ["B"], "reason": "errors up 3x"}
 
     api = ["--api", base, "--token", "s3cret"]
     assert cli.main([*api, "experiments", "rollback", "checkout-v2", "--reason", "all"]) == 0
     assert "Rolled back C of checkout-v2" in capsys.readouterr().out
+    assert cli.main([*api, "experiments", "history", "checkout-v2"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"rollback\s+rolled_back\s+B -> B, C\s*\n\s+reason\s+- -> all", out), out
+    page = httpx.get(f"{base}/ui/experiments/checkout-v2", headers=AUTH).text
+    assert "rolled_back: B → B, C" in page and "reason: (none) → all" in page
     for body, status in (
         ({"reason": "all"}, 409),  # every treatment is rolled back already
         ({"variant": "control", "reason": "x"}, 400),

@@ -248,8 +248,8 @@ class Registry:
             old = self.get(experiment_id)
             if status not in TRANSITIONS.get(old.status, set()):
                 raise RegistryConflict(f"cannot go from {old.status} to {status}")
-            freeze = FreezeLog(self.store).current()
-            if status == "running" and freeze.frozen:
+            freeze = FreezeLog(self.store).current() if status == "running" else None
+            if freeze is not None and freeze.frozen:
                 raise ExperimentsFrozen(f"cannot start {experiment_id}: {freeze.describe()}")
             now = _now()
             changes: dict[str, Any] = {"status": status}
@@ -274,7 +274,8 @@ class Registry:
         self, experiment_id: str, variant: str | None, reason: str, actor: str
     ) -> dict[str, Any]:
         """Send ``variant``'s units (every treatment's, when None) to control from now on: an
-        audit entry (action ``rollback``) that the assignment config carries to services."""
+        audit entry (action ``rollback``, old and new: the rolled-back variants before and
+        after, with the reason) that the assignment config carries to services."""
         require_reason(reason)
         with self._lock:
             experiment = self.get(experiment_id)
@@ -284,23 +285,27 @@ class Registry:
                     f"{variant!r} is not a treatment of {experiment_id} "
                     f"(treatments: {', '.join(treatments) or 'none'})"
                 )
-            done = set(self.rollbacks().get(experiment_id, ()))
-            variants = [v for v in ([variant] if variant else treatments) if v not in done]
+            before = self.rollbacks().get(experiment_id, [])
+            variants = [v for v in ([variant] if variant else treatments) if v not in before]
             if not variants:
                 raise RegistryConflict(f"{variant or 'every treatment'} is rolled back already")
-            entry = {"rolled_back": variants, "reason": reason}
-            self._audit(_now(), actor, experiment_id, "rollback", "", json.dumps(entry))
-            return {"experiment": experiment_id, "control": experiment.control, **entry}
+            old = json.dumps({"rolled_back": before})
+            new = json.dumps({"rolled_back": before + variants, "reason": reason})
+            self._audit(_now(), actor, experiment_id, "rollback", old, new)
+            return {
+                "experiment": experiment_id,
+                "control": experiment.control,
+                "rolled_back": variants,
+                "reason": reason,
+            }
 
     def rollbacks(self) -> dict[str, list[str]]:
-        """Rolled-back variants per experiment, from the audit log."""
-        out: dict[str, list[str]] = {}
+        """Rolled-back variants per experiment: the latest rollback entry's."""
         rows = self.store.query(
-            "SELECT experiment_id, new FROM exptrace_audit WHERE action = 'rollback' ORDER BY at"
+            "SELECT experiment_id, new FROM exptrace_audit WHERE action = 'rollback' "
+            "ORDER BY at DESC LIMIT 1 BY experiment_id"
         ).rows
-        for experiment_id, entry in rows:
-            out.setdefault(experiment_id, []).extend(json.loads(entry)["rolled_back"])
-        return out
+        return {experiment_id: json.loads(entry)["rolled_back"] for experiment_id, entry in rows}
 
     def freeze(self, actor: str, reason: str) -> Freeze:
         """Freeze experiments: none starts until :meth:`unfreeze` (running ones go on)."""
@@ -360,7 +365,9 @@ class Registry:
                 self.store.command(f"SYSTEM RELOAD DICTIONARY {dictionary}")
         return new
 
-    def _audit(self, at: str, actor: str, experiment_id: str, action: str, old: str, new: str):
+    def _audit(
+        self, at: str, actor: str, experiment_id: str, action: str, old: str, new: str
+    ) -> None:
         self.store.command(
             "INSERT INTO exptrace_audit (at, actor, experiment_id, action, old, new) VALUES "
             "({at:DateTime64(3)}, {actor:String}, {id:String}, {action:String}, {old:String}, "
