@@ -12,6 +12,7 @@ GRANT CREATE FUNCTION, DROP FUNCTION, SYSTEM RELOAD DICTIONARY ON *.* TO exptrac
 CREATE USER IF NOT EXISTS exptrace_query IDENTIFIED WITH sha256_password BY 'change-me'
     SETTINGS readonly = 2;
 GRANT SELECT, dictGet ON otel.* TO exptrace_query;
--- Registry writes (create/start/stop experiments) go through the receiver's HTTP API, which
--- uses the ingest user; give exptrace_query INSERT on otel.exptrace_experiments and
--- otel.exptrace_audit only if the query layer runs on its own.
+-- Registry writes (create/start/stop/rollback experiments, freeze, decisions) go through the
+-- receiver's HTTP API, which uses the ingest user; give exptrace_query INSERT on
+-- otel.exptrace_experiments, otel.exptrace_audit, otel.exptrace_freezes and
+-- otel.exptrace_decisions only if the query layer runs on its own.

@@ -20,6 +20,8 @@ DATA_TABLES = (
     "otel_metrics_summary",
     "exptrace_experiments",
     "exptrace_audit",
+    "exptrace_freezes",
+    "exptrace_decisions",
 )
 
 

@@ -21,7 +21,7 @@ from exptrace.ingest.sqltext import identifier, literal
 from exptrace.propagation import grammar
 from exptrace.propagation.context import UNIT_MEMBER
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 UPSTREAM_RELEASE = "v0.152.0"
 """The clickhouseexporter release whose tables ours match (logs in the v0.151+ layout)."""
 
@@ -611,12 +611,15 @@ FROM (
         (its view exists only after the migration, so nothing is counted twice). Version 5
         has the exporter's column comments (:data:`COLUMN_COMMENTS`, which reconciliation
         sets where a column has none) and its column order in the metric tables; tables
-        created before keep their column order (every insert and query names its columns)."""
+        created before keep their column order (every insert and query names its columns).
+        Version 6 adds the freeze and decision logs (``exptrace_freezes``,
+        ``exptrace_decisions``), new tables that every migration creates."""
         return {
             2: [],
             3: [],
             4: [f"INSERT INTO {REQUESTS_TABLE.name} {REQUESTS_SELECT}"],
             5: [],
+            6: [],
         }
 
 
@@ -884,4 +887,25 @@ REGISTRY_TABLES = [
     new String""",
         order_by="(experiment_id, at)",
     ),
+    Table(
+        "exptrace_freezes",
+        """
+    at DateTime64(3),
+    actor String,
+    frozen Bool,
+    reason String""",
+        order_by="at",
+    ),
+    Table(
+        "exptrace_decisions",
+        """
+    at DateTime64(3),
+    actor String,
+    experiment_id String,
+    decision LowCardinality(String),
+    reason String""",
+        order_by="(experiment_id, at)",
+    ),
 ]
+"""The registry: experiments (append-only versions), the audit log of their changes
+(rollbacks included), the freeze log and the decision log; all append-only."""

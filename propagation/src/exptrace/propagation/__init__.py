@@ -4,7 +4,7 @@ An assignment travels as the W3C baggage member ``exp.<experiment-id>=<variant>`
 """
 
 from exptrace.propagation.asgi import ExperimentMiddleware
-from exptrace.propagation.assign import Assigner, HashAssigner, RequestView
+from exptrace.propagation.assign import Assigner, HashAssigner, RequestView, RevisingAssigner
 from exptrace.propagation.configure import Installation, setup
 from exptrace.propagation.context import (
     bind,
@@ -20,6 +20,7 @@ from exptrace.propagation.logs import (
 from exptrace.propagation.members import BAGGAGE_PREFIX, Limits
 from exptrace.propagation.metrics import CohortMeter
 from exptrace.propagation.propagator import ExperimentPropagator
+from exptrace.propagation.registry_assigner import PollStatus, RegistryAssigner, RegistrySettings
 from exptrace.propagation.settings import PropagationSettings, SettingsError
 from exptrace.propagation.spans import ExperimentSpanProcessor
 from exptrace.propagation.version import __version__
@@ -38,8 +39,12 @@ __all__ = [
     "HashAssigner",
     "Installation",
     "Limits",
+    "PollStatus",
     "PropagationSettings",
+    "RegistryAssigner",
+    "RegistrySettings",
     "RequestView",
+    "RevisingAssigner",
     "SettingsError",
     "__version__",
     "bind",

@@ -37,6 +37,16 @@ class UnitAssigner(Assigner, Protocol):
         ...
 
 
+class RevisingAssigner(Assigner, Protocol):
+    """An assigner that may also change what a request already carries (from baggage, the
+    edge header or the cookie): the registry-backed assigner moves rolled-back variants to
+    control and drops ended experiments."""
+
+    def revise(self, assigned: Mapping[str, str]) -> Mapping[str, str]:
+        """The assignments the request keeps, given all it has."""
+        ...
+
+
 class HashAssigner:
     """Deterministic weighted assignment by hashing a unit id (user, session, device...).
 

@@ -48,8 +48,9 @@ class Resolved:
     """A replacement ``baggage`` header for inner layers (empty: remove it), or None to keep it.
 
     Set when the header carried invalid ``exp.*`` members or is over the W3C size limit, so
-    that no inner layer logs them, and when the request gained members: OpenTelemetry
-    middleware inside ours extracts from the headers into a fresh context and must see them.
+    that no inner layer logs them, and when the request gained members or the assigner
+    revised them: OpenTelemetry middleware inside ours extracts from the headers into a fresh
+    context and must see them.
     """
     needs_rewrite: bool
     """The header must be replaced whatever propagators are configured (invalid or oversized)."""
@@ -145,20 +146,26 @@ class RequestHandler:
             collected.offer_members(cookie, separator=COOKIE_SEPARATOR)
         unit = unit or unit_from_header(baggage)
         carried_unit = unit is not None
+        revised = False
         if self.assigner is not None:
             request = view()
             collected.offer_all(self.assigner(request, dict(collected.assignments)))
             token_of = getattr(self.assigner, "unit_token", None)
             if unit is None and token_of is not None:
                 unit = token_of(request)
+            revise = getattr(self.assigner, "revise", None)
+            if revise is not None:
+                kept = dict(revise(collected.assignments))
+                revised = kept != collected.assignments
+                collected.assignments = kept
 
         assignments = collected.assignments
-        if not assignments and not baggage and not oversized:
+        if not assignments and not baggage and not oversized and not revised:
             return Resolved({}, (), collected.dropped, None, False, None)
         must_rewrite = oversized or rejected_in_baggage
         new_baggage = None
         new_unit = unit if assignments and unit and not carried_unit else None
-        if must_rewrite or len(assignments) > carried or new_unit:
+        if must_rewrite or len(assignments) > carried or new_unit or revised:
             new_baggage = _rebuild_baggage(baggage, assignments, new_unit)
         cohort = tuple(sorted((BAGGAGE_PREFIX + k, v) for k, v in assignments.items()))
         unit = unit if assignments else None

@@ -15,9 +15,10 @@ from exptrace.ingest import cli as ingest_cli
 from exptrace.ingest.store import StoreError
 from exptrace.propagation.context import UNIT_MEMBER
 from exptrace.propagation.settings import SettingsError, settings_from_env
-from exptrace.query import render
+from exptrace.query import render, render_act
 from exptrace.query.api import DEFAULT_LIMIT, MAX_LIMIT, Page, Rows
 from exptrace.query.client import ApiClient, ClientError, LocalClient, api_answers
+from exptrace.query.decisions import DECISIONS
 from exptrace.query.registry import SLOS, STATUSES, Experiment
 from exptrace.query.window_check import parse_moment, parse_window
 
@@ -226,6 +227,28 @@ def make_parser() -> argparse.ArgumentParser:
         changing = exp_sub.add_parser(action, help=f"{action} an experiment", parents=common)
         changing.add_argument("id", help="experiment id")
         changing.add_argument("--actor", default=actor, help=actor_help)
+    rollback = exp_sub.add_parser(
+        "rollback", help="send a variant's units (every treatment's) to control", parents=common
+    )
+    rollback.add_argument("id", help="experiment id")
+    rollback.add_argument("--variant", help="the treatment to roll back (default: every treatment)")
+    decide = exp_sub.add_parser("decide", help="log a decision on an experiment", parents=common)
+    decide.add_argument("id", help="experiment id")
+    decide.add_argument("decision", choices=DECISIONS, help="what was decided")
+    exp_sub.add_parser(
+        "decisions", help="time to decision per experiment, and on average", parents=common
+    )
+    freeze = sub.add_parser("freeze", help="no experiment may start until unfreeze", parents=common)
+    unfreeze = sub.add_parser("unfreeze", help="let experiments start again", parents=common)
+    for acting in (rollback, decide, freeze, unfreeze):
+        required = acting is not unfreeze
+        acting.add_argument(
+            "--reason",
+            required=required,
+            default="",
+            help="why, for the log" + ("" if required else " (default: none)"),
+        )
+        acting.add_argument("--actor", default=actor, help=actor_help)
     create = exp_sub.add_parser("create", help="register an experiment (a draft)", parents=common)
     create.add_argument("id", help="experiment id: letters, digits, '.', '_' or '-'")
     create.add_argument(
@@ -394,8 +417,22 @@ def run(args: argparse.Namespace, client: ApiClient | LocalClient, w: dict[str, 
             return client.call("history", id=args.id), render.history
         if args.action == "show":
             return client.call("experiment", id=args.id), render.experiment
+        if args.action == "rollback":
+            answer = client.call(
+                "rollback", id=args.id, variant=args.variant, reason=args.reason, actor=args.actor
+            )
+            return answer, render_act.rollback
+        if args.action == "decide":
+            answer = client.call(
+                "decide", id=args.id, decision=args.decision, reason=args.reason, actor=args.actor
+            )
+            return answer, render_act.decision
+        if args.action == "decisions":
+            return client.call("decisions"), render_act.decisions
         changed = client.call("set_status", id=args.id, action=args.action, actor=args.actor)
         return changed, render.experiment
+    if args.command in ("freeze", "unfreeze"):
+        return client.call(args.command, reason=args.reason, actor=args.actor), render_act.freeze
     if args.command == "report":
         return client.call("report", id=args.experiment, **w), render.report
     if args.command == "incident":

@@ -15,6 +15,7 @@ from typing import Any
 from exptrace.ingest.migrate import SchemaError, open_existing
 from exptrace.ingest.store import Store
 from exptrace.query.api import DEFAULT_LIMIT, Page, Queries, Rows, json_safe
+from exptrace.query.decisions import DecisionLog
 from exptrace.query.registry import (
     ACTIONS,
     Experiment,
@@ -76,6 +77,21 @@ class LocalClient:
 
     def _history(self, id):
         return self.registry.history(id)
+
+    def _rollback(self, id, variant, reason, actor):
+        return self.registry.rollback(id, variant, reason, actor)
+
+    def _decide(self, id, decision, reason, actor):
+        return DecisionLog(self.store, self.registry).decide(id, decision, reason, actor)
+
+    def _decisions(self):
+        return DecisionLog(self.store, self.registry).time_to_decision()
+
+    def _freeze(self, reason, actor):
+        return self.registry.freeze(actor, reason).to_dict()
+
+    def _unfreeze(self, reason, actor):
+        return self.registry.unfreeze(actor, reason).to_dict()
 
     def _report(self, id, start=None, end=None):
         return known(self.queries.report(id, parse_window(start, end)))
@@ -185,6 +201,13 @@ class ApiClient:
             )
         if name == "history":
             return self._request("GET", f"/api/v1/experiments/{quoted['id']}/history")
+        if name in ("rollback", "decide"):
+            body = {k: v for k, v in kw.items() if k != "id"}
+            return self._request("POST", f"/api/v1/experiments/{quoted['id']}/{name}", body=body)
+        if name == "decisions":
+            return self._request("GET", "/api/v1/decisions")
+        if name in ("freeze", "unfreeze"):
+            return self._request("POST", f"/api/v1/{name}", body=kw)
         if name == "report":
             return self._request("GET", f"/api/v1/report/{quoted['id']}", window)
         if name in ("coverage", "propagation"):

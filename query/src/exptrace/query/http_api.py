@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from exptrace.ingest.store import StoreError
+from exptrace.query.act_api import act_endpoints
 from exptrace.query.api import Page, Queries, Rows, Window, json_safe
 from exptrace.query.gate import LOOPBACK, Gate, Hosts, Refused
 from exptrace.query.pages import page_routes
@@ -115,6 +116,8 @@ def api_routes(
                 return JSONResponse({"error": str(error)}, 400)
             except StoreError as error:
                 return JSONResponse({"error": f"the store failed: {str(error)[:500]}"}, 503)
+            if isinstance(result, Response):
+                return result
             headers = result.headers() if isinstance(result, Rows) else None
             return JSONResponse(json_safe(result), status, headers=headers)
 
@@ -200,6 +203,10 @@ def api_routes(
         Route("/api/v1/experiments", endpoint(create, 201), methods=["POST"]),
         Route("/api/v1/experiments/{id}", endpoint(show), methods=["GET"]),
         Route("/api/v1/experiments/{id}/history", endpoint(history), methods=["GET"]),
+        *[
+            Route(path, endpoint(fn, status), methods=[method])
+            for path, method, fn, status in act_endpoints(registry, actor)
+        ],
         Route("/api/v1/experiments/{id}/{action}", endpoint(change_status), methods=["POST"]),
         Route("/api/v1/report/{id}", endpoint(report), methods=["GET"]),
         Route("/api/v1/slis", endpoint(slis), methods=["GET"]),

@@ -27,6 +27,7 @@ from exptrace.query.auth import (
     safe_next,
 )
 from exptrace.query.charts import esc
+from exptrace.query.freeze import FreezeLog
 from exptrace.query.gate import Gate, Refused, check_origin
 from exptrace.query.html_parts import (
     CSP,
@@ -89,6 +90,7 @@ def page_routes(queries: Queries, registry: Registry, gate: Gate) -> list[Prefix
             signed_in = sessions.required
             try:
                 title, body = await run_in_threadpool(build, request)
+                body = await run_in_threadpool(frozen_banner, registry) + body
             except NotFound as missing:
                 return html(layout(missing.title, missing.body, path, signed_in), 404)
             except UnknownExperiment as error:
@@ -187,6 +189,14 @@ def page_routes(queries: Queries, registry: Registry, gate: Gate) -> list[Prefix
         Route("/ui/static/{name}", asset, methods=["GET"]),
     ]
     return [PrefixRoutes("/ui", routes, HEADERS, not_found)]
+
+
+def frozen_banner(registry: Registry) -> str:
+    """A banner on top of every page while experiments are frozen, naming who and why."""
+    freeze = FreezeLog(registry.store).current()
+    if not freeze.frozen:
+        return ""
+    return f'<div class="banner bad">Frozen: {esc(freeze.describe())}</div>'
 
 
 def _encode(params: dict[str, str]) -> str:

@@ -14,6 +14,7 @@ from exptrace.ingest.schema import UNIT_ATTRIBUTES
 from exptrace.ingest.store import Store, StoreError
 from exptrace.propagation import grammar
 from exptrace.propagation.context import UNIT_MEMBER
+from exptrace.query.freeze import Freeze, FreezeLog
 
 STATUSES = ("draft", "running", "stopped", "archived")
 ACTIONS = {"start": "running", "stop": "stopped", "archive": "archived"}
@@ -84,6 +85,10 @@ class RegistryConflict(RegistryError):
     (HTTP 409)."""
 
     status = 409
+
+
+class ExperimentsFrozen(RegistryConflict):
+    """Experiments are frozen: none may start until they are unfrozen (HTTP 409)."""
 
 
 @dataclass(frozen=True)
@@ -243,6 +248,9 @@ class Registry:
             old = self.get(experiment_id)
             if status not in TRANSITIONS.get(old.status, set()):
                 raise RegistryConflict(f"cannot go from {old.status} to {status}")
+            freeze = FreezeLog(self.store).current() if status == "running" else None
+            if freeze is not None and freeze.frozen:
+                raise ExperimentsFrozen(f"cannot start {experiment_id}: {freeze.describe()}")
             now = _now()
             changes: dict[str, Any] = {"status": status}
             if status == "running":
@@ -261,6 +269,59 @@ class Registry:
 
     def archive(self, experiment_id: str, actor: str) -> Experiment:
         return self.set_status(experiment_id, "archived", actor)
+
+    def rollback(
+        self, experiment_id: str, variant: str | None, reason: str, actor: str
+    ) -> dict[str, Any]:
+        """Send ``variant``'s units (every treatment's, when None) to control from now on: an
+        audit entry (action ``rollback``, old and new: the rolled-back variants before and
+        after, with the reason) that the assignment config carries to services."""
+        require_reason(reason)
+        with self._lock:
+            experiment = self.get(experiment_id)
+            treatments = [v for v in experiment.variants if v != experiment.control]
+            if variant is not None and variant not in treatments:
+                raise RegistryError(
+                    f"{variant!r} is not a treatment of {experiment_id} "
+                    f"(treatments: {', '.join(treatments) or 'none'})"
+                )
+            before = self.rollbacks().get(experiment_id, [])
+            variants = [v for v in ([variant] if variant else treatments) if v not in before]
+            if not variants:
+                raise RegistryConflict(f"{variant or 'every treatment'} is rolled back already")
+            old = json.dumps({"rolled_back": before})
+            new = json.dumps({"rolled_back": before + variants, "reason": reason})
+            self._audit(_now(), actor, experiment_id, "rollback", old, new)
+            return {
+                "experiment": experiment_id,
+                "control": experiment.control,
+                "rolled_back": variants,
+                "reason": reason,
+            }
+
+    def rollbacks(self) -> dict[str, list[str]]:
+        """Rolled-back variants per experiment: the latest rollback entry's."""
+        rows = self.store.query(
+            "SELECT experiment_id, new FROM exptrace_audit WHERE action = 'rollback' "
+            "ORDER BY at DESC LIMIT 1 BY experiment_id"
+        ).rows
+        return {experiment_id: json.loads(entry)["rolled_back"] for experiment_id, entry in rows}
+
+    def freeze(self, actor: str, reason: str) -> Freeze:
+        """Freeze experiments: none starts until :meth:`unfreeze` (running ones go on)."""
+        require_reason(reason)
+        with self._lock:
+            log = FreezeLog(self.store)
+            if log.current().frozen:
+                raise RegistryConflict(log.current().describe())
+            return log.append(True, actor, reason, _now())
+
+    def unfreeze(self, actor: str, reason: str = "") -> Freeze:
+        with self._lock:
+            log = FreezeLog(self.store)
+            if not log.current().frozen:
+                raise RegistryConflict("experiments are not frozen")
+            return log.append(False, actor, reason, _now())
 
     def history(self, experiment_id: str | None = None) -> list[dict[str, Any]]:
         """Audit rows of one experiment (:class:`UnknownExperiment` if it has none), or of all."""
@@ -291,23 +352,41 @@ class Registry:
             name: getattr(new, "id" if name == "experiment_id" else name) for name in _COLUMNS
         }
         self.store.command(_INSERT, values)
-        self.store.command(
-            "INSERT INTO exptrace_audit (at, actor, experiment_id, action, old, new) VALUES "
-            "({at:DateTime64(3)}, {actor:String}, {id:String}, {action:String}, {old:String}, "
-            "{new:String})",
-            {
-                "at": new.changed_at,
-                "actor": actor,
-                "id": new.id,
-                "action": action,
-                "old": json.dumps(old.to_dict(), sort_keys=True) if old else "",
-                "new": json.dumps(new.to_dict(), sort_keys=True),
-            },
+        self._audit(
+            new.changed_at or _now(),
+            actor,
+            new.id,
+            action,
+            json.dumps(old.to_dict(), sort_keys=True) if old else "",
+            json.dumps(new.to_dict(), sort_keys=True),
         )
         for dictionary in ("exptrace_artifact_links", "exptrace_known_experiments"):
             with contextlib.suppress(StoreError):  # ingest sees the change now, not in 30 s
                 self.store.command(f"SYSTEM RELOAD DICTIONARY {dictionary}")
         return new
+
+    def _audit(
+        self, at: str, actor: str, experiment_id: str, action: str, old: str, new: str
+    ) -> None:
+        self.store.command(
+            "INSERT INTO exptrace_audit (at, actor, experiment_id, action, old, new) VALUES "
+            "({at:DateTime64(3)}, {actor:String}, {id:String}, {action:String}, {old:String}, "
+            "{new:String})",
+            {
+                "at": at,
+                "actor": actor,
+                "id": experiment_id,
+                "action": action,
+                "old": old,
+                "new": new,
+            },
+        )
+
+
+def require_reason(reason: Any) -> None:
+    """Rollbacks, freezes and decisions say why: a non-empty string."""
+    if not isinstance(reason, str) or not reason.strip():
+        raise RegistryError("a reason is required: say why (it goes to the log)")
 
 
 def known(report: dict[str, Any]) -> dict[str, Any]:
