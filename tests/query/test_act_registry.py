@@ -88,7 +88,7 @@ def test_freeze_refuses_starts_with_409_naming_it_and_logs_who_and_why(make_rece
     api = ["--api", base, "--token", "s3cret"]
     assert cli.main([*api, "freeze", "--reason", "incident 42", "--actor", "alice"]) == 0
     assert "frozen since" in capsys.readouterr().out
-    refused = httpx.post(f"{base}/api/v1/experiments/banner/start", headers=AUTH)
+    refused = httpx.post(f"{base}/api/v1/experiments/banner/start", headers=AUTH, json={})
     assert refused.status_code == 409
     assert "frozen" in refused.json()["error"] and "incident 42" in refused.json()["error"]
     running = httpx.get(f"{base}/api/v1/assignments", headers=AUTH).json()["experiments"]
@@ -102,7 +102,7 @@ def test_freeze_refuses_starts_with_409_naming_it_and_logs_who_and_why(make_rece
     assert httpx.post(f"{base}/api/v1/freeze", headers=AUTH, json={}).status_code == 400
     assert cli.main([*api, "unfreeze", "--reason", "resolved", "--actor", "bob"]) == 0
     capsys.readouterr()
-    assert httpx.post(f"{base}/api/v1/experiments/banner/start", headers=AUTH).status_code == 200
+    assert httpx.post(f"{base}/api/v1/experiments/banner/start", headers=AUTH, json={}).status_code == 200
     state = httpx.get(f"{base}/api/v1/freeze", headers=AUTH).json()
     assert state["frozen"] is False
     assert [(e["frozen"], e["actor"], e["reason"]) for e in state["log"]] == [
