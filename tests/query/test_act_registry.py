@@ -102,7 +102,10 @@ def test_freeze_refuses_starts_with_409_naming_it_and_logs_who_and_why(make_rece
     assert httpx.post(f"{base}/api/v1/freeze", headers=AUTH, json={}).status_code == 400
     assert cli.main([*api, "unfreeze", "--reason", "resolved", "--actor", "bob"]) == 0
     capsys.readouterr()
-    assert httpx.post(f"{base}/api/v1/experiments/banner/start", headers=AUTH, json={}).status_code == 200
+    assert (
+        httpx.post(f"{base}/api/v1/experiments/banner/start", headers=AUTH, json={}).status_code
+        == 200
+    )
     state = httpx.get(f"{base}/api/v1/freeze", headers=AUTH).json()
     assert state["frozen"] is False
     assert [(e["frozen"], e["actor"], e["reason"]) for e in state["log"]] == [
