@@ -3,7 +3,11 @@
 Each treatment is compared with its own experiment's control on the requests in scope (the
 same score test and delta method as the report); its excess errors come with an interval.
 Suspects are ranked by evidence, and the p-values are Holm-corrected for the number of
-suspects: with many experiments running, one of them always looks worst by chance. A
+suspects: with many experiments running, one of them always looks worst by chance.
+
+An incident is an after-the-fact question over a window chosen once: it gets the
+fixed-horizon test (one look), whatever method the report uses for running experiments,
+whose always-valid intervals pay for looks an incident never takes. A
 service-wide outage that every arm shares makes no variant differ from its control, so it
 names no experiment.
 """
@@ -13,10 +17,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from exptrace.query.inference import ArmStats, Boundary, Effect, error_rate_effect, holm
+from exptrace.query.inference import (
+    ArmStats,
+    Boundary,
+    Effect,
+    Method,
+    error_rate_effect,
+    holm,
+)
 
 if TYPE_CHECKING:
     from exptrace.query.api import Page, Queries, Window
+
+METHOD: Method = "fixed-horizon"
+"""The test incident attribution uses: the window is chosen once, after the fact."""
 
 
 def attribute(
@@ -32,7 +46,7 @@ def attribute(
         **queries.request_params(registered),
     }
     rows = queries.run("incident_arms", params)
-    boundary = Boundary(queries.method, queries.alpha, queries.tuning_units)
+    boundary = Boundary(METHOD, queries.alpha)
     controls = {e.id: e.control for e in registered}
     by_experiment: dict[str, dict[str, dict[str, Any]]] = {}
     for row in rows:
@@ -85,7 +99,13 @@ def attribute(
         "suspects": [r for r in ranked if r["suspect"]],
         "controls": control_rows,
         "all_errors": all_errors,
-        "method": {"name": queries.method, "multiplicity": "holm", "suspects": len(tests)},
+        "method": {
+            "name": METHOD,
+            "multiplicity": "holm",
+            "suspects": len(tests),
+            "why": "an incident window is chosen once, after the fact: one look, "
+            "Holm-corrected over every treatment tested",
+        },
         "overflow": {
             "ranked": shown.overflow(),
             "suspects": suspects,
