@@ -9,7 +9,6 @@ wolf; a variant that breaks 1% of requests while control breaks none and is call
 
 import numpy as np
 import pytest
-from scipy import stats as scipy_stats
 
 from exptrace.query.inference import (
     QUANTILES,
@@ -22,16 +21,10 @@ from exptrace.query.inference import (
 )
 from exptrace.query.report import MIN_UNITS
 from exptrace.query.statistics import sample_ratio_mismatch
-from tests.query.simstats import clustered
+from tests.query.simstats import ALPHA, band, clustered
 
-ALPHA = 0.05
 FIXED = Boundary("fixed-horizon", ALPHA)
 ALWAYS = Boundary("always-valid", ALPHA)
-
-
-def band(n: int, p: float = ALPHA) -> tuple[int, int]:
-    """The binomial 99% band for the number of positives in ``n`` trials at rate ``p``."""
-    return int(scipy_stats.binom.ppf(0.005, n, p)), int(scipy_stats.binom.ppf(0.995, n, p))
 
 
 def effects(treatment, control, boundary):

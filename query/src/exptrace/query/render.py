@@ -149,11 +149,11 @@ def _unit(data: dict[str, Any]) -> str:
     else:
         source = "registered"
     if unit.get("analysis") == "units":
-        return (
-            f"Unit of analysis: {unit['attribute']} ({source}), {unit['units']} units; "
-            f"{pct(unit.get('coverage'), 1)} of requests carry one"
-            + (" (LOW: see notes)" if unit.get("low_coverage") else "")
-        )
+        line = f"Unit of analysis: {unit['attribute']} ({source}), {unit['units']} units"
+        if "coverage" in unit:
+            line += f"; {pct(unit['coverage'], 1)} of requests carry one"
+            line += " (LOW: see notes)" if unit["low_coverage"] else ""
+        return line
     return f"Unit of analysis: requests ({unit.get('attribute')} ({source}) is on no request)"
 
 
