@@ -3,6 +3,8 @@ it should, and the figures agree with an independent computation (scipy)."""
 
 import datetime as dt
 import random
+import re
+from pathlib import Path
 
 import pytest
 from scipy import stats as scipy_stats
@@ -139,7 +141,8 @@ def test_the_relative_interval_is_katz_log_interval_for_independent_requests(a, 
 
 def test_every_registered_arm_has_a_row_and_the_fields_say_what_they_are(receiver, queries):
     """A registered arm with no traffic gets a cohort row, a comparison row and a note; the
-    raw and the Holm-adjusted p-values sit side by side; the margins are the registry's."""
+    raw and the Holm-adjusted p-values sit side by side; the margins are the registry's;
+    every field is in the README's field table."""
     Registry(receiver.store).create(
         Experiment(
             "arms",
@@ -174,3 +177,11 @@ def test_every_registered_arm_has_a_row_and_the_fields_say_what_they_are(receive
     assert b["latency_p_value"] == min(m["p_value"] for m in latency if m["p_value"] is not None)
     assert all(m["margin"] == 0.1 for m in latency)
     assert report["unit"]["analysis"] == "requests" and report["unit"]["low_coverage"]
+    fields = (Path(__file__).parents[2] / "README.md").read_text()
+    fields = fields[fields.index("### The report's fields") :]
+    fields = fields[: fields.index("\n### ")]
+    documented = {
+        word for quoted in re.findall(r"`([^`]+)`", fields) for word in re.findall(r"\w+", quoted)
+    }
+    keys = set(report) | set(b) | set(errors) | set(report["unit"]) | set(report["cohorts"][0])
+    assert keys <= documented, keys - documented
