@@ -10,7 +10,8 @@ import pytest
 from scipy import stats as scipy_stats
 from scipy.stats.contingency import relative_risk
 
-from exptrace.query.api import Queries, Window
+from exptrace.query import render
+from exptrace.query.api import Queries, Window, json_safe
 from exptrace.query.inference import ArmStats, Boundary, error_rate_effect
 from exptrace.query.registry import Experiment, Registry
 from exptrace.query.report import MIN_UNITS
@@ -177,6 +178,8 @@ def test_every_registered_arm_has_a_row_and_the_fields_say_what_they_are(receive
     assert b["latency_p_value"] == min(m["p_value"] for m in latency if m["p_value"] is not None)
     assert all(m["margin"] == 0.1 for m in latency)
     assert report["unit"]["analysis"] == "requests" and report["unit"]["low_coverage"]
+    text = render.report(json_safe(report))
+    assert "no traffic in 'idle'" in text and f"at least {MIN_UNITS} units per arm" in text
     fields = (Path(__file__).parents[2] / "README.md").read_text()
     fields = fields[fields.index("### The report's fields") :]
     fields = fields[: fields.index("\n### ")]
