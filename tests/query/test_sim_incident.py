@@ -36,7 +36,8 @@ SELECT
     if(downstream, 'POST /pay', 'GET /checkout') AS SpanName,
     'Server' AS SpanKind,
     if(downstream, 'checkout', 'frontend') AS ServiceName,
-    if(downstream, map('exptrace.unit', hex(user)), map()) AS SpanAttributes,
+    if(downstream AND uniform(request, 3) < {unit_share:Float64}, map('exptrace.unit', hex(user)),
+       map()) AS SpanAttributes,
     toUInt64(20e6) AS Duration,
     if(NOT downstream AND root_failed, 'Error', 'Unset') AS StatusCode,
     '' AS HttpRoute,
@@ -51,7 +52,8 @@ FROM numbers(2 * {requests:UInt64})
 
 def generate(store, **params) -> None:
     """Requests over the 10 minutes before ``ago_ms``, four per user, each in every one of
-    ``experiments`` A/A experiments except that exp-0's B fails at ``b_error_rate``."""
+    ``experiments`` A/A experiments except that exp-0's B fails at ``b_error_rate``; a
+    ``unit_share`` of them carry the user's unit id."""
     store.command(
         OVERLAPPING,
         {
@@ -60,6 +62,7 @@ def generate(store, **params) -> None:
             "requests": 40_000,
             "b_error_rate": 0.02,
             "ago_ms": 0,
+            "unit_share": 1.0,
             **params,
         },
     )
@@ -94,6 +97,17 @@ def test_the_variant_that_breaks_the_frontend_is_named_though_only_downstream_is
         assert (suspect["experiment"], suspect["variant"]) == ("exp-0", "B")
         assert suspect["excess_errors_ci"][0] > 0
         assert result["ranked"][0] is suspect or result["ranked"][0] == suspect
+
+
+def test_requests_without_a_unit_are_left_out_and_counted(receiver):
+    """Half the requests carry no unit id: they are not counted as users of their own."""
+    generate(receiver.store, error_rate=0.02, unit_share=0.5)
+    result = Queries(receiver.store).incident(Window.parse(last=dt.timedelta(hours=1)))
+    for row in result["ranked"] + result["controls"]:
+        seen = row["requests"] + row["unidentified_requests"]
+        assert 0.45 < row["unidentified_requests"] / seen < 0.55, row
+        assert row["units"] <= 10_000 / 2 * 1.1  # users of this arm, not requests
+    assert result["suspects"] == []
 
 
 @pytest.mark.slow

@@ -1,7 +1,8 @@
 """Incident attribution: which experiment's variant explains the errors in a window.
 
 Each treatment is compared with its own experiment's control on the requests in scope (the
-same score test and delta method as the report); its excess errors come with an interval.
+same score test and delta method as the report, and as there, requests without a unit id
+are left out of an experiment that has any); its excess errors come with an interval.
 Suspects are ranked by evidence, and the p-values are Holm-corrected for the number of
 suspects: with many experiments running, one of them always looks worst by chance.
 
@@ -58,7 +59,7 @@ def attribute(
     control_count = 0
     for experiment, arms in by_experiment.items():
         control = controls.get(experiment, "control")
-        if control not in arms:
+        if control not in arms or not int(arms[control]["units"]):
             continue
         control_count += 1
         c = ArmStats.from_row(arms[control])
@@ -147,6 +148,7 @@ def _entry(
         "variant": variant,
         "units": arm.units,
         "requests": arm.requests,
+        "unidentified_requests": int(arms[variant]["unidentified_requests"]),
         "errors": arm.errors,
         "error_rate": arm.error_rate,
         "control_error_rate": c.error_rate,
