@@ -317,7 +317,12 @@ class ExperimentPages:
             parts.append(
                 '<div class="banner bad"><b>Low unit coverage</b>: '
                 f"{pct(unit_facts['coverage'], 1)} of requests carry "
-                f"{esc(unit_facts['attribute'])}; the others are left out of the analysis.</div>"
+                f"{esc(unit_facts['attribute'])}; "
+                + (
+                    "the others are left out of the analysis.</div>"
+                    if unit_facts["analysis"] == "units"
+                    else "requests are analysed as if independent.</div>"
+                )
             )
         if not comparisons:
             parts.extend(f'<div class="banner info">{esc(n)}</div>' for n in report["notes"])

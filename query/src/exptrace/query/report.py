@@ -27,9 +27,9 @@ if TYPE_CHECKING:
 
 MIN_UNITS = 100
 """Below this many units in an arm a comparison says "not enough data": with fewer, the
-normal approximations behind the latency intervals are too narrow (simulated fixed-horizon
-A/A with heavy users: any metric significant in 10% of runs at 12 or 30 units per arm, 6%
-at 50, 4.9% at 100; ``tests/query/test_sim_statistics.py``)."""
+normal approximations behind the latency intervals are too narrow and a one-look A/A finds
+differences more often than alpha (simulated in ``tests/query/test_sim_statistics.py``,
+figures in the README)."""
 COVERAGE_THRESHOLD = 0.95
 """Below this share of requests with a unit id, the report warns: the analysis leaves the
 others out, which is unbiased only if a request's lack of a unit does not depend on its
@@ -94,11 +94,13 @@ class Report:
         registered = list(self.registered.variants) if self.registered else []
         variants = sorted(set(arms) | set(registered))
         empty = [v for v in variants if v not in arms or arms[v].units == 0]
+        control = arms.get(self.control)
+        has_control = control is not None and control.units > 0
         treatments = [v for v in variants if v != self.control]
         notes: list[str] = []
         if not rows:
             notes.append(f"no request in this window carries experiment {self.experiment!r}")
-        elif self.control in empty:
+        elif not has_control:
             notes.append(
                 f"no traffic in control variant {self.control!r}: nothing to compare against"
             )
@@ -121,7 +123,7 @@ class Report:
                 f"{unidentified} requests carry no {attribute!r}: left out of the analysis "
                 f"(units counted: {identified}; {coverage:.1%} of requests have a unit)"
             )
-        if rows and coverage < COVERAGE_THRESHOLD:
+        if identified and coverage < COVERAGE_THRESHOLD:
             notes.append(
                 f"unit coverage {coverage:.1%} is below {COVERAGE_THRESHOLD:.0%}: the result "
                 "holds only if requests without a unit differ by neither variant nor outcome"
@@ -131,8 +133,7 @@ class Report:
                 f"{mixed} traces carry more than one variant of {self.experiment!r} "
                 "(contamination): left out of the arms"
             )
-        control = arms.get(self.control)
-        compared = [v for v in treatments if control and v not in empty and control.units]
+        compared = [v for v in treatments if has_control and v not in empty]
         effects = {v: self._effects(arms[v], arms[self.control]) for v in compared}
         flat = [e for row in effects.values() for e in row]
         for e, adjusted in zip(flat, holm([e.p_value for e in flat]), strict=True):
@@ -178,7 +179,7 @@ class Report:
             },
             "contamination": {
                 "mixed_requests": mixed,
-                "share": mixed / (mixed + requests + unidentified) if mixed + requests else 0.0,
+                "share": mixed / seen if (seen := mixed + requests + unidentified) else 0.0,
             },
             "rootless_requests": sum(
                 int(r["requests"]) + int(r["unidentified_requests"]) + int(r["mixed"]) for r in rows
