@@ -153,7 +153,7 @@ class Report:
             "margins": self.margins,
             "cohorts": [self._cohort(v, by_variant.get(v)) for v in variants if rows],
             "comparisons": comparisons,
-            "sample_ratio": self._srm(arms),
+            "sample_ratio": self._srm(arms, analysis),
             "notes": notes,
             "method": {
                 "name": self.q.method,
@@ -283,13 +283,15 @@ class Report:
             "p99_ms": p99,
         }
 
-    def _srm(self, arms: dict[str, ArmStats]) -> dict[str, Any] | None:
+    def _srm(self, arms: dict[str, ArmStats], analysis: str) -> dict[str, Any] | None:
+        """The sample-ratio check on the analysed units (identified units only, once any
+        request has one; ``analysis`` says which)."""
         if self.registered is None:
             return None
         check = sample_ratio_mismatch(
             {v: a.units for v, a in arms.items()}, self.registered.variants, method=self.q.method
         )
-        return None if check is None else {**check.__dict__, "unit": "units"}
+        return None if check is None else {**check.__dict__, "unit": analysis}
 
 
 def _json(value: Any) -> Any:
