@@ -10,8 +10,17 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import numpy as np
+from scipy import stats as scipy_stats
 
 from exptrace.query.inference import BRACKET_Z, QUANTILES, ArmStats, QuantileStats
+
+ALPHA = 0.05
+"""The simulations' alpha (the report's default)."""
+
+
+def band(n: int, p: float = ALPHA) -> tuple[int, int]:
+    """The binomial 99% band for the number of positives in ``n`` trials at rate ``p``."""
+    return int(scipy_stats.binom.ppf(0.005, n, p)), int(scipy_stats.binom.ppf(0.995, n, p))
 
 
 def _exact(sorted_values: np.ndarray, level: float) -> float:

@@ -128,7 +128,8 @@ SELECT
     'GET /checkout' AS SpanName,
     'Server' AS SpanKind,
     'checkout' AS ServiceName,
-    if({with_unit:UInt8}, map('exptrace.unit', hex(cityHash64(seed, number))), map()) AS SpanAttributes,
+    if(uniform(request, 12) < {unit_share:Float64}, map('exptrace.unit', hex(cityHash64(seed, number))),
+       map()) AS SpanAttributes,
     toUInt64(1e6 * base_ms + if(treated AND base_ms > {tail_above_ms:Float64}, {tail_ms:Float64}, 0) * 1e6)
         AS Duration,
     if(uniform(request, 11) < unit_error_rate, 'Error', 'Unset') AS StatusCode,
@@ -149,7 +150,9 @@ def insert_clustered(store, **overrides) -> None:
     the ``heavy_share`` of heavy users; its own error propensity is exponential around
     ``error_rate`` and its own speed log-normal (``unit_sd``); request latency is exponential
     around that. Treatment multiplies the propensity by ``error_factor`` and adds ``tail_ms``
-    to requests slower than ``tail_above_ms``. Experiments are named ``prefix0..``.
+    to requests slower than ``tail_above_ms``. Experiments are named ``prefix0..``. Only a
+    ``unit_share`` of requests carry the unit id (the others, as from a service that does
+    not propagate it, carry none).
     """
     params = {
         "seed": 1,
@@ -164,7 +167,7 @@ def insert_clustered(store, **overrides) -> None:
         "tail_above_ms": 1e12,
         "tail_ms": 0.0,
         "ago_ms": 600_000,
-        "with_unit": 1,
+        "unit_share": 1.0,
         "prefix": "sim-",
         **overrides,
     }

@@ -64,6 +64,8 @@ def test_registry_versions_audit_and_transitions(receiver):
         Experiment("x", variants={}),
         Experiment("x", control="zzz"),
         Experiment("x", slo={"availability": 99.9}),
+        Experiment("x", slo={"error_rate_margin": 0}),
+        Experiment("x", slo={"latency_margin": -0.05}),
         Experiment("x", artifacts={"ghost": {}}),
     ):
         with pytest.raises(RegistryError):

@@ -8,9 +8,14 @@ variant called inconclusive, a tail regression called "faster".
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
+
+import pytest
 
 from exptrace.query.api import Queries, Window
 from exptrace.query.registry import Experiment, Registry
+from exptrace.query.statistics import sequential_srm_p_value
+from tests.query.simstats import ALPHA, band
 from tests.query.synth import insert_clustered
 
 LAST_HOUR = dt.timedelta(hours=1)
@@ -32,6 +37,7 @@ def test_clustered_aa_through_the_engine_stays_quiet_and_names_the_unit(receiver
         assert (c["unit"], c["method"]) == ("units", "always-valid")
         assert c["units"] + c["control_units"] == 400
         fails += c["decision"] == "fail"
+    print(f"\nA/A, always valid, one look: fail in {fails} of 40")
     assert fails <= 6, fails
 
 
@@ -79,3 +85,75 @@ def test_fixed_horizon_is_available_for_a_pre_registered_end(receiver):
     width = [m["interval"][1] - m["interval"][0] for m in (f["metrics"][0], a["metrics"][0])]
     assert width[0] < width[1]  # the price of looking at any time
     assert fixed["method"]["name"] == "fixed-horizon"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("unit_share", [1.0, 0.5])
+def test_aa_through_the_engine_at_one_look_keeps_alpha_with_full_or_half_unit_coverage(
+    receiver, unit_share
+):
+    """200 user-randomized A/A experiments of 1,000 users (seed 25), read once with the
+    fixed-horizon test: each metric's raw p-value and the sample-ratio check (chi-square and
+    always valid, at 0.05 to make the rates visible) fall below alpha in at most the binomial
+    band's upper end. With half the requests carrying no unit, those requests are left out
+    and counted; before, each became a unit of its own: SRM 38%, errors 11%, latency 15%."""
+    runs = 200
+    insert_clustered(receiver.store, experiments=runs, units=1000, seed=25, unit_share=unit_share)
+    registry = Registry(receiver.store)
+    for i in range(runs):
+        registry.create(Experiment(f"sim-{i}", variants={"control": 1, "treatment": 1}), "test")
+    queries = Queries(receiver.store, method="fixed-horizon")
+    window = Window.parse(last=LAST_HOUR)
+    positives = dict.fromkeys(("error_rate", "latency_p50", "latency_p95", "latency_p99"), 0)
+    tested = dict.fromkeys(positives, 0)
+    srm = {"chi-square": 0, "always-valid": 0}
+    for i in range(runs):
+        report = queries.report(f"sim-{i}", window)
+        unit = report["unit"]
+        assert unit["analysis"] == "units" and unit["low_coverage"] == (unit_share < 1)
+        assert unit["coverage"] == pytest.approx(unit_share, abs=0.05)
+        assert (unit["unidentified_requests"] > 0) == (unit_share < 1)
+        [c] = report["comparisons"]
+        for m in c["metrics"]:
+            tested[m["metric"]] += m["p_value"] is not None
+            positives[m["metric"]] += m["p_value"] is not None and m["p_value"] < ALPHA
+        check = report["sample_ratio"]
+        assert sum(check["observed"].values()) == unit["identified_units"]
+        srm["chi-square"] += check["p_value"] < ALPHA
+        counts = list(check["observed"].values())
+        srm["always-valid"] += sequential_srm_p_value(counts, [0.5, 0.5]) < ALPHA
+    print(
+        f"\nA/A, {unit_share:.0%} unit coverage, fixed horizon: {positives} of {tested}; "
+        f"SRM at 0.05 of {runs}: {srm}"
+    )
+    for metric, count in positives.items():
+        assert count <= band(tested[metric])[1], (metric, count, tested[metric])
+    assert max(srm.values()) <= band(runs)[1], srm
+
+
+@pytest.mark.slow
+def test_a_three_times_worse_variant_of_a_9999_service_never_passes_through_the_engine(receiver):
+    """20 experiments of 10,000 users (seed 26): control's users fail around 0.01% of their
+    requests, treatment's three times as often. No report says ``pass``, with either method
+    (non-inferiority within +20% of control's rate); before, an absolute margin of 0.1
+    percentage point passed 17% (always valid) and 43% (fixed horizon) of them."""
+    runs = 20
+    insert_clustered(
+        receiver.store,
+        experiments=runs,
+        units=10_000,
+        seed=26,
+        error_rate=0.0001,
+        error_factor=3.0,
+        prefix="rare-",
+    )
+    window = Window.parse(last=LAST_HOUR)
+    decisions = {}
+    for method in ("always-valid", "fixed-horizon"):
+        queries = Queries(receiver.store, method=method)
+        found = [queries.report(f"rare-{i}", window)["comparisons"][0] for i in range(runs)]
+        decisions[method] = [c["decision"] for c in found]
+        assert all(c["metrics"][0]["margin"] == 0.2 for c in found)
+    counts = {method: Counter(ds) for method, ds in decisions.items()}
+    print(f"\n3x worse at 0.01% errors, {runs} runs: {counts}")
+    assert all(d != "pass" for ds in decisions.values() for d in ds), decisions

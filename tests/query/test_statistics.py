@@ -3,12 +3,18 @@ it should, and the figures agree with an independent computation (scipy)."""
 
 import datetime as dt
 import random
+import re
+from pathlib import Path
 
 import pytest
 from scipy import stats as scipy_stats
+from scipy.stats.contingency import relative_risk
 
-from exptrace.query.api import Queries, Window
+from exptrace.query import render
+from exptrace.query.api import Queries, Window, json_safe
+from exptrace.query.inference import ArmStats, Boundary, error_rate_effect
 from exptrace.query.registry import Experiment, Registry
+from exptrace.query.report import MIN_UNITS
 from exptrace.query.statistics import chi_square_sf, normal_quantile, sample_ratio_mismatch
 from tests.query.synth import experiment, send
 
@@ -120,3 +126,65 @@ def test_normal_quantile_matches_scipy(p):
 def test_srm_needs_weights_and_traffic():
     assert sample_ratio_mismatch({}, {"a": 1, "b": 1}) is None
     assert sample_ratio_mismatch({"a": 5}, {"a": 1}) is None
+
+
+@pytest.mark.parametrize(("a", "n1", "c", "n2"), [(60, 5000, 40, 5000), (7, 20000, 3, 18000)])
+def test_the_relative_interval_is_katz_log_interval_for_independent_requests(a, n1, c, n2):
+    """With one request per unit the delta method on the log ratio is Katz's interval of the
+    relative risk (scipy), up to the sample variance's n / (n - 1)."""
+    arms = [ArmStats(v, n, n, e, n, e, e) for v, n, e in (("B", n1, a), ("control", n2, c))]
+    effect = error_rate_effect(*arms, Boundary("fixed-horizon", 0.05))
+    katz = relative_risk(a, n1, c, n2).confidence_interval(0.95)
+    ratios = [1 + bound for bound in effect.relative_interval]
+    assert ratios == pytest.approx([katz.low, katz.high], rel=1e-3)
+    assert effect.relative == pytest.approx(relative_risk(a, n1, c, n2).relative_risk - 1)
+
+
+def test_every_registered_arm_has_a_row_and_the_fields_say_what_they_are(receiver, queries):
+    """A registered arm with no traffic gets a cohort row, a comparison row and a note; the
+    raw and the Holm-adjusted p-values sit side by side; the margins are the registry's;
+    every field is in the README's field table."""
+    Registry(receiver.store).create(
+        Experiment(
+            "arms",
+            variants={"control": 1, "B": 1, "idle": 1},
+            slo={"error_rate_margin": 0.5, "latency_margin": 0.1},
+        ),
+        "test",
+    )
+    rng = random.Random(11)
+    send(receiver, experiment(rng, "arms", {"control": (800, 0.05, 50.0), "B": (800, 0.05, 50.0)}))
+    report = queries.report("arms", Window.parse())
+    assert report["min_units"] == MIN_UNITS and "min_requests" not in report
+    assert report["margins"] == {"error_rate": 0.5, "latency": 0.1}
+    assert [c["variant"] for c in report["cohorts"]] == ["B", "control", "idle"]
+    idle = report["cohorts"][2]
+    assert (idle["units"], idle["requests"], idle["error_rate"], idle["p50_ms"]) == (
+        0,
+        0,
+        None,
+        None,
+    )
+    b, empty = report["comparisons"]
+    assert empty["variant"] == "idle" and empty["decision"] == "inconclusive"
+    assert empty["verdict"] == "no traffic in 'idle': nothing to compare"
+    assert "no traffic in registered variant 'idle'" in report["notes"]
+    errors = next(m for m in b["metrics"] if m["metric"] == "error_rate")
+    assert b["error_p_value"] == errors["p_value"]
+    assert b["error_p_value_adjusted"] == errors["adjusted_p_value"] >= errors["p_value"]
+    assert b["error_rate_relative_ci"] == errors["relative_interval"]
+    assert errors["margin"] == 0.5
+    latency = [m for m in b["metrics"] if m["metric"].startswith("latency")]
+    assert b["latency_p_value"] == min(m["p_value"] for m in latency if m["p_value"] is not None)
+    assert all(m["margin"] == 0.1 for m in latency)
+    assert report["unit"]["analysis"] == "requests" and report["unit"]["low_coverage"]
+    text = render.report(json_safe(report))
+    assert "no traffic in 'idle'" in text and f"at least {MIN_UNITS} units per arm" in text
+    fields = (Path(__file__).parents[2] / "README.md").read_text()
+    fields = fields[fields.index("### The report's fields") :]
+    fields = fields[: fields.index("\n### ")]
+    documented = {
+        word for quoted in re.findall(r"`([^`]+)`", fields) for word in re.findall(r"\w+", quoted)
+    }
+    keys = set(report) | set(b) | set(errors) | set(report["unit"]) | set(report["cohorts"][0])
+    assert keys <= documented, keys - documented

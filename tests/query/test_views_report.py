@@ -130,7 +130,9 @@ def test_contamination_is_counted_and_kept_out_and_ties_break_the_same_way(store
         assert arms_of(store) == first
 
 
-def test_units_come_from_the_unit_attribute_or_fall_back_to_traces(store):
+def test_units_come_from_the_unit_attribute_and_requests_without_one_are_left_out(store):
+    """Once any request carries a unit, those without one are counted apart, not as units
+    of their own (each would be a unit of one request, which understates the variance)."""
     insert(
         store,
         [span(100 + i, f"u{i}", f"s{i}", variant="B", unit="same", error=i < 3) for i in range(10)]
@@ -139,7 +141,16 @@ def test_units_come_from_the_unit_attribute_or_fall_back_to_traces(store):
     arms = arms_of(store)
     assert arms["B"]["units"] == 1 and arms["B"]["identified_units"] == 1
     assert arms["B"]["requests_sq"] == 100 and arms["B"]["errors_m"] == 30
-    assert arms["control"]["units"] == 4 and arms["control"]["identified_units"] == 0
+    assert arms["B"]["unidentified_requests"] == 0
+    assert arms["control"]["units"] == arms["control"]["requests"] == 0
+    assert arms["control"]["unidentified_requests"] == 4
+
+
+def test_without_any_unit_each_trace_is_a_unit(store):
+    insert(store, [span(100 + i, f"n{i}", f"z{i}", variant="control") for i in range(4)])
+    control = arms_of(store)["control"]
+    assert (control["units"], control["identified_units"], control["requests"]) == (4, 0, 4)
+    assert control["unidentified_requests"] == 0
 
 
 def test_the_engine_sums_what_the_numpy_reference_sums(store):

@@ -124,8 +124,9 @@ def _slo(text: str) -> tuple[str, float]:
         value = float("nan")
     if name.strip() not in SLOS or value != value:  # NaN: no number given
         raise argparse.ArgumentTypeError(
-            f"{text!r} must be availability=0.999 (share of requests that succeed) "
-            "or latency_p95_ms=300 (milliseconds)"
+            f"{text!r} must be availability=0.999 (share of requests that succeed), "
+            "latency_p95_ms=300 (milliseconds), error_rate_margin=0.2 or latency_margin=0.05 "
+            "(guardrails, relative to control)"
         )
     return name.strip(), value
 
@@ -286,8 +287,9 @@ def make_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="NAME=TARGET",
-        help="availability=0.999 or latency_p95_ms=300; repeatable "
-        "(default: burn rates use availability 0.999)",
+        help="availability=0.999, latency_p95_ms=300, error_rate_margin=0.2 or "
+        "latency_margin=0.05; repeatable (default: burn rates use availability 0.999; a "
+        "report passes a variant at most 20%% more errors and 5%% slower than control)",
     )
     create.add_argument(
         "--unit",

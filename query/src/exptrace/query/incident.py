@@ -1,9 +1,14 @@
 """Incident attribution: which experiment's variant explains the errors in a window.
 
 Each treatment is compared with its own experiment's control on the requests in scope (the
-same score test and delta method as the report); its excess errors come with an interval.
+same score test and delta method as the report, and as there, requests without a unit id
+are left out of an experiment that has any); its excess errors come with an interval.
 Suspects are ranked by evidence, and the p-values are Holm-corrected for the number of
-suspects: with many experiments running, one of them always looks worst by chance. A
+suspects: with many experiments running, one of them always looks worst by chance.
+
+An incident is an after-the-fact question over a window chosen once: it gets the
+fixed-horizon test (one look), whatever method the report uses for running experiments,
+whose always-valid intervals pay for looks an incident never takes. A
 service-wide outage that every arm shares makes no variant differ from its control, so it
 names no experiment.
 """
@@ -13,10 +18,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from exptrace.query.inference import ArmStats, Boundary, Effect, error_rate_effect, holm
+from exptrace.query.inference import (
+    ArmStats,
+    Boundary,
+    Effect,
+    Method,
+    error_rate_effect,
+    holm,
+)
 
 if TYPE_CHECKING:
     from exptrace.query.api import Page, Queries, Window
+
+METHOD: Method = "fixed-horizon"
+"""The test incident attribution uses: the window is chosen once, after the fact."""
 
 
 def attribute(
@@ -32,7 +47,7 @@ def attribute(
         **queries.request_params(registered),
     }
     rows = queries.run("incident_arms", params)
-    boundary = Boundary(queries.method, queries.alpha, queries.tuning_units)
+    boundary = Boundary(METHOD, queries.alpha)
     controls = {e.id: e.control for e in registered}
     by_experiment: dict[str, dict[str, dict[str, Any]]] = {}
     for row in rows:
@@ -44,7 +59,7 @@ def attribute(
     control_count = 0
     for experiment, arms in by_experiment.items():
         control = controls.get(experiment, "control")
-        if control not in arms:
+        if control not in arms or not int(arms[control]["units"]):
             continue
         control_count += 1
         c = ArmStats.from_row(arms[control])
@@ -85,7 +100,13 @@ def attribute(
         "suspects": [r for r in ranked if r["suspect"]],
         "controls": control_rows,
         "all_errors": all_errors,
-        "method": {"name": queries.method, "multiplicity": "holm", "suspects": len(tests)},
+        "method": {
+            "name": METHOD,
+            "multiplicity": "holm",
+            "suspects": len(tests),
+            "why": "an incident window is chosen once, after the fact: one look, "
+            "Holm-corrected over every treatment tested",
+        },
         "overflow": {
             "ranked": shown.overflow(),
             "suspects": suspects,
@@ -127,6 +148,7 @@ def _entry(
         "variant": variant,
         "units": arm.units,
         "requests": arm.requests,
+        "unidentified_requests": int(arms[variant]["unidentified_requests"]),
         "errors": arm.errors,
         "error_rate": arm.error_rate,
         "control_error_rate": c.error_rate,

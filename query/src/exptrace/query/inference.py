@@ -7,6 +7,10 @@ user are not independent evidence. Latency quantiles get unit-aware intervals th
 the share of a unit's requests at or below the arm's quantile is a ratio metric, its interval
 maps back to the quantile through the arm's order statistics (Deng et al. 2018, section 4.2).
 
+Each effect also has a relative interval (treatment / control - 1) from the delta method on
+the log of the ratio, so it carries both arms' uncertainty; ``pass`` is a non-inferiority
+verdict on it: the interval's upper end below a margin relative to control's value.
+
 Every interval and p-value is either always valid (an asymptotic confidence sequence,
 Waudby-Smith et al. 2023, as GrowthBook ships it: looking after every request keeps the
 false-positive rate at alpha) or fixed-horizon (one look, at a pre-registered end).
@@ -26,6 +30,12 @@ BRACKET_Z = 1.959963984540054
 """Half-width, in standard errors of the CDF, of the bracket that turns the CDF's interval
 into the quantile's standard error (``sql/report_arms.sql`` reads the bracket)."""
 POWER_Z = 0.8416212335729143  # 80% power, for the minimum detectable effect
+ERROR_RATE_MARGIN = 0.2
+"""Default non-inferiority margin of the error rate, relative to control's: ``pass`` needs
+the relative interval's upper end below +20% (a 99.99% service's variant must show it fails
+less than 0.012%)."""
+LATENCY_MARGIN = 0.05
+"""Default non-inferiority margin of each latency quantile, relative to control's (+5%)."""
 MIN_TAIL = 20
 """A quantile is compared only when each arm has this many requests beyond it (p99: 2,000
 requests per arm): below that its interval is too rough to be trusted at every look."""
@@ -130,7 +140,9 @@ class Effect:
     control: float
     estimate: float | None = None  # treatment - control
     interval: tuple[float, float] | None = None
-    relative: float | None = None
+    relative: float | None = None  # treatment / control - 1
+    relative_interval: tuple[float, float] | None = None
+    """Interval of ``relative`` accounting for both arms (delta method on the log ratio)."""
     p_value: float | None = None
     adjusted_p_value: float | None = None
     direction: str | None = None  # "worse" / "better" / "none"; None when undefined
@@ -138,6 +150,7 @@ class Effect:
     significant: bool = False
     guardrail_crossed: bool = False
     margin: float | None = None
+    """Non-inferiority margin relative to control's value (0.2: at most 20% worse)."""
     within_margin: bool = False
     note: str = ""
 
@@ -149,6 +162,7 @@ class Effect:
             "estimate": self.estimate,
             "interval": list(self.interval) if self.interval else None,
             "relative": self.relative,
+            "relative_interval": list(self.relative_interval) if self.relative_interval else None,
             "p_value": self.p_value,
             "adjusted_p_value": self.adjusted_p_value,
             "direction": self.direction,
@@ -169,8 +183,21 @@ def _wilson(rate: float, n: float, k: float) -> tuple[float, float]:
     return max(centre - half, 0.0), min(centre + half, 1.0)
 
 
+def relative_interval(
+    treatment: float, treatment_se: float, control: float, control_se: float, k: float
+) -> tuple[float, float] | None:
+    """``treatment / control - 1`` within ``k`` standard errors of the log ratio, whose
+    variance by the delta method is the sum of both arms' squared relative errors; None
+    when either value is not positive (the log ratio is undefined)."""
+    if treatment <= 0 or control <= 0:
+        return None
+    spread = k * math.hypot(treatment_se / treatment, control_se / control)
+    ratio = math.log(treatment / control)
+    return math.expm1(ratio - spread), math.expm1(ratio + spread)
+
+
 def error_rate_effect(
-    t: ArmStats, c: ArmStats, boundary: Boundary, margin: float = 0.001
+    t: ArmStats, c: ArmStats, boundary: Boundary, margin: float = ERROR_RATE_MARGIN
 ) -> Effect:
     """Score test on the error rate (variance at the pooled rate, so zero counts are fine) and
     a Newcombe interval from Wilson intervals at the arms' effective (design-effect) sizes."""
@@ -200,16 +227,23 @@ def error_rate_effect(
     )
     if c.error_rate > 0:
         effect.relative = estimate / c.error_rate
+        effect.relative_interval = relative_interval(
+            t.error_rate,
+            math.sqrt(t.rate_variance(t.error_rate)),
+            c.error_rate,
+            math.sqrt(c.rate_variance(c.error_rate)),
+            k,
+        )
     return effect
 
 
 def quantile_effect(
-    level: float, t: ArmStats, c: ArmStats, boundary: Boundary, margin: float = 0.05
+    level: float, t: ArmStats, c: ArmStats, boundary: Boundary, margin: float = LATENCY_MARGIN
 ) -> Effect:
     """Difference of one latency quantile (ms), with unit-aware standard errors."""
     qt, qc = t.quantiles[level], c.quantiles[level]
     name = f"latency_p{round(level * 100)}"
-    effect = Effect(name, qt.value, qc.value, margin=margin * qc.value)
+    effect = Effect(name, qt.value, qc.value, margin=margin)
     if min(t.units, c.units) < 2:
         effect.note = "fewer than two units in an arm"
         return effect
@@ -232,6 +266,9 @@ def quantile_effect(
         effect.p_value = boundary.p_value(estimate / se, units)
         effect.direction = "worse" if estimate > 0 else "better" if estimate < 0 else "none"
     effect.interval = (estimate - k * se, estimate + k * se)
+    effect.relative_interval = relative_interval(
+        qt.value, qt.standard_error(), qc.value, qc.standard_error(), k
+    )
     effect.mde = (k + POWER_Z) * se
     return effect
 
@@ -248,13 +285,17 @@ def holm(p_values: list[float | None]) -> list[float | None]:
 
 
 def decide(effects: list[Effect], alpha: float) -> str:
-    """``fail`` when a guardrail is crossed; ``pass`` when every metric is shown to stay
-    within its margin; ``inconclusive`` otherwise (too little data, or undefined metrics)."""
+    """``fail`` when a guardrail is crossed; ``pass`` when every metric is shown not worse
+    than its margin (non-inferiority: the relative interval's upper end below the margin,
+    relative to control's value); ``inconclusive`` otherwise (too little data, undefined
+    metrics, or a control at zero, against which no relative margin can be shown)."""
     for e in effects:
         e.significant = e.adjusted_p_value is not None and e.adjusted_p_value < alpha
         e.guardrail_crossed = e.significant and e.direction == "worse"
         e.within_margin = (
-            e.interval is not None and e.margin is not None and e.interval[1] < e.margin
+            e.relative_interval is not None
+            and e.margin is not None
+            and e.relative_interval[1] < e.margin
         )
     if any(e.guardrail_crossed for e in effects):
         return "fail"

@@ -312,6 +312,18 @@ class ExperimentPages:
                 f"(p = {srm['p_value']:.2g}{esc(_unregistered(srm))}). Assignment or logging is "
                 "broken; do not trust the comparisons until it is fixed.</div>"
             )
+        unit_facts = report.get("unit") or {}
+        if unit_facts.get("low_coverage"):
+            parts.append(
+                '<div class="banner bad"><b>Low unit coverage</b>: '
+                f"{pct(unit_facts['coverage'], 1)} of requests carry "
+                f"{esc(unit_facts['attribute'])}; "
+                + (
+                    "the others are left out of the analysis.</div>"
+                    if unit_facts["analysis"] == "units"
+                    else "requests are analysed as if independent.</div>"
+                )
+            )
         if not comparisons:
             parts.extend(f'<div class="banner info">{esc(n)}</div>' for n in report["notes"])
         unit = _words(

@@ -101,6 +101,7 @@ class OperationsPages:
                 )
             )
         parts.append("<h2>Suspects</h2>")
+        parts.append(f'<p class="facts">{esc(_method_line(result["method"]))}</p>')
         parts.append(
             table(
                 [
@@ -461,3 +462,11 @@ class OperationsPages:
             ],
         )
         return "Cardinality", body
+
+
+def _method_line(method: dict) -> str:
+    """How the incident's arms were tested, in one sentence."""
+    return (
+        f"Tested {method['suspects']} arms against their controls with a "
+        f"{method['name']} test over this window, Holm-adjusted ({method['why']})."
+    )

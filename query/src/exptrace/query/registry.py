@@ -29,8 +29,16 @@ TRANSITIONS = {
 SLOS = {
     "availability": "share of requests that succeed, between 0 and 1 (e.g. 0.999)",
     "latency_p95_ms": "95th percentile latency target in milliseconds (> 0)",
+    "error_rate_margin": "guardrail: the error rate may be at most this much worse than "
+    "control's, relative (> 0; default 0.2, +20%)",
+    "latency_margin": "guardrail: each latency quantile may be at most this much slower than "
+    "control's, relative (> 0; default 0.05, +5%)",
 }
-"""SLO targets an experiment may carry, with what each means."""
+"""SLO targets and guardrail margins an experiment may carry, with what each means. The
+margins are non-inferiority margins: a report says ``pass`` only when each metric is shown
+to be less worse than its margin (defaults in :mod:`exptrace.query.inference`)."""
+MARGINS = ("error_rate_margin", "latency_margin")
+"""The entries of :data:`SLOS` that are guardrail margins."""
 _COLUMNS = (
     "experiment_id",
     "version",
@@ -108,7 +116,8 @@ class Experiment:
     scope: list[str] = field(default_factory=list)
     """Services the experiment runs in (empty: any)."""
     slo: dict[str, float] = field(default_factory=dict)
-    """``availability`` (e.g. 0.999) and ``latency_p95_ms`` targets."""
+    """``availability`` (e.g. 0.999) and ``latency_p95_ms`` targets; the guardrail margins
+    ``error_rate_margin`` and ``latency_margin`` (relative to control, see :data:`SLOS`)."""
     unit: str = UNIT_MEMBER
     """The span attribute that names the randomization unit (``user.id``, ``session.id``...,
     one of :data:`~exptrace.ingest.schema.UNIT_ATTRIBUTES`): what the report counts as
@@ -166,6 +175,9 @@ class Experiment:
             raise RegistryError("slo availability must be between 0 and 1, e.g. 0.999")
         if self.slo.get("latency_p95_ms", 1) <= 0:
             raise RegistryError("slo latency_p95_ms must be above 0")
+        for margin in MARGINS:
+            if self.slo.get(margin, 1) <= 0:
+                raise RegistryError(f"slo {margin} must be above 0, e.g. 0.2 for +20%")
 
     def _validate_types(self) -> None:
         # The fields a client gives; times, versions and authors are the registry's own.

@@ -106,7 +106,7 @@ def report(data: dict[str, Any]) -> str:
     if rows:
         level = f"{1 - data['alpha']:.0%}"
         lines.append(
-            f"Against control (alpha {data['alpha']}, at least {data['min_requests']} per arm):"
+            f"Against control (alpha {data['alpha']}, at least {data['min_units']} units per arm):"
         )
         lines.append(
             table(
@@ -149,7 +149,11 @@ def _unit(data: dict[str, Any]) -> str:
     else:
         source = "registered"
     if unit.get("analysis") == "units":
-        return f"Unit of analysis: {unit['attribute']} ({source}), {unit['units']} units"
+        line = f"Unit of analysis: {unit['attribute']} ({source}), {unit['units']} units"
+        if "coverage" in unit:
+            line += f"; {pct(unit['coverage'], 1)} of requests carry one"
+            line += " (LOW: see notes)" if unit["low_coverage"] else ""
+        return line
     return f"Unit of analysis: requests ({unit.get('attribute')} ({source}) is on no request)"
 
 
@@ -253,7 +257,8 @@ def incident(data: dict[str, Any]) -> str:
     if suspects:
         lines.append(
             "Suspects: significantly more errors than their control "
-            f"(Holm-adjusted over {data['method']['suspects']} arms)"
+            f"({data['method']['name']} test over this window, Holm-adjusted over "
+            f"{data['method']['suspects']} arms)"
         )
         lines.append(
             table(

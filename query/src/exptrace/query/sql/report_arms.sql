@@ -4,9 +4,16 @@
 -- its requests at or below each quantile (sums of c, c^2 and c*m); and each quantile's
 -- bracket: the latencies at its CDF level -/+ bracket_z standard errors of the CDF (the
 -- delta method over units on c / m), read from the arm's order statistics (Deng et al. 2018).
-sorted AS MATERIALIZED (
-    SELECT variant, arraySort(groupArrayIf(duration_ms, NOT mixed)) AS s, length(s) AS n
+-- Partial unit coverage: once any request of the experiment carries a unit, the requests
+-- without one are left out of the arms (`kept`) and counted per variant in
+-- `unidentified_requests`; without any unit id every trace is its own unit (the fallback).
+analysed AS MATERIALIZED (
+    SELECT *, identified OR (SELECT NOT max(identified) FROM requests) AS kept
     FROM requests
+),
+sorted AS MATERIALIZED (
+    SELECT variant, arraySort(groupArrayIf(duration_ms, kept AND NOT mixed)) AS s, length(s) AS n
+    FROM analysed
     GROUP BY variant
 ),
 levels AS MATERIALIZED (
@@ -25,34 +32,36 @@ units AS (
         countIf(r.mixed) AS x,
         countIf(NOT r.rootless) AS rooted,
         max(r.identified) AS identified,
+        max(r.kept) AS kept,
         countIf(NOT r.mixed AND r.duration_ms <= l.q[1]) AS c1,
         countIf(NOT r.mixed AND r.duration_ms <= l.q[2]) AS c2,
         countIf(NOT r.mixed AND r.duration_ms <= l.q[3]) AS c3
-    FROM requests AS r
+    FROM analysed AS r
     INNER JOIN levels AS l ON r.variant = l.variant
     GROUP BY variant, unit
 ),
 sums AS (
     SELECT
         variant,
-        countIf(m > 0) AS units,
+        countIf(m > 0 AND kept) AS units,
         countIf(m > 0 AND identified) AS identified_units,
-        sum(m) AS requests,
-        sum(e) AS errors,
-        sum(m * m) AS requests_sq,
-        sum(e * e) AS errors_sq,
-        sum(e * m) AS errors_m,
+        sumIf(m, kept) AS requests,
+        sumIf(m, NOT kept) AS unidentified_requests,
+        sumIf(e, kept) AS errors,
+        sumIf(m * m, kept) AS requests_sq,
+        sumIf(e * e, kept) AS errors_sq,
+        sumIf(e * m, kept) AS errors_m,
         sum(x) AS mixed,
         sum(rooted) AS rooted,
-        [sum(c1), sum(c2), sum(c3)] AS below,
-        [sum(c1 * c1), sum(c2 * c2), sum(c3 * c3)] AS below_sq,
-        [sum(c1 * m), sum(c2 * m), sum(c3 * m)] AS below_m
+        [sumIf(c1, kept), sumIf(c2, kept), sumIf(c3, kept)] AS below,
+        [sumIf(c1 * c1, kept), sumIf(c2 * c2, kept), sumIf(c3 * c3, kept)] AS below_sq,
+        [sumIf(c1 * m, kept), sumIf(c2 * m, kept), sumIf(c3 * m, kept)] AS below_m
     FROM units
     GROUP BY variant
 )
 SELECT
     u.variant AS variant, u.units AS units, u.identified_units AS identified_units,
-    u.requests AS requests, u.errors AS errors, u.requests_sq AS requests_sq,
+    u.requests AS requests, u.unidentified_requests AS unidentified_requests, u.errors AS errors, u.requests_sq AS requests_sq,
     u.errors_sq AS errors_sq, u.errors_m AS errors_m, u.mixed AS mixed, u.rooted AS rooted,
     l.q AS quantiles, u.below AS below, u.below_sq AS below_sq, u.below_m AS below_m,
     arrayMap(k -> [0.5, 0.95, 0.99][k] - {bracket_z:Float64} * cdf_sd[k], [1, 2, 3]) AS low_levels,
