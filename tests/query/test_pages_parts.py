@@ -5,7 +5,7 @@ import pytest
 from exptrace.query import charts, render
 from exptrace.query.api import Window
 from exptrace.query.page_experiments import _metric_rows, _words, decision
-from exptrace.query.series import bucket_seconds, difference_interval
+from exptrace.query.series import bucket_seconds
 
 
 def test_decision_reads_the_structured_field_and_falls_back_to_the_verdict():
@@ -45,15 +45,6 @@ def test_report_fields_of_any_shape_read_as_words():
     assert _words({"errors": "confidence sequence", "latency": ["delta", "method"]}) == (
         "errors: confidence sequence; latency: delta, method"
     )
-
-
-def test_suspect_interval_matches_newcombes_published_example():
-    """Newcombe (1998), method 10: 56/70 - 48/80 gives (0.0524, 0.3339); 9/10 - 3/10 gives
-    (0.1705, 0.8090)."""
-    assert difference_interval(56, 70, 48, 80, 0.05) == pytest.approx((0.0524, 0.3339), abs=1e-4)
-    assert difference_interval(9, 10, 3, 10, 0.05) == pytest.approx((0.1705, 0.8090), abs=1e-4)
-    zero_low, zero_high = difference_interval(0, 500, 0, 500, 0.05)
-    assert zero_low < 0 < zero_high  # zero counts still give an interval, not "no difference"
 
 
 def test_bucket_width_keeps_at_most_forty_buckets():

@@ -17,17 +17,29 @@ from exptrace.query.html_parts import (
     markers,
     ms,
     overflow,
+    p_text,
     page_of,
     pct,
     pp,
     table,
     window_form,
 )
-from exptrace.query.series import Series, as_datetime, bucket_seconds, difference_interval
+from exptrace.query.series import Series, as_datetime, bucket_seconds
 
 BURN_WINDOWS = ("5m", "30m", "1h", "6h", "3d")
 PAGE_BURN = 14.4
 LINES = 7
+INCIDENT_TIPS = {
+    "error rate (control)": "failed requests / requests in scope for this variant (its control's)",
+    "difference": "error rate minus its control's, in percentage points",
+    "interval": "interval on the difference, the same construction and level as the report's",
+    "excess errors": "failed requests beyond what the control's error rate predicts",
+    "share of errors": "excess errors / failed requests in scope (tagged or not); arms of one "
+    "experiment never add past 100%",
+    "p95 shift": "p95 latency minus its control's",
+    "adjusted p": "Holm-adjusted over every arm tested; suspect below alpha",
+}
+"""What each incident column means, shown on hover."""
 """Experiment = variant lines on the incident chart: those with the most failed requests."""
 
 
@@ -47,54 +59,52 @@ class OperationsPages:
                 choice.window, service, route, limit=page.limit, offset=page.offset
             )
         )
-        controls = {c["experiment"]: c for c in result["controls"]}
-        suspects, others = [], []
-        for r in result["ranked"]:
-            (suspects if (r.get("excess_errors") or 0) > 0 else others).append(r)
-        rows = []
-        for r in suspects:
-            k = controls.get(r["experiment"])
-            low = high = None
-            if k and r["requests"] and k["requests"]:
-                low, high = difference_interval(
-                    r["errors"], r["requests"], k["errors"], k["requests"], self.queries.alpha
-                )
-            r["interval"] = (low, high)
-            clear = low is not None and low > 0
-            rows.append(
-                Interval(
-                    f"{r['experiment']} = {r['variant']}",
-                    r["error_rate"] - (r["control_error_rate"] or 0),
-                    low,
-                    high,
-                    charts.BAD if clear else charts.NEUTRAL,
-                    f"{r['excess_errors']:.0f} excess errors" + ("" if clear else " (not clear)"),
-                )
+        suspects = [r for r in result["ranked"] if r["suspect"]]
+        others = [r for r in result["ranked"] if not r["suspect"]]
+        rows = [
+            Interval(
+                f"{r['experiment']} = {r['variant']}",
+                r["error_rate"] - (r["control_error_rate"] or 0),
+                *(r["error_rate_diff_ci"] or (None, None)),
+                charts.BAD,
+                f"{r['excess_errors']:.0f} excess errors",
             )
+            for r in suspects
+        ]
         parts = [window_form("/ui/incident", choice, {"service": service, "route": route})]
         ranked = Rows(result["ranked"], result["overflow"]["ranked"]["total"], page)
         parts.append(
             overflow(ranked, "experiment = variant arms, strongest evidence first", request)
         )
-        if suspects and rows[0].colour == charts.BAD:
+        scope = result["scope"]
+        if scope["empty"]:
+            parts.append(f'<div class="banner warn"><b>No verdict</b>: {esc(scope["empty"])}</div>')
+        elif suspects:
             top = suspects[0]
             parts.append(
                 f'<div class="banner bad"><b>Top suspect: {esc(top["experiment"])} = '
                 f"{esc(top['variant'])}</b> — {top['excess_errors']:.0f} errors more than its "
                 f"control would have had ({pct(top['error_rate'])} against "
-                f"{pct(top['control_error_rate'])}), {pct(top['error_share'], 0)} of all "
-                "errors in scope.</div>"
+                f"{pct(top['control_error_rate'])}), {pct(top['excess_share'], 0)} of the "
+                f"{scope['errors']:,} failed requests in scope.</div>"
             )
-        elif not suspects:
+        else:
             parts.append(
-                '<div class="banner good">No experiment variant has more errors than its control '
-                "in this window and scope.</div>"
+                '<div class="banner good">No experiment variant has significantly more errors '
+                f"than its control among the {scope['requests']:,} requests in this window and "
+                "scope.</div>"
             )
+        parts.append(
+            f'<p class="facts"><b>In scope</b>: {scope["requests"]:,} requests, '
+            f"{scope['errors']:,} failed ({esc(_scope_words(service, route))}, tagged or not). "
+            "A suspect is a variant whose excess over its control is significant after Holm's "
+            f"correction over all {result['method']['suspects']:,} arms tested.</p>"
+        )
         if rows:
             parts.append(
                 charts.interval_chart(
-                    f"Error rate above control, ranked by excess errors "
-                    f"({1 - self.queries.alpha:.0%} interval)",
+                    f"Error rate above control, suspects "
+                    f"({1 - self.queries.alpha:.0%} interval, as the report computes it)",
                     rows,
                     pp,
                     "same as control",
@@ -113,6 +123,7 @@ class OperationsPages:
                     "excess errors",
                     "share of errors",
                     "p95 shift",
+                    "adjusted p",
                 ],
                 [
                     [
@@ -123,15 +134,17 @@ class OperationsPages:
                         esc(f"{r['requests']:,}"),
                         esc(f"{pct(r['error_rate'])} ({pct(r['control_error_rate'])})"),
                         esc(pp(r["error_rate"] - (r["control_error_rate"] or 0))),
-                        esc(interval_text(list(r["interval"]))),
+                        esc(interval_text(r["error_rate_diff_ci"])),
                         esc(f"{r['excess_errors']:.1f}"),
-                        esc(pct(r["error_share"], 1)),
+                        esc(pct(r["excess_share"], 1)),
                         esc(ms(r.get("p95_shift_ms"))),
+                        esc(p_text(r["adjusted_p_value"])),
                     ]
                     for i, r in enumerate(suspects)
                 ],
-                classes=["bad" if row.colour == charts.BAD else "" for row in rows],
-                raw_columns=frozenset(range(9)),
+                classes=["bad"] * len(suspects),
+                raw_columns=frozenset(range(10)),
+                tips=INCIDENT_TIPS,
             )
         )
         step = bucket_seconds(choice.window)
@@ -151,9 +164,7 @@ class OperationsPages:
                     for p in points
                     if (p["experiment"], p["variant"]) == (e, v)
                 ],
-                charts.BAD
-                if (e, v) in suspect_keys and rows[0].colour == charts.BAD
-                else palette[f"{e}={v}"],
+                charts.BAD if (e, v) in suspect_keys else palette[f"{e}={v}"],
                 3.5 if (e, v) in suspect_keys else 2.0,
             )
             for e, v in top_keys
@@ -170,26 +181,33 @@ class OperationsPages:
             ).svg()
         )
         if others:
-            parts.append("<h2>No excess errors</h2>")
+            parts.append("<h2>Not suspects (no significant excess), by evidence</h2>")
             parts.append(
                 table(
                     [
                         "experiment = variant",
                         "requests",
-                        "error rate",
-                        "control error rate",
+                        "error rate (control)",
+                        "difference",
+                        "interval",
+                        "excess errors",
                         "p95 shift",
+                        "adjusted p",
                     ],
                     [
                         [
                             f"{r['experiment']} = {r['variant']}",
                             r["requests"],
-                            pct(r["error_rate"]),
-                            pct(r["control_error_rate"]),
+                            f"{pct(r['error_rate'])} ({pct(r['control_error_rate'])})",
+                            pp(r["error_rate"] - (r["control_error_rate"] or 0)),
+                            interval_text(r["error_rate_diff_ci"]),
+                            f"{r['excess_errors']:.1f}",
                             ms(r.get("p95_shift_ms")),
+                            p_text(r["adjusted_p_value"]),
                         ]
                         for r in others
                     ],
+                    tips=INCIDENT_TIPS,
                 )
             )
         parts.append("<h2>Registry changes in the window</h2>")
@@ -203,6 +221,13 @@ class OperationsPages:
             )
         )
         return "Incident: which experiment did that?", "".join(parts)
+
+
+def _scope_words(service: str, route: str) -> str:
+    """What the incident's requests are, in words."""
+    if service:
+        return f"entry spans of service {service}" + (f" on route {route}" if route else "")
+    return f"trace roots on route {route}" if route else "trace roots"
 
     # -- coverage and propagation ----------------------------------------------------------------
 

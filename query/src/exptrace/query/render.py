@@ -223,10 +223,18 @@ def incident(data: dict[str, Any]) -> str:
     other arms after them, by evidence."""
     suspects = [r for r in data["ranked"] if r["suspect"]]
     others = [r for r in data["ranked"] if not r["suspect"]]
+    scope = data["scope"]
     lines = [
         f"Incident window {_window(data)}"
         + (f", service {data['service']}" if data["service"] else "")
         + (f", route {data['route']}" if data["route"] else ""),
+        "",
+    ]
+    if scope["empty"]:
+        return "\n".join([*lines, f"No verdict: {scope['empty']}."])
+    lines[-1:] = [
+        f"In scope: {scope['requests']} requests, {scope['errors']} failed (tagged or not). "
+        "share of errors = excess errors / failed requests in scope.",
         "",
     ]
     columns = [
@@ -245,7 +253,7 @@ def incident(data: dict[str, Any]) -> str:
             r["requests"],
             r["errors"],
             _round(r["excess_errors"]),
-            pct(r["error_share"]),
+            pct(r["excess_share"]),
             _round(r["p95_shift_ms"]),
             p_value(r["adjusted_p_value"]),
         ]

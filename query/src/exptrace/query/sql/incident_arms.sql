@@ -17,11 +17,7 @@ SELECT
     sum(e * e) AS errors_sq,
     sum(e * m) AS errors_m,
     quantileExactArray(0.95)(durations) AS p95_ms,
-    if({service:String} = '' AND {route:String} = '',
-       (SELECT countIf(StatusCode = 'Error' OR HttpStatusCode >= 500) FROM otel_traces
-        WHERE ParentSpanId = '' AND Timestamp >= {start:DateTime64(9)}
-          AND Timestamp < {end:DateTime64(9)}),
-       (SELECT countIf(failed) FROM scoped)) AS all_errors
+    (SELECT countIf(failed) FROM scoped) AS all_errors
 FROM units
 GROUP BY experiment, variant
 ORDER BY experiment, variant
