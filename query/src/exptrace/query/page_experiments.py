@@ -312,7 +312,11 @@ class ExperimentPages:
                 f"(p = {srm['p_value']:.2g}{esc(_unregistered(srm))}). Assignment or logging is "
                 "broken; do not trust the comparisons until it is fixed.</div>"
             )
-        if not comparisons:
+        if report["empty"]:
+            parts.append(
+                f'<div class="banner warn"><b>No verdict</b>: {esc(report["empty"])}</div>'
+            )
+        elif not comparisons:
             parts.extend(f'<div class="banner info">{esc(n)}</div>' for n in report["notes"])
         unit = _words(
             report.get("unit") or "request (a trace, counted once at its first entry span)"

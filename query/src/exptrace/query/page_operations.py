@@ -222,13 +222,6 @@ class OperationsPages:
         )
         return "Incident: which experiment did that?", "".join(parts)
 
-
-def _scope_words(service: str, route: str) -> str:
-    """What the incident's requests are, in words."""
-    if service:
-        return f"entry spans of service {service}" + (f" on route {route}" if route else "")
-    return f"trace roots on route {route}" if route else "trace roots"
-
     # -- coverage and propagation ----------------------------------------------------------------
 
     def coverage(self, request: Request) -> tuple[str, str]:
@@ -486,3 +479,10 @@ def _scope_words(service: str, route: str) -> str:
             ],
         )
         return "Cardinality", body
+
+
+def _scope_words(service: str, route: str) -> str:
+    """What the incident's requests are, in words."""
+    if service:
+        return f"entry spans of service {service}" + (f" on route {route}" if route else "")
+    return f"trace roots on route {route}" if route else "trace roots"

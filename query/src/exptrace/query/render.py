@@ -58,6 +58,8 @@ def report(data: dict[str, Any]) -> str:
         _unit(data),
         "",
     ]
+    if data["empty"]:
+        return "\n".join([lines[0], f"No verdict: {data['empty']}."])
     cohorts = data["cohorts"]
     if cohorts:
         units = any("units" in c for c in cohorts)

@@ -77,8 +77,10 @@ class Report:
         arms = {r["variant"]: _arm(r) for r in rows}
         treatments = [v for v in sorted(arms) if v != self.control]
         notes: list[str] = []
+        empty = None
         if not arms:
-            notes.append(f"no request in this window carries experiment {self.experiment!r}")
+            empty = f"no request in this window carries experiment {self.experiment!r}"
+            notes.append(empty)
         elif self.control not in arms:
             notes.append(
                 f"no traffic in control variant {self.control!r}: nothing to compare against"
@@ -111,6 +113,7 @@ class Report:
             "window": self.window.__dict__,
             "control": self.control,
             "registered": self.registered is not None,
+            "empty": empty,
             "alpha": self.q.alpha,
             "min_requests": MIN_UNITS,
             "cohorts": [self._cohort(r) for r in rows],
