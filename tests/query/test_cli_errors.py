@@ -78,7 +78,17 @@ def test_global_flags_work_before_and_after_the_subcommand(server):
     assert json.loads(before.stdout) == json.loads(middle.stdout) == listed
     # The token after the subcommand is the one sent: without it the server says no.
     refused = run("experiments", "list", "--api", server.url)
-    assert_one_line_error(refused, "bearer token", "401")
+    assert_one_line_error(refused, "bearer token", "--token", "EXPTRACE_TOKEN", "401")
+    wrong = run("experiments", "list", "--api", server.url, "--token", "nope")
+    assert_one_line_error(wrong, "wrong bearer token", "--token or EXPTRACE_TOKEN")
+
+
+def test_an_unknown_api_path_answers_json_404(server):
+    """A typo in an API path reads as JSON, like every other API answer."""
+    for path in ("/api/v1/reports/x", "/api/v1/nothing", "/api/v1"):
+        answer = httpx.get(f"{server.url}{path}", headers={"authorization": f"Bearer {TOKEN}"})
+        assert answer.status_code == 404 and answer.headers["content-type"] == "application/json"
+        assert answer.json() == {"error": f"no such API path: {path}"}
 
 
 @pytest.mark.parametrize("command", SUBCOMMANDS, ids=" ".join)
