@@ -126,7 +126,12 @@ def test_every_page_answers_on_an_empty_store(make_receiver):
         for path in ("/ui/lag", "/ui/cardinality"):
             assert client.get(path).status_code == 200, path
         assert "no tagged trace in this window" in client.get("/ui/propagation").text
-        assert "No experiment variant has more errors" in client.get("/ui/incident").text
+        incident = client.get("/ui/incident").text
+        assert "No verdict</b>: no request in this window" in incident
+        assert "banner good" not in incident  # no green all-clear over nothing
+        typo = client.get("/ui/incident", params={"service": "chekout"}).text
+        assert "no request from service &#x27;chekout&#x27; in this window" in typo
+        assert "pipeline measure is not stored" in client.get("/ui/lag").text
 
 
 class RicherReport(Queries):

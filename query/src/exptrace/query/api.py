@@ -26,6 +26,8 @@ DEFAULT_LIMIT = 200
 """Rows a list-returning query answers unless asked for another page size."""
 MAX_LIMIT = 10_000
 """The largest page a caller may ask for."""
+LAG_TARGET_MS = 30_000
+"""The receiver's own lag (acknowledged -> queryable) should stay under this."""
 
 
 @dataclass(frozen=True)
@@ -353,7 +355,7 @@ class Queries:
 
     # -- 7. ingestion lag and cardinality ---------------------------------------------------------
 
-    def ingestion_lag(self, window: Window, target_ms: int = 30_000) -> list[dict[str, Any]]:
+    def ingestion_lag(self, window: Window, target_ms: int = LAG_TARGET_MS) -> list[dict[str, Any]]:
         """Two measures, one row each per service: ``pipeline`` (received -> queryable, the
         receiver's own lag against ``target_ms``) and ``arrival`` (how late telemetry from
         its sources reaches the store, with future-dated items counted apart)."""

@@ -281,12 +281,18 @@ class Bar:
 
 
 def bar_chart(
-    title: str, bars: Sequence[Bar], mark: float | None = None, mark_label: str = ""
+    title: str,
+    bars: Sequence[Bar],
+    mark: float | None = None,
+    mark_label: str = "",
+    axis: Callable[[float], str] = lambda v: f"{v:,.4g}",
 ) -> str:
-    """Horizontal bars from zero, with an optional vertical mark (a threshold)."""
-    left, right, top, row_h = 260, 170, 30, 26
+    """Horizontal bars from zero on a labelled value axis (``axis`` formats its ticks), with
+    an optional vertical mark (a threshold)."""
+    left, right, top, row_h, axis_h = 260, 170, 30, 26, 22
     w = WIDTH
-    h = top + row_h * max(len(bars), 1) + 10
+    bottom = top + row_h * max(len(bars), 1)
+    h = bottom + axis_h + 6
     plot_w = w - left - right
     top_value = nice_max(max([b.value for b in bars] + [mark or 0, 0]) * 1.05)
     parts = [
@@ -294,6 +300,14 @@ def bar_chart(
         f'aria-label="{esc(title)}" xmlns="http://www.w3.org/2000/svg">',
         f'<text x="8" y="16" class="title">{esc(title)}</text>',
     ]
+    for i in range(5):
+        value = top_value * i / 4
+        tx = left + plot_w * i / 4
+        parts.append(
+            f'<line x1="{tx:.1f}" x2="{tx:.1f}" y1="{top}" y2="{bottom}" class="grid"/>'
+            f'<text x="{tx:.1f}" y="{bottom + 16}" class="axis tick" text-anchor="middle">'
+            f"{esc(axis(value))}</text>"
+        )
     for i, bar in enumerate(bars):
         y0 = top + row_h * i
         width = plot_w * max(bar.value, 0) / top_value
@@ -309,7 +323,7 @@ def bar_chart(
     if mark is not None:
         mx = left + plot_w * mark / top_value
         parts.append(
-            f'<line x1="{mx:.1f}" x2="{mx:.1f}" y1="{top - 4}" y2="{h - 6}" class="threshold"/>'
+            f'<line x1="{mx:.1f}" x2="{mx:.1f}" y1="{top - 4}" y2="{bottom}" class="threshold"/>'
             f'<text x="{mx:.1f}" y="{top - 8}" class="axis threshold-label" '
             f'text-anchor="middle">{esc(mark_label)}</text>'
         )

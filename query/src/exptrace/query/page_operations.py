@@ -7,7 +7,7 @@ from __future__ import annotations
 from starlette.requests import Request
 
 from exptrace.query import charts
-from exptrace.query.api import Queries, Rows, json_safe
+from exptrace.query.api import LAG_TARGET_MS, MAX_LIMIT, Queries, Rows, json_safe
 from exptrace.query.charts import Bar, Hop, Interval, Line, LineChart, esc
 from exptrace.query.html_parts import (
     badge,
@@ -24,6 +24,7 @@ from exptrace.query.html_parts import (
     table,
     window_form,
 )
+from exptrace.query.render import ATTRIBUTION_NOTE, NO_PIPELINE
 from exptrace.query.series import Series, as_datetime, bucket_seconds
 
 BURN_WINDOWS = ("5m", "30m", "1h", "6h", "3d")
@@ -40,6 +41,13 @@ INCIDENT_TIPS = {
     "adjusted p": "Holm-adjusted over every arm tested; suspect below alpha",
 }
 """What each incident column means, shown on hover."""
+LAG_TARGET_S = LAG_TARGET_MS // 1000
+LAG_COUNTS = {
+    f"pipeline over {LAG_TARGET_S} s": "pipeline samples above the receiver's target; "
+    "arrival has no target",
+    "future-dated": "arrival: items dated after they were stored, kept out of the percentiles",
+}
+"""The lag table's two counts, each for one measure, with what they count."""
 """Experiment = variant lines on the incident chart: those with the most failed requests."""
 
 
@@ -284,6 +292,7 @@ class OperationsPages:
         )
         attribution = json_safe(self.queries.attribution(choice.window))
         parts.append("<h2>Attribution: telemetry linked to a registered artifact</h2>")
+        parts.append(f'<p class="facts">{esc(ATTRIBUTION_NOTE)}</p>')
         parts.append(
             table(
                 ["signal", "items", "tagged", "linked to an artifact", "completeness"],
@@ -395,6 +404,7 @@ class OperationsPages:
                 ],
                 mark=PAGE_BURN,
                 mark_label=f"page at {PAGE_BURN}x",
+                axis=lambda v: f"{v:g}x",
             )
         )
         parts.append(
@@ -427,13 +437,18 @@ class OperationsPages:
         body = window_form("/ui/lag", choice)
         body += (
             '<p class="facts"><b>pipeline</b>: from acknowledging an export to its rows being '
-            "queryable, the receiver's own lag (target under 30 s). <b>arrival</b>: from the end "
-            "of a span or log record to its row in the store, how late telemetry comes from its "
-            "sources; items dated in the future are counted apart.</p>"
+            f"queryable, the receiver's own lag (target under {LAG_TARGET_S} s). <b>arrival</b>: "
+            "from the end of a span or log record to its row in the store, how late telemetry "
+            "comes from its sources (no target: a batching SDK or a replayed log adds to it); "
+            "items dated in the future are counted apart.</p>"
         )
-        body += charts.bar_chart("Ingestion lag, p99 per measure, signal and service", bars)
+        if not any(r["measure"] == "pipeline" for r in rows):
+            body += f'<div class="banner info">{esc(NO_PIPELINE)}</div>'
+        body += charts.bar_chart(
+            "Ingestion lag, p99 per measure, signal and service", bars, axis=ms
+        )
         body += table(
-            ["measure", "signal", "service", "items", "p50", "p99", "max", "over 30 s", "future"],
+            ["measure", "signal", "service", "items", "p50", "p99", "max", *LAG_COUNTS],
             [
                 [
                     r["measure"],
@@ -443,11 +458,12 @@ class OperationsPages:
                     ms(r["p50_ms"]),
                     ms(r["p99_ms"]),
                     ms(r["max_ms"]),
-                    r["over_target"],
-                    r["future_dated"],
+                    r["over_target"] if r["measure"] == "pipeline" else "-",
+                    r["future_dated"] if r["measure"] == "arrival" else "-",
                 ]
                 for r in rows
             ],
+            tips=LAG_COUNTS,
         )
         return "Ingestion lag", body
 
@@ -459,6 +475,14 @@ class OperationsPages:
         )
         body = window_form("/ui/cardinality", choice)
         body += overflow(rows, "services, the most cohorts first", request)
+        keys = rows[0]["attribute_keys"] if rows else 0
+        body += (
+            f'<p class="facts"><b>Services</b>: {rows.total:,} with tagged spans, at most '
+            f"{page.limit:,} per page (<code>limit</code>, at most {MAX_LIMIT:,}). A cohort is "
+            "one experiment = variant pair seen on a service's spans. <b>Span attribute "
+            f"keys</b>: {keys:,} distinct keys on all spans in the window, every service "
+            "together.</p>"
+        )
         body += charts.bar_chart(
             "Experiment = variant cohorts per service",
             [
@@ -470,13 +494,12 @@ class OperationsPages:
                 )
                 for r in rows
             ],
+            axis=lambda v: f"{v:,.0f}",
         )
         body += table(
-            ["service", "experiments", "cohorts", "variants", "span attribute keys"],
-            [
-                [r["service"], r["experiments"], r["cohorts"], r["variants"], r["attribute_keys"]]
-                for r in rows
-            ],
+            ["service", "experiments", "cohorts", "variants"],
+            [[r["service"], r["experiments"], r["cohorts"], r["variants"]] for r in rows],
+            tips={"variants": "distinct variant names on the service's spans, all experiments"},
         )
         return "Cardinality", body
 

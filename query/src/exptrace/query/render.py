@@ -7,6 +7,20 @@ from typing import Any
 
 from exptrace.propagation.context import UNIT_MEMBER
 
+ATTRIBUTION_NOTE = (
+    "completeness = linked / tagged. An item is linked when a variant it ran under has an "
+    "artifact in the registry (model, image, commit...); variants registered without one, "
+    "often control, are never linked, so completeness stays below 100% whenever they have "
+    "traffic: with a 50/50 split and artifacts on the treatment only, about 50%."
+)
+"""What the attribution figure means, said where it is shown (page and CLI)."""
+NO_PIPELINE = (
+    "The pipeline measure is not stored for this window: the receiver records its own lag "
+    "only when started with EXPTRACE_SELF_METRICS_INTERVAL (seconds, e.g. 15); its /metrics "
+    "shows it live."
+)
+"""Why the lag answer has no pipeline rows (page and CLI)."""
+
 
 def table(headers: list[str], rows: list[list[Any]]) -> str:
     cells = [[_cell(c) for c in row] for row in rows]
@@ -214,9 +228,16 @@ def propagation(data: dict[str, Any]) -> str:
 
 
 def attribution(rows: list[dict[str, Any]]) -> str:
-    return "Attribution: tagged telemetry linked to a registered artifact\n" + table(
-        ["signal", "items", "tagged", "linked", "completeness"],
-        [[r["signal"], r["items"], r["tagged"], r["linked"], pct(r["completeness"])] for r in rows],
+    return (
+        "Attribution: tagged telemetry linked to a registered artifact\n"
+        + table(
+            ["signal", "items", "tagged", "linked", "completeness"],
+            [
+                [r["signal"], r["items"], r["tagged"], r["linked"], pct(r["completeness"])]
+                for r in rows
+            ],
+        )
+        + f"\n{ATTRIBUTION_NOTE}"
     )
 
 
@@ -457,6 +478,7 @@ def lag(data: list[dict[str, Any]]) -> str:
             ["measure", "signal", "service", "items", "p50 ms", "p99 ms", "max ms", "over/future"],
             rows_out,
         )
+        + ("" if any(r["measure"] == "pipeline" for r in data) else f"\n{NO_PIPELINE}")
     )
 
 
