@@ -2,49 +2,39 @@
 
 import pytest
 
-from exptrace.query import charts, render
+from exptrace.query import charts, page_effects, render
 from exptrace.query.api import Window
-from exptrace.query.page_experiments import _metric_rows, _words, decision
+from exptrace.query.page_experiments import _metric_rows, decision
 from exptrace.query.series import bucket_seconds
 
 
-def test_decision_reads_the_structured_field_and_falls_back_to_the_verdict():
-    """The page colours a variant by the report's structured decision when it has one, and
-    by today's verdict text otherwise, so it works before and after the report grows."""
-    assert decision({"verdict": "more errors, slower"}) == "fail"
-    assert decision({"verdict": "faster"}) == "pass"
-    assert decision({"verdict": "no significant difference"}) == "inconclusive"
-    assert decision({"verdict": "not enough data (needs 200 requests per arm)"}) == "inconclusive"
-    assert decision({"verdict": "fewer errors", "decision": "fail"}) == "fail"
-    assert decision({"decision": {"decision": "pass"}}) == "pass"
-    assert decision({"decision": "bogus", "verdict": "slower"}) == "fail"
+def test_each_metric_row_carries_its_own_verdict_not_the_variants():
+    """A variant that fails on errors can have a p50 whose interval crosses zero: that row
+    says so, in its own colour, instead of repeating "more errors"."""
+    errors = {"metric": "error_rate", "estimate": 0.1, "interval": [0.05, 0.15], "p_value": 1e-6}
+    errors |= {"significant": True, "direction": "worse", "guardrail_crossed": True}
+    p50 = {"metric": "latency_p50", "estimate": 2.0, "interval": [-3.0, 7.0], "p_value": 0.4}
+    p50 |= {"significant": False, "direction": "worse", "guardrail_crossed": False}
+    p99 = {"metric": "latency_p99", "estimate": None, "interval": None, "p_value": None}
+    p99 |= {"note": "too few requests for p99 (needs 2000 per arm)"}
+    comparison = {"variant": "B", "decision": "fail", "metrics": [errors, p50, p99]}
+    [row] = _metric_rows(comparison, latency=False)
+    assert (row.label, row.colour, row.note) == ("B · error rate", charts.BAD, "more errors")
+    median, tail = _metric_rows(comparison, latency=True)
+    assert (median.label, median.note) == ("B · p50 latency", "no clear difference yet")
+    assert median.colour == charts.VERDICT_COLOURS["inconclusive"]
+    assert tail.note.startswith("not compared: too few requests for p99")
+    assert decision(comparison) == "fail"
 
 
-def test_interval_rows_use_per_metric_estimates_when_present():
-    legacy = {"variant": "B", "verdict": "more errors", "error_rate_diff": 0.05}
-    legacy["error_rate_diff_ci"] = [0.03, 0.07]
-    [row] = _metric_rows(legacy, charts.BAD)
-    assert (row.label, row.estimate, row.low, row.high) == ("B", 0.05, 0.03, 0.07)
-    richer = {
-        **legacy,
-        "metrics": {
-            "error_rate": {"estimate": 0.04, "interval": [0.01, 0.08], "p_value": 0.01},
-            "latency_p50_ms": {"estimate": 20.0, "interval": [5.0, 30.0]},
-        },
-    }
-    [row] = _metric_rows(richer, charts.BAD)
-    assert (row.label, row.estimate, row.low, row.high) == ("B · error_rate", 0.04, 0.01, 0.08)
-    [row] = _metric_rows(richer, charts.BAD, latency=True)
-    assert (row.label, row.estimate, row.low, row.high) == ("B · latency_p50_ms", 20.0, 5.0, 30.0)
-    assert _metric_rows(legacy, charts.BAD, latency=True) == []  # no latency interval today
-
-
-def test_report_fields_of_any_shape_read_as_words():
-    """Unit and method may grow from text into structures; the page never shows a repr."""
-    assert _words("user") == "user"
-    assert _words({"errors": "confidence sequence", "latency": ["delta", "method"]}) == (
-        "errors: confidence sequence; latency: delta, method"
+def test_the_unit_line_says_how_many_units_were_identified():
+    unit = {"attribute": "user.id", "attribute_from": "registry", "analysis": "units"}
+    assert page_effects.unit_words({**unit, "identified_units": 508, "units": 578}) == (
+        "user.id (registered), 578 units: 508 identified by it, the other 70 are requests "
+        "without it, each counted as its own unit"
     )
+    fallback = {**unit, "analysis": "requests", "identified_units": 0, "units": 9}
+    assert "no request carries user.id" in page_effects.unit_words(fallback)
 
 
 def test_bucket_width_keeps_at_most_forty_buckets():

@@ -365,6 +365,26 @@ class Queries:
         """Per service, the most cohorts first; one page (``total``: services in all)."""
         return self.run_page("cardinality", window.params(), Page(limit, offset))
 
+    def failed_examples(
+        self, experiment: str, variant: str, window: Window, limit: int = 5
+    ) -> list[dict[str, Any]]:
+        """The latest ``limit`` failed requests of ``experiment`` = ``variant`` in the window,
+        as the report counts them: trace id, start, the edge's service and route, duration
+        and up to 5 of the trace's log records (errors first), to open in a trace viewer."""
+        params = {
+            **window.params(),
+            "experiment": experiment,
+            "variant": variant,
+            "limit": limit,
+            **self.request_params([e for e in [self.registry.find(experiment)] if e]),
+        }
+        rows = self.run("failed_examples", params)
+        for row in rows:
+            row["logs"] = [
+                {"at": at, "severity": severity, "body": body} for at, severity, body in row["logs"]
+            ]
+        return rows
+
     def seen_experiments(
         self,
         window: Window,

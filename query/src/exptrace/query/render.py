@@ -155,15 +155,17 @@ def report(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def unit_source(unit: dict[str, Any]) -> str:
+    """Where the report's unit attribute came from, in words."""
+    if unit.get("attribute_from") != "registry":
+        return "default"
+    return "the default, as registered" if unit.get("attribute") == UNIT_MEMBER else "registered"
+
+
 def _unit(data: dict[str, Any]) -> str:
     """Which attribute named the units, where it came from, and whether any span had it."""
     unit = data.get("unit") or {}
-    if unit.get("attribute_from") != "registry":
-        source = "default"
-    elif unit.get("attribute") == UNIT_MEMBER:
-        source = "the default, as registered"
-    else:
-        source = "registered"
+    source = unit_source(unit)
     if unit.get("analysis") == "units":
         return f"Unit of analysis: {unit['attribute']} ({source}), {unit['units']} units"
     return f"Unit of analysis: requests ({unit.get('attribute')} ({source}) is on no request)"
