@@ -184,3 +184,14 @@ def test_output_closed_early_is_not_a_traceback(server):
     assert process.wait(120) == 2
     assert "Traceback" not in stderr and "BrokenPipeError" not in stderr
     assert stderr.strip() == "exptrace: output closed before the answer was printed"
+
+
+def test_unit_help_names_exactly_the_attributes_registration_takes(tmp_path):
+    """The help lists the unit attributes the registry keeps, and one it does not is refused
+    before anything runs, naming the ones it takes."""
+    from exptrace.ingest.schema import UNIT_ATTRIBUTES
+
+    shown = " ".join(run("experiments", "create", "--help").stdout.split())
+    assert all(attribute in shown for attribute in UNIT_ATTRIBUTES) and "*.id" not in shown
+    refused = run("experiments", "create", "x", "--unit", "tenant.id", "--data-dir", str(tmp_path))
+    assert_one_line_error(refused, "'tenant.id'", "user.id", "session.id")
