@@ -218,7 +218,7 @@ def cumulative_chart(
         start,
         end,
         step,
-        pp,
+        lambda v: f"{v * 100:+.3g} pp",  # short enough for the axis
         lines,
         threshold=0.0,
         threshold_label="no difference",
