@@ -20,6 +20,7 @@ from tests.query.pagedata import (
     with_api,
 )
 
+pytestmark = pytest.mark.slow  # a real Chromium per test: about 15 s each on 2 cores
 BAD = "#dc2626"
 PAGES = [
     "/ui",
