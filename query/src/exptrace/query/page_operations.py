@@ -41,6 +41,14 @@ INCIDENT_TIPS = {
     "adjusted p": "Holm-adjusted over every arm tested; suspect below alpha",
 }
 """What each incident column means, shown on hover."""
+COVERAGE_TIPS = {
+    "requests": "entry spans (server or consumer) of the service on the route",
+    "tagged": "of them, those carrying at least one experiment",
+}
+HOP_TIPS = {
+    "spans": "spans of the 'to' service in tagged traces, called from 'from'",
+    "carrying the tag": "of them, those that still carry the trace's experiment",
+}
 LAG_TARGET_S = LAG_TARGET_MS // 1000
 LAG_COUNTS = {
     f"pipeline over {LAG_TARGET_S} s": "pipeline samples above the receiver's target; "
@@ -288,6 +296,7 @@ class OperationsPages:
                 classes=[
                     "bad" if (r["service"], r["route"]) in low else "" for r in result["routes"]
                 ],
+                tips=COVERAGE_TIPS,
             )
         )
         attribution = json_safe(self.queries.attribution(choice.window))
@@ -351,6 +360,7 @@ class OperationsPages:
                 classes=[
                     "bad" if (h["from_service"], h["service"]) in losing else "" for h in hops
                 ],
+                tips=HOP_TIPS,
             )
         )
         parts.append("<h2>Logs in tagged traces</h2>")
@@ -418,6 +428,14 @@ class OperationsPages:
                 ],
                 classes=["bad" if r["status"] == "page" else "" for r in rows],
                 raw_columns=frozenset(range(9)),
+                tips={
+                    "SLO": "the availability target (registered, else 99.9%)",
+                    **{
+                        w: f"error rate over the last {w} divided by the error budget "
+                        "(1 - SLO): 1x spends the budget exactly over 30 days"
+                        for w in BURN_WINDOWS
+                    },
+                },
             )
         )
         return "Error-budget burn rates", "".join(parts)
