@@ -65,3 +65,17 @@ def test_the_unit_line_says_where_the_attribute_came_from(unit, line):
     """An experiment upgraded from before units were registered reads the default as such,
     not as a choice somebody made."""
     assert render._unit({"unit": unit}) == line
+
+
+def test_bar_axis_ticks_are_round_and_cover_the_longest_bar():
+    """Four cohorts on an axis reading 0, 2, 4, 6 (not 0, 1, 2, 4, 5 from rounding quarter
+    steps), and a 9.1 s lag on one reading up to 10,000 ms."""
+    import re
+
+    def ticks(values: list[float]) -> list[str]:
+        bars = [charts.Bar(str(i), v, "#000", "") for i, v in enumerate(values)]
+        svg = charts.bar_chart("t", bars, axis=lambda v: f"{v:,.0f}")
+        return re.findall(r'class="axis tick"[^>]*>([^<]*)<', svg)
+
+    assert ticks([4, 4, 4]) == ["0", "2", "4", "6"]
+    assert ticks([9141, 8300]) == ["0", "2,500", "5,000", "7,500", "10,000"]

@@ -46,6 +46,15 @@ def nice_max(value: float) -> float:
     return next(m * power for m in steps if m * power >= value * (1 - 1e-12))
 
 
+def nice_step(value: float) -> float:
+    """The smallest round tick step (1, 2, 2.5 or 5 x 10^k) at or above it, so an axis's
+    ticks are exact in any format."""
+    if value <= 0 or not math.isfinite(value):
+        return 1.0
+    power = 10 ** math.floor(math.log10(value))
+    return next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= value * (1 - 1e-12))
+
+
 def _time_label(moment: dt.datetime, span: float) -> str:
     if span <= 600:
         return moment.strftime("%H:%M:%S")
@@ -349,15 +358,18 @@ def bar_chart(
     bottom = top + row_h * max(len(bars), 1)
     h = bottom + axis_h + 6
     plot_w = w - left - right
-    top_value = nice_max(max([b.value for b in bars] + [mark or 0, 0]) * 1.05)
+    highest = max([b.value for b in bars] + [mark or 0, 0]) * 1.05
+    step = nice_step(highest / 4)
+    ticks = max(1, math.ceil(highest / step))
+    top_value = step * ticks
     parts = [
         f'<svg class="chart" viewBox="0 0 {w} {h}" role="img" data-chart="bar" '
         f'aria-label="{esc(title)}" xmlns="http://www.w3.org/2000/svg">',
         f'<text x="8" y="16" class="title">{esc(title)}</text>',
     ]
-    for i in range(5):
-        value = top_value * i / 4
-        tx = left + plot_w * i / 4
+    for i in range(ticks + 1):
+        value = step * i
+        tx = left + plot_w * i / ticks
         parts.append(
             f'<line x1="{tx:.1f}" x2="{tx:.1f}" y1="{top}" y2="{bottom}" class="grid"/>'
             f'<text x="{tx:.1f}" y="{bottom + 16}" class="axis tick" text-anchor="middle">'
