@@ -2,7 +2,7 @@
 
 import pytest
 
-from exptrace.query import charts, page_effects, render
+from exptrace.query import charts, render
 from exptrace.query.api import Window
 from exptrace.query.page_experiments import _metric_rows, decision
 from exptrace.query.series import bucket_seconds
@@ -29,12 +29,12 @@ def test_each_metric_row_carries_its_own_verdict_not_the_variants():
 
 def test_the_unit_line_says_how_many_units_were_identified():
     unit = {"attribute": "user.id", "attribute_from": "registry", "analysis": "units"}
-    assert page_effects.unit_words({**unit, "identified_units": 508, "units": 578}) == (
+    assert render.unit_words({**unit, "identified_units": 508, "units": 578}) == (
         "user.id (registered), 578 units: 508 identified by it, the other 70 are requests "
         "without it, each counted as its own unit"
     )
     fallback = {**unit, "analysis": "requests", "identified_units": 0, "units": 9}
-    assert "no request carries user.id" in page_effects.unit_words(fallback)
+    assert "no request carries user.id" in render.unit_words(fallback)
 
 
 def test_bucket_width_keeps_at_most_forty_buckets():
@@ -47,17 +47,21 @@ def test_bucket_width_keeps_at_most_forty_buckets():
     ("unit", "line"),
     [
         (
-            {"attribute": "user.id", "attribute_from": "registry", "analysis": "units", "units": 3},
+            {"attribute": "user.id", "attribute_from": "registry", "analysis": "units", "units": 3,
+             "identified_units": 3},
             "Unit of analysis: user.id (registered), 3 units",
         ),
         (
             {"attribute": "exptrace.unit", "attribute_from": "registry", "analysis": "units",
-             "units": 3},
-            "Unit of analysis: exptrace.unit (the default, as registered), 3 units",
+             "units": 3, "identified_units": 2},
+            "Unit of analysis: exptrace.unit (the default, as registered), 3 units: 2 identified "
+            "by it, the other 1 are requests without it, each counted as its own unit",
         ),
         (
-            {"attribute": "exptrace.unit", "attribute_from": "default", "analysis": "requests"},
-            "Unit of analysis: requests (exptrace.unit (default) is on no request)",
+            {"attribute": "exptrace.unit", "attribute_from": "default", "analysis": "requests",
+             "units": 5, "identified_units": 0},
+            "Unit of analysis: requests: no request carries exptrace.unit (default), so each "
+            "request counts as independent",
         ),
     ],
 )  # fmt: skip

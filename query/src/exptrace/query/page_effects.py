@@ -13,7 +13,6 @@ from typing import Any
 from exptrace.query import charts
 from exptrace.query.charts import Line, LineChart, esc
 from exptrace.query.html_parts import ms, p_text, pct, pp, table
-from exptrace.query.render import unit_source
 from exptrace.query.series import as_datetime
 
 METRIC_NAMES = {
@@ -76,24 +75,6 @@ def verdict_kind(metric: dict[str, Any]) -> str:
     if metric.get("significant") and metric.get("direction") == "better":
         return "pass"
     return "pass" if metric.get("within_margin") else "inconclusive"
-
-
-def unit_words(unit: dict[str, Any]) -> str:
-    """The analysis unit, where it came from and how many requests had one, in one line."""
-    source = unit_source(unit)
-    if unit["analysis"] != "units":
-        return (
-            f"requests: no request carries {unit['attribute']} ({source}), so each request "
-            "counts as independent"
-        )
-    identified, units = unit["identified_units"], unit["units"]
-    words = f"{unit['attribute']} ({source}), {units:,} units"
-    if identified < units:
-        words += (
-            f": {identified:,} identified by it, the other {units - identified:,} are "
-            "requests without it, each counted as its own unit"
-        )
-    return words
 
 
 def method_words(report: dict[str, Any]) -> tuple[str, str]:

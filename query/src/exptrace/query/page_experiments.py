@@ -9,7 +9,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from exptrace.query import charts, page_effects
+from exptrace.query import charts, page_effects, render
 from exptrace.query.api import Page, Queries, Window, json_safe
 from exptrace.query.charts import Interval, Line, LineChart, esc
 from exptrace.query.html_parts import (
@@ -289,7 +289,7 @@ class ExperimentPages:
         )
         parts.append(
             '<p class="facts">'
-            f"<b>Unit</b>: {esc(page_effects.unit_words(report['unit']))} · <b>Method</b>: "
+            f"<b>Unit</b>: {esc(render.unit_words(report['unit']))} · <b>Method</b>: "
             f'<abbr title="{esc(method_detail)}">{esc(method)}</abbr> · '
             f"<b>alpha</b> = {report['alpha']:g} · <b>Sample sizes</b>: {esc(sizes)} · "
             f"<b>Control</b>: {esc(control)}</p>"

@@ -164,11 +164,25 @@ def unit_source(unit: dict[str, Any]) -> str:
 
 def _unit(data: dict[str, Any]) -> str:
     """Which attribute named the units, where it came from, and whether any span had it."""
-    unit = data.get("unit") or {}
+    return f"Unit of analysis: {unit_words(data['unit'])}"
+
+
+def unit_words(unit: dict[str, Any]) -> str:
+    """The analysis unit, where it came from and how many requests had one, in one line."""
     source = unit_source(unit)
-    if unit.get("analysis") == "units":
-        return f"Unit of analysis: {unit['attribute']} ({source}), {unit['units']} units"
-    return f"Unit of analysis: requests ({unit.get('attribute')} ({source}) is on no request)"
+    if unit["analysis"] != "units":
+        return (
+            f"requests: no request carries {unit['attribute']} ({source}), so each request "
+            "counts as independent"
+        )
+    identified, units = unit["identified_units"], unit["units"]
+    words = f"{unit['attribute']} ({source}), {units:,} units"
+    if identified < units:
+        words += (
+            f": {identified:,} identified by it, the other {units - identified:,} are "
+            "requests without it, each counted as its own unit"
+        )
+    return words
 
 
 def coverage(data: dict[str, Any]) -> str:
