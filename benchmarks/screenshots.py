@@ -53,7 +53,7 @@ def run(out: Path, requests: int) -> int:
         apps, telemetries = stack.services()
         url = f"http://127.0.0.1:{ports['frontend']}/checkout"
         with demo.serving(apps, ports):
-            asyncio.run(demo.drive(url, requests // 2))
+            first = asyncio.run(demo.drive(url, requests // 2))
             registry.update(
                 "checkout-v2",
                 "release-bot",
@@ -62,11 +62,15 @@ def run(out: Path, requests: int) -> int:
                     "B": {**demo.EXPERIMENTS[0].artifacts["B"], "image": "shop:2.1.1"},
                 },
             )
-            asyncio.run(demo.drive(url, requests - requests // 2))
+            second = asyncio.run(demo.drive(url, requests - requests // 2))
+        if not first["sent"] + second["sent"]:
+            print("screenshots: no demo request was answered; no page to show", file=sys.stderr)
+            return 1
         for t in telemetries:
             t.shutdown()
         server.flusher.flush_now(120)
         window = urllib.parse.urlencode({"from": _stamp(start), "to": _stamp(time.time() + 5)})
+        written: list[Path] = []
         browser = Browser()
         origin = f"http://127.0.0.1:{server.http_port}"
         try:
@@ -83,11 +87,19 @@ def run(out: Path, requests: int) -> int:
                 browser.page.screenshot(path=str(target), full_page=True)
                 problems = f", console errors: {visit.errors}" if visit.errors else ""
                 print(f"  {target} (HTTP {response.status}){problems}")
+                if response.status == 200 and not visit.errors:
+                    written.append(target)
         finally:
             browser.close()
     finally:
         server.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
+    if len(written) < len(PAGES):
+        print(
+            f"screenshots: {len(written)} of {len(PAGES)} pages shown without error",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

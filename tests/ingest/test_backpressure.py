@@ -3,6 +3,7 @@
 import threading
 
 import httpx
+import pytest
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace.export import SpanExportResult
@@ -10,6 +11,7 @@ from opentelemetry.sdk.trace.export import SpanExportResult
 from tests.ingest.helpers import make_spans, query, wait_for
 
 
+@pytest.mark.slow
 def test_log_full_then_store_recovers_and_sdk_retries_succeed(make_receiver):
     server = make_receiver(
         wal_max_bytes=24 * 1024,

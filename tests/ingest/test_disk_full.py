@@ -29,6 +29,7 @@ def tiny_disk(tmp_path):
     subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
+@pytest.mark.slow
 def test_full_disk_refuses_with_retryable_codes_and_loses_nothing(tiny_disk, make_receiver):
     server = make_receiver(
         data_dir=tiny_disk,

@@ -54,6 +54,7 @@ def one_line_error(result: subprocess.CompletedProcess | subprocess.Popen, stder
     return lines[0]
 
 
+@pytest.mark.slow
 def test_a_second_receiver_cannot_take_the_grpc_port(tmp_path):
     grpc_port, http_port = free_port(), free_port()
     first = up(tmp_path / "first", grpc_port, http_port)

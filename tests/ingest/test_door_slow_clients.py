@@ -13,6 +13,7 @@ import socket
 import time
 
 import httpx
+import pytest
 
 from tests.ingest.door import grpc_export, http_post, span, traces
 from tests.ingest.helpers import query, wait_for
@@ -40,6 +41,7 @@ def _closed_by_server(sock: socket.socket) -> bool:
         return True
 
 
+@pytest.mark.slow
 def test_a_thousand_slow_connections_do_not_stop_health_or_exports(make_receiver):
     server = make_receiver(http_header_timeout=15.0, http_body_timeout=15.0)
     port = server.http_port

@@ -23,6 +23,7 @@ from tests.ingest.crashload import (
 
 
 @pytest.mark.parametrize("where", ["payload", "length field"])
+@pytest.mark.slow
 def test_damaged_record_mid_segment_keeps_every_intact_record(tmp_path, where):
     # Nothing leaves the log by age: the 100 exports stay in one segment until the kill.
     receiver = Receiver(tmp_path / "data", EXPTRACE_FLUSH_INTERVAL="3600")

@@ -13,6 +13,7 @@ import os
 import zlib
 
 import grpc
+import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
@@ -54,6 +55,7 @@ def carrier(seq: int) -> tuple[bytes, list[str]]:
     return message.SerializeToString(), ids
 
 
+@pytest.mark.slow
 def test_records_inside_a_payload_are_never_resynchronised_to(tmp_path):
     receiver = Receiver(tmp_path / "data", EXPTRACE_FLUSH_INTERVAL="3600")
     receiver.start()

@@ -9,6 +9,7 @@ whose door accepted it, between good exports.
 import json
 import shutil
 
+import pytest
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
@@ -40,6 +41,7 @@ def poison_export() -> bytes:
     return _field(0x0A, _field(0x12, _field(0x12, span)))  # resource_spans/scope_spans/spans
 
 
+@pytest.mark.slow
 def test_poison_export_is_dead_lettered_once_and_storage_goes_on(tmp_path):
     data = tmp_path / "data"
     wal = WriteAheadLog(data / "wal")

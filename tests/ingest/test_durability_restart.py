@@ -5,6 +5,7 @@ numbered segments from 1 again, the deduplication tokens repeated, and the store
 dropped the new exports as duplicates (50, 0, 0 spans stored of 150 acknowledged).
 """
 
+import pytest
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace.export import SpanExportResult
 
@@ -13,6 +14,7 @@ from tests.ingest.crashload import Receiver, stored
 from tests.ingest.helpers import make_spans
 
 
+@pytest.mark.slow
 def test_three_clean_restarts_store_every_acknowledged_span(tmp_path):
     receiver = Receiver(tmp_path / "data")
     sent = []

@@ -2,11 +2,13 @@
 not wait on it, and everything lands once the store is back."""
 
 import httpx
+import pytest
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 
 from tests.ingest.helpers import make_spans, query, wait_for
 
 
+@pytest.mark.slow
 def test_refusing_store_shows_on_readyz_and_metrics_and_loses_nothing(make_receiver):
     server = make_receiver(store_retry_max_delay=0.2)
     server.store.command("DETACH TABLE otel_traces_landing")  # every insert now fails

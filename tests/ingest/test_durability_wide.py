@@ -10,6 +10,7 @@ import json
 import time
 
 import httpx
+import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
@@ -67,6 +68,7 @@ def test_an_export_over_101_days_lands_with_the_exports_flushed_with_it(tmp_path
     ]
 
 
+@pytest.mark.slow
 def test_an_export_over_1001_days_is_dead_lettered_and_its_neighbours_land(tmp_path):
     """Past the bound of partitions per insert the engine refuses the export (Code 252, not
     a data error by class): after a bounded number of attempts it is isolated, kept in the

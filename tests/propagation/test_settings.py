@@ -33,3 +33,20 @@ def test_environment_is_read_and_overrides_win():
 def test_bad_values_name_the_variable(env, message):
     with pytest.raises(SettingsError, match=message):
         PropagationSettings.from_env(env)
+
+
+def test_settings_passed_in_code_and_the_environment_combine(monkeypatch):
+    """As the README documents: an argument in code wins over its variable, and the
+    variables fill every field the code leaves out (the FastAPI snippet's settings still obey
+    EXPTRACE_KNOWN_EXPERIMENTS)."""
+    monkeypatch.setenv("EXPTRACE_KNOWN_EXPERIMENTS", "checkout-v2")
+    monkeypatch.setenv("EXPTRACE_MAX_EXPERIMENTS", "3")
+    monkeypatch.setenv("EXPTRACE_COOKIE_NAME", "from-env")
+    settings = PropagationSettings(cookie_name="exp", set_cookie=True, max_experiments=5)
+    assert settings.known_experiments == frozenset({"checkout-v2"})  # from the environment
+    assert (settings.cookie_name, settings.max_experiments) == ("exp", 5)  # the code wins
+    assert PropagationSettings().max_experiments == 3
+    assert PropagationSettings.from_env({}).known_experiments is None  # only the mapping given
+    monkeypatch.setenv("EXPTRACE_MAX_EXPERIMENTS", "many")
+    with pytest.raises(SettingsError, match="EXPTRACE_MAX_EXPERIMENTS must be a whole number"):
+        PropagationSettings(cookie_name="exp")

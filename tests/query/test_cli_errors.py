@@ -83,7 +83,17 @@ def test_global_flags_work_before_and_after_the_subcommand(server):
     assert json.loads(before.stdout) == json.loads(middle.stdout) == listed
     # The token after the subcommand is the one sent: without it the server says no.
     refused = run("experiments", "list", "--api", server.url)
-    assert_one_line_error(refused, "bearer token", "401")
+    assert_one_line_error(refused, "bearer token", "--token", "EXPTRACE_TOKEN", "401")
+    wrong = run("experiments", "list", "--api", server.url, "--token", "nope")
+    assert_one_line_error(wrong, "wrong bearer token", "--token or EXPTRACE_TOKEN")
+
+
+def test_an_unknown_api_path_answers_json_404(server):
+    """A typo in an API path reads as JSON, like every other API answer."""
+    for path in ("/api/v1/reports/x", "/api/v1/nothing", "/api/v1"):
+        answer = httpx.get(f"{server.url}{path}", headers={"authorization": f"Bearer {TOKEN}"})
+        assert answer.status_code == 404 and answer.headers["content-type"] == "application/json"
+        assert answer.json() == {"error": f"no such API path: {path}"}
 
 
 @pytest.mark.parametrize("command", SUBCOMMANDS, ids=" ".join)
@@ -179,3 +189,14 @@ def test_output_closed_early_is_not_a_traceback(server):
     assert process.wait(120) == 2
     assert "Traceback" not in stderr and "BrokenPipeError" not in stderr
     assert stderr.strip() == "exptrace: output closed before the answer was printed"
+
+
+def test_unit_help_names_exactly_the_attributes_registration_takes(tmp_path):
+    """The help lists the unit attributes the registry keeps, and one it does not is refused
+    before anything runs, naming the ones it takes."""
+    from exptrace.ingest.schema import UNIT_ATTRIBUTES
+
+    shown = " ".join(run("experiments", "create", "--help").stdout.split())
+    assert all(attribute in shown for attribute in UNIT_ATTRIBUTES) and "*.id" not in shown
+    refused = run("experiments", "create", "x", "--unit", "tenant.id", "--data-dir", str(tmp_path))
+    assert_one_line_error(refused, "'tenant.id'", "user.id", "session.id")

@@ -152,3 +152,18 @@ def test_lag_coverage_and_windows_are_labelled(server):
     assert coverage.startswith("Tagging coverage, 2026-01-01 00:00:00 to 2026-01-01 06:00:00 UTC")
     live = text(server, "coverage", "--last", "1h")
     assert "UTC:" in live.splitlines()[0] and "entry requests carry an assignment" in live
+
+
+def test_an_empty_scope_is_no_verdict_in_the_cli_and_the_api(server):
+    """A misspelled service, or an experiment with no traffic: no green all-clear, a field."""
+    typo = text(server, "incident", "--last", "1h", "--service", "chekout")
+    assert "No verdict: no request from service 'chekout' in this window" in typo
+    assert "No experiment" not in typo and "Suspects" not in typo
+    answer = json.loads(text(server, "--json", "incident", "--last", "1h", "--route", "/nope"))
+    assert answer["scope"]["requests"] == 0 and "route '/nope'" in answer["scope"]["empty"]
+    assert answer["verdict"].startswith("no verdict")
+    run("experiments", "create", "silent-exp", "--api", server.url)
+    silent = text(server, "report", "silent-exp", "--last", "1h")
+    assert "No verdict: no request in this window carries experiment 'silent-exp'" in silent
+    report = json.loads(text(server, "--json", "report", "silent-exp", "--last", "1h"))
+    assert report["empty"] and report["comparisons"] == []

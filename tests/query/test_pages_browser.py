@@ -4,6 +4,7 @@ Each page loads without console errors, asks nothing of any host but the receive
 charts are SVG elements that carry the data; hostile text shows as text.
 """
 
+import re
 import urllib.parse
 
 import pytest
@@ -19,6 +20,7 @@ from tests.query.pagedata import (
     with_api,
 )
 
+pytestmark = pytest.mark.slow  # a real Chromium per test: about 15 s each on 2 cores
 BAD = "#dc2626"
 PAGES = [
     "/ui",
@@ -79,7 +81,8 @@ def test_experiment_page_shows_the_bad_variant_at_a_glance(live, browser):
     bar = page.locator('svg[data-chart="interval"] g.interval[data-label^="B"]').first
     assert bar.get_attribute("data-colour") == BAD
     charts = page.locator('svg[data-chart="line"]')
-    assert charts.count() == 2
+    assert charts.count() == 3  # error rate, p95, and the cumulative difference over the run
+    assert charts.nth(2).get_attribute("aria-label").startswith("Cumulative error rate")
     for i in range(2):
         for variant in ("B (worse)", "control"):
             series = charts.nth(i).locator(f'g.series[data-series="{variant}"]')
@@ -94,7 +97,7 @@ def test_experiment_page_shows_the_bad_variant_at_a_glance(live, browser):
     }
     changes = page.locator("table").last.inner_text()
     assert "artifacts.B.model: ranker-v7 → ranker-v8" in changes
-    facts = page.locator("p.facts").inner_text()
+    facts = page.locator("p.facts").first.inner_text()
     assert "Unit" in facts and "Method" in facts and "B 960" in facts and "control 960" in facts
     record = page.locator("dl.record").inner_text()
     assert "payments-team" in record and HOSTILE_TEXT in record
@@ -137,7 +140,13 @@ def test_incident_propagation_and_burn_point_at_the_culprits(live, browser):
     assert "create checkout-v2" in annotations.split("|")
 
     browser.open(f"{origin}/ui/incident?last=1h&service=search")
-    assert "No experiment variant has more errors" in page.locator(".banner").first.inner_text()
+    banner = page.locator(".banner").first.inner_text()
+    assert "No experiment variant has significantly more errors" in banner
+    browser.open(f"{origin}/ui/incident?last=1h&service=serch")
+    assert page.locator(".banner.good").count() == 0
+    assert (
+        "No verdict: no request from service 'serch'" in page.locator(".banner").first.inner_text()
+    )
 
     browser.open(f"{origin}/ui/propagation?last=1h")
     losing = page.locator("svg[data-chart=graph] g.hop.losing")
@@ -193,3 +202,43 @@ def test_sign_in_from_the_browser(make_receiver, browser):
     assert page.locator("h1").inner_text() == "Propagation"
     [cookie] = [c for c in browser.context.cookies() if c["name"] == "exptrace_session"]
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and not cookie["secure"]
+
+
+def _boxes(locator) -> list[dict]:
+    return [locator.nth(i).bounding_box() for i in range(locator.count())]
+
+
+def _overlap(a: dict, b: dict) -> bool:
+    return (
+        a["x"] < b["x"] + b["width"]
+        and b["x"] < a["x"] + a["width"]
+        and a["y"] < b["y"] + b["height"]
+        and b["y"] < a["y"] + a["height"]
+    )
+
+
+def test_chart_labels_stay_inside_and_apart(live, browser):
+    """As Chromium lays them out: annotation labels overlap neither one another nor the
+    legend and stay inside their chart; labels right of an interval chart are not cut off;
+    the window's dates read as 24-hour UTC."""
+    origin = base_url(live)
+    for path in ("/ui/experiments/checkout-v2?last=15m", "/ui/incident?last=1h", "/ui?last=1h"):
+        browser.open(f"{origin}{path}")
+        page = browser.page
+        for field in ("from", "to"):
+            value = page.locator(f"input[name={field}]").input_value()
+            assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", value), value
+        charts = page.locator("svg.chart")
+        for i in range(charts.count()):
+            chart = charts.nth(i)
+            frame = chart.bounding_box()
+            labels = _boxes(chart.locator("text.marker-label"))
+            legend = _boxes(chart.locator("g.legend"))
+            for n, box in enumerate(labels):
+                assert all(not _overlap(box, other) for other in labels[n + 1 :]), path
+                assert all(not _overlap(box, other) for other in legend), path
+            for box in labels + _boxes(chart.locator("text.value")):
+                assert (
+                    frame["x"] <= box["x"]
+                    and box["x"] + box["width"] <= frame["x"] + frame["width"]
+                ), path

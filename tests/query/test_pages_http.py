@@ -1,14 +1,11 @@
 """The pages over plain HTTP: sign-in with a token, status codes, and what the pages refuse."""
 
+import re
 import ssl
 import urllib.parse
 
 import httpx
 
-from exptrace.ingest.http_receiver import bearer_check
-from exptrace.query.api import Queries
-from exptrace.query.http_api import api_routes
-from exptrace.query.registry import Registry
 from tests.ingest.test_tls import self_signed
 from tests.query.pagedata import HOSTILE_ID, base_url, populate, with_api
 
@@ -126,43 +123,40 @@ def test_every_page_answers_on_an_empty_store(make_receiver):
         for path in ("/ui/lag", "/ui/cardinality"):
             assert client.get(path).status_code == 200, path
         assert "no tagged trace in this window" in client.get("/ui/propagation").text
-        assert "No experiment variant has more errors" in client.get("/ui/incident").text
+        incident = client.get("/ui/incident").text
+        assert "No verdict</b>: no request in this window" in incident
+        assert "banner good" not in incident  # no green all-clear over nothing
+        typo = client.get("/ui/incident", params={"service": "chekout"}).text
+        assert "no request from service &#x27;chekout&#x27; in this window" in typo
+        assert "pipeline measure is not stored" in client.get("/ui/lag").text
 
 
-class RicherReport(Queries):
-    """The report as it is growing: structured decisions, per-metric intervals, unit, MDE."""
-
-    def report(self, experiment, window):
-        report = super().report(experiment, window)
-        report["unit"] = {"analysis": "user (exptrace.unit)", "fallback": "request"}
-        report["method"] = "always-valid confidence sequences"
-        for comparison in report["comparisons"]:
-            comparison["decision"] = {"decision": "fail", "reason": "latency"}
-            comparison["verdict"] = "slower"
-            comparison["mde"] = 0.012
-            comparison["metrics"] = [
-                {"metric": "error_rate", "estimate": 0.1, "interval": [0.08, 0.12]},
-                {"metric": "latency_p50_ms", "estimate": 55.0, "interval": [40.0, 70.0]},
-            ]
-        return report
-
-
-def test_the_experiment_page_uses_the_richer_report_fields_when_present(make_receiver):
-    """When the report carries a structured decision, per-metric intervals, a unit, a method
-    and a minimum detectable effect, the page shows them (and no Python repr)."""
-
-    def prepare(server):
-        registry = Registry(server.store)
-        queries = RicherReport(server.store, registry)
-        server.add_routes(api_routes(queries, registry, bearer_check(None)))
-
-    server = make_receiver(prepare)
+def test_the_experiment_page_reads_as_a_result_page(make_receiver):
+    """Unit and method in words (no field dump), one row per metric with its own verdict,
+    absolute and relative effects with intervals, the minimum detectable effect in the
+    metric's units, a cumulative effect chart over the run, and the failing variant's
+    example failed traces by id."""
+    server = make_receiver(with_api())
     populate(server)
     page = httpx.get(f"{base_url(server)}/ui/experiments/checkout-v2", timeout=60).text
-    assert "analysis: user (exptrace.unit); fallback: request" in page
-    assert "always-valid confidence sequences" in page
-    assert "Latency difference against control" in page
-    assert 'data-label="B · latency_p50_ms"' in page and 'data-label="B · error_rate"' in page
-    assert "minimum detectable effect" in page and "+1.20 pp" in page
-    assert 'class="badge fail"' in page
-    assert "{&#x27;" not in page and "{'" not in page
+    facts = page.split('<p class="facts">')[1].split("</p>")[0]
+    assert "requests: no request carries exptrace.unit (the default, as registered)" in facts
+    assert "attribute_from" not in page and "identified_units" not in page
+    assert "always valid (confidence sequences, tightest near 1,000 units)" in facts
+    effects = page.split("<h3>Per metric</h3>")[1].split("</table>")[0]
+    rows = effects.split("<tr")[2:]
+    assert [r.split("<td>")[2].split("<")[0] for r in rows] == [
+        "error rate",
+        "p50 latency",
+        "p95 latency",
+        "p99 latency",
+    ]
+    error_row = rows[0]
+    assert "more errors" in error_row and " pp [" in error_row and "% [" in error_row
+    assert re.search(r"±\d+\.\d\d pp", error_row)
+    assert re.search(r"±[\d,]+\.\d ms", rows[1])  # p50: the MDE in milliseconds
+    assert "None" not in effects and "more errors" not in "".join(rows[1:])
+    assert "not compared: too few requests for p99" in rows[3]
+    assert "Cumulative error rate difference against control over the run" in page
+    examples = page.split('id="failed-B"')[1]
+    assert examples.count("<code>") >= 5 and 'href="#failed-B"' in page

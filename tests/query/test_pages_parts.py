@@ -4,56 +4,37 @@ import pytest
 
 from exptrace.query import charts, render
 from exptrace.query.api import Window
-from exptrace.query.page_experiments import _metric_rows, _words, decision
-from exptrace.query.series import bucket_seconds, difference_interval
+from exptrace.query.page_experiments import _metric_rows, decision
+from exptrace.query.series import bucket_seconds
 
 
-def test_decision_reads_the_structured_field_and_falls_back_to_the_verdict():
-    """The page colours a variant by the report's structured decision when it has one, and
-    by today's verdict text otherwise, so it works before and after the report grows."""
-    assert decision({"verdict": "more errors, slower"}) == "fail"
-    assert decision({"verdict": "faster"}) == "pass"
-    assert decision({"verdict": "no significant difference"}) == "inconclusive"
-    assert decision({"verdict": "not enough data (needs 200 requests per arm)"}) == "inconclusive"
-    assert decision({"verdict": "fewer errors", "decision": "fail"}) == "fail"
-    assert decision({"decision": {"decision": "pass"}}) == "pass"
-    assert decision({"decision": "bogus", "verdict": "slower"}) == "fail"
+def test_each_metric_row_carries_its_own_verdict_not_the_variants():
+    """A variant that fails on errors can have a p50 whose interval crosses zero: that row
+    says so, in its own colour, instead of repeating "more errors"."""
+    errors = {"metric": "error_rate", "estimate": 0.1, "interval": [0.05, 0.15], "p_value": 1e-6}
+    errors |= {"significant": True, "direction": "worse", "guardrail_crossed": True}
+    p50 = {"metric": "latency_p50", "estimate": 2.0, "interval": [-3.0, 7.0], "p_value": 0.4}
+    p50 |= {"significant": False, "direction": "worse", "guardrail_crossed": False}
+    p99 = {"metric": "latency_p99", "estimate": None, "interval": None, "p_value": None}
+    p99 |= {"note": "too few requests for p99 (needs 2000 per arm)"}
+    comparison = {"variant": "B", "decision": "fail", "metrics": [errors, p50, p99]}
+    [row] = _metric_rows(comparison, latency=False)
+    assert (row.label, row.colour, row.note) == ("B · error rate", charts.BAD, "more errors")
+    median, tail = _metric_rows(comparison, latency=True)
+    assert (median.label, median.note) == ("B · p50 latency", "no clear difference yet")
+    assert median.colour == charts.VERDICT_COLOURS["inconclusive"]
+    assert tail.note.startswith("not compared: too few requests for p99")
+    assert decision(comparison) == "fail"
 
 
-def test_interval_rows_use_per_metric_estimates_when_present():
-    legacy = {"variant": "B", "verdict": "more errors", "error_rate_diff": 0.05}
-    legacy["error_rate_diff_ci"] = [0.03, 0.07]
-    [row] = _metric_rows(legacy, charts.BAD)
-    assert (row.label, row.estimate, row.low, row.high) == ("B", 0.05, 0.03, 0.07)
-    richer = {
-        **legacy,
-        "metrics": {
-            "error_rate": {"estimate": 0.04, "interval": [0.01, 0.08], "p_value": 0.01},
-            "latency_p50_ms": {"estimate": 20.0, "interval": [5.0, 30.0]},
-        },
-    }
-    [row] = _metric_rows(richer, charts.BAD)
-    assert (row.label, row.estimate, row.low, row.high) == ("B · error_rate", 0.04, 0.01, 0.08)
-    [row] = _metric_rows(richer, charts.BAD, latency=True)
-    assert (row.label, row.estimate, row.low, row.high) == ("B · latency_p50_ms", 20.0, 5.0, 30.0)
-    assert _metric_rows(legacy, charts.BAD, latency=True) == []  # no latency interval today
-
-
-def test_report_fields_of_any_shape_read_as_words():
-    """Unit and method may grow from text into structures; the page never shows a repr."""
-    assert _words("user") == "user"
-    assert _words({"errors": "confidence sequence", "latency": ["delta", "method"]}) == (
-        "errors: confidence sequence; latency: delta, method"
+def test_the_unit_line_says_how_many_units_were_identified():
+    unit = {"attribute": "user.id", "attribute_from": "registry", "analysis": "units"}
+    assert render.unit_words({**unit, "identified_units": 508, "units": 578}) == (
+        "user.id (registered), 578 units: 508 identified by it, the other 70 are requests "
+        "without it, each counted as its own unit"
     )
-
-
-def test_suspect_interval_matches_newcombes_published_example():
-    """Newcombe (1998), method 10: 56/70 - 48/80 gives (0.0524, 0.3339); 9/10 - 3/10 gives
-    (0.1705, 0.8090)."""
-    assert difference_interval(56, 70, 48, 80, 0.05) == pytest.approx((0.0524, 0.3339), abs=1e-4)
-    assert difference_interval(9, 10, 3, 10, 0.05) == pytest.approx((0.1705, 0.8090), abs=1e-4)
-    zero_low, zero_high = difference_interval(0, 500, 0, 500, 0.05)
-    assert zero_low < 0 < zero_high  # zero counts still give an interval, not "no difference"
+    fallback = {**unit, "analysis": "requests", "identified_units": 0, "units": 9}
+    assert "no request carries user.id" in render.unit_words(fallback)
 
 
 def test_bucket_width_keeps_at_most_forty_buckets():
@@ -66,17 +47,21 @@ def test_bucket_width_keeps_at_most_forty_buckets():
     ("unit", "line"),
     [
         (
-            {"attribute": "user.id", "attribute_from": "registry", "analysis": "units", "units": 3},
+            {"attribute": "user.id", "attribute_from": "registry", "analysis": "units", "units": 3,
+             "identified_units": 3},
             "Unit of analysis: user.id (registered), 3 units",
         ),
         (
             {"attribute": "exptrace.unit", "attribute_from": "registry", "analysis": "units",
-             "units": 3},
-            "Unit of analysis: exptrace.unit (the default, as registered), 3 units",
+             "units": 3, "identified_units": 2},
+            "Unit of analysis: exptrace.unit (the default, as registered), 3 units: 2 identified "
+            "by it, the other 1 are requests without it, each counted as its own unit",
         ),
         (
-            {"attribute": "exptrace.unit", "attribute_from": "default", "analysis": "requests"},
-            "Unit of analysis: requests (exptrace.unit (default) is on no request)",
+            {"attribute": "exptrace.unit", "attribute_from": "default", "analysis": "requests",
+             "units": 5, "identified_units": 0},
+            "Unit of analysis: requests: no request carries exptrace.unit (default), so each "
+            "request counts as independent",
         ),
     ],
 )  # fmt: skip
@@ -84,3 +69,17 @@ def test_the_unit_line_says_where_the_attribute_came_from(unit, line):
     """An experiment upgraded from before units were registered reads the default as such,
     not as a choice somebody made."""
     assert render._unit({"unit": unit}) == line
+
+
+def test_bar_axis_ticks_are_round_and_cover_the_longest_bar():
+    """Four cohorts on an axis reading 0, 2, 4, 6 (not 0, 1, 2, 4, 5 from rounding quarter
+    steps), and a 9.1 s lag on one reading up to 10,000 ms."""
+    import re
+
+    def ticks(values: list[float]) -> list[str]:
+        bars = [charts.Bar(str(i), v, "#000", "") for i, v in enumerate(values)]
+        svg = charts.bar_chart("t", bars, axis=lambda v: f"{v:,.0f}")
+        return re.findall(r'class="axis tick"[^>]*>([^<]*)<', svg)
+
+    assert ticks([4, 4, 4]) == ["0", "2", "4", "6"]
+    assert ticks([9141, 8300]) == ["0", "2,500", "5,000", "7,500", "10,000"]

@@ -88,7 +88,7 @@ def test_unit_attribute_survives_the_upgrade_and_decides_what_the_report_counts(
         refused = exptrace(
             "experiments", "create", "bad2", "--variant", "A=1", "--unit", "", "--api", server.url
         )
-        assert_one_line_error(refused, "unit attribute")
+        assert_one_line_error(refused, "--unit", "user.id")  # names the ones it takes
         assert httpx.get(f"{api}/experiments/bad").status_code == 404
         assert httpx.get(f"{api}/experiments/bad2").status_code == 404
 
@@ -117,7 +117,7 @@ def test_unit_attribute_survives_the_upgrade_and_decides_what_the_report_counts(
         units = sum(c["units"] for c in fallback["cohorts"])
         assert units == sum(c["requests"] for c in fallback["cohorts"]) == len(no_users)
         assert (
-            "Unit of analysis: requests (session.id"
+            "Unit of analysis: requests: no request carries session.id (registered)"
             in exptrace("report", "no-users", "--api", server.url).stdout
         )
     finally:

@@ -188,3 +188,49 @@ def test_incident_counts_the_unit_each_experiment_was_registered_with(receiver, 
     [arm] = queries.incident(window())["ranked"]
     assert (arm["variant"], arm["units"], arm["requests"]) == ("B", 20, 80)
     assert queries.report("checkout", window())["unit"]["units"] == 40
+
+
+def test_an_incident_over_nothing_gives_no_verdict(receiver, queries):
+    """A misspelled service, or a window with no traffic, is no all-clear: the answer says
+    there was nothing to judge, in a field and in the words the CLI prints."""
+    from exptrace.query import render
+    from exptrace.query.api import Window
+
+    _incident_traffic(receiver.store)
+    typo = queries.incident(window(), service="chekout")
+    assert typo["scope"]["requests"] == 0
+    assert "service 'chekout'" in typo["scope"]["empty"]
+    assert typo["verdict"].startswith("no verdict")
+    assert "No verdict: no request from service 'chekout'" in render.incident(typo)
+    quiet = queries.incident(Window.parse("2020-01-01T00:00", "2020-01-01T01:00"))
+    assert quiet["scope"] == {"requests": 0, "errors": 0, "empty": "no request in this window"}
+    found = queries.incident(window())
+    assert found["scope"] == {"requests": 163, "errors": 41, "empty": None}
+    shares = [r["excess_share"] for r in found["ranked"]]
+    assert 0 < sum(shares) <= 1 and shares[0] == pytest.approx(40 / 41)
+
+
+def test_failed_examples_name_the_latest_failed_traces_of_the_arm_with_their_logs(
+    receiver, queries
+):
+    """From a failing variant to traces people can open: the latest failed requests of that
+    arm only, by trace id, each with its log records, errors first."""
+    _incident_traffic(receiver.store)
+    insert_rows(
+        receiver.store,
+        "otel_logs",
+        [
+            {"Timestamp": at(2000), "TraceId": "b0", "SeverityText": "INFO", "Body": "start"},
+            {"Timestamp": at(2001), "TraceId": "b0", "SeverityText": "ERROR", "Body": "boom"},
+            {"Timestamp": at(2001), "TraceId": "c0", "SeverityText": "ERROR", "Body": "other"},
+        ],
+    )
+    examples = queries.failed_examples("checkout", "B", window(), limit=3)
+    # the latest first; s1 is not among them: its root (the request's outcome) did not fail
+    assert [e["trace_id"] for e in examples] == ["b0", "b1", "b2"]
+    assert [(log["severity"], log["body"]) for log in examples[0]["logs"]] == [
+        ("ERROR", "boom"),
+        ("INFO", "start"),
+    ]
+    assert examples[1]["logs"] == [] and examples[0]["service"] == "frontend"
+    assert queries.failed_examples("checkout", "control", window()) == []

@@ -52,12 +52,104 @@ def invalid(settings: Any, name: str, problem: str) -> SettingsError:
     return SettingsError(f"{where} {problem}")
 
 
+T = TypeVar("T")
+
+
+def settings_from_env(
+    cls: type[T],
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> T:
+    """An instance of the settings dataclass ``cls`` from the environment, then ``overrides``.
+
+    Field ``name`` reads ``EXPTRACE_<NAME>`` (or the variable its :func:`setting` names); the
+    value is converted to the type of the field's default: bool, int, float, Path, tuple or
+    frozenset (comma-separated, or a JSON array; only a JSON array for ``json_array``
+    fields), or str. A value of the wrong form raises :class:`SettingsError` naming the
+    variable. ``environ`` (default ``os.environ``) is the only environment read: every field
+    is passed to ``cls``.
+    """
+    env = os.environ if environ is None else environ
+    values = {f.name: _default(f) for f in fields(cls)}  # type: ignore[arg-type]
+    values.update(environment_values(cls, env))
+    values.update(overrides or {})
+    return cls(**values)
+
+
+def environment_values(
+    cls: type[Any], environ: Mapping[str, str], skip: frozenset[str] = frozenset()
+) -> dict[str, Any]:
+    """The fields of ``cls`` set in ``environ`` (all but ``skip``), converted."""
+    values: dict[str, Any] = {}
+    for f in fields(cls):
+        raw = environ.get(variable(f))
+        if raw is not None and f.name not in skip:
+            values[f.name] = _convert(variable(f), raw, _default(f), f)
+    return values
+
+
+def arguments_win_over_environment(cls: type[T]) -> type[T]:
+    """Make the settings dataclass ``cls`` read the environment when built in code: a field
+    passed as an argument wins; every other field comes from its ``EXPTRACE_*`` variable when
+    that is set, else its default. So ``PropagationSettings(cookie_name="exp")`` still obeys
+    ``EXPTRACE_KNOWN_EXPERIMENTS``."""
+    generated = cls.__init__
+    names = [f.name for f in fields(cls)]  # type: ignore[arg-type]
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        given = frozenset(names[: len(args)]) | frozenset(kwargs)
+        generated(self, *args, **environment_values(cls, os.environ, given), **kwargs)
+
+    __init__.__doc__ = generated.__doc__
+    cls.__init__ = __init__  # type: ignore[method-assign]
+    return cls
+
+
+def _default(f: Field[Any]) -> Any:
+    return f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
+
+
+def _convert(name: str, raw: str, default: Any, f: Field[Any]) -> Any:
+    text = raw.strip()
+    kind = type(default)
+    if default is None and "frozenset" in str(f.type):
+        kind = frozenset
+    if kind is bool:
+        if text.lower() in _TRUE:
+            return True
+        if text.lower() in _FALSE:
+            return False
+        raise SettingsError(f"{name} must be true or false, got {raw!r}")
+    if kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            noun = "a whole number" if kind is int else "a number"
+            raise SettingsError(f"{name} must be {noun}, got {raw!r}") from None
+    if kind in (tuple, frozenset, list):
+        if text.startswith("[") or f.metadata.get(_JSON_ARRAY):
+            try:
+                items = json.loads(text)
+            except ValueError:
+                items = None
+            if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+                raise SettingsError(f"{name} must be a JSON array of strings, got {raw!r}")
+        else:
+            items = [item.strip() for item in text.split(",") if item.strip()]
+        return frozenset(items) if kind is frozenset else tuple(items)
+    if isinstance(default, PurePath):
+        return type(default)(text)
+    return text or None
+
+
+@arguments_win_over_environment
 @dataclass(frozen=True)
 class PropagationSettings:
     """How requests are read, what is kept, and what is written back.
 
     Every field can be set from the environment as ``EXPTRACE_<FIELD NAME IN CAPITALS>``,
-    e.g. ``EXPTRACE_HEADER_NAME=x-exp`` or ``EXPTRACE_KNOWN_EXPERIMENTS=checkout-v2,search``.
+    e.g. ``EXPTRACE_HEADER_NAME=x-exp`` or ``EXPTRACE_KNOWN_EXPERIMENTS=checkout-v2,search``;
+    an argument passed in code wins over its variable, and the variables fill the rest.
     ``OTEL_SDK_DISABLED=true`` turns off the span, log and metric hooks (headers are still read
     and baggage is still set, so propagation downstream keeps working).
     """
@@ -114,64 +206,3 @@ class PropagationSettings:
         if self.known_experiments is not None and not isinstance(self.known_experiments, frozenset):
             object.__setattr__(self, "known_experiments", frozenset(self.known_experiments))
         object.__setattr__(self, "header_name", self.header_name.lower())
-
-
-T = TypeVar("T")
-
-
-def settings_from_env(
-    cls: type[T],
-    environ: Mapping[str, str] | None = None,
-    overrides: Mapping[str, Any] | None = None,
-) -> T:
-    """An instance of the settings dataclass ``cls`` from the environment, then ``overrides``.
-
-    Field ``name`` reads ``EXPTRACE_<NAME>`` (or the variable its :func:`setting` names); the
-    value is converted to the type of the field's default: bool, int, float, Path, tuple or
-    frozenset (comma-separated, or a JSON array; only a JSON array for ``json_array``
-    fields), or str. A value of the wrong form raises :class:`SettingsError` naming the
-    variable.
-    """
-    env = os.environ if environ is None else environ
-    values: dict[str, Any] = {}
-    for f in fields(cls):  # type: ignore[arg-type]
-        name = variable(f)
-        raw = env.get(name)
-        if raw is not None:
-            default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
-            values[f.name] = _convert(name, raw, default, f)
-    values.update(overrides or {})
-    return cls(**values)
-
-
-def _convert(name: str, raw: str, default: Any, f: Field[Any]) -> Any:
-    text = raw.strip()
-    kind = type(default)
-    if default is None and "frozenset" in str(f.type):
-        kind = frozenset
-    if kind is bool:
-        if text.lower() in _TRUE:
-            return True
-        if text.lower() in _FALSE:
-            return False
-        raise SettingsError(f"{name} must be true or false, got {raw!r}")
-    if kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            noun = "a whole number" if kind is int else "a number"
-            raise SettingsError(f"{name} must be {noun}, got {raw!r}") from None
-    if kind in (tuple, frozenset, list):
-        if text.startswith("[") or f.metadata.get(_JSON_ARRAY):
-            try:
-                items = json.loads(text)
-            except ValueError:
-                items = None
-            if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
-                raise SettingsError(f"{name} must be a JSON array of strings, got {raw!r}")
-        else:
-            items = [item.strip() for item in text.split(",") if item.strip()]
-        return frozenset(items) if kind is frozenset else tuple(items)
-    if isinstance(default, PurePath):
-        return type(default)(text)
-    return text or None

@@ -26,6 +26,8 @@ DEFAULT_LIMIT = 200
 """Rows a list-returning query answers unless asked for another page size."""
 MAX_LIMIT = 10_000
 """The largest page a caller may ask for."""
+LAG_TARGET_MS = 30_000
+"""The receiver's own lag (acknowledged -> queryable) should stay under this."""
 
 
 @dataclass(frozen=True)
@@ -353,7 +355,7 @@ class Queries:
 
     # -- 7. ingestion lag and cardinality ---------------------------------------------------------
 
-    def ingestion_lag(self, window: Window, target_ms: int = 30_000) -> list[dict[str, Any]]:
+    def ingestion_lag(self, window: Window, target_ms: int = LAG_TARGET_MS) -> list[dict[str, Any]]:
         """Two measures, one row each per service: ``pipeline`` (received -> queryable, the
         receiver's own lag against ``target_ms``) and ``arrival`` (how late telemetry from
         its sources reaches the store, with future-dated items counted apart)."""
@@ -362,6 +364,26 @@ class Queries:
     def cardinality(self, window: Window, *, limit: int = DEFAULT_LIMIT, offset: int = 0) -> Rows:
         """Per service, the most cohorts first; one page (``total``: services in all)."""
         return self.run_page("cardinality", window.params(), Page(limit, offset))
+
+    def failed_examples(
+        self, experiment: str, variant: str, window: Window, limit: int = 5
+    ) -> list[dict[str, Any]]:
+        """The latest ``limit`` failed requests of ``experiment`` = ``variant`` in the window,
+        as the report counts them: trace id, start, the edge's service and route, duration
+        and up to 5 of the trace's log records (errors first), to open in a trace viewer."""
+        params = {
+            **window.params(),
+            "experiment": experiment,
+            "variant": variant,
+            "limit": limit,
+            **self.request_params([e for e in [self.registry.find(experiment)] if e]),
+        }
+        rows = self.run("failed_examples", params)
+        for row in rows:
+            row["logs"] = [
+                {"at": at, "severity": severity, "body": body} for at, severity, body in row["logs"]
+            ]
+        return rows
 
     def seen_experiments(
         self,

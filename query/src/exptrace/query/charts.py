@@ -46,6 +46,15 @@ def nice_max(value: float) -> float:
     return next(m * power for m in steps if m * power >= value * (1 - 1e-12))
 
 
+def nice_step(value: float) -> float:
+    """The smallest round tick step (1, 2, 2.5 or 5 x 10^k) at or above it, so an axis's
+    ticks are exact in any format."""
+    if value <= 0 or not math.isfinite(value):
+        return 1.0
+    power = 10 ** math.floor(math.log10(value))
+    return next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= value * (1 - 1e-12))
+
+
 def _time_label(moment: dt.datetime, span: float) -> str:
     if span <= 600:
         return moment.strftime("%H:%M:%S")
@@ -85,6 +94,7 @@ class LineChart:
     threshold: float | None = None
     threshold_label: str = ""
     y_max: float | None = None
+    y_min: float = 0.0
     height: int = 260
 
     def svg(self) -> str:
@@ -98,8 +108,11 @@ class LineChart:
         def x(moment: dt.datetime) -> float:
             return left + plot_w * (moment - self.start).total_seconds() / span
 
+        low = self.y_min
+
         def y(value: float) -> float:
-            return top + plot_h * (1 - min(value, top_value) / top_value)
+            value = max(low, min(value, top_value))
+            return top + plot_h * (1 - (value - low) / (top_value - low))
 
         parts = [
             f'<svg class="chart" viewBox="0 0 {w} {h}" role="img" data-chart="line" '
@@ -107,7 +120,7 @@ class LineChart:
             f'<text x="{left}" y="16" class="title">{esc(self.title)}</text>',
         ]
         for i in range(5):
-            value = top_value * i / 4
+            value = low + (top_value - low) * i / 4
             parts.append(
                 f'<line x1="{left}" x2="{left + plot_w}" y1="{y(value):.1f}" y2="{y(value):.1f}" '
                 f'class="grid"/><text x="{left - 6}" y="{y(value) + 4:.1f}" class="axis" '
@@ -126,28 +139,14 @@ class LineChart:
                 f'class="threshold"/><text x="{left + plot_w - 4}" y="{ty - 4:.1f}" '
                 f'class="axis threshold-label" text-anchor="end">{esc(self.threshold_label)}</text>'
             )
-        shown = [m for m in self.markers if self.start <= m.at <= self.end]
-        groups: list[list[Marker]] = []
-        for marker in sorted(shown, key=lambda m: m.at):
-            if groups and x(marker.at) - x(groups[-1][0].at) < 8:
-                groups[-1].append(marker)  # events a few pixels apart share one line
-            else:
-                groups.append([marker])
-        for n, group in enumerate(groups):
-            mx = x(group[0].at)
-            near_end = mx > left + plot_w * 0.8
-            label = group[0].label + (f" +{len(group) - 1} more" if len(group) > 1 else "")
-            detail = "; ".join(
-                f"{m.at.strftime('%Y-%m-%d %H:%M:%S')} UTC: {m.label} {m.detail}" for m in group
-            )
-            names = "|".join(m.label for m in group)
-            parts.append(
-                f'<g class="marker" data-marker="{esc(names)}"><title>{esc(detail)}</title>'
-                f'<line x1="{mx:.1f}" x2="{mx:.1f}" y1="{top}" y2="{top + plot_h}"/>'
-                f'<text x="{mx - 3 if near_end else mx + 3:.1f}" y="{top + 11 + 12 * (n % 4)}" '
-                f'class="marker-label" text-anchor="{"end" if near_end else "start"}">'
-                f"{esc(_short(label, 32))}</text></g>"
-            )
+        parts += _marker_parts(
+            [m for m in self.markers if self.start <= m.at <= self.end],
+            x,
+            left,
+            plot_w,
+            top,
+            plot_h,
+        )
         step = dt.timedelta(seconds=self.step_seconds)
         for i, line in enumerate(self.lines):
             parts.append(
@@ -187,6 +186,70 @@ class LineChart:
             )
         parts.append("</svg>")
         return "".join(parts)
+
+
+VALUE_CHAR_WIDTH = 7.4
+"""Pixels per character of a 12 px bold value label, generous so a label never leaves its
+chart (the whole text is in the row's tooltip)."""
+MARKER_LANES = 4
+"""Rows of annotation labels at the top of a line chart."""
+MARKER_CHAR_WIDTH = 6.6
+"""Pixels per character of an 11 px annotation label, a little generous so none touch."""
+
+
+def _marker_parts(
+    markers: list[Marker],
+    x: Callable[[dt.datetime], float],
+    left: float,
+    plot_w: float,
+    top: float,
+    plot_h: float,
+) -> list[str]:
+    """Registry events as dashed lines with labels that never overlap one another or leave
+    the plot (the legend is right of it): each label takes the first row where it fits, right
+    of its line or else left of it; a label that fits nowhere is left to the line's tooltip."""
+    groups: list[list[Marker]] = []
+    for marker in sorted(markers, key=lambda m: m.at):
+        if groups and x(marker.at) - x(groups[-1][0].at) < 8:
+            groups[-1].append(marker)  # events a few pixels apart share one line
+        else:
+            groups.append([marker])
+    lanes: list[list[tuple[float, float]]] = [[] for _ in range(MARKER_LANES)]
+    parts = []
+    for group in groups:
+        mx = x(group[0].at)
+        label = _short(group[0].label + (f" +{len(group) - 1} more" if len(group) > 1 else ""), 32)
+        width = len(label) * MARKER_CHAR_WIDTH
+        text = ""
+        for n, lane in enumerate(lanes):
+            spot = next(
+                (
+                    (low, anchor)
+                    for low, anchor in ((mx + 3, "start"), (mx - 3 - width, "end"))
+                    if left <= low
+                    and low + width <= left + plot_w
+                    and all(low + width + 4 <= a or low >= b + 4 for a, b in lane)
+                ),
+                None,
+            )
+            if spot is not None:
+                low, anchor = spot
+                lane.append((low, low + width))
+                tx = low if anchor == "start" else low + width
+                text = (
+                    f'<text x="{tx:.1f}" y="{top + 11 + 12 * n}" class="marker-label" '
+                    f'text-anchor="{anchor}">{esc(label)}</text>'
+                )
+                break
+        detail = "; ".join(
+            f"{m.at.strftime('%Y-%m-%d %H:%M:%S')} UTC: {m.label} {m.detail}" for m in group
+        )
+        names = "|".join(m.label for m in group)
+        parts.append(
+            f'<g class="marker" data-marker="{esc(names)}"><title>{esc(detail)}</title>'
+            f'<line x1="{mx:.1f}" x2="{mx:.1f}" y1="{top}" y2="{top + plot_h}"/>{text}</g>'
+        )
+    return parts
 
 
 def _short(text: str, size: int) -> str:
@@ -262,7 +325,8 @@ def interval_chart(
             )
         parts.append(
             f'<text x="{left + plot_w + 10}" y="{cy + 4:.1f}" class="value" '
-            f'fill="{row.colour}">{esc(_short(row.note, 34))}</text></g>'
+            f'fill="{row.colour}">{esc(_short(row.note, int((right - 14) / VALUE_CHAR_WIDTH)))}'
+            "</text></g>"
         )
     parts.append("</svg>")
     return "".join(parts)
@@ -281,19 +345,36 @@ class Bar:
 
 
 def bar_chart(
-    title: str, bars: Sequence[Bar], mark: float | None = None, mark_label: str = ""
+    title: str,
+    bars: Sequence[Bar],
+    mark: float | None = None,
+    mark_label: str = "",
+    axis: Callable[[float], str] = lambda v: f"{v:,.4g}",
 ) -> str:
-    """Horizontal bars from zero, with an optional vertical mark (a threshold)."""
-    left, right, top, row_h = 260, 170, 30, 26
+    """Horizontal bars from zero on a labelled value axis (``axis`` formats its ticks), with
+    an optional vertical mark (a threshold)."""
+    left, right, top, row_h, axis_h = 260, 170, 30, 26, 22
     w = WIDTH
-    h = top + row_h * max(len(bars), 1) + 10
+    bottom = top + row_h * max(len(bars), 1)
+    h = bottom + axis_h + 6
     plot_w = w - left - right
-    top_value = nice_max(max([b.value for b in bars] + [mark or 0, 0]) * 1.05)
+    highest = max([b.value for b in bars] + [mark or 0, 0]) * 1.05
+    step = nice_step(highest / 4)
+    ticks = max(1, math.ceil(highest / step))
+    top_value = step * ticks
     parts = [
         f'<svg class="chart" viewBox="0 0 {w} {h}" role="img" data-chart="bar" '
         f'aria-label="{esc(title)}" xmlns="http://www.w3.org/2000/svg">',
         f'<text x="8" y="16" class="title">{esc(title)}</text>',
     ]
+    for i in range(ticks + 1):
+        value = step * i
+        tx = left + plot_w * i / ticks
+        parts.append(
+            f'<line x1="{tx:.1f}" x2="{tx:.1f}" y1="{top}" y2="{bottom}" class="grid"/>'
+            f'<text x="{tx:.1f}" y="{bottom + 16}" class="axis tick" text-anchor="middle">'
+            f"{esc(axis(value))}</text>"
+        )
     for i, bar in enumerate(bars):
         y0 = top + row_h * i
         width = plot_w * max(bar.value, 0) / top_value
@@ -309,7 +390,7 @@ def bar_chart(
     if mark is not None:
         mx = left + plot_w * mark / top_value
         parts.append(
-            f'<line x1="{mx:.1f}" x2="{mx:.1f}" y1="{top - 4}" y2="{h - 6}" class="threshold"/>'
+            f'<line x1="{mx:.1f}" x2="{mx:.1f}" y1="{top - 4}" y2="{bottom}" class="threshold"/>'
             f'<text x="{mx:.1f}" y="{top - 8}" class="axis threshold-label" '
             f'text-anchor="middle">{esc(mark_label)}</text>'
         )

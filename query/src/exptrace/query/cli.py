@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from exptrace.ingest import cli as ingest_cli
+from exptrace.ingest.schema import UNIT_ATTRIBUTES
 from exptrace.ingest.store import StoreError
 from exptrace.propagation.context import UNIT_MEMBER
 from exptrace.propagation.settings import SettingsError, settings_from_env
@@ -294,9 +295,12 @@ def make_parser() -> argparse.ArgumentParser:
     create.add_argument(
         "--unit",
         default=UNIT_MEMBER,
+        choices=UNIT_ATTRIBUTES,
         metavar="ATTRIBUTE",
         help=f"the span attribute naming the randomization unit: {UNIT_MEMBER} (the "
-        "middleware's keyed hash, the default) or any *.id attribute, e.g. user.id",
+        "middleware's keyed hash, the default) or one of "
+        f"{', '.join(a for a in UNIT_ATTRIBUTES if a != UNIT_MEMBER)} (the attributes the "
+        "request facts keep); any other id can travel as exptrace.unit",
     )
     create.add_argument("--actor", default=actor, help=actor_help)
 

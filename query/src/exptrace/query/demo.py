@@ -87,6 +87,7 @@ EXPERIMENTS = [
         slo={"availability": 0.995},
     ),
 ]
+KEEP_ALIVE_SECONDS = 120
 B_EXTRA_LATENCY = 0.06
 B_ERROR_RATE = 0.15
 BASE_ERROR_RATE = 0.01
@@ -167,8 +168,12 @@ def build_services(endpoint: str, ports: dict[str, int]) -> tuple[dict, list[Tel
 
     async def frontend(request: Request):
         user = request.headers.get("x-user-id", "anonymous")
-        paid = await client("frontend").get(f"{url['checkout']}/pay", params={"user": user})
-        await client("frontend").get(f"{url['search']}/search", params={"q": "shoes"})
+        try:
+            paid = await client("frontend").get(f"{url['checkout']}/pay", params={"user": user})
+            await client("frontend").get(f"{url['search']}/search", params={"q": "shoes"})
+        except httpx.TransportError as error:  # a peer closed or refused: a failed request
+            t["frontend"].log.error("a downstream service did not answer: %r", error)
+            return JSONResponse({"error": "downstream unavailable"}, status_code=502)
         t["frontend"].log.info("checkout page served")
         return JSONResponse({"paid": paid.status_code == 200}, status_code=paid.status_code)
 
@@ -180,9 +185,13 @@ def build_services(endpoint: str, ports: dict[str, int]) -> tuple[dict, list[Tel
         TraceContextTextMapPropagator().inject(
             headers
         )  # trace context only: the baggage is dropped
-        await client("checkout", propagate_baggage=False).get(
-            f"{url['inventory']}/reserve", headers=headers
-        )
+        try:
+            await client("checkout", propagate_baggage=False).get(
+                f"{url['inventory']}/reserve", headers=headers
+            )
+        except httpx.TransportError as error:
+            t["checkout"].log.error("inventory did not answer: %r", error)
+            return JSONResponse({"error": "inventory unavailable"}, status_code=502)
         failing = rng.random() < (B_ERROR_RATE if variant == "B" else BASE_ERROR_RATE)
         if failing:
             t["checkout"].log.error("payment provider rejected the charge")
@@ -218,7 +227,14 @@ def serving(apps: dict, ports: dict[str, int]) -> Iterator[None]:
     servers = []
     for name, app in apps.items():
         config = uvicorn.Config(
-            app, host="127.0.0.1", port=ports[name], log_level="error", lifespan="off"
+            app,
+            host="127.0.0.1",
+            port=ports[name],
+            log_level="error",
+            lifespan="off",
+            # idle connections stay open for the whole run: a connection closed under a
+            # client about to reuse it would fail a request for no reason of the demo's
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
         )
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, name=f"demo-{name}", daemon=True)
@@ -240,7 +256,7 @@ def serving(apps: dict, ports: dict[str, int]) -> Iterator[None]:
 
 async def drive(url: str, total: int, concurrency: int = 16) -> dict[str, int]:
     """Requests from 500 users, with a progress line while they run."""
-    counts = {"sent": 0, "errors": 0}
+    counts = {"sent": 0, "errors": 0, "unanswered": 0}
     started = time.monotonic()
     queue: asyncio.Queue[int] = asyncio.Queue()
     for i in range(total):
@@ -252,14 +268,19 @@ async def drive(url: str, total: int, concurrency: int = 16) -> dict[str, int]:
                 i = queue.get_nowait()
             except asyncio.QueueEmpty:
                 return
-            response = await client.get(url, headers={"x-user-id": f"user-{i * 7919 % 500}"})
+            try:
+                response = await client.get(url, headers={"x-user-id": f"user-{i * 7919 % 500}"})
+            except httpx.TransportError:  # the frontend closed or refused: count it, go on
+                counts["unanswered"] += 1
+                continue
             counts["sent"] += 1
             counts["errors"] += response.status_code >= 500
-            if counts["sent"] % 50 == 0 or counts["sent"] == total:
+            done = counts["sent"] + counts["unanswered"]
+            if done % 50 == 0 or done == total:
                 rate = counts["sent"] / (time.monotonic() - started)
                 print(
                     f"\r  traffic: {counts['sent']}/{total} requests, {counts['errors']} errors, "
-                    f"{rate:.0f} req/s",
+                    f"{counts['unanswered']} unanswered, {rate:.0f} req/s",
                     end="",
                     flush=True,
                 )
@@ -327,6 +348,9 @@ def run_demo(requests: int = 1200, keep_data: bool = False, as_json: bool = Fals
                 flush=True,
             )
             counts = asyncio.run(drive(f"http://127.0.0.1:{ports['frontend']}/checkout", requests))
+        if not counts["sent"]:
+            print("exptrace demo: no request was answered, so there is nothing to report")
+            return 1
         print("  flushing telemetry into the store...", flush=True)
         for t in telemetries:
             t.shutdown()

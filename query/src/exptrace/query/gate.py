@@ -48,6 +48,13 @@ class NotJson(Refused):
 class Unauthenticated(Refused):
     status = 401
 
+    def __init__(self) -> None:
+        super().__init__(
+            "missing or wrong bearer token: the exptrace command takes it as --token or "
+            "EXPTRACE_TOKEN; other clients send the header Authorization: Bearer <token>",
+            {"WWW-Authenticate": "Bearer"},
+        )
+
 
 class TooManyFailures(Refused):
     status = 429
@@ -141,9 +148,7 @@ class Gate:
             self.check_limit(request)
             if not self.authorized(request):
                 self.failed(request)
-                raise Unauthenticated(
-                    "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"}
-                )
+                raise Unauthenticated()
         if request.method in ("GET", "HEAD"):
             return
         if not self.token_required:

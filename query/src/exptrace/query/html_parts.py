@@ -103,11 +103,18 @@ def window_form(path: str, choice: Choice, extra: dict[str, str] | None = None) 
     return (
         f'<form class="window" method="get" action="{esc(path)}">'
         f'<span class="presets">last: {presets}</span>'
-        f'<label>from (UTC)<input type="datetime-local" step="1" name="from" '
-        f'value="{esc(choice.start.replace(" ", "T"))}"></label>'
-        f'<label>to (UTC)<input type="datetime-local" step="1" name="to" '
-        f'value="{esc(choice.end.replace(" ", "T"))}"></label>'
+        f"<label>from (UTC){_moment_input('from', choice.start)}</label>"
+        f"<label>to (UTC){_moment_input('to', choice.end)}</label>"
         f"{inputs}<button>show</button></form>"
+    )
+
+
+def _moment_input(name: str, value: str) -> str:
+    """A UTC moment as typed text in 24-hour ISO form (a browser's date picker would show it
+    in the reader's locale, 12-hour in some, beside a label that says UTC)."""
+    return (
+        f'<input name="{name}" value="{esc(value)}" size="19" maxlength="32" '
+        'placeholder="YYYY-MM-DD HH:MM:SS" title="UTC, 24-hour: YYYY-MM-DD HH:MM:SS">'
     )
 
 
@@ -125,9 +132,16 @@ def table(
     rows: Iterable[Sequence[object]],
     classes: Iterable[str] | None = None,
     raw_columns: frozenset[int] = frozenset(),
+    tips: dict[str, str] | None = None,
 ) -> str:
-    """A table; cells are escaped unless their column is in ``raw_columns`` (pre-built HTML)."""
-    head = "".join(f"<th>{esc(h)}</th>" for h in headers)
+    """A table; cells are escaped unless their column is in ``raw_columns`` (pre-built HTML).
+    ``tips`` explain headers (header -> one line, shown on hover and marked with a dotted
+    underline)."""
+    tips = tips or {}
+    labels = [
+        f'<abbr title="{esc(tips[h])}">{esc(h)}</abbr>' if h in tips else esc(h) for h in headers
+    ]
+    head = "".join(f"<th>{label}</th>" for label in labels)
     row_classes = iter(classes) if classes is not None else None
     body = []
     for row in rows:

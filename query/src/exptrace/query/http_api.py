@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
 
 from exptrace.ingest.store import StoreError
 from exptrace.query.act_api import act_endpoints
@@ -24,6 +25,7 @@ from exptrace.query.registry import (
     RegistryError,
     known,
 )
+from exptrace.query.ui_scope import PrefixRoutes
 from exptrace.query.window_check import parse_moment, parse_window
 
 _SET_BY_THE_REGISTRY = ("version", "changed_at", "changed_by", "status", "start_time", "end_time")
@@ -197,8 +199,12 @@ def api_routes(
         at = request.query_params.get("at")
         return queries.burn_rates(parse_moment(at) if at else None, **_page(request))
 
-    return [
-        *page_routes(queries, registry, gate),
+    async def not_found(scope: Scope, receive: Receive, send: Send) -> None:
+        path = Request(scope).url.path
+        answer = JSONResponse({"error": f"no such API path: {path}"}, 404)
+        await answer(scope, receive, send)
+
+    api = [
         Route("/api/v1/experiments", endpoint(list_experiments), methods=["GET"]),
         Route("/api/v1/experiments", endpoint(create, 201), methods=["POST"]),
         Route("/api/v1/experiments/{id}", endpoint(show), methods=["GET"]),
@@ -228,4 +234,8 @@ def api_routes(
             endpoint(lambda r: queries.cardinality(_window(r), **_page(r))),
             methods=["GET"],
         ),
+    ]
+    return [
+        *page_routes(queries, registry, gate),
+        PrefixRoutes("/api/v1", api, {}, not_found),
     ]

@@ -47,12 +47,13 @@ def attribute(
         **queries.request_params(registered),
     }
     rows = queries.run("incident_arms", params)
+    scope = _scope(queries.run("incident_totals", params)[0], service, route)
     boundary = Boundary(METHOD, queries.alpha)
     controls = {e.id: e.control for e in registered}
     by_experiment: dict[str, dict[str, dict[str, Any]]] = {}
     for row in rows:
         by_experiment.setdefault(row["experiment"], {})[row["variant"]] = row
-    all_errors = int(rows[0]["all_errors"]) if rows else 0
+    all_errors = scope["errors"]
     # Every treatment is tested (Holm counts them all); the rows people read are built only
     # for the page shown.
     tests: list[_Test] = []
@@ -100,6 +101,7 @@ def attribute(
         "suspects": [r for r in ranked if r["suspect"]],
         "controls": control_rows,
         "all_errors": all_errors,
+        "scope": scope,
         "method": {
             "name": METHOD,
             "multiplicity": "holm",
@@ -113,12 +115,31 @@ def attribute(
             "controls": control_count,
         },
         "verdict": (
-            ", ".join(named)
+            f"no verdict: {scope['empty']}"
+            if scope["empty"]
+            else ", ".join(named)
             if named
             else "no experiment stands out: every arm fails alike or the evidence is too thin"
         ),
         "registry_events": queries.registry.events(window.start, window.end),
     }
+
+
+def _scope(totals: dict[str, Any], service: str, route: str) -> dict[str, Any]:
+    """What the scope holds (requests and failed requests, tagged or not) and, when it holds
+    no request, why there is no verdict (``empty``, else None)."""
+    requests = int(totals["requests"])
+    named = " and ".join(
+        f"{kind} {value!r}" for kind, value in (("service", service), ("route", route)) if value
+    )
+    empty = None
+    if not requests:
+        empty = (
+            f"no request from {named} in this window (check the spelling, or widen the window)"
+            if named
+            else "no request in this window"
+        )
+    return {"requests": requests, "errors": int(totals["errors"]), "empty": empty}
 
 
 @dataclass
@@ -154,6 +175,9 @@ def _entry(
         "control_error_rate": c.error_rate,
         "p95_shift_ms": float(arms[variant]["p95_ms"]) - float(arms[control]["p95_ms"]),
         "error_share": arm.errors / all_errors if all_errors else 0.0,
+        "excess_share": max(0.0, arm.errors - arm.requests * c.error_rate) / all_errors
+        if all_errors
+        else 0.0,
         "is_control": variant == control,
     }
 
@@ -170,6 +194,7 @@ def _ranked(
             None if low is None else low * test.requests,
             None if high is None else high * test.requests,
         ],
+        "error_rate_diff_ci": None if low is None else [low, high],
         "p_value": test.effect.p_value,
         "note": test.effect.note,
         "adjusted_p_value": test.adjusted,

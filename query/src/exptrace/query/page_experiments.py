@@ -9,19 +9,18 @@ from typing import Any
 
 from starlette.requests import Request
 
-from exptrace.query import charts
-from exptrace.query.api import Page, Queries, json_safe
+from exptrace.query import charts, page_effects, render
+from exptrace.query.api import Page, Queries, Window, json_safe
 from exptrace.query.charts import Interval, Line, LineChart, esc
 from exptrace.query.html_parts import (
+    Choice,
     NotFound,
     badge,
     choose_window,
     experiment_link,
-    interval_text,
     markers,
     ms,
     overflow,
-    p_text,
     page_of,
     path_segment,
     pct,
@@ -32,87 +31,33 @@ from exptrace.query.html_parts import (
 from exptrace.query.registry import Experiment, Registry
 from exptrace.query.series import Series, as_datetime, bucket_seconds
 
-LEGACY_METHOD = (
-    "error rate: two-proportion z-test (unpooled) with a Wald interval on the difference; "
-    "latency: Mann-Whitney U on durations"
+ENTRY_SPANS_TIP = (
+    "server and consumer spans carrying the experiment, of every service: a request through "
+    "two tagged services counts twice, so this is more than the report's requests (one per "
+    "trace, its root's outcome)"
 )
 SLO_NAMES = {"latency_p95_ms": "p95 latency", "latency_p99_ms": "p99 latency"}
 
 
 def decision(comparison: dict[str, Any]) -> str:
-    """fail / pass / inconclusive: the report's structured decision, else read off the verdict."""
-    given = comparison.get("decision")
-    if isinstance(given, dict):
-        given = given.get("decision") or given.get("outcome")
-    if isinstance(given, str) and given.lower() in charts.VERDICT_COLOURS:
-        return given.lower()
-    verdict = str(comparison.get("verdict", ""))
-    if "more errors" in verdict or "slower" in verdict:
-        return "fail"
-    if "fewer errors" in verdict or "faster" in verdict:
-        return "pass"
-    return "inconclusive"
+    """fail / pass / inconclusive: the report's structured decision for one treatment."""
+    return comparison["decision"]
 
 
-def _is_latency(name: str) -> bool:
-    return "latency" in name or name.endswith("_ms")
-
-
-def _metric_rows(comparison: dict[str, Any], colour: str, latency: bool = False) -> list[Interval]:
-    """One comparison's interval rows for error rate (or, with ``latency``, for latency).
-
-    Per-metric estimates when the report has them (``metrics`` as a list or a mapping);
-    otherwise today's error-rate difference and its interval (latency has none there).
-    """
-    variant, verdict = comparison["variant"], str(comparison.get("verdict", ""))
-    metrics = comparison.get("metrics")
-    if isinstance(metrics, dict):
-        metrics = [{"metric": k, **v} for k, v in metrics.items() if isinstance(v, dict)]
-    rows = []
-    for metric in metrics if isinstance(metrics, list) else []:
-        name = str(metric.get("metric") or metric.get("name") or "")
-        if _is_latency(name) != latency or (not latency and "error" not in name):
-            continue
-        interval = metric.get("interval") or metric.get("ci") or [None, None]
-        rows.append(
-            Interval(
-                f"{variant} · {name}",
-                metric.get("estimate"),
-                interval[0],
-                interval[1],
-                colour,
-                verdict,
-            )
-        )
-    if rows or latency:
-        return rows
-    low, high = (comparison.get("error_rate_diff_ci") or [None, None])[:2]
+def _metric_rows(comparison: dict[str, Any], latency: bool) -> list[Interval]:
+    """One treatment's interval rows for error rate (or, with ``latency``, the latency
+    quantiles), each coloured and labelled by that metric's own verdict."""
     return [
         Interval(
-            variant,
-            comparison.get("error_rate_diff"),
-            low,
-            high,
-            colour,
-            verdict or "no comparison",
+            f"{comparison['variant']} · {page_effects.metric_name(m['metric'])}",
+            m["estimate"],
+            *(m["interval"] or (None, None)),
+            charts.VERDICT_COLOURS[page_effects.verdict_kind(m)],
+            page_effects.metric_verdict(m),
         )
+        for m in comparison["metrics"]
+        if (m["metric"] != "error_rate") == latency
     ]
-
-
-def _mde(value: Any) -> str:
-    """The minimum detectable effect: error-rate points when a number, else as given."""
-    if value is None or isinstance(value, float):
-        return pp(value)
-    return _words(value)
-
-
-def _words(value: Any) -> str:
-    """A report field as plain words, whatever its shape (text, list or mapping)."""
-    if isinstance(value, dict):
-        return "; ".join(f"{k}: {_words(v)}" for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return ", ".join(_words(v) for v in value)
-    return str(value)
 
 
 def _record(experiment: Experiment) -> str:
@@ -251,6 +196,7 @@ class ExperimentPages:
             rows,
             classes=["bad" if 'class="badge fail"' in r[5] else "" for r in rows],
             raw_columns=frozenset(range(7)),
+            tips={"tagged entry spans": ENTRY_SPANS_TIP},
         )
         body += "<h2>Seen in telemetry, not registered</h2>"
         body += overflow(unregistered, "experiments seen only in telemetry", request, "seen_offset")
@@ -266,8 +212,24 @@ class ExperimentPages:
                 for r in unregistered
             ],
             raw_columns=frozenset(range(4)),
+            tips={"tagged entry spans": ENTRY_SPANS_TIP},
         )
         return "Experiments", body
+
+    def _cumulative(
+        self,
+        experiment_id: str,
+        found: Experiment | None,
+        choice: Choice,
+        control: str,
+        colour: dict[str, str],
+    ) -> str:
+        """The cumulative error-rate difference of each treatment over the experiment's run."""
+        window, span = _run_window(found, choice)
+        step = bucket_seconds(window)
+        points = self.series.experiment(experiment_id, window, step)
+        start, end = as_datetime(window.start), as_datetime(window.end)
+        return page_effects.cumulative_chart(points, control, colour, start, end, step, span)
 
     def experiment(self, request: Request) -> tuple[str, str]:
         experiment_id = request.path_params["id"]
@@ -295,12 +257,15 @@ class ExperimentPages:
                 f"assumed to be variant {esc(control)!s}; register it to record weights, "
                 "artifacts and SLOs.</div>"
             )
+        failing = [c["variant"] for c in comparisons if verdicts[c["variant"]] == "fail"]
         for c in comparisons:
             if verdicts[c["variant"]] == "fail":
                 parts.append(
                     f'<div class="banner bad"><b>Variant {esc(c["variant"])} is worse than '
-                    f"{esc(control)}</b>: {esc(c.get('verdict', ''))} — error rate "
-                    f"{pct(c['error_rate'])} against {pct(c['control_error_rate'])}.</div>"
+                    f"{esc(control)}</b>: {esc(c['verdict'])} — error rate "
+                    f"{pct(c['error_rate'])} against {pct(c['control_error_rate'])}. "
+                    f'<a href="#failed-{esc(c["variant"])}">Example failed requests and their '
+                    "logs</a></div>"
                 )
         srm = report.get("sample_ratio")
         if srm and srm.get("mismatch"):
@@ -324,16 +289,20 @@ class ExperimentPages:
                     else "requests are analysed as if independent.</div>"
                 )
             )
-        if not comparisons:
+        if report["empty"]:
+            parts.append(
+                f'<div class="banner warn"><b>No verdict</b>: {esc(report["empty"])}</div>'
+            )
+        elif not comparisons:
             parts.extend(f'<div class="banner info">{esc(n)}</div>' for n in report["notes"])
-        unit = _words(
-            report.get("unit") or "request (a trace, counted once at its first entry span)"
+        method, method_detail = page_effects.method_words(report)
+        sizes = ", ".join(
+            f"{c['variant']} {c['requests']:,} requests ({c['units']:,} units)" for c in cohorts
         )
-        method = _words(report.get("method") or LEGACY_METHOD)
-        sizes = ", ".join(f"{c['variant']} {c['requests']:,}" for c in cohorts)
         parts.append(
             '<p class="facts">'
-            f"<b>Unit</b>: {esc(unit)} · <b>Method</b>: {esc(method)} · "
+            f"<b>Unit</b>: {esc(render.unit_words(report['unit']))} · <b>Method</b>: "
+            f'<abbr title="{esc(method_detail)}">{esc(method)}</abbr> · '
             f"<b>alpha</b> = {report['alpha']:g} · <b>Sample sizes</b>: {esc(sizes)} · "
             f"<b>Control</b>: {esc(control)}</p>"
         )
@@ -342,11 +311,7 @@ class ExperimentPages:
             (False, f"Error rate difference against {control} (percentage points, {level})", pp),
             (True, f"Latency difference against {control} ({level})", ms),
         ):
-            rows = [
-                row
-                for c in comparisons
-                for row in _metric_rows(c, charts.VERDICT_COLOURS[verdicts[c["variant"]]], latency)
-            ]
+            rows = [row for c in comparisons for row in _metric_rows(c, latency)]
             if rows:
                 parts.append(charts.interval_chart(title, rows, fmt, "no difference"))
         step = bucket_seconds(choice.window)
@@ -414,50 +379,33 @@ class ExperimentPages:
             ).svg()
         )
         parts.append("<h2>Comparisons with control</h2>")
-        with_mde = any("mde" in c for c in comparisons)
         parts.append(
             table(
-                [
-                    "variant",
-                    "decision",
-                    "requests",
-                    "error rate",
-                    "difference",
-                    "interval",
-                    "p-value",
-                    "median",
-                    "latency p-value",
-                    "verdict",
-                    *(
-                        ["minimum detectable effect"]
-                        if any("mde" in c for c in comparisons)
-                        else []
-                    ),
-                ],
+                ["variant", "decision", "units", "requests", "verdict"],
                 [
                     [
                         esc(c["variant"]),
                         badge(verdicts[c["variant"]], verdicts[c["variant"]]),
+                        esc(f"{c['units']:,} vs {c['control_units']:,}"),
                         esc(f"{c['requests']:,} vs {c['control_requests']:,}"),
-                        esc(f"{pct(c['error_rate'])} vs {pct(c['control_error_rate'])}"),
-                        esc(pp(c.get("error_rate_diff"))),
-                        esc(interval_text(c.get("error_rate_diff_ci"))),
-                        esc(p_text(c.get("error_p_value"))),
-                        esc(
-                            f"{ms(c.get('median_ms'))} vs {ms(c.get('control_median_ms'))}"
-                            if "median_ms" in c
-                            else "-"
-                        ),
-                        esc(p_text(c.get("latency_p_value"))),
-                        esc(c.get("verdict", "")),
-                        *([esc(_mde(c.get("mde")))] if with_mde else []),
+                        esc(c["verdict"]),
                     ]
                     for c in comparisons
                 ],
                 classes=["bad" if verdicts[c["variant"]] == "fail" else "" for c in comparisons],
-                raw_columns=frozenset(range(11)),
+                raw_columns=frozenset(range(5)),
+                tips={
+                    "decision": "fail when a metric is significantly worse; pass when every "
+                    "metric stays within its margin; inconclusive otherwise"
+                },
             )
         )
+        if any(c["metrics"] for c in comparisons):
+            parts.append("<h3>Per metric</h3>" + page_effects.effects_table(report))
+        parts.append(self._cumulative(experiment_id, found, choice, control, colour))
+        for variant in failing:
+            examples = self.queries.failed_examples(experiment_id, variant, choice.window)
+            parts.append(page_effects.examples(variant, json_safe(examples)))
         parts.append("<h2>Variants</h2>")
         parts.append(
             table(
@@ -493,6 +441,17 @@ class ExperimentPages:
             f"Experiment {experiment_id}",
             f"<p>{esc(found.name if found else '')}{status}</p>" + "".join(parts),
         )
+
+
+def _run_window(found: Experiment | None, choice: Choice) -> tuple[Window, str]:
+    """The experiment's run (start to end, or to now while running), else the page's window."""
+    if found is None or not found.start_time:
+        return choice.window, "this window (the experiment has not been started)"
+    started = as_datetime(found.start_time)
+    ended = as_datetime(found.end_time) if found.end_time else as_datetime(choice.window.end)
+    if ended <= started:
+        return choice.window, "this window"
+    return Window.parse(started, ended), "the run"
 
 
 def _unregistered(srm: dict) -> str:

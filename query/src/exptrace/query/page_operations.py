@@ -7,7 +7,7 @@ from __future__ import annotations
 from starlette.requests import Request
 
 from exptrace.query import charts
-from exptrace.query.api import Queries, Rows, json_safe
+from exptrace.query.api import LAG_TARGET_MS, MAX_LIMIT, Queries, Rows, json_safe
 from exptrace.query.charts import Bar, Hop, Interval, Line, LineChart, esc
 from exptrace.query.html_parts import (
     badge,
@@ -17,17 +17,45 @@ from exptrace.query.html_parts import (
     markers,
     ms,
     overflow,
+    p_text,
     page_of,
     pct,
     pp,
     table,
     window_form,
 )
-from exptrace.query.series import Series, as_datetime, bucket_seconds, difference_interval
+from exptrace.query.render import ATTRIBUTION_NOTE, NO_PIPELINE
+from exptrace.query.series import Series, as_datetime, bucket_seconds
 
 BURN_WINDOWS = ("5m", "30m", "1h", "6h", "3d")
 PAGE_BURN = 14.4
 LINES = 7
+INCIDENT_TIPS = {
+    "error rate (control)": "failed requests / requests in scope for this variant (its control's)",
+    "difference": "error rate minus its control's, in percentage points",
+    "interval": "interval on the difference, the same construction and level as the report's",
+    "excess errors": "failed requests beyond what the control's error rate predicts",
+    "share of errors": "excess errors / failed requests in scope (tagged or not); arms of one "
+    "experiment never add past 100%",
+    "p95 shift": "p95 latency minus its control's",
+    "adjusted p": "Holm-adjusted over every arm tested; suspect below alpha",
+}
+"""What each incident column means, shown on hover."""
+COVERAGE_TIPS = {
+    "requests": "entry spans (server or consumer) of the service on the route",
+    "tagged": "of them, those carrying at least one experiment",
+}
+HOP_TIPS = {
+    "spans": "spans of the 'to' service in tagged traces, called from 'from'",
+    "carrying the tag": "of them, those that still carry the trace's experiment",
+}
+LAG_TARGET_S = LAG_TARGET_MS // 1000
+LAG_COUNTS = {
+    f"pipeline over {LAG_TARGET_S} s": "pipeline samples above the receiver's target; "
+    "arrival has no target",
+    "future-dated": "arrival: items dated after they were stored, kept out of the percentiles",
+}
+"""The lag table's two counts, each for one measure, with what they count."""
 """Experiment = variant lines on the incident chart: those with the most failed requests."""
 
 
@@ -47,54 +75,53 @@ class OperationsPages:
                 choice.window, service, route, limit=page.limit, offset=page.offset
             )
         )
-        controls = {c["experiment"]: c for c in result["controls"]}
-        suspects, others = [], []
-        for r in result["ranked"]:
-            (suspects if (r.get("excess_errors") or 0) > 0 else others).append(r)
-        rows = []
-        for r in suspects:
-            k = controls.get(r["experiment"])
-            low = high = None
-            if k and r["requests"] and k["requests"]:
-                low, high = difference_interval(
-                    r["errors"], r["requests"], k["errors"], k["requests"], self.queries.alpha
-                )
-            r["interval"] = (low, high)
-            clear = low is not None and low > 0
-            rows.append(
-                Interval(
-                    f"{r['experiment']} = {r['variant']}",
-                    r["error_rate"] - (r["control_error_rate"] or 0),
-                    low,
-                    high,
-                    charts.BAD if clear else charts.NEUTRAL,
-                    f"{r['excess_errors']:.0f} excess errors" + ("" if clear else " (not clear)"),
-                )
+        suspects = [r for r in result["ranked"] if r["suspect"]]
+        others = [r for r in result["ranked"] if not r["suspect"]]
+        rows = [
+            Interval(
+                f"{r['experiment']} = {r['variant']}",
+                r["error_rate"] - (r["control_error_rate"] or 0),
+                *(r["error_rate_diff_ci"] or (None, None)),
+                charts.BAD,
+                f"{r['excess_errors']:.0f} excess errors",
             )
+            for r in suspects
+        ]
         parts = [window_form("/ui/incident", choice, {"service": service, "route": route})]
         ranked = Rows(result["ranked"], result["overflow"]["ranked"]["total"], page)
         parts.append(
             overflow(ranked, "experiment = variant arms, strongest evidence first", request)
         )
-        if suspects and rows[0].colour == charts.BAD:
+        scope = result["scope"]
+        if scope["empty"]:
+            parts.append(f'<div class="banner warn"><b>No verdict</b>: {esc(scope["empty"])}</div>')
+        elif suspects:
             top = suspects[0]
             parts.append(
                 f'<div class="banner bad"><b>Top suspect: {esc(top["experiment"])} = '
                 f"{esc(top['variant'])}</b> — {top['excess_errors']:.0f} errors more than its "
                 f"control would have had ({pct(top['error_rate'])} against "
-                f"{pct(top['control_error_rate'])}), {pct(top['error_share'], 0)} of all "
-                "errors in scope.</div>"
+                f"{pct(top['control_error_rate'])}), {pct(top['excess_share'], 0)} of the "
+                f"{scope['errors']:,} failed requests in scope.</div>"
             )
-        elif not suspects:
+        else:
             parts.append(
-                '<div class="banner good">No experiment variant has more errors than its control '
-                "in this window and scope.</div>"
+                '<div class="banner good">No experiment variant has significantly more errors '
+                f"than its control among the {scope['requests']:,} requests in this window and "
+                "scope.</div>"
             )
+        parts.append(
+            f'<p class="facts"><b>In scope</b>: {scope["requests"]:,} requests, '
+            f"{scope['errors']:,} failed ({esc(_scope_words(service, route))}, tagged or not). "
+            "A suspect is a variant whose excess over its control is significant after Holm's "
+            f"correction over all {result['method']['suspects']:,} arms tested.</p>"
+        )
         if rows:
             parts.append(
                 charts.interval_chart(
-                    f"Error rate above control, ranked by excess errors "
-                    f"({1 - self.queries.alpha:.0%} interval)",
+                    f"Error rate above control, suspects "
+                    f"({1 - self.queries.alpha:.0%} fixed-horizon interval over this window; "
+                    "the report's always-valid one is wider)",
                     rows,
                     pp,
                     "same as control",
@@ -114,6 +141,7 @@ class OperationsPages:
                     "excess errors",
                     "share of errors",
                     "p95 shift",
+                    "adjusted p",
                 ],
                 [
                     [
@@ -124,15 +152,17 @@ class OperationsPages:
                         esc(f"{r['requests']:,}"),
                         esc(f"{pct(r['error_rate'])} ({pct(r['control_error_rate'])})"),
                         esc(pp(r["error_rate"] - (r["control_error_rate"] or 0))),
-                        esc(interval_text(list(r["interval"]))),
+                        esc(interval_text(r["error_rate_diff_ci"])),
                         esc(f"{r['excess_errors']:.1f}"),
-                        esc(pct(r["error_share"], 1)),
+                        esc(pct(r["excess_share"], 1)),
                         esc(ms(r.get("p95_shift_ms"))),
+                        esc(p_text(r["adjusted_p_value"])),
                     ]
                     for i, r in enumerate(suspects)
                 ],
-                classes=["bad" if row.colour == charts.BAD else "" for row in rows],
-                raw_columns=frozenset(range(9)),
+                classes=["bad"] * len(suspects),
+                raw_columns=frozenset(range(10)),
+                tips=INCIDENT_TIPS,
             )
         )
         step = bucket_seconds(choice.window)
@@ -152,9 +182,7 @@ class OperationsPages:
                     for p in points
                     if (p["experiment"], p["variant"]) == (e, v)
                 ],
-                charts.BAD
-                if (e, v) in suspect_keys and rows[0].colour == charts.BAD
-                else palette[f"{e}={v}"],
+                charts.BAD if (e, v) in suspect_keys else palette[f"{e}={v}"],
                 3.5 if (e, v) in suspect_keys else 2.0,
             )
             for e, v in top_keys
@@ -171,26 +199,33 @@ class OperationsPages:
             ).svg()
         )
         if others:
-            parts.append("<h2>No excess errors</h2>")
+            parts.append("<h2>Not suspects (no significant excess), by evidence</h2>")
             parts.append(
                 table(
                     [
                         "experiment = variant",
                         "requests",
-                        "error rate",
-                        "control error rate",
+                        "error rate (control)",
+                        "difference",
+                        "interval",
+                        "excess errors",
                         "p95 shift",
+                        "adjusted p",
                     ],
                     [
                         [
                             f"{r['experiment']} = {r['variant']}",
                             r["requests"],
-                            pct(r["error_rate"]),
-                            pct(r["control_error_rate"]),
+                            f"{pct(r['error_rate'])} ({pct(r['control_error_rate'])})",
+                            pp(r["error_rate"] - (r["control_error_rate"] or 0)),
+                            interval_text(r["error_rate_diff_ci"]),
+                            f"{r['excess_errors']:.1f}",
                             ms(r.get("p95_shift_ms")),
+                            p_text(r["adjusted_p_value"]),
                         ]
                         for r in others
                     ],
+                    tips=INCIDENT_TIPS,
                 )
             )
         parts.append("<h2>Registry changes in the window</h2>")
@@ -263,10 +298,12 @@ class OperationsPages:
                 classes=[
                     "bad" if (r["service"], r["route"]) in low else "" for r in result["routes"]
                 ],
+                tips=COVERAGE_TIPS,
             )
         )
         attribution = json_safe(self.queries.attribution(choice.window))
         parts.append("<h2>Attribution: telemetry linked to a registered artifact</h2>")
+        parts.append(f'<p class="facts">{esc(ATTRIBUTION_NOTE)}</p>')
         parts.append(
             table(
                 ["signal", "items", "tagged", "linked to an artifact", "completeness"],
@@ -325,6 +362,7 @@ class OperationsPages:
                 classes=[
                     "bad" if (h["from_service"], h["service"]) in losing else "" for h in hops
                 ],
+                tips=HOP_TIPS,
             )
         )
         parts.append("<h2>Logs in tagged traces</h2>")
@@ -378,6 +416,7 @@ class OperationsPages:
                 ],
                 mark=PAGE_BURN,
                 mark_label=f"page at {PAGE_BURN}x",
+                axis=lambda v: f"{v:g}x",
             )
         )
         parts.append(
@@ -391,6 +430,14 @@ class OperationsPages:
                 ],
                 classes=["bad" if r["status"] == "page" else "" for r in rows],
                 raw_columns=frozenset(range(9)),
+                tips={
+                    "SLO": "the availability target (registered, else 99.9%)",
+                    **{
+                        w: f"error rate over the last {w} divided by the error budget "
+                        "(1 - SLO): 1x spends the budget exactly over 30 days"
+                        for w in BURN_WINDOWS
+                    },
+                },
             )
         )
         return "Error-budget burn rates", "".join(parts)
@@ -410,13 +457,18 @@ class OperationsPages:
         body = window_form("/ui/lag", choice)
         body += (
             '<p class="facts"><b>pipeline</b>: from acknowledging an export to its rows being '
-            "queryable, the receiver's own lag (target under 30 s). <b>arrival</b>: from the end "
-            "of a span or log record to its row in the store, how late telemetry comes from its "
-            "sources; items dated in the future are counted apart.</p>"
+            f"queryable, the receiver's own lag (target under {LAG_TARGET_S} s). <b>arrival</b>: "
+            "from the end of a span or log record to its row in the store, how late telemetry "
+            "comes from its sources (no target: a batching SDK or a replayed log adds to it); "
+            "items dated in the future are counted apart.</p>"
         )
-        body += charts.bar_chart("Ingestion lag, p99 per measure, signal and service", bars)
+        if not any(r["measure"] == "pipeline" for r in rows):
+            body += f'<div class="banner info">{esc(NO_PIPELINE)}</div>'
+        body += charts.bar_chart(
+            "Ingestion lag, p99 per measure, signal and service", bars, axis=ms
+        )
         body += table(
-            ["measure", "signal", "service", "items", "p50", "p99", "max", "over 30 s", "future"],
+            ["measure", "signal", "service", "items", "p50", "p99", "max", *LAG_COUNTS],
             [
                 [
                     r["measure"],
@@ -426,11 +478,12 @@ class OperationsPages:
                     ms(r["p50_ms"]),
                     ms(r["p99_ms"]),
                     ms(r["max_ms"]),
-                    r["over_target"],
-                    r["future_dated"],
+                    r["over_target"] if r["measure"] == "pipeline" else "-",
+                    r["future_dated"] if r["measure"] == "arrival" else "-",
                 ]
                 for r in rows
             ],
+            tips=LAG_COUNTS,
         )
         return "Ingestion lag", body
 
@@ -442,6 +495,14 @@ class OperationsPages:
         )
         body = window_form("/ui/cardinality", choice)
         body += overflow(rows, "services, the most cohorts first", request)
+        keys = rows[0]["attribute_keys"] if rows else 0
+        body += (
+            f'<p class="facts"><b>Services</b>: {rows.total:,} with tagged spans, at most '
+            f"{page.limit:,} per page (<code>limit</code>, at most {MAX_LIMIT:,}). A cohort is "
+            "one experiment = variant pair seen on a service's spans. <b>Span attribute "
+            f"keys</b>: {keys:,} distinct keys on all spans in the window, every service "
+            "together.</p>"
+        )
         body += charts.bar_chart(
             "Experiment = variant cohorts per service",
             [
@@ -453,13 +514,12 @@ class OperationsPages:
                 )
                 for r in rows
             ],
+            axis=lambda v: f"{v:,.0f}",
         )
         body += table(
-            ["service", "experiments", "cohorts", "variants", "span attribute keys"],
-            [
-                [r["service"], r["experiments"], r["cohorts"], r["variants"], r["attribute_keys"]]
-                for r in rows
-            ],
+            ["service", "experiments", "cohorts", "variants"],
+            [[r["service"], r["experiments"], r["cohorts"], r["variants"]] for r in rows],
+            tips={"variants": "distinct variant names on the service's spans, all experiments"},
         )
         return "Cardinality", body
 
@@ -470,3 +530,10 @@ def _method_line(method: dict) -> str:
         f"Tested {method['suspects']} arms against their controls with a "
         f"{method['name']} test over this window, Holm-adjusted ({method['why']})."
     )
+
+
+def _scope_words(service: str, route: str) -> str:
+    """What the incident's requests are, in words."""
+    if service:
+        return f"entry spans of service {service}" + (f" on route {route}" if route else "")
+    return f"trace roots on route {route}" if route else "trace roots"

@@ -7,6 +7,20 @@ from typing import Any
 
 from exptrace.propagation.context import UNIT_MEMBER
 
+ATTRIBUTION_NOTE = (
+    "completeness = linked / tagged. An item is linked when a variant it ran under has an "
+    "artifact in the registry (model, image, commit...); variants registered without one, "
+    "often control, are never linked, so completeness stays below 100% whenever they have "
+    "traffic: with a 50/50 split and artifacts on the treatment only, about 50%."
+)
+"""What the attribution figure means, said where it is shown (page and CLI)."""
+NO_PIPELINE = (
+    "The pipeline measure is not stored for this window: the receiver records its own lag "
+    "only when started with EXPTRACE_SELF_METRICS_INTERVAL (seconds, e.g. 15); its /metrics "
+    "shows it live."
+)
+"""Why the lag answer has no pipeline rows (page and CLI)."""
+
 
 def table(headers: list[str], rows: list[list[Any]]) -> str:
     cells = [[_cell(c) for c in row] for row in rows]
@@ -58,6 +72,8 @@ def report(data: dict[str, Any]) -> str:
         _unit(data),
         "",
     ]
+    if data["empty"]:
+        return "\n".join([lines[0], f"No verdict: {data['empty']}."])
     cohorts = data["cohorts"]
     if cohorts:
         units = any("units" in c for c in cohorts)
@@ -139,22 +155,35 @@ def report(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def unit_source(unit: dict[str, Any]) -> str:
+    """Where the report's unit attribute came from, in words."""
+    if unit.get("attribute_from") != "registry":
+        return "default"
+    return "the default, as registered" if unit.get("attribute") == UNIT_MEMBER else "registered"
+
+
 def _unit(data: dict[str, Any]) -> str:
     """Which attribute named the units, where it came from, and whether any span had it."""
-    unit = data.get("unit") or {}
-    if unit.get("attribute_from") != "registry":
-        source = "default"
-    elif unit.get("attribute") == UNIT_MEMBER:
-        source = "the default, as registered"
-    else:
-        source = "registered"
-    if unit.get("analysis") == "units":
-        line = f"Unit of analysis: {unit['attribute']} ({source}), {unit['units']} units"
-        if "coverage" in unit:
-            line += f"; {pct(unit['coverage'], 1)} of requests carry one"
-            line += " (LOW: see notes)" if unit["low_coverage"] else ""
-        return line
-    return f"Unit of analysis: requests ({unit.get('attribute')} ({source}) is on no request)"
+    return f"Unit of analysis: {unit_words(data['unit'])}"
+
+
+def unit_words(unit: dict[str, Any]) -> str:
+    """The analysis unit, where it came from and how many requests had one, in one line."""
+    source = unit_source(unit)
+    if unit["analysis"] != "units":
+        return (
+            f"requests: no request carries {unit['attribute']} ({source}), so each request "
+            "counts as independent"
+        )
+    words = f"{unit['attribute']} ({source}), {unit['units']:,} units"
+    if unit.get("unidentified_requests"):
+        words += (
+            f"; {pct(unit['coverage'], 1)} of requests carry one, the other "
+            f"{unit['unidentified_requests']:,} are left out"
+        )
+    if unit.get("low_coverage"):
+        words += " (LOW: see notes)"
+    return words
 
 
 def coverage(data: dict[str, Any]) -> str:
@@ -216,9 +245,16 @@ def propagation(data: dict[str, Any]) -> str:
 
 
 def attribution(rows: list[dict[str, Any]]) -> str:
-    return "Attribution: tagged telemetry linked to a registered artifact\n" + table(
-        ["signal", "items", "tagged", "linked", "completeness"],
-        [[r["signal"], r["items"], r["tagged"], r["linked"], pct(r["completeness"])] for r in rows],
+    return (
+        "Attribution: tagged telemetry linked to a registered artifact\n"
+        + table(
+            ["signal", "items", "tagged", "linked", "completeness"],
+            [
+                [r["signal"], r["items"], r["tagged"], r["linked"], pct(r["completeness"])]
+                for r in rows
+            ],
+        )
+        + f"\n{ATTRIBUTION_NOTE}"
     )
 
 
@@ -227,10 +263,18 @@ def incident(data: dict[str, Any]) -> str:
     other arms after them, by evidence."""
     suspects = [r for r in data["ranked"] if r["suspect"]]
     others = [r for r in data["ranked"] if not r["suspect"]]
+    scope = data["scope"]
     lines = [
         f"Incident window {_window(data)}"
         + (f", service {data['service']}" if data["service"] else "")
         + (f", route {data['route']}" if data["route"] else ""),
+        "",
+    ]
+    if scope["empty"]:
+        return "\n".join([*lines, f"No verdict: {scope['empty']}."])
+    lines[-1:] = [
+        f"In scope: {scope['requests']} requests, {scope['errors']} failed (tagged or not). "
+        "share of errors = excess errors / failed requests in scope.",
         "",
     ]
     columns = [
@@ -249,7 +293,7 @@ def incident(data: dict[str, Any]) -> str:
             r["requests"],
             r["errors"],
             _round(r["excess_errors"]),
-            pct(r["error_share"]),
+            pct(r["excess_share"]),
             _round(r["p95_shift_ms"]),
             p_value(r["adjusted_p_value"]),
         ]
@@ -452,6 +496,7 @@ def lag(data: list[dict[str, Any]]) -> str:
             ["measure", "signal", "service", "items", "p50 ms", "p99 ms", "max ms", "over/future"],
             rows_out,
         )
+        + ("" if any(r["measure"] == "pipeline" for r in data) else f"\n{NO_PIPELINE}")
     )
 
 

@@ -98,8 +98,10 @@ class Report:
         has_control = control is not None and control.units > 0
         treatments = [v for v in variants if v != self.control]
         notes: list[str] = []
+        empty_scope = None
         if not rows:
-            notes.append(f"no request in this window carries experiment {self.experiment!r}")
+            empty_scope = f"no request in this window carries experiment {self.experiment!r}"
+            notes.append(empty_scope)
         elif not has_control:
             notes.append(
                 f"no traffic in control variant {self.control!r}: nothing to compare against"
@@ -148,6 +150,7 @@ class Report:
             "window": self.window.__dict__,
             "control": self.control,
             "registered": self.registered is not None,
+            "empty": empty_scope,
             "alpha": self.q.alpha,
             "min_units": MIN_UNITS,
             "margins": self.margins,

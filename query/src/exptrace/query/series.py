@@ -5,11 +5,9 @@ The SQL lives in ``sql/*.sql``; every value is a bound parameter.
 from __future__ import annotations
 
 import datetime as dt
-import math
 from typing import Any
 
 from exptrace.query.api import Queries, Window
-from exptrace.query.statistics import normal_quantile
 
 STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
 """Bucket widths in seconds, smallest first."""
@@ -61,26 +59,6 @@ class Series:
                 **self.queries.request_params(),
             },
         )
-
-
-def difference_interval(
-    errors: int, requests: int, control_errors: int, control_requests: int, alpha: float
-) -> tuple[float, float]:
-    """Newcombe's hybrid score interval for p_t - p_c (sound at zero counts too)."""
-    z = normal_quantile(1 - alpha / 2)
-
-    def wilson(k: int, n: int) -> tuple[float, float]:
-        p = k / n
-        centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-        half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-        return centre - half, centre + half
-
-    p_t, p_c = errors / requests, control_errors / control_requests
-    (l1, u1), (l2, u2) = wilson(errors, requests), wilson(control_errors, control_requests)
-    diff = p_t - p_c
-    low = diff - math.sqrt((p_t - l1) ** 2 + (u2 - p_c) ** 2)
-    high = diff + math.sqrt((u1 - p_t) ** 2 + (p_c - l2) ** 2)
-    return low, high
 
 
 def as_datetime(value: Any) -> dt.datetime:

@@ -25,11 +25,7 @@ SELECT
     sumIf(e * e, kept) AS errors_sq,
     sumIf(e * m, kept) AS errors_m,
     quantileExactArrayIf(0.95)(durations, kept) AS p95_ms,
-    if({service:String} = '' AND {route:String} = '',
-       (SELECT countIf(StatusCode = 'Error' OR HttpStatusCode >= 500) FROM otel_traces
-        WHERE ParentSpanId = '' AND Timestamp >= {start:DateTime64(9)}
-          AND Timestamp < {end:DateTime64(9)}),
-       (SELECT countIf(failed) FROM scoped)) AS all_errors
+    (SELECT countIf(failed) FROM scoped) AS all_errors
 FROM kept
 GROUP BY experiment, variant
 ORDER BY experiment, variant
