@@ -188,11 +188,6 @@ def test_fastapi_snippet_tags_spans_and_obeys_the_environment(server, fastapi_re
     assert sum(c["requests"] for c in fastapi_report["cohorts"]) == 40
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="exptrace.unit is lost when OpenTelemetry's middleware re-extracts the context "
-    "(the unit-loss bug in propagation/, being fixed separately)",
-)
 def test_fastapi_snippet_sets_the_unit_the_readme_registers(fastapi_report):
     assert fastapi_report["unit"]["attribute"] == "exptrace.unit"
     assert fastapi_report["unit"]["analysis"] == "units"
