@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from exptrace.ingest.stats import IngestStats
-from exptrace.ingest.wal import Signal, Ticket, WriteAheadLog
+from exptrace.ingest.wal import Signal, Ticket, WalPending, WriteAheadLog
 
 log = logging.getLogger(__name__)
 
@@ -79,17 +79,26 @@ class RecentExports:
             pending.wait(60)  # the same bytes are being logged now; their outcome decides
         try:
             ticket = append()
+        except WalPending as pending_error:
+            # Refused, but its bytes are in the log and may yet be stored: the client's
+            # retry must be recognised, not stored a second time.
+            self._settle(key, done, pending_error.ticket)
+            raise
         except BaseException:
             with self._lock:
                 del self._inflight[key]
             done.set()
             raise
+        self._settle(key, done, ticket)
+        return True
+
+    def _settle(self, key: bytes, done: threading.Event, ticket: Ticket) -> None:
+        """Remember ``key`` as logged in ``ticket``'s segment and release its waiters."""
         with self._lock:
             self._seen[key] = time.time()
             self._segments.setdefault(ticket.segment, []).append(key)
             del self._inflight[key]
         done.set()
-        return True
 
     def _expire(self, now: float) -> None:
         seen = self._seen

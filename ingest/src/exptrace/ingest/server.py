@@ -22,6 +22,7 @@ from exptrace.ingest.http_receiver import bearer_check, build_app, health_routes
 from exptrace.ingest.intake import Intake
 from exptrace.ingest.migrate import ensure_schema
 from exptrace.ingest.ports import refuse_if_taken
+from exptrace.ingest.probe import StoreProbe
 from exptrace.ingest.schema import Schema
 from exptrace.ingest.selfmetrics import SelfMetrics
 from exptrace.ingest.settings import IngestSettings, split_endpoint
@@ -141,6 +142,7 @@ class IngestServer:
                 *routes,
             ]
         )
+        self.store_probe = StoreProbe(lambda: self.store.query("SELECT 1"))
         self._grpc: grpc.Server | None = None
         self._http: uvicorn.Server | None = None
         self._http_thread: threading.Thread | None = None
@@ -172,6 +174,8 @@ class IngestServer:
     def problems(self) -> list[str]:
         """Why the receiver cannot take and store data now (empty when ready)."""
         found = []
+        if self.wal.fault is not None:
+            found.append(f"the write-ahead log cannot take data: {self.wal.fault}")
         if self.wal.total_bytes > 0.9 * self.wal.max_bytes:
             found.append("write-ahead log over 90% full")
         stalled = self.flusher.stalled_seconds()
@@ -179,10 +183,9 @@ class IngestServer:
             found.append(
                 f"the store has refused logged data for {stalled:.0f}s: {self.flusher.last_error}"
             )
-        try:
-            self.store.query("SELECT 1")
-        except Exception as error:
-            found.append(f"store unreachable: {str(error)[:200]}")
+        unreachable = self.store_probe.problem()
+        if unreachable is not None:
+            found.append(unreachable)
         return found
 
     def start(self) -> IngestServer:
