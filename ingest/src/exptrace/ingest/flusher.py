@@ -45,6 +45,9 @@ LANDING = {
 # export beyond it is dead-lettered.
 MAX_PARTITIONS_PER_INSERT = 1000
 SPLIT_SUFFIX = ".split"
+SLOW_INSERT_SECONDS = 10.0
+"""An insert that has not returned for this long (a hung store) counts as a stall from its
+start, and a stop or drain no longer waits for it: the data stays in the log."""
 
 
 def varint(n: int) -> bytes:
@@ -126,6 +129,7 @@ class Flusher:
         self._segments: dict[int, _SegmentState] = {}
         self._split: dict[int, set[str]] = self._load_splits()
         self._stalled_since: float | None = None
+        self._sending_since: float | None = None  # the insert in flight, if any
         self._refused_now: set[int] = set()  # segments the store refused in the current round
         self.last_error = ""
 
@@ -142,14 +146,13 @@ class Flusher:
         drained = not drain or self._thread is None or self.flush_now(timeout)
         self._stop.set()
         self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        deadline = time.monotonic() + timeout
+        while self._thread is not None and self._thread.is_alive() and not self._hung():
+            if time.monotonic() > deadline:
+                break
+            self._thread.join(0.05)
         if not drained:
-            why = (
-                f"the store refuses them: {self.last_error}"
-                if self.stalled_seconds() > 0
-                else f"the store did not take them within {timeout:g}s"
-            )
+            why = self.stall() or f"the store did not take them within {timeout:g}s"
             log.warning(
                 "stopping with %d log segment(s) (%d bytes) not in the store; they are stored "
                 "at the next start (%s)",
@@ -165,8 +168,9 @@ class Flusher:
         Exports arriving meanwhile go to later segments and are not waited for: a steady
         inflow never keeps the log empty, and must not keep this from returning. Returns
         False at ``timeout``, or as soon as a whole round since the call trimmed none of
-        those segments while the store refused one of them (or the round failed): that data
-        stays in the log for later rounds (or the next start).
+        those segments while the store refused one of them (or the round failed), or while an
+        insert has hung for :data:`SLOW_INSERT_SECONDS`: that data stays in the log for later
+        rounds (or the next start).
         """
         bound = self.wal.seal()
         waiting = {seq for seq in self.wal.sealed() if seq < bound}
@@ -175,7 +179,7 @@ class Flusher:
             first = self._last_round.number + 2  # a round that started after the seal has ended
         while waiting.intersection(self.wal.sealed()):
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if remaining <= 0 or self._hung():
                 return False
             with self._rounds:
                 last = self._last_round
@@ -187,9 +191,28 @@ class Flusher:
         return True
 
     def stalled_seconds(self) -> float:
-        """How long the store has refused some batch without the log draining (0: not)."""
+        """How long the store has refused some batch without the log draining, or has not
+        answered an insert for at least :data:`SLOW_INSERT_SECONDS` (0: neither)."""
+        now = time.monotonic()
         since = self._stalled_since
-        return 0.0 if since is None else time.monotonic() - since
+        if self._hung():
+            sending = self._sending_since or now
+            since = sending if since is None else min(since, sending)
+        return 0.0 if since is None else now - since
+
+    def stall(self) -> str:
+        """What keeps the log from draining, in words ('' when nothing does)."""
+        stalled = self.stalled_seconds()
+        if self._hung():
+            return f"the store has not answered an insert for {stalled:.0f}s"
+        if stalled > 0:
+            return f"the store has refused logged data for {stalled:.0f}s: {self.last_error}"
+        return ""
+
+    def _hung(self) -> bool:
+        """An insert has been in flight for :data:`SLOW_INSERT_SECONDS` or more."""
+        sending = self._sending_since
+        return sending is not None and time.monotonic() - sending >= SLOW_INSERT_SECONDS
 
     # -- rounds -------------------------------------------------------------------------
 
@@ -366,18 +389,22 @@ class Flusher:
 
     def _send(self, signal: Signal, records: list[Record], token: str) -> None:
         table, message = LANDING[signal]
-        self.store.insert_protobuf(
-            table,
-            length_delimited(records),
-            otlp_schema(),
-            message,
-            {
-                "input_format_protobuf_oneof_presence": 1,
-                "insert_deduplication_token": token,
-                "deduplicate_blocks_in_dependent_materialized_views": 1,
-                "max_partitions_per_insert_block": MAX_PARTITIONS_PER_INSERT,
-            },
-        )
+        self._sending_since = time.monotonic()
+        try:
+            self.store.insert_protobuf(
+                table,
+                length_delimited(records),
+                otlp_schema(),
+                message,
+                {
+                    "input_format_protobuf_oneof_presence": 1,
+                    "insert_deduplication_token": token,
+                    "deduplicate_blocks_in_dependent_materialized_views": 1,
+                    "max_partitions_per_insert_block": MAX_PARTITIONS_PER_INSERT,
+                },
+            )
+        finally:
+            self._sending_since = None
 
     def _probe(self, signal: Signal) -> bool:
         """Whether the store takes an empty export of ``signal`` (no rows) right now."""

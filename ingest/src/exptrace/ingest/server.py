@@ -178,11 +178,8 @@ class IngestServer:
             found.append(f"the write-ahead log cannot take data: {self.wal.fault}")
         if self.wal.total_bytes > 0.9 * self.wal.max_bytes:
             found.append("write-ahead log over 90% full")
-        stalled = self.flusher.stalled_seconds()
-        if stalled >= STALL_REPORTED_AFTER:
-            found.append(
-                f"the store has refused logged data for {stalled:.0f}s: {self.flusher.last_error}"
-            )
+        if self.flusher.stalled_seconds() >= STALL_REPORTED_AFTER:
+            found.append(self.flusher.stall())
         unreachable = self.store_probe.problem()
         if unreachable is not None:
             found.append(unreachable)
@@ -204,6 +201,7 @@ class IngestServer:
         refuse_if_taken(settings.grpc_endpoint, "OTLP/gRPC")
         refuse_if_taken(settings.http_endpoint, "OTLP/HTTP")
         self.flusher.start()
+        self.store_probe.start()
         if self.self_metrics is not None:
             self.self_metrics.start()
         tls = None
@@ -261,6 +259,7 @@ class IngestServer:
                 self._http_thread.join(10)
         if self.self_metrics is not None:
             self.self_metrics.stop()
+        self.store_probe.stop()
         self.flusher.stop(drain=drain)
         self.wal.close()
         self.store.close()
