@@ -3,8 +3,9 @@
 Before: ``/readyz`` did not answer in 60 s (a blocking ``SELECT 1`` per probe), 60 probes used
 up the thread pool so an export waited 12 s, ``exptrace_ingest_flush_stalled_seconds``
 stayed 0 and SIGTERM took 72 s. Now probes read a cached answer, the stall metric grows
-while an insert hangs, and SIGTERM returns within 30 s leaving the log for the next start,
-which stores it once the server answers again.
+while an insert hangs, and SIGTERM returns within 30 s leaving the log for the next start
+(also when the receiver was started against the hung server), which stores it once the
+server answers again.
 """
 
 import threading
@@ -92,6 +93,29 @@ def test_a_hung_store_leaves_readiness_and_intake_answering(tmp_path, capsys):
         assert exported < READYZ_BOUND
         assert stopping < STOP_BOUND
         assert "not in the store; they are stored at the next start" in receiver.log()
+        # Started while the server still hangs: it listens, and stops at once.
+        receiver.start()
+        receiver.wait_ready(path="/healthz")
+        wait_for(lambda: "does not answer" in receiver.log())
+        assert receiver.stop() == 0
+        # The server answers again; then hangs under load, and SIGTERM comes at once, with
+        # an insert just sent (the worst case: the stop waits for it to count as hung).
+        store.resume()
+        receiver.start()
+        receiver.wait_ready()
+        again = Load(receiver.grpc_port, senders=2, first_sender=3)
+        again.start()
+        try:
+            wait_for(lambda: len(again.acknowledged) > 100, timeout=120)
+            store.pause()
+            started = time.monotonic()
+            assert receiver.stop() == 0
+            sudden_stop = time.monotonic() - started
+        finally:
+            again.stop()
+        with capsys.disabled():
+            print(f"SIGTERM as the server hangs under load: {sudden_stop:.1f}s")
+        assert sudden_stop < STOP_BOUND
         store.resume()
         receiver.start()
         receiver.wait_ready()
@@ -103,5 +127,5 @@ def test_a_hung_store_leaves_readiness_and_intake_answering(tmp_path, capsys):
     finally:
         store.stop()
     counts = dict(rows)
-    assert [s for s in load.acknowledged if s not in counts] == []
+    assert [s for s in load.acknowledged | again.acknowledged if s not in counts] == []
     assert {s: n for s, n in counts.items() if n > 1} == {}

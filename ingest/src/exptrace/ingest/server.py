@@ -27,7 +27,8 @@ from exptrace.ingest.schema import Schema
 from exptrace.ingest.selfmetrics import SelfMetrics
 from exptrace.ingest.settings import IngestSettings, split_endpoint
 from exptrace.ingest.stats import IngestStats
-from exptrace.ingest.store import Store, StoreError, open_store
+from exptrace.ingest.store import Store, StoreError
+from exptrace.ingest.storelink import LinkedStore
 from exptrace.ingest.wal import Damage, WriteAheadLog
 from exptrace.propagation.settings import invalid
 
@@ -73,20 +74,15 @@ class IngestServer:
             segment_bytes=settings.wal_segment_bytes,
             on_damage=self._keep_damage,
         )
+        self.schema = Schema(
+            retention_days=settings.retention_days,
+            redaction=settings.redaction(),
+            known_only=settings.known_experiments_only,
+        )
         try:
             self.recent = RecentExports(self.wal, settings.dedup_window, self.stats)
-            self.store: Store = open_store(settings.store_url)
-            check_masks(self.store, settings)
-            self.schema = Schema(
-                retention_days=settings.retention_days,
-                redaction=settings.redaction(),
-                known_only=settings.known_experiments_only,
-            )
-            ensure_schema(
-                self.store,
-                self.schema,
-                settings.cluster,
-                change_settings=settings.change_store_settings,
+            self.store = LinkedStore(
+                settings.store_url, self._set_up, max_delay=settings.store_retry_max_delay
             )
         except BaseException:
             self.wal.close()
@@ -149,11 +145,26 @@ class IngestServer:
         self.grpc_port = 0
         self.http_port = 0
 
-    def add_views(self, views: Sequence[tuple[str, str]]) -> None:
-        """Create (or replace in place) the ``(name, select)`` query views handed over."""
-        self.schema = replace(self.schema, query_views=tuple(views))
+    def _set_up(self, store: Store) -> None:
+        """Check the masks, bring the schema up to date, create the query views."""
+        check_masks(store, self.settings)
+        ensure_schema(
+            store,
+            self.schema,
+            self.settings.cluster,
+            change_settings=self.settings.change_store_settings,
+        )
         for statement in self.schema.query_view_statements(self.settings.cluster):
-            self.store.command(statement)
+            store.command(statement)
+
+    def add_views(self, views: Sequence[tuple[str, str]]) -> None:
+        """Create (or replace in place) the ``(name, select)`` query views handed over; with
+        the store not reached yet, they are created once it is."""
+        with self.store.lock:
+            self.schema = replace(self.schema, query_views=tuple(views))
+            if self.store.ready:
+                for statement in self.schema.query_view_statements(self.settings.cluster):
+                    self.store.command(statement)
 
     def add_routes(self, routes: Sequence[BaseRoute]) -> None:
         """Serve more HTTP routes (the query API) next to OTLP/HTTP; call before start()."""
