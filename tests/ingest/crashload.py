@@ -21,7 +21,7 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
 from exptrace.ingest.wal import HEADER
-from tests.ingest.helpers import wait_for
+from tests.ingest.helpers import QUIET, until_quiet
 
 TRACE_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 EXPTRACE_UP = ("-m", "exptrace.query.cli", "up")
@@ -125,6 +125,18 @@ class Receiver:
                 if line.rsplit(" ", 1)[0] == sample:
                     return float(line.rsplit(" ", 1)[1])
         return 0.0
+
+    def wait_drained(self, quiet: float = QUIET) -> None:
+        """Wait until the log is empty: everything acknowledged is in the store. Fails only
+        after ``quiet`` seconds in which the log neither shrank nor inserted anything."""
+        until_quiet(
+            lambda: self.metric("exptrace_ingest_log_bytes") == 0,
+            lambda: (
+                self.metric("exptrace_ingest_log_bytes"),
+                self.metric("exptrace_ingest_flush_seconds_count"),
+            ),
+            quiet,
+        )
 
     def log(self) -> str:
         """Everything the process (all its runs) wrote to stderr."""
@@ -245,5 +257,5 @@ def restart_over_one_damaged_record(receiver: Receiver) -> None:
     receiver.start()
     receiver.wait_ready()
     assert receiver.metric('exptrace_ingest_dead_letters_total{kind="log_damage"}') == 1
-    wait_for(lambda: receiver.metric("exptrace_ingest_log_bytes") == 0, timeout=60)
+    receiver.wait_drained()
     assert receiver.stop() == 0

@@ -58,7 +58,7 @@ def test_a_string_of_card_numbers_does_not_hold_others_storage(tmp_path, mib, ca
     finally:
         load.stop()
     # Everything acknowledged so far, the big export and the others', reaches the store.
-    wait_for(lambda: receiver.metric("exptrace_ingest_log_bytes") == 0, timeout=600)
+    receiver.wait_drained()
     delay = time.monotonic() - acknowledged
     started = time.monotonic()
     assert receiver.stop() == 0

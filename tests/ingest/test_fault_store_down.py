@@ -47,7 +47,7 @@ def test_up_starts_with_the_store_down_and_fills_it_when_it_returns(tmp_path):
             wait_for(lambda: len(load.acknowledged) > during + 100, timeout=120)
         finally:
             load.stop()
-        wait_for(lambda: receiver.metric("exptrace_ingest_log_bytes") == 0, timeout=300)
+        receiver.wait_drained()
         # The query layer's views were created once the store was reached.
         with urllib.request.urlopen(receiver.url("/api/v1/experiments"), timeout=30) as r:
             assert r.status == 200
