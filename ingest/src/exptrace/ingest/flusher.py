@@ -130,6 +130,7 @@ class Flusher:
         self._split: dict[int, set[str]] = self._load_splits()
         self._stalled_since: float | None = None
         self._sending_since: float | None = None  # the insert in flight, if any
+        self._failed_delay = 0.0  # the backoff after rounds that broke off on an error
         self._refused_now: set[int] = set()  # segments the store refused in the current round
         self.last_error = ""
 
@@ -230,14 +231,11 @@ class Flusher:
                         trimmed.add(seq)
                     else:
                         stuck = True
-            except Exception as error:  # a bug or an unreadable file: report, back off, retry
-                log.exception("the flusher failed; retrying")
-                self.last_error = str(error)[:300]
+            except Exception as error:  # a bug, an unreadable file, a full disk: back off
+                self._round_failed(error)
                 stuck = failed = True
-            if stuck and self._stalled_since is None:
-                self._stalled_since = time.monotonic()
-            elif not stuck:
-                self._stalled_since = None
+            self._report(stuck)
+            self._failed_delay = self._failed_delay if failed else 0.0
             with self._rounds:
                 self._last_round = _Round(
                     self._last_round.number + 1,
@@ -250,10 +248,38 @@ class Flusher:
             self._wake.wait(self._next_wait(stuck, progress))
             self._wake.clear()
 
+    def _round_failed(self, error: Exception) -> None:
+        """Count a failed round; say so once per distinct error, with its traceback."""
+        self.stats.store_error()
+        message = str(error)[:300]
+        if message != self.last_error or self._stalled_since is None:
+            log.exception("the flusher failed (retrying with backoff): %s", message)
+        self.last_error = message
+        self._failed_delay = min(max(self._failed_delay * 2, 0.1), self.max_retry_delay)
+
+    def _report(self, stuck: bool) -> None:
+        """Track the stall; one line when it begins and one when it ends, not per retry."""
+        if stuck and self._stalled_since is None:
+            self._stalled_since = time.monotonic()
+            log.warning(
+                "the store does not take logged data (%s); retrying with backoff, exports are "
+                "still acknowledged into the write-ahead log",
+                self.last_error,
+            )
+        elif not stuck and self._stalled_since is not None:
+            log.warning(
+                "the store takes logged data again after %.0fs",
+                time.monotonic() - self._stalled_since,
+            )
+            self._stalled_since = None
+
     def _next_wait(self, stuck: bool, progress: bool) -> float:
-        """No wait after progress; otherwise until the next retry or the next seal is due."""
+        """No wait after progress; after a failed round, its backoff; otherwise until the next
+        retry or the next seal is due."""
         if progress and not stuck:
             return 0
+        if self._failed_delay:
+            return self._failed_delay
         idle = min(self.flush_interval, 0.25)
         if not stuck:
             return idle
@@ -374,18 +400,7 @@ class Flusher:
         self._refused_now.add(seq)
         failing.delay = min(max(failing.delay * 2, 0.1), self.max_retry_delay)
         failing.due = time.monotonic() + failing.delay
-        if failing.failures & (failing.failures - 1):
-            return False  # said at the 1st, 2nd, 4th, 8th... failure, not at every retry
-        log.warning(
-            "the store refused %d %s export(s) of segment %d (%d time(s)), retrying in %.1fs: %s",
-            len(records),
-            signal.name.lower(),
-            seq,
-            failing.failures,
-            failing.delay,
-            self.last_error,
-        )
-        return False
+        return False  # said once per stall (_report), not at every retry
 
     def _send(self, signal: Signal, records: list[Record], token: str) -> None:
         table, message = LANDING[signal]
