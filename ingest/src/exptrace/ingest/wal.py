@@ -20,8 +20,9 @@ A fault clears by itself. When an fsync fails (EIO, ENOSPC), the records appende
 last successful one are cut from the segment before their appenders are refused, so a refused
 export is never stored (its client's retry is); the syncer retries every
 :data:`FAULT_RETRY_SECONDS` and the next fsync that works ends the fault. A write that fails
-(a full disk) is cut back the same way; the fault ends at the next write that works or when
-the flusher frees a segment. :attr:`WriteAheadLog.fault` says why the log cannot take data.
+(a full disk) is cut back the same way; the fault ends at the next write that works, when
+the flusher frees a segment, or when the filesystem has room for a segment again.
+:attr:`WriteAheadLog.fault` says why the log cannot take data.
 """
 
 from __future__ import annotations
@@ -330,8 +331,10 @@ class WriteAheadLog:
 
     def _sync_loop(self) -> None:
         while True:
-            self._dirty.wait(FAULT_RETRY_SECONDS if self._sync_fault else None)
+            self._dirty.wait(FAULT_RETRY_SECONDS if self.fault else None)
             self._dirty.clear()
+            if self._write_fault and self._room() >= self.segment_bytes:
+                self._write_fault = None
             with self._lock:
                 if self._closed:
                     return
@@ -370,6 +373,11 @@ class WriteAheadLog:
             self._cuts[self._epoch] = durable
             self._epoch += 1
             self._synced.notify_all()
+
+    def _room(self) -> int:
+        """Bytes free for this process on the log's filesystem."""
+        stats = os.statvfs(self.directory)
+        return stats.f_bavail * stats.f_frsize
 
     @property
     def fault(self) -> str | None:
