@@ -9,8 +9,12 @@ The bound stated in the README and tested here: storage of everyone's exports re
 finishes with everything stored once and every card masked.
 """
 
+import contextlib
 import random
+import threading
 import time
+import urllib.error
+import urllib.request
 
 import grpc
 import pytest
@@ -21,6 +25,36 @@ from tests.ingest.helpers import wait_for
 
 STORAGE_DELAY_BOUND = 60.0
 """Seconds others' storage may wait behind the slowest string the door admits (README)."""
+HEALTH_BOUND = 2.0
+"""Seconds within which the health endpoints answer meanwhile (README)."""
+
+
+class HealthPoller:
+    """Polls ``/healthz`` and ``/readyz`` until stopped; keeps the slowest answer's time."""
+
+    def __init__(self, receiver: Receiver) -> None:
+        self.receiver = receiver
+        self.slowest = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join(60)
+        return self.slowest
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for path in ("/healthz", "/readyz"):
+                started = time.monotonic()
+                # 503 (the store stalls) is an answer too
+                with contextlib.suppress(urllib.error.HTTPError):
+                    urllib.request.urlopen(self.receiver.url(path), timeout=30).close()
+                self.slowest = max(self.slowest, time.monotonic() - started)
+            self._stop.wait(0.1)
 
 
 def luhn_card(rng: random.Random) -> str:
@@ -47,6 +81,8 @@ def test_a_string_of_card_numbers_does_not_hold_others_storage(tmp_path, mib, ca
     receiver.wait_ready()
     load = Load(receiver.grpc_port, senders=2)
     load.start()
+    probes = HealthPoller(receiver)
+    probes.start()
     try:
         with grpc.insecure_channel(
             f"127.0.0.1:{receiver.grpc_port}",
@@ -60,12 +96,17 @@ def test_a_string_of_card_numbers_does_not_hold_others_storage(tmp_path, mib, ca
     # Everything acknowledged so far, the big export and the others', reaches the store.
     receiver.wait_drained()
     delay = time.monotonic() - acknowledged
+    slowest = probes.stop()
     started = time.monotonic()
     assert receiver.stop() == 0
     stopping = time.monotonic() - started
     with capsys.disabled():
-        print(f"\n{mib} MiB of card numbers: log drained {delay:.1f}s after, stop {stopping:.1f}s")
+        print(
+            f"\n{mib} MiB of card numbers: log drained {delay:.1f}s after, stop "
+            f"{stopping:.1f}s, slowest health probe {slowest:.2f}s"
+        )
     assert delay < STORAGE_DELAY_BOUND
+    assert slowest < HEALTH_BOUND
     counts = stored_span_counts(receiver.data_dir)
     assert [s for s in load.acknowledged if s not in counts] == []
     assert {s: n for s, n in counts.items() if n > 1} == {}

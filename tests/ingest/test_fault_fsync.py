@@ -19,9 +19,11 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import grpc
 import pytest
 
-from tests.ingest.crashload import Load, Receiver, stored_span_counts
+from tests.ingest.crashload import TRACE_METHOD, Load, Receiver, stored_span_counts
+from tests.ingest.door import span, traces
 from tests.ingest.helpers import wait_for
 
 SHIM = Path(__file__).with_name("failing_fsync.c")
@@ -39,6 +41,21 @@ def shim(tmp_path_factory) -> Path:
     return library
 
 
+def post(receiver: Receiver, payload: bytes):
+    """One OTLP/HTTP export; the response (an error status too)."""
+    request = urllib.request.Request(
+        receiver.url("/v1/traces"),
+        data=payload,
+        headers={"Content-Type": "application/x-protobuf"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            response.read()
+            return response
+    except urllib.error.HTTPError as error:
+        return error
+
+
 def readyz(receiver: Receiver) -> tuple[int, str]:
     try:
         with urllib.request.urlopen(receiver.url("/readyz"), timeout=5) as response:
@@ -51,6 +68,8 @@ def readyz(receiver: Receiver) -> tuple[int, str]:
 @pytest.mark.parametrize("code", [errno.EIO, errno.ENOSPC], ids=["EIO", "ENOSPC"])
 def test_a_failing_fsync_refuses_then_clears_and_stores_each_export_once(tmp_path, shim, code):
     flag = tmp_path / "fsync-fails"
+    export_span = span("op")
+    export = traces("http-retry", [export_span]).SerializeToString()
     receiver = Receiver(
         tmp_path / "data",
         LD_PRELOAD=str(shim),
@@ -69,9 +88,18 @@ def test_a_failing_fsync_refuses_then_clears_and_stores_each_export_once(tmp_pat
         status, text = readyz(receiver)
         assert status == 503
         assert "the write-ahead log cannot take data: fsync failed" in text
+        refused_http = post(receiver, export)
+        assert refused_http.status == 503 and refused_http.headers["Retry-After"]
+        with (
+            grpc.insecure_channel(f"127.0.0.1:{receiver.grpc_port}") as channel,
+            pytest.raises(grpc.RpcError) as refused_grpc,
+        ):
+            channel.unary_unary(TRACE_METHOD)(export, timeout=30)
+        assert refused_grpc.value.code() == grpc.StatusCode.UNAVAILABLE
         during = len(load.acknowledged)
         flag.unlink()  # ... and recovers: no restart
         wait_for(lambda: readyz(receiver)[0] == 200, timeout=120)
+        assert post(receiver, export).status == 200  # the client's retry, stored once
         wait_for(lambda: len(load.acknowledged) > during + 100, timeout=120)
     finally:
         flag.unlink(missing_ok=True)
@@ -80,3 +108,4 @@ def test_a_failing_fsync_refuses_then_clears_and_stores_each_export_once(tmp_pat
     counts = stored_span_counts(receiver.data_dir)
     assert [s for s in load.acknowledged if s not in counts] == []
     assert {s: n for s, n in counts.items() if n > 1} == {}
+    assert stored_span_counts(receiver.data_dir, "http-retry") == {export_span.span_id.hex(): 1}
