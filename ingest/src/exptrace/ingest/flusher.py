@@ -31,7 +31,7 @@ from exptrace.ingest.deadletter import DeadLetters
 from exptrace.ingest.protoschema import LOGS, METRICS, TRACES, otlp_schema
 from exptrace.ingest.stats import IngestStats
 from exptrace.ingest.store import Store, StoreError
-from exptrace.ingest.wal import Record, Signal, WriteAheadLog
+from exptrace.ingest.wal import Record, Signal, WalError, WriteAheadLog
 
 log = logging.getLogger(__name__)
 
@@ -169,11 +169,15 @@ class Flusher:
         Exports arriving meanwhile go to later segments and are not waited for: a steady
         inflow never keeps the log empty, and must not keep this from returning. Returns
         False at ``timeout``, or as soon as a whole round since the call trimmed none of
-        those segments while the store refused one of them (or the round failed), or while an
-        insert has hung for :data:`SLOW_INSERT_SECONDS`: that data stays in the log for later
-        rounds (or the next start).
+        those segments while the store refused one of them (or the round failed), while an
+        insert has hung for :data:`SLOW_INSERT_SECONDS`, or at once when the log cannot be
+        sealed (a failing sync): that data stays in the log for later rounds (or the next
+        start).
         """
-        bound = self.wal.seal()
+        try:
+            bound = self.wal.seal()
+        except WalError:
+            return False  # the log cannot sync now: what it holds stays for later
         waiting = {seq for seq in self.wal.sealed() if seq < bound}
         deadline = time.monotonic() + timeout
         with self._rounds:

@@ -343,7 +343,10 @@ class WriteAheadLog:
             try:
                 os.fsync(fd)
             except OSError as error:
-                self._void_unsynced(error)
+                # Said before the lock is taken: a seal in between must not sync (and so
+                # acknowledge) what the kernel may already have dropped.
+                self._sync_fault = f"fsync failed: {error}"
+                self._void_unsynced()
                 continue
             finally:
                 os.close(fd)
@@ -353,7 +356,7 @@ class WriteAheadLog:
                 self._sync_fault = None
                 self._synced.notify_all()
 
-    def _void_unsynced(self, error: OSError) -> None:
+    def _void_unsynced(self) -> None:
         """Cut every record appended since the last good sync; their appenders are refused.
 
         Their bytes may or may not be on disk: kept, a refused export would be stored and
@@ -361,7 +364,6 @@ class WriteAheadLog:
         sync works, and that sync also makes the cut durable.
         """
         with self._lock, self._synced:
-            self._sync_fault = f"fsync failed: {error}"
             durable = self._durable
             if durable.segment == self._active.seq and self._active.size > durable.end:
                 try:
@@ -387,7 +389,10 @@ class WriteAheadLog:
     # -- sealing and reading -----------------------------------------------------------------
 
     def _seal_active(self) -> None:
-        """Close the active segment (fsynced) and start the next; caller holds ``_lock``."""
+        """Close the active segment (fsynced) and start the next; caller holds ``_lock``.
+        Raises WalError while a failed sync is unresolved, OSError if this one fails."""
+        if self._sync_fault is not None:
+            raise WalError(f"cannot seal the log while it cannot sync: {self._sync_fault}")
         old = self._active
         os.fsync(old.fd)
         self._active = self._open(old.seq + 1)  # may fail (disk full): ``old`` stays active
@@ -404,7 +409,7 @@ class WriteAheadLog:
                 return False
             if time.monotonic() - self._active.created < seconds:
                 return False
-            self._seal_active()
+            self._seal_or_raise()
             return True
 
     def seal(self) -> int:
@@ -412,8 +417,15 @@ class WriteAheadLog:
         active: every record appended before this call is in a sealed segment below it."""
         with self._lock:
             if not self._closed and self._active.size:
-                self._seal_active()
+                self._seal_or_raise()
             return self._active.seq
+
+    def _seal_or_raise(self) -> None:
+        """:meth:`_seal_active`, a failure raised as WalError; caller holds ``_lock``."""
+        try:
+            self._seal_active()
+        except OSError as error:
+            raise WalError(f"cannot seal the log segment: {error}") from error
 
     def sealed(self) -> list[int]:
         """Sealed segments waiting to be flushed, oldest first."""
