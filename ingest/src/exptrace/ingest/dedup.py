@@ -50,6 +50,7 @@ class RecentExports:
         self._seen: dict[bytes, float] = {}  # digest -> when it was logged, oldest first
         self._segments: dict[int, list[bytes]] = {}
         self._inflight: dict[bytes, threading.Event] = {}
+        self._unsure: dict[bytes, Ticket] = {}  # refused on a sync timeout, still in the log
         self._file_started = 0.0
         if window > 0:
             self._load()
@@ -69,6 +70,10 @@ class RecentExports:
             with self._lock:
                 now = time.time()
                 self._expire(now)
+                unsure = self._unsure.get(key)
+                if unsure is not None and self.wal.voided(unsure):
+                    # refused on a sync timeout, then cut by a failed sync: never stored
+                    del self._unsure[key], self._seen[key]
                 if key in self._seen:
                     self.stats.duplicate_request(signal, items)
                     return False
@@ -81,7 +86,10 @@ class RecentExports:
             ticket = append()
         except WalPending as pending_error:
             # Refused, but its bytes are in the log and may yet be stored: the client's
-            # retry must be recognised, not stored a second time.
+            # retry must be recognised, not stored a second time (unless a failed sync cuts
+            # them after all: then the retry is logged).
+            with self._lock:
+                self._unsure[key] = pending_error.ticket
             self._settle(key, done, pending_error.ticket)
             raise
         except BaseException:
@@ -107,6 +115,7 @@ class RecentExports:
             if now - seen[oldest] <= self.window:
                 return
             del seen[oldest]
+            self._unsure.pop(oldest, None)
 
     # -- persistence --------------------------------------------------------------------------
 

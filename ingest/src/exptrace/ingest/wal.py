@@ -317,6 +317,11 @@ class WriteAheadLog:
                     raise WalPending("timed out waiting for the write-ahead log to sync", ticket)
                 self._synced.wait(remaining)
 
+    def voided(self, ticket: Ticket) -> bool:
+        """Whether a failed sync cut ``ticket``'s record from the log (it is never stored)."""
+        with self._synced:
+            return ticket.epoch != self._epoch and not self._is_durable(ticket)
+
     def append_durable(self, signal: Signal, payload: bytes, timeout: float = 30.0) -> Ticket:
         """Append and wait until the record is durable: the acknowledgement point."""
         ticket = self.append(signal, payload)
