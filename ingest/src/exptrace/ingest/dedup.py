@@ -70,9 +70,7 @@ class RecentExports:
             with self._lock:
                 now = time.time()
                 self._expire(now)
-                unsure = self._unsure.get(key)
-                if unsure is not None and self.wal.voided(unsure):
-                    # refused on a sync timeout, then cut by a failed sync: never stored
+                if self._cut(key):  # refused on a sync timeout, then cut: never stored
                     del self._unsure[key], self._seen[key]
                 if key in self._seen:
                     self.stats.duplicate_request(signal, items)
@@ -108,6 +106,11 @@ class RecentExports:
             del self._inflight[key]
         done.set()
 
+    def _cut(self, key: bytes) -> bool:
+        """Whether ``key``'s export, refused on a sync timeout, was then cut from the log."""
+        unsure = self._unsure.get(key)
+        return unsure is not None and self.wal.voided(unsure)
+
     def _expire(self, now: float) -> None:
         seen = self._seen
         while seen:
@@ -122,7 +125,7 @@ class RecentExports:
     def persist(self, seq: int) -> None:
         """Keep the digests of segment ``seq`` on disk: call before the log trims it."""
         with self._lock:
-            keys = self._segments.pop(seq, [])
+            keys = [k for k in self._segments.pop(seq, []) if not self._cut(k)]
             entries = [(self._seen[k], k) for k in keys if k in self._seen]
         if self.window <= 0 or not entries:
             return
