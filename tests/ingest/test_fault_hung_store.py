@@ -15,7 +15,7 @@ import urllib.request
 
 import pytest
 
-from tests.ingest.crashload import Load, Receiver
+from tests.ingest.crashload import EXPTRACE_UP, Load, Receiver
 from tests.ingest.door import span, traces
 from tests.ingest.helpers import wait_for
 from tests.ingest.storeproc import StoreProcess
@@ -41,6 +41,7 @@ def test_a_hung_store_leaves_readiness_and_intake_answering(tmp_path, capsys):
     store = StoreProcess(tmp_path / "server")
     store.start()
     receiver = Receiver(tmp_path / "data", "--store", store.url)
+    receiver.command = EXPTRACE_UP
     try:
         receiver.start()
         receiver.wait_ready()
