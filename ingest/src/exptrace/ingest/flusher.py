@@ -239,7 +239,8 @@ class Flusher:
                 self._round_failed(error)
                 stuck = failed = True
             self._report(stuck)
-            self._failed_delay = self._failed_delay if failed else 0.0
+            if not failed:
+                self._failed_delay = 0.0
             with self._rounds:
                 self._last_round = _Round(
                     self._last_round.number + 1,

@@ -357,7 +357,7 @@ class WriteAheadLog:
                 os.close(fd)
             with self._synced:
                 if (segment, end) > (self._durable.segment, self._durable.end):
-                    self._durable = Ticket(segment, end, self._epoch)
+                    self._durable = Ticket(segment, end)
                 self._sync_fault = None
                 self._synced.notify_all()
 
@@ -404,7 +404,7 @@ class WriteAheadLog:
         os.close(old.fd)
         self._sealed.append(old.seq)
         with self._synced:
-            self._durable = Ticket(self._active.seq, 0, self._epoch)
+            self._durable = Ticket(self._active.seq, 0)
             self._synced.notify_all()
 
     def seal_if_older(self, seconds: float) -> bool:
