@@ -7,6 +7,8 @@ the server is up creates the schema and the query views and fills the store: eve
 acknowledged span once.
 """
 
+import os
+import subprocess
 import urllib.error
 import urllib.request
 
@@ -15,6 +17,7 @@ import pytest
 from tests.ingest.crashload import EXPTRACE_UP, Load, Receiver
 from tests.ingest.helpers import wait_for
 from tests.ingest.storeproc import StoreProcess
+from tests.ingest.test_door_process import EXPTRACE, free_port, one_line_error
 
 
 def readyz(receiver: Receiver) -> tuple[int, str]:
@@ -64,3 +67,33 @@ def test_up_starts_with_the_store_down_and_fills_it_when_it_returns(tmp_path):
     counts = dict(rows)
     assert [s for s in load.acknowledged if s not in counts] == []
     assert {s: n for s, n in counts.items() if n > 1} == {}
+
+
+def test_a_server_that_answers_with_an_error_still_stops_start_up(tmp_path):
+    """Only a server that cannot be reached is waited for: one that answers and refuses (here
+    its RE2 refuses a mask) stops start-up with one line, as an embedded store does."""
+    store = StoreProcess(tmp_path / "server")
+    store.start()
+    try:
+        result = subprocess.run(
+            [
+                EXPTRACE,
+                "up",
+                "--data-dir",
+                str(tmp_path / "data"),
+                "--grpc",
+                f"127.0.0.1:{free_port()}",
+                "--http",
+                f"127.0.0.1:{free_port()}",
+                "--store",
+                store.url,
+            ],
+            env={**os.environ, "EXPTRACE_REDACT_MASKS": '["a(?=b)"]'},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        store.stop()
+    line = one_line_error(result, result.stderr)
+    assert line.startswith("exptrace: EXPTRACE_REDACT_MASKS "), line
