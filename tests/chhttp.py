@@ -13,6 +13,7 @@ import gzip
 import hashlib
 import http.server
 import re
+import sys
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -129,7 +130,7 @@ def _handler(pool: _Pool):
             try:
                 if "query" in args and body:
                     out = self._insert(args["query"], body, clause)
-                elif body[:6].upper() == b"INSERT" and b"\n" in body:
+                elif _INSERT.match(body.split(b"\n", 1)[0].decode(errors="replace")):
                     statement, data = body.split(b"\n", 1)  # the query, then the data
                     out = self._insert(statement.decode(), data, clause)
                 else:
@@ -177,11 +178,19 @@ def _handler(pool: _Pool):
     return Handler
 
 
+class _Server(http.server.ThreadingHTTPServer):
+    def handle_error(self, request, client_address) -> None:
+        """A client gone mid-request (a receiver stopped or killed) is no error here."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 @contextlib.contextmanager
-def serve_chdb_http(path: str) -> Iterator[int]:
-    """Serve ClickHouse's HTTP interface for the chDB directory ``path``; yields the port."""
+def serve_chdb_http(path: str, port: int = 0) -> Iterator[int]:
+    """Serve ClickHouse's HTTP interface for the chDB directory ``path`` on ``port`` (0: a
+    free one); yields the port."""
     pool = _Pool(path)
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler(pool))
+    server = _Server(("127.0.0.1", port), _handler(pool))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

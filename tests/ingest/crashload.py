@@ -21,9 +21,10 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
 from exptrace.ingest.wal import HEADER
-from tests.ingest.helpers import wait_for
+from tests.ingest.helpers import QUIET, until_quiet
 
 TRACE_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+EXPTRACE_UP = ("-m", "exptrace.query.cli", "up")
 
 
 def free_port() -> int:
@@ -65,7 +66,9 @@ def request(sender: int, seq: int, spans: int) -> tuple[bytes, list[str]]:
 
 class Receiver:
     """``exptrace up``'s receiver as a separate process (the venv's own interpreter, so
-    signals reach it), killed or stopped for real; ``env`` adds EXPTRACE_* settings."""
+    signals reach it), killed or stopped for real; ``env`` adds EXPTRACE_* settings.
+    ``command`` runs it (the receiver alone by default; ``EXPTRACE_UP``: with the query
+    layer)."""
 
     def __init__(self, data_dir: Path, *args: str, **env: str) -> None:
         self.data_dir = data_dir
@@ -74,6 +77,7 @@ class Receiver:
         self.args = args
         self.env = {"EXPTRACE_FLUSH_INTERVAL": "0.2", **env}
         self.process: subprocess.Popen | None = None
+        self.command = ("-m", "exptrace.ingest.cli")
         self.stderr = ""
         self._log = data_dir.parent / f"{data_dir.name}-stderr.log"
 
@@ -82,8 +86,7 @@ class Receiver:
         self.process = subprocess.Popen(
             [
                 sys.executable,
-                "-m",
-                "exptrace.ingest.cli",
+                *self.command,
                 "--data-dir",
                 str(self.data_dir),
                 "--grpc",
@@ -97,13 +100,14 @@ class Receiver:
             stderr=open(self._log, "ab"),  # noqa: SIM115 (the child holds it)
         )
 
-    def wait_ready(self, timeout: float = 120) -> None:
+    def wait_ready(self, timeout: float = 120, path: str = "/readyz") -> None:
+        """Wait for ``path`` to answer 200 (``/healthz``: the process listens)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.process is not None
             assert self.process.poll() is None, self.log()[-3000:]
             try:
-                with urllib.request.urlopen(self.url("/readyz"), timeout=2) as r:
+                with urllib.request.urlopen(self.url(path), timeout=2) as r:
                     if r.status == 200:
                         return
             except OSError:
@@ -121,6 +125,18 @@ class Receiver:
                 if line.rsplit(" ", 1)[0] == sample:
                     return float(line.rsplit(" ", 1)[1])
         return 0.0
+
+    def wait_drained(self, quiet: float = QUIET) -> None:
+        """Wait until the log is empty: everything acknowledged is in the store. Fails only
+        after ``quiet`` seconds in which the log neither shrank nor inserted anything."""
+        until_quiet(
+            lambda: self.metric("exptrace_ingest_log_bytes") == 0,
+            lambda: (
+                self.metric("exptrace_ingest_log_bytes"),
+                self.metric("exptrace_ingest_flush_seconds_count"),
+            ),
+            quiet,
+        )
 
     def log(self) -> str:
         """Everything the process (all its runs) wrote to stderr."""
@@ -151,7 +167,9 @@ class Load:
     same bytes again after a short backoff, until they are acknowledged.
     """
 
-    def __init__(self, port: int, senders: int = 4, spans: int = 20) -> None:
+    def __init__(self, port: int, senders: int = 4, spans: int = 20, first_sender: int = 1) -> None:
+        """``first_sender``: the first sender's number; span ids encode it, so two loads
+        with disjoint sender numbers never send the same span id."""
         self.port = port
         self.spans = spans
         self.acknowledged: set[str] = set()
@@ -160,7 +178,7 @@ class Load:
         self._stop = threading.Event()
         self._threads = [
             threading.Thread(target=self._run, args=(s,), daemon=True)
-            for s in range(1, senders + 1)
+            for s in range(first_sender, first_sender + senders)
         ]
 
     def start(self) -> None:
@@ -239,5 +257,5 @@ def restart_over_one_damaged_record(receiver: Receiver) -> None:
     receiver.start()
     receiver.wait_ready()
     assert receiver.metric('exptrace_ingest_dead_letters_total{kind="log_damage"}') == 1
-    wait_for(lambda: receiver.metric("exptrace_ingest_log_bytes") == 0, timeout=60)
+    receiver.wait_drained()
     assert receiver.stop() == 0

@@ -103,3 +103,51 @@ def test_exptrace_adopts_a_collector_database_in_place(tmp_path):
     # B: two Collector spans (one 503) + two exptrace spans (one 503);
     # control: one exptrace span + the Collector's later 503.
     assert by_variant == {"B": (4, 2), "control": (2, 1)}
+
+
+def test_rows_written_before_adoption_keep_an_unknown_ingest_time(tmp_path):
+    """Issue 14: the Collector's rows from before adoption had an ``IngestTime`` computed at
+    read time (two reads 7 s apart differed), so their arrival lag grew forever. Now they hold
+    0 (unknown), the same at every read, and the lag view leaves them out whatever the
+    window; rows the Collector writes after adoption get the time of their insert."""
+    store = tmp_path / "data" / "store"
+    run(
+        store,
+        f"""
+        for statement in collector.ALL:
+            s.command(statement.format(db="default"))
+        s.command({collector_rows("c0a", [200, 503], None)})
+        print(1)
+        """,
+    )
+    receiver = Receiver(tmp_path / "data")
+    receiver.start()
+    try:
+        receiver.wait_ready()
+    finally:
+        receiver.stop()
+    assert receiver.process.returncode == 0, receiver.log()[-3000:]
+    read = (
+        "SELECT toString(IngestTime), toString(now64(3)) FROM otel_traces "
+        "WHERE SpanId LIKE 'c0a%' ORDER BY SpanId"
+    )
+    first = run(store, f"print(json.dumps(s.query({read!r}).rows))")
+    second = run(
+        store,
+        f"""
+        s.command({collector_rows("c1a", [200], None)})
+        rows = s.query({read!r}).rows
+        later = s.query("SELECT IngestTime > now64(3) - INTERVAL 1 HOUR FROM otel_traces "
+                        "WHERE SpanId LIKE 'c1a%'").rows
+        from exptrace.query.api import Queries, Window
+        lag = Queries(s).ingestion_lag(Window.parse("1970-01-01T00:00:00", "2200-01-01T00:00:00"))
+        print(json.dumps({{"rows": rows, "later": later, "lag": lag}}, default=str))
+        """,
+    )
+    assert second["rows"][0][1] > first[0][1]  # the clock moved between the reads
+    assert (
+        [r[0] for r in first] == [r[0] for r in second["rows"]] == ["1970-01-01 00:00:00.000"] * 2
+    )
+    assert second["later"] == [[True]]
+    [arrival] = [r for r in second["lag"] if r["measure"] == "arrival"]
+    assert (arrival["service"], arrival["items"], arrival["future_dated"]) == ("legacy-shop", 1, 0)

@@ -50,6 +50,9 @@ def test_full_disk_refuses_with_retryable_codes_and_loses_nothing(tiny_disk, mak
             assert len(statuses) < 2000
         assert statuses[-1] == 503 and "Retry-After" in response.headers
         assert "No space left" in response.text or "disk full" in response.text
+        ready = httpx.get(f"http://127.0.0.1:{server.http_port}/readyz")
+        assert ready.status_code == 503
+        assert "the write-ahead log cannot take data: " in ready.text
         with (
             grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel,
             pytest.raises(grpc.RpcError) as refused,
@@ -64,4 +67,5 @@ def test_full_disk_refuses_with_retryable_codes_and_loses_nothing(tiny_disk, mak
     assert rows == [[20 * acknowledged]]  # every acknowledged span, exactly once
     fresh = encode_spans(make_spans("disk", 20)).SerializeToString()
     assert client.post(url, content=fresh).status_code == 200  # space is free again
+    assert httpx.get(f"http://127.0.0.1:{server.http_port}/readyz").status_code == 200
     client.close()

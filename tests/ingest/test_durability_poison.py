@@ -80,7 +80,7 @@ def test_poison_export_is_dead_lettered_once_and_storage_goes_on(tmp_path):
     letter_bytes = letter.read_bytes()
     receiver.start()
     receiver.wait_ready()
-    wait_for(lambda: receiver.metric("exptrace_ingest_log_bytes") == 0, timeout=60)
+    receiver.wait_drained()
     assert receiver.metric('exptrace_ingest_dead_letters_total{kind="traces"}') == 0
     assert receiver.stop() == 0
     assert stored(data, query) == expected

@@ -41,7 +41,7 @@ def test_receivers_sharing_a_store_keep_each_others_exports(make_receiver, chdb_
     from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 
     from tests.chhttp import serve_chdb_http
-    from tests.ingest.helpers import query
+    from tests.ingest.helpers import drain, query
 
     with serve_chdb_http(chdb_url.removeprefix("chdb://")) as port:
         url = f"clickhouse://default@127.0.0.1:{port}/default"
@@ -51,7 +51,7 @@ def test_receivers_sharing_a_store_keep_each_others_exports(make_receiver, chdb_
             for name, server in (("first", first), ("second", second)):
                 payload = encode_spans(make_spans(f"{name}-{round_}", 4)).SerializeToString()
                 server.intake.accept(Signal.TRACES, payload)
-                assert server.flusher.flush_now(60)
+                drain(server)
         rows = query(first, "SELECT count(), uniqExact(ServiceName) FROM otel_traces")
         assert rows == [[24, 6]]
         first.stop()

@@ -1,12 +1,17 @@
 """The write-ahead log on a real disk: durability, torn tails, corruption, bounds, ownership."""
 
+import errno
 import os
 import threading
 import zlib
 
 import pytest
 
-from exptrace.ingest.wal import HEADER, Signal, WalBusy, WalFull, WriteAheadLog
+from exptrace.ingest import wal as wal_module
+from exptrace.ingest.dedup import RecentExports
+from exptrace.ingest.stats import IngestStats
+from exptrace.ingest.wal import HEADER, Signal, WalBusy, WalFull, WalPending, WriteAheadLog
+from tests.ingest.helpers import wait_for
 
 
 def test_records_survive_reopen_in_order(tmp_path):
@@ -194,4 +199,41 @@ def test_old_form_records_are_never_resynchronised_to(tmp_path):
     assert got == [b"first-real", b"second-real"]
     [damage] = wal.damage
     assert damage.data == b"garbage" + forged and not damage.torn_tail
+    wal.close()
+
+
+def test_an_export_refused_on_a_sync_timeout_is_stored_once(tmp_path, monkeypatch):
+    """A sync that hangs past an export's wait, then fails (a dying disk): the export was
+    refused while its bytes were in the log. A retry meanwhile is recognised (the bytes may
+    yet be stored); once the failed sync has cut them, the retry is logged: one copy."""
+    real_fsync = os.fsync
+    release, failing = threading.Event(), threading.Event()
+    failing.set()
+
+    def dying_fsync(fd: int) -> None:
+        if failing.is_set():
+            release.wait(60)
+            raise OSError(errno.EIO, "Input/output error")
+        real_fsync(fd)
+
+    wal = WriteAheadLog(tmp_path)
+    recent = RecentExports(wal, 600, IngestStats())
+    monkeypatch.setattr(wal_module.os, "fsync", dying_fsync)
+    payload = b"one export"
+
+    def admit(timeout: float) -> bool:
+        return recent.admit(
+            Signal.TRACES, payload, 1, lambda: wal.append_durable(Signal.TRACES, payload, timeout)
+        )
+
+    with pytest.raises(WalPending):
+        admit(0.1)  # the sync hangs: refused, the bytes in the log
+    assert admit(0.1) is False  # a retry now: they may yet be stored
+    release.set()  # the sync fails: the bytes are cut
+    wait_for(lambda: wal.fault is not None)
+    failing.clear()
+    assert admit(30) is True  # the retry now is logged
+    monkeypatch.setattr(wal_module.os, "fsync", real_fsync)
+    seq = wal.seal() - 1
+    assert [r.payload for r in wal.read(seq)] == [payload]
     wal.close()

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from exptrace.ingest.stats import IngestStats
-from exptrace.ingest.wal import Signal, Ticket, WriteAheadLog
+from exptrace.ingest.wal import Signal, Ticket, WalPending, WriteAheadLog
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,7 @@ class RecentExports:
         self._seen: dict[bytes, float] = {}  # digest -> when it was logged, oldest first
         self._segments: dict[int, list[bytes]] = {}
         self._inflight: dict[bytes, threading.Event] = {}
+        self._unsure: dict[bytes, Ticket] = {}  # refused on a sync timeout, still in the log
         self._file_started = 0.0
         if window > 0:
             self._load()
@@ -69,6 +70,8 @@ class RecentExports:
             with self._lock:
                 now = time.time()
                 self._expire(now)
+                if self._cut(key):  # refused on a sync timeout, then cut: never stored
+                    del self._unsure[key], self._seen[key]
                 if key in self._seen:
                     self.stats.duplicate_request(signal, items)
                     return False
@@ -79,17 +82,34 @@ class RecentExports:
             pending.wait(60)  # the same bytes are being logged now; their outcome decides
         try:
             ticket = append()
+        except WalPending as pending_error:
+            # Refused, but its bytes are in the log and may yet be stored: the client's
+            # retry must be recognised, not stored a second time (unless a failed sync cuts
+            # them after all: then the retry is logged).
+            with self._lock:
+                self._unsure[key] = pending_error.ticket
+            self._settle(key, done, pending_error.ticket)
+            raise
         except BaseException:
             with self._lock:
                 del self._inflight[key]
             done.set()
             raise
+        self._settle(key, done, ticket)
+        return True
+
+    def _settle(self, key: bytes, done: threading.Event, ticket: Ticket) -> None:
+        """Remember ``key`` as logged in ``ticket``'s segment and release its waiters."""
         with self._lock:
             self._seen[key] = time.time()
             self._segments.setdefault(ticket.segment, []).append(key)
             del self._inflight[key]
         done.set()
-        return True
+
+    def _cut(self, key: bytes) -> bool:
+        """Whether ``key``'s export, refused on a sync timeout, was then cut from the log."""
+        unsure = self._unsure.get(key)
+        return unsure is not None and self.wal.voided(unsure)
 
     def _expire(self, now: float) -> None:
         seen = self._seen
@@ -98,13 +118,14 @@ class RecentExports:
             if now - seen[oldest] <= self.window:
                 return
             del seen[oldest]
+            self._unsure.pop(oldest, None)
 
     # -- persistence --------------------------------------------------------------------------
 
     def persist(self, seq: int) -> None:
         """Keep the digests of segment ``seq`` on disk: call before the log trims it."""
         with self._lock:
-            keys = self._segments.pop(seq, [])
+            keys = [k for k in self._segments.pop(seq, []) if not self._cut(k)]
             entries = [(self._seen[k], k) for k in keys if k in self._seen]
         if self.window <= 0 or not entries:
             return

@@ -31,7 +31,7 @@ from exptrace.ingest.deadletter import DeadLetters
 from exptrace.ingest.protoschema import LOGS, METRICS, TRACES, otlp_schema
 from exptrace.ingest.stats import IngestStats
 from exptrace.ingest.store import Store, StoreError
-from exptrace.ingest.wal import Record, Signal, WriteAheadLog
+from exptrace.ingest.wal import Record, Signal, WalError, WriteAheadLog
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,9 @@ LANDING = {
 # export beyond it is dead-lettered.
 MAX_PARTITIONS_PER_INSERT = 1000
 SPLIT_SUFFIX = ".split"
+SLOW_INSERT_SECONDS = 10.0
+"""An insert that has not returned for this long (a hung store) counts as a stall from its
+start, and a stop or drain no longer waits for it: the data stays in the log."""
 
 
 def varint(n: int) -> bytes:
@@ -126,6 +129,8 @@ class Flusher:
         self._segments: dict[int, _SegmentState] = {}
         self._split: dict[int, set[str]] = self._load_splits()
         self._stalled_since: float | None = None
+        self._sending_since: float | None = None  # the insert in flight, if any
+        self._failed_delay = 0.0  # the backoff after rounds that broke off on an error
         self._refused_now: set[int] = set()  # segments the store refused in the current round
         self.last_error = ""
 
@@ -142,14 +147,13 @@ class Flusher:
         drained = not drain or self._thread is None or self.flush_now(timeout)
         self._stop.set()
         self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        deadline = time.monotonic() + timeout
+        while self._thread is not None and self._thread.is_alive() and not self._hung():
+            if time.monotonic() > deadline:
+                break
+            self._thread.join(0.05)
         if not drained:
-            why = (
-                f"the store refuses them: {self.last_error}"
-                if self.stalled_seconds() > 0
-                else f"the store did not take them within {timeout:g}s"
-            )
+            why = self.stall() or f"the store did not take them within {timeout:g}s"
             log.warning(
                 "stopping with %d log segment(s) (%d bytes) not in the store; they are stored "
                 "at the next start (%s)",
@@ -165,17 +169,22 @@ class Flusher:
         Exports arriving meanwhile go to later segments and are not waited for: a steady
         inflow never keeps the log empty, and must not keep this from returning. Returns
         False at ``timeout``, or as soon as a whole round since the call trimmed none of
-        those segments while the store refused one of them (or the round failed): that data
-        stays in the log for later rounds (or the next start).
+        those segments while the store refused one of them (or the round failed), while an
+        insert has hung for :data:`SLOW_INSERT_SECONDS`, or at once when the log cannot be
+        sealed (a failing sync): that data stays in the log for later rounds (or the next
+        start).
         """
-        bound = self.wal.seal()
+        try:
+            bound = self.wal.seal()
+        except WalError:
+            return False  # the log cannot sync now: what it holds stays for later
         waiting = {seq for seq in self.wal.sealed() if seq < bound}
         deadline = time.monotonic() + timeout
         with self._rounds:
             first = self._last_round.number + 2  # a round that started after the seal has ended
         while waiting.intersection(self.wal.sealed()):
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if remaining <= 0 or self._hung():
                 return False
             with self._rounds:
                 last = self._last_round
@@ -187,9 +196,28 @@ class Flusher:
         return True
 
     def stalled_seconds(self) -> float:
-        """How long the store has refused some batch without the log draining (0: not)."""
+        """How long the store has refused some batch without the log draining, or has not
+        answered an insert for at least :data:`SLOW_INSERT_SECONDS` (0: neither)."""
+        now = time.monotonic()
         since = self._stalled_since
-        return 0.0 if since is None else time.monotonic() - since
+        if self._hung():
+            sending = self._sending_since or now
+            since = sending if since is None else min(since, sending)
+        return 0.0 if since is None else now - since
+
+    def stall(self) -> str:
+        """What keeps the log from draining, in words ('' when nothing does)."""
+        stalled = self.stalled_seconds()
+        if self._hung():
+            return f"the store has not answered an insert for {stalled:.0f}s"
+        if stalled > 0:
+            return f"the store has refused logged data for {stalled:.0f}s: {self.last_error}"
+        return ""
+
+    def _hung(self) -> bool:
+        """An insert has been in flight for :data:`SLOW_INSERT_SECONDS` or more."""
+        sending = self._sending_since
+        return sending is not None and time.monotonic() - sending >= SLOW_INSERT_SECONDS
 
     # -- rounds -------------------------------------------------------------------------
 
@@ -207,14 +235,12 @@ class Flusher:
                         trimmed.add(seq)
                     else:
                         stuck = True
-            except Exception as error:  # a bug or an unreadable file: report, back off, retry
-                log.exception("the flusher failed; retrying")
-                self.last_error = str(error)[:300]
+            except Exception as error:  # a bug, an unreadable file, a full disk: back off
+                self._round_failed(error)
                 stuck = failed = True
-            if stuck and self._stalled_since is None:
-                self._stalled_since = time.monotonic()
-            elif not stuck:
-                self._stalled_since = None
+            self._report(stuck)
+            if not failed:
+                self._failed_delay = 0.0
             with self._rounds:
                 self._last_round = _Round(
                     self._last_round.number + 1,
@@ -227,10 +253,38 @@ class Flusher:
             self._wake.wait(self._next_wait(stuck, progress))
             self._wake.clear()
 
+    def _round_failed(self, error: Exception) -> None:
+        """Count a failed round; say so once per distinct error, with its traceback."""
+        self.stats.store_error()
+        message = str(error)[:300]
+        if message != self.last_error or self._stalled_since is None:
+            log.exception("the flusher failed (retrying with backoff): %s", message)
+        self.last_error = message
+        self._failed_delay = min(max(self._failed_delay * 2, 0.1), self.max_retry_delay)
+
+    def _report(self, stuck: bool) -> None:
+        """Track the stall; one line when it begins and one when it ends, not per retry."""
+        if stuck and self._stalled_since is None:
+            self._stalled_since = time.monotonic()
+            log.warning(
+                "the store does not take logged data (%s); retrying with backoff, exports are "
+                "still acknowledged into the write-ahead log",
+                self.last_error,
+            )
+        elif not stuck and self._stalled_since is not None:
+            log.warning(
+                "the store takes logged data again after %.0fs",
+                time.monotonic() - self._stalled_since,
+            )
+            self._stalled_since = None
+
     def _next_wait(self, stuck: bool, progress: bool) -> float:
-        """No wait after progress; otherwise until the next retry or the next seal is due."""
+        """No wait after progress; after a failed round, its backoff; otherwise until the next
+        retry or the next seal is due."""
         if progress and not stuck:
             return 0
+        if self._failed_delay:
+            return self._failed_delay
         idle = min(self.flush_interval, 0.25)
         if not stuck:
             return idle
@@ -351,33 +405,26 @@ class Flusher:
         self._refused_now.add(seq)
         failing.delay = min(max(failing.delay * 2, 0.1), self.max_retry_delay)
         failing.due = time.monotonic() + failing.delay
-        if failing.failures & (failing.failures - 1):
-            return False  # said at the 1st, 2nd, 4th, 8th... failure, not at every retry
-        log.warning(
-            "the store refused %d %s export(s) of segment %d (%d time(s)), retrying in %.1fs: %s",
-            len(records),
-            signal.name.lower(),
-            seq,
-            failing.failures,
-            failing.delay,
-            self.last_error,
-        )
-        return False
+        return False  # said once per stall (_report), not at every retry
 
     def _send(self, signal: Signal, records: list[Record], token: str) -> None:
         table, message = LANDING[signal]
-        self.store.insert_protobuf(
-            table,
-            length_delimited(records),
-            otlp_schema(),
-            message,
-            {
-                "input_format_protobuf_oneof_presence": 1,
-                "insert_deduplication_token": token,
-                "deduplicate_blocks_in_dependent_materialized_views": 1,
-                "max_partitions_per_insert_block": MAX_PARTITIONS_PER_INSERT,
-            },
-        )
+        self._sending_since = time.monotonic()
+        try:
+            self.store.insert_protobuf(
+                table,
+                length_delimited(records),
+                otlp_schema(),
+                message,
+                {
+                    "input_format_protobuf_oneof_presence": 1,
+                    "insert_deduplication_token": token,
+                    "deduplicate_blocks_in_dependent_materialized_views": 1,
+                    "max_partitions_per_insert_block": MAX_PARTITIONS_PER_INSERT,
+                },
+            )
+        finally:
+            self._sending_since = None
 
     def _probe(self, signal: Signal) -> bool:
         """Whether the store takes an empty export of ``signal`` (no rows) right now."""

@@ -132,7 +132,7 @@ def health_routes(
         return PlainTextResponse("ok\n")
 
     async def readyz(request: Request) -> Response:
-        problems = await run_in_threadpool(ready)
+        problems = ready()  # cheap and never blocking: no thread a probe could use up
         if problems:
             return PlainTextResponse("not ready: " + "; ".join(problems) + "\n", 503)
         return PlainTextResponse("ready\n")

@@ -23,6 +23,9 @@ from exptrace.ingest.schema import COLUMN_COMMENTS, SCHEMA_VERSION, Schema, Tabl
 from exptrace.ingest.sqltext import literal
 from exptrace.ingest.store import ReadOnlyStore, Store, StoreError, open_store
 
+UNKNOWN_INGEST_TIME = "toDateTime64(0, 3)"
+"""``IngestTime`` of rows a Collector wrote before exptrace adopted its table."""
+
 
 class SchemaError(StoreError):
     """The store's schema cannot be used as it is (missing, newer, or set up differently)."""
@@ -197,7 +200,9 @@ def _reconcile(store: Store, schema: Schema, table: Table, name: str, cluster: s
                 store.command(f"ALTER TABLE {name}{on} MODIFY COLUMN {definition}")
         return
     for column, definition in definitions.items():
-        if column not in present:
+        if column == "IngestTime" and column not in present:
+            _add_ingest_time(store, name, on, definition)
+        elif column not in present:
             store.command(f"ALTER TABLE {name}{on} ADD COLUMN IF NOT EXISTS {definition}")
     indexes = {
         row[0]
@@ -216,6 +221,17 @@ def _reconcile(store: Store, schema: Schema, table: Table, name: str, cluster: s
     for column, comment in COLUMN_COMMENTS.get(table.name, {}).items():
         if columns.get(column) == "":  # present without a comment: never replace one
             store.command(f"ALTER TABLE {name}{on} COMMENT COLUMN {column} {literal(comment)}")
+
+
+def _add_ingest_time(store: Store, name: str, on: str, definition: str) -> None:
+    """Add ``IngestTime`` to an adopted table with the rows already in it at 0 (unknown),
+    written into their parts. Left to a ``DEFAULT now64(3)``, their ingest time would be
+    computed at every read and move. The insert default is set afterwards (the caller)."""
+    unknown = definition.replace(" DEFAULT now64(3)", f" DEFAULT {UNKNOWN_INGEST_TIME}")
+    store.command(f"ALTER TABLE {name}{on} ADD COLUMN IF NOT EXISTS {unknown}")
+    store.command(
+        f"ALTER TABLE {name}{on} MATERIALIZE COLUMN IngestTime SETTINGS mutations_sync = 2"
+    )
 
 
 def _ensure_views(store: Store, schema: Schema, cluster: str | None) -> None:

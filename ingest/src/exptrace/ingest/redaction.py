@@ -49,7 +49,8 @@ _CARD_ISSUERS = (
     r"|62\d{14,17}"
     r"|(?:5018|5020|5038|6304|6759|676[1-3])\d{8,15})$"
 )
-_BASIC_CANDIDATE = r"(?i)\bbasic\s+([A-Za-z0-9+/]{4,}={0,2})"
+_BASIC_CANDIDATE = r"(?i)\bbasic\s+[A-Za-z0-9+/]{4,}={0,2}"
+_BASIC_SCHEME = r"(?i)^basic\s+"
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,8 @@ class Redaction:
         """The string ``expr`` with every mask and detector match replaced (inline SQL).
 
         One combined pattern decides first whether any rule could apply; most strings pass
-        that single scan and are returned as they are.
+        that single scan and are returned as they are. Every step is linear in the length of
+        the string: a pattern scan, or one pass over its candidates (:func:`_replace_matches`).
         """
         triggers = list(self.masks)
         out = expr
@@ -102,19 +104,23 @@ class Redaction:
             out = f"replaceRegexpAll({out}, {literal(_combine(self.masks))}, {literal(REDACTED)})"
         if "basic-auth" in self.detectors:
             triggers.append(_BASIC_CANDIDATE)
-            credentials = (
-                f"arrayFilter(c -> position(tryBase64Decode(c), ':') > 0, "
-                f"extractAll({out}, {literal(_BASIC_CANDIDATE)}))"
+            credential = f"replaceRegexpOne(c, {literal(_BASIC_SCHEME)}, '')"
+            out = _replace_matches(
+                out,
+                _BASIC_CANDIDATE,
+                f"if(position(tryBase64Decode({credential}), ':') > 0, "
+                f"concat(substring(c, 1, length(c) - length({credential})), {literal(REDACTED)}), "
+                "c)",
             )
-            out = _replace_each(out, credentials)
         if "card-number" in self.detectors:
             triggers.append(_CARD_CANDIDATE)
             digits = "replaceRegexpAll(c, '[^0-9]', '')"
-            cards = (
-                f"arrayFilter(c -> match({digits}, {literal(_CARD_ISSUERS)}) "
-                f"AND {_luhn(digits)}, extractAll({out}, {literal(_CARD_CANDIDATE)}))"
+            out = _replace_matches(
+                out,
+                _CARD_CANDIDATE,
+                f"if(match({digits}, {literal(_CARD_ISSUERS)}) AND {_luhn(digits)}, "
+                f"{literal(REDACTED)}, c)",
             )
-            out = _replace_each(out, cards)
         if not triggers:
             return expr
         return f"if(match({expr}, {literal(_combine(triggers))}), {out}, {expr})"
@@ -190,8 +196,21 @@ def _combine(patterns: list[str] | tuple[str, ...]) -> str:
     return "|".join(f"(?i:{p[4:]})" if p.startswith("(?i)") else f"(?:{p})" for p in patterns)
 
 
-def _replace_each(text: str, found: str) -> str:
-    return f"arrayFold((acc, c) -> replaceAll(acc, c, {literal(REDACTED)}), {found}, {text})"
+def _replace_matches(text: str, pattern: str, replacement: str) -> str:
+    """``text`` with each match ``c`` of ``pattern`` replaced by ``replacement`` (SQL of ``c``).
+
+    The text between matches (``splitByRegexp``) and the matches (``extractAll``) are zipped
+    and joined in one pass, so the cost is linear in the text however many matches it holds.
+    (Replacing each match in the whole text in turn costs text length times matches: a
+    2 MiB string of distinct card numbers took minutes.) ``pattern`` never matches the empty
+    string, so both functions find the same matches.
+    """
+    pieces = f"splitByRegexp({literal(pattern)}, {text})"
+    matches = f"arrayPushBack(extractAll({text}, {literal(pattern)}), '')"
+    return (
+        f"arrayStringConcat(arrayMap((p, c) -> concat(p, if(c = '', '', {replacement})), "
+        f"{pieces}, {matches}))"
+    )
 
 
 def _luhn(digits: str) -> str:

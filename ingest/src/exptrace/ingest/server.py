@@ -22,11 +22,13 @@ from exptrace.ingest.http_receiver import bearer_check, build_app, health_routes
 from exptrace.ingest.intake import Intake
 from exptrace.ingest.migrate import ensure_schema
 from exptrace.ingest.ports import refuse_if_taken
+from exptrace.ingest.probe import StoreProbe
 from exptrace.ingest.schema import Schema
 from exptrace.ingest.selfmetrics import SelfMetrics
 from exptrace.ingest.settings import IngestSettings, split_endpoint
 from exptrace.ingest.stats import IngestStats
-from exptrace.ingest.store import Store, StoreError, open_store
+from exptrace.ingest.store import Store, StoreError
+from exptrace.ingest.storelink import LinkedStore
 from exptrace.ingest.wal import Damage, WriteAheadLog
 from exptrace.propagation.settings import invalid
 
@@ -72,20 +74,15 @@ class IngestServer:
             segment_bytes=settings.wal_segment_bytes,
             on_damage=self._keep_damage,
         )
+        self.schema = Schema(
+            retention_days=settings.retention_days,
+            redaction=settings.redaction(),
+            known_only=settings.known_experiments_only,
+        )
         try:
             self.recent = RecentExports(self.wal, settings.dedup_window, self.stats)
-            self.store: Store = open_store(settings.store_url)
-            check_masks(self.store, settings)
-            self.schema = Schema(
-                retention_days=settings.retention_days,
-                redaction=settings.redaction(),
-                known_only=settings.known_experiments_only,
-            )
-            ensure_schema(
-                self.store,
-                self.schema,
-                settings.cluster,
-                change_settings=settings.change_store_settings,
+            self.store = LinkedStore(
+                settings.store_url, self._set_up, max_delay=settings.store_retry_max_delay
             )
         except BaseException:
             self.wal.close()
@@ -141,17 +138,33 @@ class IngestServer:
                 *routes,
             ]
         )
+        self.store_probe = StoreProbe(lambda: self.store.query("SELECT 1"))
         self._grpc: grpc.Server | None = None
         self._http: uvicorn.Server | None = None
         self._http_thread: threading.Thread | None = None
         self.grpc_port = 0
         self.http_port = 0
 
-    def add_views(self, views: Sequence[tuple[str, str]]) -> None:
-        """Create (or replace in place) the ``(name, select)`` query views handed over."""
-        self.schema = replace(self.schema, query_views=tuple(views))
+    def _set_up(self, store: Store) -> None:
+        """Check the masks, bring the schema up to date, create the query views."""
+        check_masks(store, self.settings)
+        ensure_schema(
+            store,
+            self.schema,
+            self.settings.cluster,
+            change_settings=self.settings.change_store_settings,
+        )
         for statement in self.schema.query_view_statements(self.settings.cluster):
-            self.store.command(statement)
+            store.command(statement)
+
+    def add_views(self, views: Sequence[tuple[str, str]]) -> None:
+        """Create (or replace in place) the ``(name, select)`` query views handed over; with
+        the store not reached yet, they are created once it is."""
+        with self.store.lock:
+            self.schema = replace(self.schema, query_views=tuple(views))
+            if self.store.ready:
+                for statement in self.schema.query_view_statements(self.settings.cluster):
+                    self.store.command(statement)
 
     def add_routes(self, routes: Sequence[BaseRoute]) -> None:
         """Serve more HTTP routes (the query API) next to OTLP/HTTP; call before start()."""
@@ -172,17 +185,15 @@ class IngestServer:
     def problems(self) -> list[str]:
         """Why the receiver cannot take and store data now (empty when ready)."""
         found = []
+        if self.wal.fault is not None:
+            found.append(f"the write-ahead log cannot take data: {self.wal.fault}")
         if self.wal.total_bytes > 0.9 * self.wal.max_bytes:
             found.append("write-ahead log over 90% full")
-        stalled = self.flusher.stalled_seconds()
-        if stalled >= STALL_REPORTED_AFTER:
-            found.append(
-                f"the store has refused logged data for {stalled:.0f}s: {self.flusher.last_error}"
-            )
-        try:
-            self.store.query("SELECT 1")
-        except Exception as error:
-            found.append(f"store unreachable: {str(error)[:200]}")
+        if self.flusher.stalled_seconds() >= STALL_REPORTED_AFTER:
+            found.append(self.flusher.stall())
+        unreachable = self.store_probe.problem()
+        if unreachable is not None:
+            found.append(unreachable)
         return found
 
     def start(self) -> IngestServer:
@@ -201,6 +212,7 @@ class IngestServer:
         refuse_if_taken(settings.grpc_endpoint, "OTLP/gRPC")
         refuse_if_taken(settings.http_endpoint, "OTLP/HTTP")
         self.flusher.start()
+        self.store_probe.start()
         if self.self_metrics is not None:
             self.self_metrics.start()
         tls = None
@@ -258,6 +270,7 @@ class IngestServer:
                 self._http_thread.join(10)
         if self.self_metrics is not None:
             self.self_metrics.stop()
+        self.store_probe.stop()
         self.flusher.stop(drain=drain)
         self.wal.close()
         self.store.close()

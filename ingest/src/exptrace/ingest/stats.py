@@ -184,7 +184,7 @@ class IngestStats:
         family(
             "exptrace_ingest_store_errors_total",
             "counter",
-            "Failed store operations (retried).",
+            "Failed store operations and flusher rounds (retried with backoff).",
             [("", snap.store_errors)],
         )
         family(

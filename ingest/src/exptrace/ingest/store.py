@@ -260,10 +260,14 @@ class ChdbStore(Store):
             for k, v in settings.items()
         )
         scratch = self.path / "inserts"
-        scratch.mkdir(exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=scratch, suffix=".bin") as f:
-            f.write(data)
-            f.flush()
+        with contextlib.ExitStack() as held:
+            try:
+                scratch.mkdir(exist_ok=True)
+                f = held.enter_context(tempfile.NamedTemporaryFile(dir=scratch, suffix=".bin"))
+                f.write(data)
+                f.flush()
+            except OSError as error:  # a full disk: an outage of the store, retried with backoff
+                raise StoreError(f"cannot write the insert's scratch file: {error}") from error
             sql = (
                 f"INSERT INTO {identifier(table)} FROM INFILE {literal(f.name)}"
                 + (f" SETTINGS {clause}" if clause else "")

@@ -15,10 +15,19 @@ in a directory (the highest one is the name of an empty file, ``last-segment.<n>
 before each new segment: no data block is needed, so it works on a full disk), so ``(id,
 segment)`` names a segment for the life of the directory. The total size on disk is bounded:
 past it, :class:`WalFull` asks clients to back off.
+
+A fault clears by itself. When an fsync fails (EIO, ENOSPC), the records appended since the
+last successful one are cut from the segment before their appenders are refused, so a refused
+export is never stored (its client's retry is); the syncer retries every
+:data:`FAULT_RETRY_SECONDS` and the next fsync that works ends the fault. A write that fails
+(a full disk) is cut back the same way; the fault ends at the next write that works, when
+the flusher frees a segment, or when the filesystem has room for a segment again.
+:attr:`WriteAheadLog.fault` says why the log cannot take data.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import secrets
@@ -40,6 +49,8 @@ KEY_BYTES = 32
 SEGMENT_PREFIX = "seg-"
 SEGMENT_SUFFIX = ".wal"
 LAST_SEGMENT = "last-segment."
+FAULT_RETRY_SECONDS = 0.5
+"""How often a log whose fsync failed tries again, with no append asking it to."""
 
 
 class Signal(IntEnum):
@@ -56,6 +67,14 @@ class WalFull(WalError):
     """The log reached its size bound; clients should retry later."""
 
 
+class WalPending(WalError):
+    """The record is in the log but was not synced in time: it may still be stored."""
+
+    def __init__(self, message: str, ticket: Ticket) -> None:
+        super().__init__(message)
+        self.ticket = ticket
+
+
 class WalBusy(WalError):
     """Another process owns the log directory."""
 
@@ -66,6 +85,8 @@ class Ticket:
 
     segment: int
     end: int
+    epoch: int = 0
+    """The number of sync failures before the append: a failure voids later records."""
 
 
 @dataclass(frozen=True)
@@ -151,7 +172,10 @@ class WriteAheadLog:
         self._durable = Ticket(self._active.seq, 0)
         self._dirty = threading.Event()
         self._closed = False
-        self._sync_error: OSError | None = None
+        self._epoch = 0
+        self._cuts: dict[int, Ticket] = {}  # epoch -> what was durable when it ended
+        self._sync_fault: str | None = None
+        self._write_fault: str | None = None
         self._syncer = threading.Thread(
             target=self._sync_loop, name="exptrace-wal-sync", daemon=True
         )
@@ -249,8 +273,6 @@ class WriteAheadLog:
         with self._lock:
             if self._closed:
                 raise WalError("the write-ahead log is closed")
-            if self._sync_error is not None:
-                raise WalError(f"the write-ahead log cannot sync: {self._sync_error}")
             if self.total_bytes + size > self.max_bytes:
                 raise WalFull(
                     f"the write-ahead log holds {self.total_bytes} of {self.max_bytes} bytes"
@@ -264,14 +286,17 @@ class WriteAheadLog:
                 written = os.write(self._active.fd, header + payload)
             except OSError as error:
                 self._truncate_active()
-                raise WalError(f"cannot write the write-ahead log: {error}") from error
+                self._write_fault = f"cannot write the write-ahead log: {error}"
+                raise WalError(self._write_fault) from error
             if written != size:
                 self._truncate_active()
-                raise WalError("short write to the write-ahead log (disk full?)")
+                self._write_fault = "short write to the write-ahead log (disk full?)"
+                raise WalError(self._write_fault)
+            self._write_fault = None
             self._active.size += size
             self._sizes[self._active.seq] = self._active.size
             self._signals.setdefault(self._active.seq, set()).add(signal)
-            ticket = Ticket(self._active.seq, self._active.size)
+            ticket = Ticket(self._active.seq, self._active.size, self._epoch)
         self._dirty.set()
         return ticket
 
@@ -280,16 +305,22 @@ class WriteAheadLog:
         os.ftruncate(self._active.fd, self._active.size)
 
     def wait(self, ticket: Ticket, timeout: float = 30.0) -> None:
-        """Block until ``ticket`` is on disk; raises WalError on timeout or sync failure."""
+        """Block until ``ticket`` is on disk; raises WalError on timeout or when a failed sync
+        cut its record from the log (it will never be stored)."""
         deadline = time.monotonic() + timeout
         with self._synced:
             while not self._is_durable(ticket):
-                if self._sync_error is not None:
-                    raise WalError(f"the write-ahead log cannot sync: {self._sync_error}")
+                if ticket.epoch != self._epoch:
+                    raise WalError(f"the write-ahead log cannot sync: {self._sync_fault}")
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise WalError("timed out waiting for the write-ahead log to sync")
+                    raise WalPending("timed out waiting for the write-ahead log to sync", ticket)
                 self._synced.wait(remaining)
+
+    def voided(self, ticket: Ticket) -> bool:
+        """Whether a failed sync cut ``ticket``'s record from the log (it is never stored)."""
+        with self._synced:
+            return ticket.epoch != self._epoch and not self._is_durable(ticket)
 
     def append_durable(self, signal: Signal, payload: bytes, timeout: float = 30.0) -> Ticket:
         """Append and wait until the record is durable: the acknowledgement point."""
@@ -298,15 +329,17 @@ class WriteAheadLog:
         return ticket
 
     def _is_durable(self, ticket: Ticket) -> bool:
-        durable = self._durable
+        durable = self._cuts.get(ticket.epoch, self._durable)
         return ticket.segment < durable.segment or (
             ticket.segment == durable.segment and ticket.end <= durable.end
         )
 
     def _sync_loop(self) -> None:
         while True:
-            self._dirty.wait()
+            self._dirty.wait(FAULT_RETRY_SECONDS if self.fault else None)
             self._dirty.clear()
+            if self._write_fault and self._room() >= self.segment_bytes:
+                self._write_fault = None
             with self._lock:
                 if self._closed:
                     return
@@ -315,21 +348,56 @@ class WriteAheadLog:
             try:
                 os.fsync(fd)
             except OSError as error:
-                with self._synced:
-                    self._sync_error = error
-                    self._synced.notify_all()
+                # Said before the lock is taken: a seal in between must not sync (and so
+                # acknowledge) what the kernel may already have dropped.
+                self._sync_fault = f"fsync failed: {error}"
+                self._void_unsynced()
                 continue
             finally:
                 os.close(fd)
             with self._synced:
                 if (segment, end) > (self._durable.segment, self._durable.end):
                     self._durable = Ticket(segment, end)
+                self._sync_fault = None
                 self._synced.notify_all()
+
+    def _void_unsynced(self) -> None:
+        """Cut every record appended since the last good sync; their appenders are refused.
+
+        Their bytes may or may not be on disk: kept, a refused export would be stored and
+        stored again after its client's retry. Nothing later can be acknowledged until a
+        sync works, and that sync also makes the cut durable.
+        """
+        with self._lock, self._synced:
+            durable = self._durable
+            if durable.segment == self._active.seq and self._active.size > durable.end:
+                try:
+                    os.ftruncate(self._active.fd, durable.end)
+                except OSError:
+                    return  # the records stay: their appenders wait for a sync that works
+                self._active.size = durable.end
+                self._sizes[self._active.seq] = durable.end
+            self._cuts[self._epoch] = durable
+            self._epoch += 1
+            self._synced.notify_all()
+
+    def _room(self) -> int:
+        """Bytes free for this process on the log's filesystem."""
+        stats = os.statvfs(self.directory)
+        return stats.f_bavail * stats.f_frsize
+
+    @property
+    def fault(self) -> str | None:
+        """Why the log cannot take data now (a failing fsync or write), or None."""
+        return self._sync_fault or self._write_fault
 
     # -- sealing and reading -----------------------------------------------------------------
 
     def _seal_active(self) -> None:
-        """Close the active segment (fsynced) and start the next; caller holds ``_lock``."""
+        """Close the active segment (fsynced) and start the next; caller holds ``_lock``.
+        Raises WalError while a failed sync is unresolved, OSError if this one fails."""
+        if self._sync_fault is not None:
+            raise WalError(f"cannot seal the log while it cannot sync: {self._sync_fault}")
         old = self._active
         os.fsync(old.fd)
         self._active = self._open(old.seq + 1)  # may fail (disk full): ``old`` stays active
@@ -346,7 +414,7 @@ class WriteAheadLog:
                 return False
             if time.monotonic() - self._active.created < seconds:
                 return False
-            self._seal_active()
+            self._seal_or_raise()
             return True
 
     def seal(self) -> int:
@@ -354,8 +422,15 @@ class WriteAheadLog:
         active: every record appended before this call is in a sealed segment below it."""
         with self._lock:
             if not self._closed and self._active.size:
-                self._seal_active()
+                self._seal_or_raise()
             return self._active.seq
+
+    def _seal_or_raise(self) -> None:
+        """:meth:`_seal_active`, a failure raised as WalError; caller holds ``_lock``."""
+        try:
+            self._seal_active()
+        except OSError as error:
+            raise WalError(f"cannot seal the log segment: {error}") from error
 
     def sealed(self) -> list[int]:
         """Sealed segments waiting to be flushed, oldest first."""
@@ -374,6 +449,7 @@ class WriteAheadLog:
             self._signals.pop(seq, None)
         self._path(seq).unlink(missing_ok=True)
         _fsync_dir(self.directory)
+        self._write_fault = None  # space freed: the next append may well fit
 
     def holds_elsewhere(self, signal: Signal, seq: int) -> bool:
         """Whether any segment but ``seq`` (the active one included) holds ``signal`` records."""
@@ -408,7 +484,8 @@ class WriteAheadLog:
             if self._closed:
                 return
             self._closed = True
-            os.fsync(self._active.fd)
+            with contextlib.suppress(OSError):  # nothing unsynced was acknowledged
+                os.fsync(self._active.fd)
             os.close(self._active.fd)
             if not self._active.size:
                 self._active.path.unlink(missing_ok=True)

@@ -5,7 +5,9 @@
 -- arrival: how late telemetry reaches the store after it happened (span end or log time to
 --   IngestTime), for what was stored in the window, per signal and service. Telemetry dated
 --   after it was stored (clock skew, bad timestamps) is counted as future_dated and kept out
---   of the quantiles, where it would read as negative lateness.
+--   of the quantiles, where it would read as negative lateness. Rows whose ingest time is
+--   unknown (IngestTime 0: written by a Collector before exptrace adopted its tables) are
+--   left out of arrival altogether, whatever the window.
 SELECT * FROM (
 SELECT 'pipeline' AS measure, '' AS signal, ServiceName AS service, count() AS items,
        quantileExact(0.5)(Value * 1000) AS p50_ms, quantileExact(0.99)(Value * 1000) AS p99_ms,
@@ -24,10 +26,12 @@ FROM (
            dateDiff('millisecond', Timestamp + toIntervalNanosecond(Duration), IngestTime) AS late_ms
     FROM otel_traces
     WHERE IngestTime >= {start:DateTime64(9)} AND IngestTime < {end:DateTime64(9)}
+      AND IngestTime > 0
     UNION ALL
     SELECT 'logs', ServiceName, dateDiff('millisecond', Timestamp, IngestTime)
     FROM otel_logs
     WHERE IngestTime >= {start:DateTime64(9)} AND IngestTime < {end:DateTime64(9)}
+      AND IngestTime > 0
 )
 GROUP BY signal, service
 )

@@ -1,0 +1,145 @@
+"""The receiver's store, reached in the background when a server is down at start.
+
+A ClickHouse server that does not answer when the receiver starts does not stop it: the
+receiver acknowledges into its write-ahead log while a thread keeps trying to open the store
+and set it up (``setup``: schema, views), the wait doubling up to ``max_delay``. Until then
+every call raises :class:`StoreUnavailable`, so the flusher retries with backoff and reports
+the stall, and ``/readyz`` says why. An embedded store, or a server that answers with an
+error (a wrong setting, a newer schema), is set up at start as before: start-up stops.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import urlparse
+
+from exptrace.ingest.migrate import SchemaError
+from exptrace.ingest.store import Result, Store, StoreError, open_store
+
+log = logging.getLogger(__name__)
+
+START_WAIT = 10.0
+"""Seconds start-up waits for a server's first answer before going on without it."""
+
+
+class StoreUnavailable(StoreError):
+    """The store has not been reached (and set up) yet: retry later."""
+
+
+def transient(error: BaseException) -> bool:
+    """Whether ``error`` says the server could not be reached, not that it refused."""
+    return (
+        isinstance(error, StoreError) and error.code is None and not isinstance(error, SchemaError)
+    )
+
+
+class LinkedStore(Store):
+    """The store at ``url`` once it is open and ``setup`` has run on it.
+
+    ``lock`` is held while ``setup`` runs and the store is published: whoever changes what
+    ``setup`` creates holds it too, and acts on the store only when :attr:`ready`.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        setup: Callable[[Store], None],
+        *,
+        max_delay: float = 5.0,
+        start_wait: float = START_WAIT,
+    ) -> None:
+        self._target = url
+        parsed = urlparse(url)
+        self.url = parsed._replace(netloc=parsed.netloc.rpartition("@")[2]).geturl()
+        self.lock = threading.Lock()
+        self._setup = setup
+        self._max_delay = max_delay
+        self._inner: Store | None = None
+        self._error = "not tried yet"
+        self._fatal: BaseException | None = None
+        self._waiting = True
+        self._answered = threading.Event()
+        self._stop = threading.Event()
+        if url.split("://", 1)[0].lower() == "chdb":
+            self._open()  # embedded: it opens or start-up stops
+            return
+        thread = threading.Thread(target=self._run, name="exptrace-store-link", daemon=True)
+        thread.start()
+        self._answered.wait(start_wait)
+        self._waiting = False
+        if self._fatal is not None:
+            raise self._fatal
+        if self._inner is None:
+            log.warning(
+                "the store %s does not answer (%s); receiving into the write-ahead log and "
+                "retrying in the background",
+                self.url,
+                self._error,
+            )
+
+    @property
+    def ready(self) -> bool:
+        """Whether the store is open and set up."""
+        return self._inner is not None
+
+    def _open(self) -> None:
+        store = open_store(self._target)
+        try:
+            with self.lock:
+                self._setup(store)
+                self._inner = store
+        except BaseException:
+            store.close()
+            raise
+
+    def _run(self) -> None:
+        delay = 0.1
+        while not self._stop.is_set():
+            try:
+                self._open()
+            except Exception as error:
+                if self._waiting and not transient(error):
+                    self._fatal = error  # start-up reports it and stops
+                    self._answered.set()
+                    return
+                said, self._error = self._error, str(error)[:300]
+                if not self._waiting and self._error != said:  # once per change of error
+                    log.warning("the store %s: %s; retrying", self.url, self._error)
+            else:
+                if not self._waiting:
+                    log.warning("the store %s answers again and is set up", self.url)
+                self._answered.set()
+                return
+            self._answered.set()
+            self._stop.wait(delay)
+            delay = min(delay * 2, self._max_delay)
+
+    def _store(self) -> Store:
+        inner = self._inner
+        if inner is None:
+            raise StoreUnavailable(f"the store is not reachable yet: {self._error}")
+        return inner
+
+    def command(self, sql: str, parameters: Mapping[str, Any] | None = None) -> None:
+        self._store().command(sql, parameters)
+
+    def query(self, sql: str, parameters: Mapping[str, Any] | None = None) -> Result:
+        return self._store().query(sql, parameters)
+
+    def insert_raw(
+        self, table: str, data: bytes, fmt: str, settings: Mapping[str, str | int]
+    ) -> None:
+        self._store().insert_raw(table, data, fmt, settings)
+
+    def insert_protobuf(
+        self, table: str, data: bytes, schema: str, message: str, settings: Mapping[str, str | int]
+    ) -> None:
+        self._store().insert_protobuf(table, data, schema, message, settings)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._inner is not None:
+            self._inner.close()
