@@ -166,4 +166,8 @@ def test_an_empty_scope_is_no_verdict_in_the_cli_and_the_api(server):
     silent = text(server, "report", "silent-exp", "--last", "1h")
     assert "No verdict: no request in this window carries experiment 'silent-exp'" in silent
     report = json.loads(text(server, "--json", "report", "silent-exp", "--last", "1h"))
-    assert report["empty"] and report["comparisons"] == []
+    assert report["empty"]
+    # The registered treatment keeps its row, with no verdict to give.
+    assert [(c["variant"], c["decision"]) for c in report["comparisons"]] == [
+        ("treatment", "inconclusive")
+    ]

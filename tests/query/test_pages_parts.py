@@ -27,11 +27,12 @@ def test_each_metric_row_carries_its_own_verdict_not_the_variants():
     assert decision(comparison) == "fail"
 
 
-def test_the_unit_line_says_how_many_units_were_identified():
+def test_the_unit_line_says_how_many_requests_had_a_unit():
     unit = {"attribute": "user.id", "attribute_from": "registry", "analysis": "units"}
-    assert render.unit_words({**unit, "identified_units": 508, "units": 578}) == (
-        "user.id (registered), 578 units: 508 identified by it, the other 70 are requests "
-        "without it, each counted as its own unit"
+    partial = {**unit, "units": 508, "unidentified_requests": 70, "coverage": 0.9}
+    assert render.unit_words({**partial, "low_coverage": True}) == (
+        "user.id (registered), 508 units; 90.0% of requests carry one (70 without one left out)"
+        " (LOW: see notes)"
     )
     fallback = {**unit, "analysis": "requests", "identified_units": 0, "units": 9}
     assert "no request carries user.id" in render.unit_words(fallback)
@@ -53,9 +54,10 @@ def test_bucket_width_keeps_at_most_forty_buckets():
         ),
         (
             {"attribute": "exptrace.unit", "attribute_from": "registry", "analysis": "units",
-             "units": 3, "identified_units": 2},
-            "Unit of analysis: exptrace.unit (the default, as registered), 3 units: 2 identified "
-            "by it, the other 1 are requests without it, each counted as its own unit",
+             "units": 2, "identified_units": 2, "unidentified_requests": 1, "coverage": 2 / 3,
+             "low_coverage": True},
+            "Unit of analysis: exptrace.unit (the default, as registered), 2 units; 66.7% of "
+            "requests carry one (1 without one left out) (LOW: see notes)",
         ),
         (
             {"attribute": "exptrace.unit", "attribute_from": "default", "analysis": "requests",

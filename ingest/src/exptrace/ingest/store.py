@@ -263,9 +263,14 @@ class ChdbStore(Store):
         with contextlib.ExitStack() as held:
             try:
                 scratch.mkdir(exist_ok=True)
-                f = held.enter_context(tempfile.NamedTemporaryFile(dir=scratch, suffix=".bin"))
-                f.write(data)
-                f.flush()
+                # Unbuffered: a write that fails on a full disk leaves nothing for close() to
+                # flush, so the failure surfaces here once, not again from the file's cleanup.
+                f = held.enter_context(
+                    tempfile.NamedTemporaryFile(dir=scratch, suffix=".bin", buffering=0)
+                )
+                view = memoryview(data)
+                while view:
+                    view = view[f.write(view) :]
             except OSError as error:  # a full disk: an outage of the store, retried with backoff
                 raise StoreError(f"cannot write the insert's scratch file: {error}") from error
             sql = (

@@ -178,8 +178,8 @@ def unit_words(unit: dict[str, Any]) -> str:
     words = f"{unit['attribute']} ({source}), {unit['units']:,} units"
     if unit.get("unidentified_requests"):
         words += (
-            f"; {pct(unit['coverage'], 1)} of requests carry one, the other "
-            f"{unit['unidentified_requests']:,} are left out"
+            f"; {pct(unit['coverage'], 1)} of requests carry one "
+            f"({unit['unidentified_requests']:,} without one left out)"
         )
     if unit.get("low_coverage"):
         words += " (LOW: see notes)"
