@@ -172,15 +172,6 @@ def badge(text: str, kind: str = "") -> str:
     return f'<span class="badge {esc(kind)}">{esc(text)}</span>'
 
 
-def pct(value: float | None, digits: int = 2) -> str:
-    return "-" if value is None else f"{value * 100:.{digits}f}%"
-
-
-def pp(value: float | None) -> str:
-    """A difference of two rates, in percentage points."""
-    return "-" if value is None else f"{value * 100:+.2f} pp"
-
-
 def ms(value: float | None) -> str:
     return "-" if value is None else f"{value:,.0f} ms"
 
@@ -203,15 +194,6 @@ def experiment_link(experiment_id: str, choice: Choice, text: str | None = None)
     query = window_query(choice)
     href = f"/ui/experiments/{path_segment(experiment_id)}" + (f"?{query}" if query else "")
     return f'<a href="{esc(href)}">{esc(text if text is not None else experiment_id)}</a>'
-
-
-def interval_text(pair: Sequence[float | None] | None) -> str:
-    if not pair or pair[0] is None or pair[1] is None:
-        return "-"
-    low, high = pair
-    if not (math.isfinite(low) and math.isfinite(high)):
-        return "-"
-    return f"[{pp(low)}, {pp(high)}]"
 
 
 def p_text(value: float | None) -> str:

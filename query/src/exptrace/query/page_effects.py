@@ -12,7 +12,12 @@ from typing import Any
 
 from exptrace.query import charts
 from exptrace.query.charts import Line, LineChart, esc
-from exptrace.query.html_parts import ms, p_text, pct, pp, table
+from exptrace.query.html_parts import (
+    ms,
+    p_text,
+    table,
+)
+from exptrace.query.render import pct, pp
 from exptrace.query.series import as_datetime
 
 METRIC_NAMES = {

@@ -23,12 +23,11 @@ from exptrace.query.html_parts import (
     overflow,
     page_of,
     path_segment,
-    pct,
-    pp,
     table,
     window_form,
 )
 from exptrace.query.registry import Experiment, Registry
+from exptrace.query.render import pct, pp
 from exptrace.query.series import Series, as_datetime, bucket_seconds
 
 ENTRY_SPANS_TIP = (

@@ -13,18 +13,15 @@ from exptrace.query.html_parts import (
     badge,
     choose_window,
     experiment_link,
-    interval_text,
     markers,
     ms,
     overflow,
     p_text,
     page_of,
-    pct,
-    pp,
     table,
     window_form,
 )
-from exptrace.query.render import ATTRIBUTION_NOTE, NO_PIPELINE
+from exptrace.query.render import ATTRIBUTION_NOTE, NO_PIPELINE, interval_text, pct, pp
 from exptrace.query.series import Series, as_datetime, bucket_seconds
 
 BURN_WINDOWS = ("5m", "30m", "1h", "6h", "3d")

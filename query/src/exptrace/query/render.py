@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Sequence
 from typing import Any
 
 from exptrace.propagation.context import UNIT_MEMBER
@@ -48,6 +50,21 @@ def signed_pct(value: float | None) -> str:
     return "-" if value is None else f"{value * 100:+.2f}%"
 
 
+def pp(value: float | None) -> str:
+    """A difference of two rates, in percentage points."""
+    return "-" if value is None else f"{value * 100:+.2f} pp"
+
+
+def interval_text(pair: Sequence[float | None] | None) -> str:
+    """An interval of rate differences, in percentage points."""
+    if not pair or pair[0] is None or pair[1] is None:
+        return "-"
+    low, high = pair
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return "-"
+    return f"[{pp(low)}, {pp(high)}]"
+
+
 def interval(pair: list[float | None] | None) -> str:
     if not pair or pair[0] is None or pair[1] is None:
         return "-"
@@ -62,6 +79,12 @@ def p_value(value: float | None) -> str:
     if value is None:
         return "-"
     return "<0.0001" if value < 1e-4 else f"{value:.4f}"
+
+
+def _raw_and_adjusted(comparison: dict[str, Any], test: str) -> str:
+    """A test's raw p-value and its Holm-adjusted one (the decision follows the adjusted)."""
+    raw, adjusted = comparison.get(f"{test}_p_value"), comparison.get(f"{test}_p_value_adjusted")
+    return f"{p_value(raw)} / {p_value(adjusted)}"
 
 
 def report(data: dict[str, Any]) -> str:
@@ -109,13 +132,13 @@ def report(data: dict[str, Any]) -> str:
             [
                 c["variant"],
                 f"{pct(c['error_rate'])} vs {pct(c['control_error_rate'])}",
-                interval(c.get("error_rate_diff_ci")),
+                interval_text(c.get("error_rate_diff_ci")),
                 "-"
                 if relative is None
                 else f"{signed_pct(relative)} {interval(c.get('error_rate_relative_ci'))}",
-                p_value(c.get("error_p_value")),
+                _raw_and_adjusted(c, "error"),
                 "-" if median is None else f"{median:+.1f}",
-                p_value(c.get("latency_p_value")),
+                _raw_and_adjusted(c, "latency"),
                 f"{decision.upper()}: {c['verdict']}" if decision else c["verdict"],
             ]
         )
@@ -131,9 +154,9 @@ def report(data: dict[str, Any]) -> str:
                     "error rate",
                     f"diff {level} CI",
                     "relative [CI]",
-                    "p",
+                    "p raw / adjusted",
                     "median diff ms",
-                    "p (latency)",
+                    "latency p raw / adj.",
                     "verdict",
                 ],
                 rows,
