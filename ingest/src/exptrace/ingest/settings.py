@@ -58,6 +58,9 @@ class IngestSettings:
     """Attribute telemetry only to experiments registered in the registry (an allow-list)."""
     self_metrics_interval: float = 0.0
     """Seconds between snapshots of the receiver's own metrics stored as OTLP (0: off)."""
+    watch_interval: float = field(default=60.0, metadata=setting(flag="--watch-interval"))
+    """Seconds between the watcher's rounds in ``exptrace up`` (0: no watcher); the receiver
+    alone (``exptrace-ingest``) has no watcher."""
     service_name: str = field(default="exptrace-ingest", metadata=setting(env="OTEL_SERVICE_NAME"))
     """Service name of the receiver's own telemetry (``OTEL_SERVICE_NAME``)."""
     cluster: str | None = None
@@ -95,6 +98,10 @@ class IngestSettings:
         if self.retention_days < 0:
             problem = f"must be 0 (keep) or more, got {self.retention_days}"
             raise invalid(self, "retention_days", problem)
+        if self.watch_interval < 0:
+            raise invalid(
+                self, "watch_interval", f"must be 0 (off) or more, got {self.watch_interval}"
+            )
         for name in ("max_future_seconds", "http_header_timeout", "http_body_timeout"):
             if not getattr(self, name) > 0:
                 raise invalid(self, name, f"must be more than 0, got {getattr(self, name)}")

@@ -24,6 +24,8 @@ from exptrace.query.registry import (
     RegistryError,
     known,
 )
+from exptrace.query.watch import Watcher
+from exptrace.query.watch_api import watch_endpoints
 from exptrace.query.window_check import parse_moment, parse_window
 
 _SET_BY_THE_REGISTRY = ("version", "changed_at", "changed_by", "status", "start_time", "end_time")
@@ -87,10 +89,14 @@ def api_routes(
     registry: Registry,
     authorized: Callable[[Request], bool],
     hosts: Hosts = LOOPBACK,
+    watcher: Watcher | None = None,
 ) -> list[BaseRoute]:
     """Routes for the query layer; every one needs the bearer token when one is configured,
-    and goes through the :class:`Gate` (Host, origin, JSON only, failures rate-limited)."""
+    and goes through the :class:`Gate` (Host, origin, JSON only, failures rate-limited).
+    ``watcher``: the one whose loop runs in this process, so a round asked for over the API
+    waits for the loop's (default: a watcher of its own)."""
     gate = Gate(authorized, hosts)
+    watcher = watcher or Watcher(queries, registry)
 
     def endpoint(fn: Callable[[Request], Any], status: int = 200):
         async def handle(request: Request) -> Response:
@@ -205,7 +211,10 @@ def api_routes(
         Route("/api/v1/experiments/{id}/history", endpoint(history), methods=["GET"]),
         *[
             Route(path, endpoint(fn, status), methods=[method])
-            for path, method, fn, status in act_endpoints(registry, actor)
+            for path, method, fn, status in [
+                *act_endpoints(registry, actor),
+                *watch_endpoints(watcher, actor),
+            ]
         ],
         Route("/api/v1/experiments/{id}/{action}", endpoint(change_status), methods=["POST"]),
         Route("/api/v1/report/{id}", endpoint(report), methods=["GET"]),

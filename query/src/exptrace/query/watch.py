@@ -95,6 +95,8 @@ class Watcher:
         self.registry = registry or queries.registry
         self.store = self.registry.store
         self.decisions = DecisionLog(self.store, self.registry)
+        self._lock = threading.Lock()
+        """One round at a time (the loop's and one asked for over the API)."""
 
     def state(self, experiment: str = "") -> list[dict[str, Any]]:
         """The latest finding per experiment, variant and rule."""
@@ -123,15 +125,17 @@ class Watcher:
 
     def round(self, now: dt.datetime | None = None) -> dict[str, Any]:
         """Evaluate every running experiment since its start, store what changed, act."""
-        began = time.monotonic()
-        at = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
-        try:
-            outcome = self._round(at)
-        except StoreError as error:
-            self._record(at, 0, 0, time.monotonic() - began, str(error)[:500])
-            raise
-        self._record(at, outcome["experiments"], len(outcome["changes"]), time.monotonic() - began)
-        return outcome
+        with self._lock:
+            began = time.monotonic()
+            at = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+            try:
+                outcome = self._round(at)
+            except StoreError as error:
+                self._record(at, 0, 0, time.monotonic() - began, str(error)[:500])
+                raise
+            seconds = time.monotonic() - began
+            self._record(at, outcome["experiments"], len(outcome["changes"]), seconds)
+            return outcome
 
     def _round(self, at: dt.datetime) -> dict[str, Any]:
         previous = {(r["experiment"], r["variant"], r["rule"]): r["state"] for r in self.state()}
