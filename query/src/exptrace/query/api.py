@@ -234,15 +234,35 @@ class Queries:
 
     # -- 2. comparison with control ------------------------------------------------------------
 
-    def report(self, experiment: str, window: Window) -> dict[str, Any]:
+    def run_window(self, experiment: str, now: dt.datetime | None = None) -> Window | None:
+        """The experiment's whole run: from its start to its stop (or ``now``, while it runs);
+        None when it is not registered or has never started."""
+        registered = self.registry.find(experiment)
+        if registered is None or registered.start_time is None:
+            return None
+        end = registered.end_time if registered.status != "running" else None
+        return Window.parse(start=registered.start_time, end=end or now)
+
+    def report(self, experiment: str, window: Window | None = None) -> dict[str, Any]:
         """Every variant against control at the randomization unit, valid while watched.
+
+        ``window`` None: the experiment's whole run (:meth:`run_window`), the question the
+        always-valid comparison answers however often it is asked; for an experiment that never
+        started, the last hour. A window given is a different question (``window.scope``
+        says which was answered).
 
         Per treatment: the error rate and the p50/p95/p99 latency effects with intervals and
         p-values (Holm-adjusted across treatments and metrics), a ``decision`` and the words
         for people; per arm, units and requests; SRM on units; contamination and the unit's
         coverage in the notes.
         """
-        return Report(self, experiment, window).build()
+        scope = "custom"
+        if window is None:
+            window = self.run_window(experiment)
+            scope = "run"
+        if window is None:
+            window, scope = Window.parse(), "last_hour"
+        return Report(self, experiment, window, scope).build()
 
     # -- 3. tagging and propagation coverage ---------------------------------------------------
 

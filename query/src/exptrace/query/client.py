@@ -108,7 +108,8 @@ class LocalClient:
         return self.watcher.history(experiment, Page(limit, offset))
 
     def _report(self, id, start=None, end=None):
-        return known(self.queries.report(id, parse_window(start, end)))
+        window = parse_window(start, end) if start or end else None
+        return known(self.queries.report(id, window))
 
     def _coverage(self, start=None, end=None, threshold=0.95):
         return self.queries.tagging_coverage(parse_window(start, end), threshold=threshold)

@@ -168,7 +168,9 @@ def api_routes(
         return registry.history(request.path_params["id"])
 
     def report(request: Request):
-        return known(queries.report(request.path_params["id"], _window(request)))
+        q = request.query_params
+        window = _window(request) if q.get("from") or q.get("to") else None  # None: whole run
+        return known(queries.report(request.path_params["id"], window))
 
     def slis(request: Request):
         return queries.cohort_slis(

@@ -55,6 +55,7 @@ def report(data: dict[str, Any]) -> str:
     lines = [
         f"Experiment {data['experiment']} (control: {data['control']}), {_window(data)}"
         + ("" if data["registered"] else "  [not in the registry]"),
+        *([f"Window: {data['window']['means']}"] if "means" in data["window"] else []),
         _unit(data),
         "",
     ]
