@@ -24,6 +24,7 @@ DATA_TABLES = (
     "exptrace_decisions",
     "exptrace_watch_findings",
     "exptrace_watch_rounds",
+    "exptrace_alert_deliveries",
 )
 
 

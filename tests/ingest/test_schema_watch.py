@@ -1,10 +1,10 @@
-"""Schema 7: a version-6 store gets the watcher's findings and rounds when `exptrace up` runs."""
+"""Schema 7: a version-6 store gets the watcher's findings, rounds and alert deliveries when `exptrace up` runs."""
 
 from exptrace.ingest.migrate import ensure_schema
 from exptrace.ingest.schema import Schema
 from exptrace.ingest.store import open_store
 
-TABLES = ("exptrace_watch_findings", "exptrace_watch_rounds")
+TABLES = ("exptrace_watch_findings", "exptrace_watch_rounds", "exptrace_alert_deliveries")
 
 
 def test_a_version_6_store_gets_the_watchers_tables(chdb_url):

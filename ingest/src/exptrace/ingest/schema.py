@@ -930,7 +930,19 @@ REGISTRY_TABLES = [
     error String""",
         order_by="at",
     ),
+    Table(
+        "exptrace_alert_deliveries",
+        """
+    at DateTime64(3),
+    target String,
+    ok Bool,
+    alerts UInt32,
+    through DateTime64(3),
+    error String""",
+        order_by="(target, at)",
+    ),
 ]
 """The registry: experiments (append-only versions), the audit log of their changes
 (rollbacks and policies included), the freeze log, the decision log, and the watcher's
-findings (a row each time a rule's state changes) and rounds; all append-only."""
+findings (a row each time a rule's state changes), rounds and alert deliveries (each
+target's cursor into the findings: the newest one it has been sent); all append-only."""

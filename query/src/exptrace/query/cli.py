@@ -165,22 +165,30 @@ def _global_options(json_only: bool = False) -> argparse.ArgumentParser:
     return common
 
 
-def _add_window(parser: argparse.ArgumentParser) -> None:
+def _add_window(parser: argparse.ArgumentParser, whole_run: bool = False) -> None:
+    """``whole_run``: without --from, --last and --to the answer covers the experiment's
+    whole run (the report); otherwise the last hour."""
+    default = "the experiment's whole run" if whole_run else "--last before --to"
     choice = parser.add_mutually_exclusive_group()
     choice.add_argument(
         "--from",
         dest="start",
         metavar="TIME",
-        help="window start, ISO 8601, UTC unless it has an offset (default: --last before --to)",
+        help=f"window start, ISO 8601, UTC unless it has an offset (default: {default})",
     )
     choice.add_argument(
         "--last",
         type=duration,
         metavar="DURATION",
-        help="window length ending at --to: 20m, 6h, 3d... (default: 1h)",
+        help="window length ending at --to: 20m, 6h, 3d... (default: "
+        + ("the whole run; with --to alone, 1h)" if whole_run else "1h)"),
     )
     parser.add_argument(
-        "--to", dest="end", metavar="TIME", help="window end, ISO 8601 (default: now)"
+        "--to",
+        dest="end",
+        metavar="TIME",
+        help="window end, ISO 8601 (default: now"
+        + (", or the experiment's stop)" if whole_run else ")"),
     )
 
 
@@ -209,6 +217,19 @@ def make_parser() -> argparse.ArgumentParser:
         help="seconds between the watcher's rounds over running experiments, 0 turns it off "
         "(env EXPTRACE_WATCH_INTERVAL; default 60)",
     )
+    for name, flag, text in (
+        ("alertmanager_url", "--alertmanager", "Alertmanager's URL: alerts go to /api/v2/alerts"),
+        ("alert_webhook_url", "--alert-webhook", "a URL taking Alertmanager's webhook format"),
+        ("external_url", "--external-url", "the pages' base URL for alert links"),
+    ):
+        up.add_argument(
+            flag,
+            dest=name,
+            default=argparse.SUPPRESS,
+            metavar="URL",
+            help=f"{text} (env EXPTRACE_{name.upper()}; default: "
+            + ("the listening address)" if name == "external_url" else "none)"),
+        )
     demo = sub.add_parser(
         "demo",
         help="run services, experiments and traffic, then report",
@@ -340,9 +361,14 @@ def make_parser() -> argparse.ArgumentParser:
     )
     create.add_argument("--actor", default=actor, help=actor_help)
 
-    report = sub.add_parser("report", help="every variant against control", parents=common)
+    report = sub.add_parser(
+        "report",
+        help="every variant against control, over the experiment's whole run unless a window "
+        "is given (a different question)",
+        parents=common,
+    )
     report.add_argument("experiment", help="experiment id")
-    _add_window(report)
+    _add_window(report, whole_run=True)
     for name, text in (
         ("coverage", "tagging coverage: share of entry requests that carry an assignment"),
         ("propagation", "propagation coverage per service hop, the hop that loses the tag first"),
@@ -438,7 +464,8 @@ def connect(settings: CliSettings) -> ApiClient | LocalClient:
 def checked_arguments(args: argparse.Namespace) -> dict[str, Any]:
     """The command's window or moment and page, refused before any server or store is asked."""
     checked: dict[str, Any] = {}
-    if hasattr(args, "start"):
+    whole_run = args.command == "report" and args.start is args.last is args.end is None
+    if hasattr(args, "start") and not whole_run:
         checked = window(args)
     elif getattr(args, "at", None):
         checked = {"at": parse_moment(args.at)}
@@ -574,7 +601,8 @@ def up(args: argparse.Namespace) -> int:
     from exptrace.query.http_api import api_routes
     from exptrace.query.registry import Registry
     from exptrace.query.sqlfiles import views
-    from exptrace.query.watch import Watcher, WatchLoop
+    from exptrace.query.watch import Watcher
+    from exptrace.query.watch_service import attach
 
     try:
         settings = ingest_cli.settings_from_args(args)
@@ -590,8 +618,7 @@ def up(args: argparse.Namespace) -> int:
         watcher = Watcher(queries, registry)
         routes = api_routes(queries, registry, bearer_check(settings.token), hosts, watcher)
         server.add_routes(routes)
-        if settings.watch_interval > 0:
-            server.add_task(WatchLoop(watcher.round, settings.watch_interval))
+        attach(server, settings, watcher)
 
     def announce(server) -> None:
         hosts = {split_endpoint(e)[0] for e in (settings.grpc_endpoint, settings.http_endpoint)}

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from exptrace.ingest.store import StoreError
-from exptrace.query.api import Page, Queries, Rows, Window
+from exptrace.query.api import Page, Queries, Rows
 from exptrace.query.decisions import DecisionLog
 from exptrace.query.registry import Registry
 
@@ -97,11 +97,17 @@ class Watcher:
         self.decisions = DecisionLog(self.store, self.registry)
         self._lock = threading.Lock()
         """One round at a time (the loop's and one asked for over the API)."""
+        self.latest: list[Finding] = []
+        """The last round's findings, for gauges read without asking the store."""
+        self.last_round_at: float | None = None
+        """When the last round ended (Unix seconds)."""
 
     def state(self, experiment: str = "") -> list[dict[str, Any]]:
         """The latest finding per experiment, variant and rule."""
         rows = self.queries.run("watch_state", {"experiment": experiment})
-        return [{**row, "detail": json.loads(row["detail"] or "{}")} for row in rows]
+        for row in rows:
+            row["detail"] = json.loads(row["detail"] or "{}")
+        return rows
 
     def history(self, experiment: str = "", page: Page | None = None) -> Rows:
         """Every state change, newest first; one page of them."""
@@ -123,11 +129,11 @@ class Watcher:
             "firing": [row for row in state if row["state"] == FIRING],
         }
 
-    def round(self, now: dt.datetime | None = None) -> dict[str, Any]:
+    def round(self) -> dict[str, Any]:
         """Evaluate every running experiment since its start, store what changed, act."""
         with self._lock:
             began = time.monotonic()
-            at = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+            at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
             try:
                 outcome = self._round(at)
             except StoreError as error:
@@ -135,6 +141,7 @@ class Watcher:
                 raise
             seconds = time.monotonic() - began
             self._record(at, outcome["experiments"], len(outcome["changes"]), seconds)
+            self.latest, self.last_round_at = outcome.pop("findings"), time.time()
             return outcome
 
     def _round(self, at: dt.datetime) -> dict[str, Any]:
@@ -143,8 +150,7 @@ class Watcher:
         rollbacks = self.registry.rollbacks()
         findings: list[Finding] = []
         for experiment in running:
-            window = Window.parse(start=experiment.start_time, end=at)
-            report = self.queries.report(experiment.id, window)
+            report = self.queries.report(experiment.id)  # its whole run so far
             findings += evaluate(report, rollbacks.get(experiment.id, []))
         ids = {e.id for e in running}
         for key, state in previous.items():
@@ -152,8 +158,8 @@ class Watcher:
                 findings.append(Finding(*key, "stopped", {}))
         changes = [f for f in findings if previous.get(f.key) != f.state]
         moment = at.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
-        if changes:
-            self._write(moment, changes)
+        if changes:  # stamped when written: what a reader has seen is older than what follows
+            self._write(_now(), changes)
         policies = self.registry.policies()
         failing = {
             (f.experiment, f.variant): f
@@ -166,6 +172,7 @@ class Watcher:
             "experiments": len(running),
             "changes": [{**f.__dict__, "previous": previous.get(f.key)} for f in changes],
             "rollbacks": acted,
+            "findings": findings,
         }
 
     def _roll_back(self, finding: Finding) -> dict[str, Any]:
@@ -205,6 +212,10 @@ class Watcher:
             if not error:
                 raise
             log.warning("the watcher could not record its failed round: %s", error)
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
 class WatchLoop:
