@@ -16,6 +16,7 @@ from exptrace.ingest.store import StoreError
 from exptrace.query.act_api import act_endpoints
 from exptrace.query.api import Page, Queries, Rows, Window, json_safe
 from exptrace.query.gate import LOOPBACK, Gate, Hosts, Refused
+from exptrace.query.gates_api import gate_endpoints
 from exptrace.query.pages import page_routes
 from exptrace.query.registry import (
     ACTIONS,
@@ -216,6 +217,7 @@ def api_routes(
             for path, method, fn, status in [
                 *act_endpoints(registry, actor),
                 *watch_endpoints(watcher, actor),
+                *gate_endpoints(watcher, registry),
             ]
         ],
         Route("/api/v1/experiments/{id}/{action}", endpoint(change_status), methods=["POST"]),
