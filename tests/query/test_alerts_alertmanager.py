@@ -87,7 +87,7 @@ def alertmanager(tmp_path):
         "route:\n"
         "  receiver: hook\n"
         "  group_by: [experiment, variant, rule]\n"
-        "  group_wait: 1s\n"
+        "  group_wait: 0s\n"
         "  group_interval: 1s\n"
         "  repeat_interval: 1h\n"
         "receivers:\n"
@@ -174,6 +174,10 @@ def test_a_webhook_hears_each_change_once_retried_while_down_and_not_again_after
     [down] = notifier.tick()
     assert not down["ok"] and down["alerts"] == 1
     assert notifier.tick() == []  # backing off: not due yet
+    attempts = notifier._attempts[target.name]
+    assert attempts.delay == 0.2
+    attempts.due = 0  # due again: a second failure doubles the wait, up to 5 minutes
+    assert not notifier.tick()[0]["ok"] and attempts.delay == 0.4
     hook = Hook(port)
     try:
         _until(lambda: [o for o in notifier.tick() if o["ok"]], 30)

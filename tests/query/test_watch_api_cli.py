@@ -94,6 +94,32 @@ def test_up_takes_the_watch_interval_from_its_flag_or_the_environment(monkeypatc
     from exptrace.propagation.settings import SettingsError
 
     assert IngestSettings().watch_interval == 60.0
+    assert IngestSettings().alert_interval == 10.0
+    assert cli.make_parser().parse_args(["watch"]).every.total_seconds() == 60
+    flags = cli.make_parser().parse_args(
+        [
+            "up",
+            "--alertmanager",
+            "http://am:9093",
+            "--alert-webhook",
+            "http://hook/",
+            "--external-url",
+            "https://x",
+        ]
+    )
+    given = settings_from_args(flags)
+    assert (given.alertmanager_url, given.alert_webhook_url, given.external_url) == (
+        "http://am:9093",
+        "http://hook/",
+        "https://x",
+    )
+    monkeypatch.setenv("EXPTRACE_ALERTMANAGER_URL", "http://am2:9093")
+    monkeypatch.setenv("EXPTRACE_ALERT_WEBHOOK_URL", "http://hook2/")
+    from_env = settings_from_args(cli.make_parser().parse_args(["up"]))
+    assert (from_env.alertmanager_url, from_env.alert_webhook_url) == (
+        "http://am2:9093",
+        "http://hook2/",
+    )
     off = settings_from_args(cli.make_parser().parse_args(["up", "--watch-interval", "0"]))
     assert off.watch_interval == 0.0
     monkeypatch.setenv("EXPTRACE_WATCH_INTERVAL", "5")

@@ -68,3 +68,26 @@ def test_a_failing_variant_fires_once_is_rolled_back_under_the_policy_and_resolv
     rounds = watcher.rounds(limit=10)
     assert len(rounds) == 6 and all(r["error"] == "" for r in rounds)
     assert json.loads(json.dumps(watcher.history("bad-0")))  # JSON all the way down
+
+
+def test_no_query_view_takes_the_name_of_a_table():
+    """Every ``sql/NAME.sql`` becomes the view ``exptrace_NAME`` in ``exptrace up``: a view
+    named like a table would replace it."""
+    from exptrace.ingest.schema import REGISTRY_TABLES
+    from exptrace.query.sqlfiles import views
+
+    assert not {name for name, _ in views()} & {t.name for t in REGISTRY_TABLES}
+
+
+def test_a_sample_ratio_mismatch_fires_but_is_never_rolled_back(receiver):
+    store = receiver.store
+    insert_clustered(store, units=4000, seed=33, prefix="split-")  # 50/50 in the data
+    registry = Registry(store)
+    registry.create(Experiment("split-0", variants={"control": 9, "treatment": 1}), "test")
+    registry.start("split-0", "test")
+    registry.update("split-0", "test", start_time=AN_HOUR_AGO)
+    registry.set_policy("split-0", "rollback", "test")
+    watcher = Watcher(Queries(store, registry))
+    outcome = watcher.round()
+    assert _firing(watcher) == {("split-0", "", "srm")}
+    assert outcome["rollbacks"] == [] and registry.rollbacks() == {}

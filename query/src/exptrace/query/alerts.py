@@ -9,7 +9,9 @@ Delivery is durable without a copy of the alerts: the findings table is the outb
 sent). After a restart, whatever changed past the cursor is sent; a failed delivery is
 retried with a doubling delay. Alertmanager is sent every firing alert on each delivery
 (it expects them repeated, and resolves one that stops coming at its ``endsAt``); a webhook
-receiver is sent only what changed, so it sees each alert fire once and resolve once.
+receiver is sent only what changed, so it sees each alert fire once and resolve once. An
+alert that fired and resolved between two deliveries is sent firing first and resolved on
+the next delivery, so nobody learns of a page only by its end.
 """
 
 from __future__ import annotations
@@ -139,8 +141,14 @@ class Notifier:
         resolved = [r for r in fresh if r["state"] != FIRING and r["previous"] == FIRING]
         if cursor is None:
             resolved = []  # a new target hears of what fires now, not of old history
+        # Fired and resolved since the last delivery: send the page now, its end next time.
+        unseen = [r for r in resolved if r["previous_since"] > (cursor or "")]
+        if unseen:
+            resolved = [r for r in resolved if r not in unseen]
+            through = min(r["previous_since"] for r in unseen)
         candidates = rows if target.kind == "alertmanager" else fresh
         firing = [r for r in candidates if r["state"] == FIRING]
+        firing += [{**r, "state": FIRING, "since": r["previous_since"]} for r in unseen]
         alerts = [alert(r, scopes, self.link_base) for r in firing + resolved]
         attempts = self._attempts[target.name]
         outcome = {"target": target.name, "alerts": len(alerts), "ok": True, "error": ""}

@@ -118,7 +118,7 @@ class Watcher:
 
     def rounds(self, limit: int = 1) -> list[dict[str, Any]]:
         """The latest rounds, newest first."""
-        return self.queries.run("watch_rounds", {"limit": limit})
+        return self.queries.run("watch_recent_rounds", {"limit": limit})
 
     def status(self, experiment: str = "") -> dict[str, Any]:
         """What the API and CLI show: the last round, the state, and what fires."""
