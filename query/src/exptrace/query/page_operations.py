@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
-from exptrace.query import charts
+from exptrace.query import burn, charts
 from exptrace.query.api import Queries, Rows, json_safe
 from exptrace.query.charts import Bar, Hop, Interval, Line, LineChart, esc
 from exptrace.query.html_parts import (
@@ -25,8 +25,7 @@ from exptrace.query.html_parts import (
 )
 from exptrace.query.series import Series, as_datetime, bucket_seconds, difference_interval
 
-BURN_WINDOWS = ("5m", "30m", "1h", "6h", "3d")
-PAGE_BURN = 14.4
+PAGE_BURN = burn.RULES[0].factor
 LINES = 7
 """Experiment = variant lines on the incident chart: those with the most failed requests."""
 
@@ -353,25 +352,29 @@ class OperationsPages:
             parts.append(
                 f'<div class="banner {"bad" if r["status"] == "page" else "warn"}">'
                 f"<b>{esc(r['experiment'])} = {esc(r['variant'])}</b> burns its error budget: "
-                f"{r['status'].upper()} (1 h burn rate {r['burn_rates']['1h']:.1f}x).</div>"
+                f"{r['status'].upper()} ({esc(r['reason'])}).</div>"
             )
         parts.append(
-            '<p class="facts">Burn rate = error rate ÷ error budget (1 - availability SLO). '
-            f"Page when the 1 h and 5 m rates both exceed {PAGE_BURN}x (or 6 h and 30 m exceed "
-            "6x); ticket when 3 d and 6 h exceed 1x. "
+            "<p class=\"facts\">Experiment-caused burn = (variant's error rate - control's) ÷ "
+            "error budget (1 - availability SLO): errors every arm shares are the service's own, "
+            "and control never pages. "
+            + "; ".join(esc(rule.describe()) for rule in burn.RULES)
+            + " (the short window fully covered by data, the long one significant). "
+            "A window with less data than its length says how many minutes it has. "
             f"Computed at {esc(rows[0]['at'][:19] if rows else 'now')} UTC.</p>"
         )
         parts.append(
             charts.bar_chart(
-                "1 h burn rate per experiment = variant",
+                "1 h excess burn rate per experiment = variant",
                 [
                     Bar(
                         f"{r['experiment']} = {r['variant']}",
-                        r["burn_rates"]["1h"] or 0,
+                        r["excess_burn_rates"]["1h"] or 0,
                         charts.BAD
                         if r["status"] == "page"
                         else ("#d97706" if r["status"] == "ticket" else charts.GOOD),
-                        f"{r['burn_rates']['1h']:.1f}x ({r['requests']['1h']:,} requests)",
+                        f"{r['excess_burn_rates']['1h'] or 0:.1f}x "
+                        f"({r['requests']['1h']:,} requests)",
                     )
                     for r in rows
                 ],
@@ -381,10 +384,15 @@ class OperationsPages:
         )
         parts.append(
             table(
-                ["experiment", "variant", "SLO", *BURN_WINDOWS, "status"],
+                ["experiment", "variant", "SLO", *burn.WINDOWS, "status"],
                 [
                     [esc(r["experiment"]), esc(r["variant"]), esc(pct(r["availability_target"], 2))]
-                    + [esc(f"{r['burn_rates'][w]:.2f}x") for w in BURN_WINDOWS]
+                    + [
+                        "-"
+                        if r["excess_burn_rates"][w] is None
+                        else esc(f"{r['excess_burn_rates'][w]:.2f}x")
+                        for w in burn.WINDOWS
+                    ]
                     + [badge(r["status"], r["status"])]
                     for r in rows
                 ],

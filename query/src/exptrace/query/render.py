@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from exptrace.propagation.context import UNIT_MEMBER
+from exptrace.query.burn import WINDOWS
 
 
 def table(headers: list[str], rows: list[list[Any]]) -> str:
@@ -294,13 +295,19 @@ def _footer(data: Any) -> str:
 
 
 def burn(rows: list[dict[str, Any]]) -> str:
+    def rate(row: dict[str, Any], window: str) -> str:
+        value = row["excess_burn_rates"][window]
+        shown = "-" if value is None else f"{value:.2f}"
+        return shown if row["covered"][window] else f"{shown}*"
+
     return (
-        "Burn rates against each experiment's availability SLO, most burning first\n"
+        "Experiment-caused burn: each variant's excess error rate over control against its "
+        "error budget, largest first (control never pages; *: less data than the window)\n"
         + table(
-            ["experiment", "variant", "SLO", "5m", "30m", "1h", "6h", "3d", "status"],
+            ["experiment", "variant", "SLO", *WINDOWS, "status"],
             [
                 [r["experiment"], r["variant"], pct(r["availability_target"], 2)]
-                + [round(r["burn_rates"][w], 2) for w in ("5m", "30m", "1h", "6h", "3d")]
+                + [rate(r, w) for w in WINDOWS]
                 + [r["status"].upper()]
                 for r in rows
             ],
