@@ -16,8 +16,12 @@ from tests.query.synth import insert_clustered
 AN_HOUR_AGO = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _running(registry: Registry, experiment_id: str) -> None:
-    registry.create(Experiment(experiment_id, variants={"control": 1, "treatment": 1}), "test")
+def _running(registry: Registry, experiment_id: str, availability: float = 0.9) -> None:
+    """Running since an hour ago; a loose SLO by default, so burn stays quiet."""
+    experiment = Experiment(
+        experiment_id, variants={"control": 1, "treatment": 1}, slo={"availability": availability}
+    )
+    registry.create(experiment, "test")
     registry.start(experiment_id, "test")
     registry.update(experiment_id, "test", start_time=AN_HOUR_AGO)  # its data is older
 
@@ -42,8 +46,9 @@ def test_a_failing_variant_fires_once_is_rolled_back_under_the_policy_and_resolv
     window = bad["detail"]["window"]
     assert window["start"].startswith(AN_HOUR_AGO)  # since the experiment started
     assert watcher.round()["changes"] == []  # nothing new: nothing written
-    assert watcher.history().total == len(first["changes"]) == 6  # 3 rules x 2 experiments
-    assert {r["rule"] for r in watcher.state("aa-0")} == {"error_rate", "latency", "srm"}
+    assert watcher.history().total == len(first["changes"]) == 10  # 5 rules x 2 experiments
+    rules = {"error_rate", "latency", "burn_page", "burn_ticket", "srm"}
+    assert {r["rule"] for r in watcher.state("aa-0")} == rules
 
     registry.set_policy("bad-0", "rollback", "oncall")
     restarted = Watcher(Queries(store, registry))  # a new watcher reads the same truth
@@ -91,3 +96,18 @@ def test_a_sample_ratio_mismatch_fires_but_is_never_rolled_back(receiver):
     outcome = watcher.round()
     assert _firing(watcher) == {("split-0", "", "srm")}
     assert outcome["rollbacks"] == [] and registry.rollbacks() == {}
+
+
+def test_a_fast_experiment_caused_burn_pages_and_rolls_back_under_the_policy(receiver):
+    store = receiver.store
+    insert_clustered(store, units=4000, seed=34, error_rate=0.01, error_factor=4.0, prefix="hot-")
+    registry = Registry(store)
+    _running(registry, "hot-0", availability=0.999)  # 3 points of excess: 30 budgets
+    registry.set_policy("hot-0", "rollback", "test")
+    watcher = Watcher(Queries(store, registry))
+    outcome = watcher.round()
+    assert ("hot-0", "treatment", "burn_page") in _firing(watcher)
+    [burn] = [r for r in watcher.state("hot-0") if r["rule"] == "burn_page"]
+    assert burn["detail"]["reason"] == "page when 1h and 5m both exceed 14.4x"
+    [action] = outcome["rollbacks"]  # once, though two rules fail
+    assert action["rollback"]["rolled_back"] == ["treatment"]

@@ -28,16 +28,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from exptrace.ingest.store import StoreError
-from exptrace.query.watch import FIRING, SRM, Watcher
+from exptrace.query.watch import BURN, FIRING, SRM, Watcher
 
 log = logging.getLogger(__name__)
 
-SEVERITY = {"error_rate": "page", "latency": "page", SRM: "ticket"}
-"""A guardrail a variant crosses pages; a sample-ratio mismatch (the data is suspect, nobody
-is hurt yet) is a ticket."""
+SEVERITY = {"error_rate": "page", "latency": "page", **BURN, SRM: "ticket"}
+"""A guardrail a variant crosses pages, and a fast burn; a slow burn and a sample-ratio
+mismatch (the data is suspect, nobody is hurt yet) are tickets."""
 ALERTNAME = {
     "error_rate": "ExperimentErrorRate",
     "latency": "ExperimentLatency",
+    "burn_page": "ExperimentErrorBudgetBurn",
+    "burn_ticket": "ExperimentErrorBudgetBurn",
     SRM: "ExperimentSampleRatioMismatch",
 }
 MAX_BACKOFF_SECONDS = 300.0
@@ -75,7 +77,11 @@ def alert(row: dict[str, Any], scopes: dict[str, list[str]], link_base: str) -> 
     detail = row["detail"] if firing else {}
     variant = row["variant"] or "all"
     link = f"{link_base.rstrip('/')}/ui/experiments/{urllib.parse.quote(row['experiment'], '')}"
-    what = detail.get("verdict") or ("sample ratio mismatch" if row["rule"] == SRM else "")
+    what = (
+        detail.get("verdict")
+        or detail.get("reason")
+        or ("sample ratio mismatch" if row["rule"] == SRM else "")
+    )
     return {
         "labels": {
             "alertname": ALERTNAME[row["rule"]],

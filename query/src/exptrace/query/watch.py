@@ -1,8 +1,9 @@
 """The watcher: every running experiment evaluated since its start, findings stored, acted on.
 
 Each round reads the report of every running experiment over ``[start, now)`` (the
-always-valid comparison, valid however often it is looked at), turns it into one state per
-variant and rule (``error_rate``, ``latency``; ``srm`` once per experiment), and appends a row
+always-valid comparison, valid however often it is looked at) and the experiment-caused burn
+rates, turns them into one state per variant and rule (``error_rate``, ``latency``,
+``burn_page``, ``burn_ticket``; ``srm`` once per experiment), and appends a row
 to ``exptrace_watch_findings`` whenever a state changes. That table is the truth pages, API,
 gates and a restarted watcher read. A variant that fails under the ``rollback`` policy is rolled
 back through the registry and the decision logged (a rolled-back variant is not judged again,
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from exptrace.ingest.store import StoreError
-from exptrace.query.api import Page, Queries, Rows
+from exptrace.query.api import MAX_LIMIT, Page, Queries, Rows
 from exptrace.query.decisions import DecisionLog
 from exptrace.query.registry import Registry
 
@@ -32,6 +33,9 @@ ACTOR = "watcher"
 """Who the watcher's rollbacks and decisions are logged as."""
 RULES = {"error_rate": ("error_rate",), "latency": ("latency_p50", "latency_p95", "latency_p99")}
 """Per-variant rules and the report's metrics each one judges."""
+BURN = {"burn_page": "page", "burn_ticket": "ticket"}
+"""Per-variant rules from experiment-caused burn (:mod:`exptrace.query.burn`): each fails
+while the variant's burn status is its value."""
 SRM = "srm"
 """The experiment-wide rule (its findings have an empty variant)."""
 FIRING = "fail"
@@ -52,6 +56,29 @@ class Finding:
     @property
     def key(self) -> tuple[str, str, str]:
         return self.experiment, self.variant, self.rule
+
+
+def evaluate_burn(row: dict[str, Any], rolled_back: list[str]) -> list[Finding]:
+    """The burn findings of one treatment's row of ``Queries.burn_rates``."""
+    detail = {
+        "at": row["at"],
+        "reason": row["reason"],
+        "excess_burn_rates": row["excess_burn_rates"],
+        "excess_intervals": row["excess_intervals"],
+        "covered": row["covered"],
+    }
+    return [
+        Finding(
+            row["experiment"],
+            row["variant"],
+            rule,
+            "rolled_back"
+            if row["variant"] in rolled_back
+            else (FIRING if row["status"] == status else "pass"),
+            detail,
+        )
+        for rule, status in BURN.items()
+    ]
 
 
 def evaluate(report: dict[str, Any], rolled_back: list[str]) -> list[Finding]:
@@ -153,6 +180,9 @@ class Watcher:
             report = self.queries.report(experiment.id)  # its whole run so far
             findings += evaluate(report, rollbacks.get(experiment.id, []))
         ids = {e.id for e in running}
+        for row in self.queries.burn_rates(limit=MAX_LIMIT):  # the largest excess first
+            if row["experiment"] in ids and row["status"] != "control":
+                findings += evaluate_burn(row, rollbacks.get(row["experiment"], []))
         for key, state in previous.items():
             if key[0] not in ids and state != "stopped":
                 findings.append(Finding(*key, "stopped", {}))
@@ -164,7 +194,9 @@ class Watcher:
         failing = {
             (f.experiment, f.variant): f
             for f in reversed(findings)  # the first failing rule of a variant gives the reason
-            if f.state == FIRING and f.rule in RULES and policies.get(f.experiment) == "rollback"
+            if f.state == FIRING
+            and (f.rule in RULES or f.rule == "burn_page")
+            and policies.get(f.experiment) == "rollback"
         }
         acted = [self._roll_back(f) for f in failing.values()]
         return {
@@ -177,10 +209,8 @@ class Watcher:
 
     def _roll_back(self, finding: Finding) -> dict[str, Any]:
         """Send the failing variant's units to control and log the decision, with why."""
-        reason = (
-            f"watcher: {finding.variant} fails {finding.rule} since the experiment started "
-            f"({finding.detail['verdict']})"
-        )
+        why = finding.detail.get("verdict") or finding.detail.get("reason")
+        reason = f"watcher: {finding.variant} fails {finding.rule} ({why})"
         rollback = self.registry.rollback(finding.experiment, finding.variant, reason, ACTOR)
         decision = self.decisions.decide(finding.experiment, "rollback", reason, ACTOR)
         return {"rollback": rollback, "decision": decision}
