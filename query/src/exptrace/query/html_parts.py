@@ -21,6 +21,8 @@ from exptrace.query.window_check import parse_window
 
 NAV = (
     ("/ui", "experiments"),
+    ("/ui/oncall", "on call"),
+    ("/ui/executive", "executive"),
     ("/ui/incident", "incident"),
     ("/ui/coverage", "coverage"),
     ("/ui/propagation", "propagation"),
