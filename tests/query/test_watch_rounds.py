@@ -59,6 +59,9 @@ def test_a_failing_variant_fires_once_is_rolled_back_under_the_policy_and_resolv
     assert registry.rollbacks() == {"bad-0": ["treatment"]}
     [decision] = DecisionLog(store, registry).entries()
     assert decision["decision"] == "rollback" and "fails error_rate" in decision["reason"]
+    [timed] = DecisionLog(store, registry).time_to_decision()["experiments"]
+    assert timed["first_conclusive_at"] == bad["since"]  # the first round's fail
+    assert 0 <= timed["seconds_from_conclusive"] < 3600
 
     resolved = restarted.round()
     assert resolved["rollbacks"] == [] and _firing(restarted) == set()
