@@ -288,7 +288,13 @@ def make_parser() -> argparse.ArgumentParser:
         "change of state, newest first.",
         parents=common,
     )
-    watch.add_argument("what", nargs="?", choices=("run", "state", "history"), default="run")
+    watch.add_argument(
+        "what",
+        nargs="?",
+        choices=("run", "state", "history"),
+        default="run",
+        help="run rounds, or show the state or the history (default: run)",
+    )
     watch.add_argument(
         "--experiment", default="", help="state and history of this experiment (default: all)"
     )
