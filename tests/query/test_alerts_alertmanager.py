@@ -178,6 +178,9 @@ def test_a_webhook_hears_each_change_once_retried_while_down_and_not_again_after
     assert attempts.delay == 0.2
     attempts.due = 0  # due again: a second failure doubles the wait, up to 5 minutes
     assert not notifier.tick()[0]["ok"] and attempts.delay == 0.4
+    attempts.delay, attempts.due = 299.0, 0
+    assert not notifier.tick()[0]["ok"] and attempts.delay == 300.0  # the cap
+    attempts.delay, attempts.due = 0.2, 0
     hook = Hook(port)
     try:
         _until(lambda: [o for o in notifier.tick() if o["ok"]], 30)

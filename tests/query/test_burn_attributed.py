@@ -5,15 +5,20 @@ stay quiet."""
 from __future__ import annotations
 
 import random
+import re
+
+import httpx
 
 from exptrace.query import render
 from exptrace.query.api import Queries
 from exptrace.query.burn import min_requests
 from exptrace.query.registry import Experiment, Registry
 from tests.query.synth import experiment, send
+from tests.query.test_registry_api_cli import with_api
 
 
-def test_only_a_variants_excess_over_control_burns(receiver):
+def test_only_a_variants_excess_over_control_burns(make_receiver):
+    receiver = make_receiver(with_api())
     rng = random.Random(7)
     registry = Registry(receiver.store)
     for experiment_id in ("shared", "hot", "tiny", "slow"):
@@ -57,3 +62,7 @@ def test_only_a_variants_excess_over_control_burns(receiver):
     assert "control never pages; *: less data than the window" in text
     [hot_line] = [line for line in text.splitlines() if line.startswith("hot ") and " B " in line]
     assert "*" in hot_line and "PAGE" in hot_line
+
+    page = httpx.get(f"http://127.0.0.1:{receiver.http_port}/ui/burn").text
+    [hot_row] = [row for row in page.split("<tr") if ">hot<" in row and ">B<" in row]
+    assert re.search(r"\(2\d min of data\)", hot_row), hot_row  # 1h: only ~25 minutes

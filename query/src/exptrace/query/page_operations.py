@@ -387,12 +387,7 @@ class OperationsPages:
                 ["experiment", "variant", "SLO", *burn.WINDOWS, "status"],
                 [
                     [esc(r["experiment"]), esc(r["variant"]), esc(pct(r["availability_target"], 2))]
-                    + [
-                        "-"
-                        if r["excess_burn_rates"][w] is None
-                        else esc(f"{r['excess_burn_rates'][w]:.2f}x")
-                        for w in burn.WINDOWS
-                    ]
+                    + [_excess(r, w) for w in burn.WINDOWS]
                     + [badge(r["status"], r["status"])]
                     for r in rows
                 ],
@@ -469,3 +464,12 @@ class OperationsPages:
             ],
         )
         return "Cardinality", body
+
+
+def _excess(row: dict, window: str) -> str:
+    """One window's excess burn, saying how much data it holds when less than its length."""
+    value = row["excess_burn_rates"][window]
+    text = "-" if value is None else f"{value:.2f}x"
+    if not row["covered"][window]:
+        text += f" ({row['data_seconds'] / 60:.0f} min of data)"
+    return esc(text)
