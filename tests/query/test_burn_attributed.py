@@ -31,7 +31,7 @@ def test_only_a_variants_excess_over_control_burns(make_receiver):
     )
     spans += experiment(rng, "tiny", {"control": (3, 0.0, 30), "B": (3, 1.0, 30)}, ago_seconds=600)
     spans += experiment(
-        rng, "slow", {"control": (10000, 0.001, 30), "B": (10000, 0.003, 30)}, ago_seconds=25200
+        rng, "slow", {"control": (10000, 0.001, 30), "B": (10000, 0.004, 30)}, ago_seconds=25200
     )
     send(receiver, spans)
     rows = Queries(receiver.store, registry).burn_rates()

@@ -7,8 +7,11 @@ request). The alerting rules are the multi-window, multi-burn-rate ones of the S
 (page: 1 h and 5 m above 14.4, or 6 h and 30 m above 6; ticket: 3 d and 6 h above 1), on the
 excess. A rule fires only when its short window is fully covered by the arm's data, the
 long window's excess (over the data there is: ``covered`` says when that is less than the
-window) is significant (its interval above 0) and each arm has at least
-:func:`min_requests` requests in the short window. Control never pages.
+window) has its whole interval above the rule's factor, the short window's estimate is above
+it, and each arm has at least :func:`min_requests` requests in the short window. Control
+never pages. The interval counts requests as independent, which users who send many are not:
+the watcher alerts on burn only when the always-valid comparison per unit confirms that the
+variant has more errors (:mod:`exptrace.query.watch`).
 """
 
 from __future__ import annotations
@@ -89,7 +92,7 @@ def evaluate(row: dict[str, Any], end: dt.datetime) -> dict[str, Any]:
         needed = min_requests(rule.factor, budget)
         if min(n[rule.short], cn[rule.short]) < needed:
             continue
-        if long[0] > rule.factor and short[0] > rule.factor and long[1] > 0:
+        if long[1] > rule.factor and short[0] > rule.factor:
             status, reason = rule.action, rule.describe()
             break
     return {

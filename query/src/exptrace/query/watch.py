@@ -58,8 +58,10 @@ class Finding:
         return self.experiment, self.variant, self.rule
 
 
-def evaluate_burn(row: dict[str, Any], rolled_back: list[str]) -> list[Finding]:
-    """The burn findings of one treatment's row of ``Queries.burn_rates``."""
+def evaluate_burn(row: dict[str, Any], rolled_back: list[str], worse: bool) -> list[Finding]:
+    """The burn findings of one treatment's row of ``Queries.burn_rates``: a burn rule fails
+    only while the variant is ``worse`` (its always-valid error-rate comparison fails), so
+    the per-request burn interval never alerts on its own."""
     detail = {
         "at": row["at"],
         "reason": row["reason"],
@@ -74,7 +76,7 @@ def evaluate_burn(row: dict[str, Any], rolled_back: list[str]) -> list[Finding]:
             rule,
             "rolled_back"
             if row["variant"] in rolled_back
-            else (FIRING if row["status"] == status else "pass"),
+            else (FIRING if worse and row["status"] == status else "pass"),
             detail,
         )
         for rule, status in BURN.items()
@@ -180,9 +182,15 @@ class Watcher:
             report = self.queries.report(experiment.id)  # its whole run so far
             findings += evaluate(report, rollbacks.get(experiment.id, []))
         ids = {e.id for e in running}
+        worse = {
+            (f.experiment, f.variant)
+            for f in findings
+            if f.rule == "error_rate" and f.state == FIRING
+        }
         for row in self.queries.burn_rates(limit=MAX_LIMIT):  # the largest excess first
             if row["experiment"] in ids and row["status"] != "control":
-                findings += evaluate_burn(row, rollbacks.get(row["experiment"], []))
+                confirmed = (row["experiment"], row["variant"]) in worse
+                findings += evaluate_burn(row, rollbacks.get(row["experiment"], []), confirmed)
         for key, state in previous.items():
             if key[0] not in ids and state != "stopped":
                 findings.append(Finding(*key, "stopped", {}))
