@@ -35,6 +35,6 @@ def test_aa_experiments_watched_every_round_rarely_fire(receiver):
             if r["state"] == FIRING
         }
     fired = {experiment for experiment, _, _ in ever}
-    # alpha 0.05 per experiment and rule family; 30 experiments: a binomial 99% band is <= 5
-    assert len(fired) <= 5, sorted(ever)
-    print(f"A/A experiments that ever fired: {len(fired)} of {EXPERIMENTS}: {sorted(ever)}")
+    # alpha 0.05: a binomial 99% band for 30 experiments allows 5; the data is deterministic
+    # (seeded in the engine) and none fires
+    assert fired == set(), sorted(ever)
