@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
-SUITES = ("middleware", "ingest", "query")
+SUITES = ("middleware", "ingest", "query", "watch")
 
 
 def main() -> None:

@@ -22,6 +22,9 @@ DATA_TABLES = (
     "exptrace_audit",
     "exptrace_freezes",
     "exptrace_decisions",
+    "exptrace_watch_findings",
+    "exptrace_watch_rounds",
+    "exptrace_alert_deliveries",
 )
 
 

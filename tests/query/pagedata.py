@@ -5,6 +5,7 @@ tag, and hostile ids, variants, services and routes.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import random
 
@@ -89,6 +90,10 @@ def populate(server, token: str | None = None) -> None:
             variants={"control": 50, "B": 50},
             artifacts={"B": {"model": "ranker-v7", "image": HOSTILE_TEXT}},
             slo={"availability": 0.99, "latency_p95_ms": 250},
+            # started before its telemetry: the experiment page's default is the whole run
+            start_time=(dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).strftime(
+                "%Y-%m-%d %H:%M:%S"
+            ),
         ),
         "alice",
     )

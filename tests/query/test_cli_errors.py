@@ -108,9 +108,12 @@ def test_every_subcommand_help_names_the_global_flags_defaults_and_variables(com
         assert variable in text, variable
     assert "default: http://127.0.0.1:4318 if it answers" in text
     assert "never creates one" in text
-    if command[0] in ("report", "incident", "coverage", "propagation", "lag"):
+    if command[0] in ("incident", "coverage", "propagation", "lag"):
         assert "--last DURATION" in text and "(default: 1h)" in text
         assert "(default: now)" in text
+    if command[0] == "report":  # the experiment's whole run unless a window is given
+        assert "--last DURATION" in text and "(default: the whole run; with --to alone, 1h)" in text
+        assert "(default: now, or the experiment's stop)" in text
 
 
 def test_a_grpc_port_given_as_the_api_is_named_as_such(server):

@@ -21,7 +21,7 @@ from exptrace.ingest.sqltext import identifier, literal
 from exptrace.propagation import grammar
 from exptrace.propagation.context import UNIT_MEMBER
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 UPSTREAM_RELEASE = "v0.152.0"
 """The clickhouseexporter release whose tables ours match (logs in the v0.151+ layout)."""
 
@@ -613,13 +613,16 @@ FROM (
         sets where a column has none) and its column order in the metric tables; tables
         created before keep their column order (every insert and query names its columns).
         Version 6 adds the freeze and decision logs (``exptrace_freezes``,
-        ``exptrace_decisions``), new tables that every migration creates."""
+        ``exptrace_decisions``), new tables that every migration creates. Version 7 adds the
+        watcher's findings and rounds (``exptrace_watch_findings``, ``exptrace_watch_rounds``),
+        new tables likewise."""
         return {
             2: [],
             3: [],
             4: [f"INSERT INTO {REQUESTS_TABLE.name} {REQUESTS_SELECT}"],
             5: [],
             6: [],
+            7: [],
         }
 
 
@@ -906,6 +909,40 @@ REGISTRY_TABLES = [
     reason String""",
         order_by="(experiment_id, at)",
     ),
+    Table(
+        "exptrace_watch_findings",
+        """
+    at DateTime64(3),
+    experiment_id String,
+    variant String,
+    rule LowCardinality(String),
+    state LowCardinality(String),
+    detail String""",
+        order_by="(experiment_id, variant, rule, at)",
+    ),
+    Table(
+        "exptrace_watch_rounds",
+        """
+    at DateTime64(3),
+    experiments UInt32,
+    changes UInt32,
+    seconds Float64,
+    error String""",
+        order_by="at",
+    ),
+    Table(
+        "exptrace_alert_deliveries",
+        """
+    at DateTime64(3),
+    target String,
+    ok Bool,
+    alerts UInt32,
+    through DateTime64(3),
+    error String""",
+        order_by="(target, at)",
+    ),
 ]
 """The registry: experiments (append-only versions), the audit log of their changes
-(rollbacks included), the freeze log and the decision log; all append-only."""
+(rollbacks and policies included), the freeze log, the decision log, and the watcher's
+findings (a row each time a rule's state changes), rounds and alert deliveries (each
+target's cursor into the findings: the newest one it has been sent); all append-only."""

@@ -8,6 +8,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Protocol
 
 import grpc
 import uvicorn
@@ -53,6 +54,15 @@ def check_masks(store: Store, settings: IngestSettings) -> None:
                 raise
             problem = f"holds {pattern!r}, which is not a valid RE2 pattern"
             raise invalid(settings, "redact_masks", problem) from None
+
+
+class Task(Protocol):
+    """Work that runs beside the receiver (the query layer's watcher): started once the
+    server listens, stopped before the store closes."""
+
+    def start(self) -> object: ...
+
+    def stop(self) -> None: ...
 
 
 class IngestServer:
@@ -144,6 +154,7 @@ class IngestServer:
         self._http_thread: threading.Thread | None = None
         self.grpc_port = 0
         self.http_port = 0
+        self._tasks: list[Task] = []
 
     def _set_up(self, store: Store) -> None:
         """Check the masks, bring the schema up to date, create the query views."""
@@ -169,6 +180,10 @@ class IngestServer:
     def add_routes(self, routes: Sequence[BaseRoute]) -> None:
         """Serve more HTTP routes (the query API) next to OTLP/HTTP; call before start()."""
         self.app.router.routes.extend(routes)
+
+    def add_task(self, task: Task) -> None:
+        """Run ``task`` beside the receiver; call before start()."""
+        self._tasks.append(task)
 
     def _keep_damage(self, damage: Damage) -> None:
         """Copy damaged log bytes to the dead-letter directory and say what happened."""
@@ -258,10 +273,14 @@ class IngestServer:
             time.sleep(0.01)
         self.http_port = self._http.servers[0].sockets[0].getsockname()[1]
         log.info("OTLP/gRPC on port %s, OTLP/HTTP on port %s", self.grpc_port, self.http_port)
+        for task in self._tasks:
+            task.start()
         return self
 
     def stop(self, drain: bool = True) -> None:
         """Stop taking requests, flush what was acknowledged (with ``drain``), release all."""
+        for task in self._tasks:
+            task.stop()
         if self._grpc is not None:
             self._grpc.stop(grace=5).wait(10)
         if self._http is not None:

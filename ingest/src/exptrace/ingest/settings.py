@@ -58,6 +58,18 @@ class IngestSettings:
     """Attribute telemetry only to experiments registered in the registry (an allow-list)."""
     self_metrics_interval: float = 0.0
     """Seconds between snapshots of the receiver's own metrics stored as OTLP (0: off)."""
+    watch_interval: float = field(default=60.0, metadata=setting(flag="--watch-interval"))
+    """Seconds between the watcher's rounds in ``exptrace up`` (0: no watcher); the receiver
+    alone (``exptrace-ingest``) has no watcher."""
+    alertmanager_url: str | None = field(default=None, metadata=setting(flag="--alertmanager"))
+    """Alertmanager's base URL: the watcher's alerts are posted to its ``/api/v2/alerts``."""
+    alert_webhook_url: str | None = field(default=None, metadata=setting(flag="--alert-webhook"))
+    """A URL the watcher's alerts are posted to in Alertmanager's webhook format."""
+    alert_interval: float = 10.0
+    """Seconds between alert deliveries (and the first retry delay after a failed one)."""
+    external_url: str | None = field(default=None, metadata=setting(flag="--external-url"))
+    """The base URL people open the pages at, for the links in alerts (default: the HTTP
+    listening address)."""
     service_name: str = field(default="exptrace-ingest", metadata=setting(env="OTEL_SERVICE_NAME"))
     """Service name of the receiver's own telemetry (``OTEL_SERVICE_NAME``)."""
     cluster: str | None = None
@@ -95,7 +107,16 @@ class IngestSettings:
         if self.retention_days < 0:
             problem = f"must be 0 (keep) or more, got {self.retention_days}"
             raise invalid(self, "retention_days", problem)
-        for name in ("max_future_seconds", "http_header_timeout", "http_body_timeout"):
+        if self.watch_interval < 0:
+            raise invalid(
+                self, "watch_interval", f"must be 0 (off) or more, got {self.watch_interval}"
+            )
+        for name in (
+            "max_future_seconds",
+            "http_header_timeout",
+            "http_body_timeout",
+            "alert_interval",
+        ):
             if not getattr(self, name) > 0:
                 raise invalid(self, name, f"must be more than 0, got {getattr(self, name)}")
 

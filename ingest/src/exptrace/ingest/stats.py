@@ -50,6 +50,8 @@ class IngestStats:
         self.flush_seconds = 0.0
         self.last_lag_seconds = 0.0
         self.gauges: dict[str, tuple[str, Callable[[], float]]] = {}
+        self.expositions: list[Callable[[], str]] = []
+        """Further metric families in Prometheus text (the watcher's labelled gauges)."""
 
     def accepted_request(self, signal: Signal, items: int) -> None:
         with self._lock:
@@ -202,4 +204,5 @@ class IngestStats:
         gauges = dict(self.gauges)
         for name, (help_text, read) in sorted(gauges.items()):
             family(name, "gauge", help_text, [("", read())])
+        lines.extend(text().rstrip("\n") for text in self.expositions)
         return "\n".join(lines) + "\n"

@@ -9,19 +9,13 @@ from typing import Any
 
 from exptrace.ingest.store import ReadOnlyStore, Store
 from exptrace.propagation.context import UNIT_MEMBER
+from exptrace.query import burn
 from exptrace.query.incident import attribute
 from exptrace.query.inference import Method
 from exptrace.query.registry import Experiment, Registry
 from exptrace.query.report import Report
 from exptrace.query.sqlfiles import load
 
-BURN_RULES = (  # multi-window, multi-burn-rate alerting for a 30-day SLO window
-    ("page", "1h", "5m", 14.4),
-    ("page", "6h", "30m", 6.0),
-    ("ticket", "3d", "6h", 1.0),
-)
-BURN_HORIZON = dt.timedelta(days=3)
-"""The longest burn window: how far back ``burn_rates`` reads."""
 DEFAULT_LIMIT = 200
 """Rows a list-returning query answers unless asked for another page size."""
 MAX_LIMIT = 10_000
@@ -236,15 +230,35 @@ class Queries:
 
     # -- 2. comparison with control ------------------------------------------------------------
 
-    def report(self, experiment: str, window: Window) -> dict[str, Any]:
+    def run_window(self, experiment: str, now: dt.datetime | None = None) -> Window | None:
+        """The experiment's whole run: from its start to its stop (or ``now``, while it runs);
+        None when it is not registered or has never started."""
+        registered = self.registry.find(experiment)
+        if registered is None or registered.start_time is None:
+            return None
+        end = registered.end_time if registered.status != "running" else None
+        return Window.parse(start=registered.start_time, end=end or now)
+
+    def report(self, experiment: str, window: Window | None = None) -> dict[str, Any]:
         """Every variant against control at the randomization unit, valid while watched.
+
+        ``window`` None: the experiment's whole run (:meth:`run_window`), the question the
+        always-valid comparison answers however often it is asked; for an experiment that never
+        started, the last hour. A window given is a different question (``window.scope``
+        says which was answered).
 
         Per treatment: the error rate and the p50/p95/p99 latency effects with intervals and
         p-values (Holm-adjusted across treatments and metrics), a ``decision`` and the words
         for people; per arm, units and requests; SRM on units; contamination and the unit's
         coverage in the notes.
         """
-        return Report(self, experiment, window).build()
+        scope = "custom"
+        if window is None:
+            window = self.run_window(experiment)
+            scope = "run"
+        if window is None:
+            window, scope = Window.parse(), "last_hour"
+        return Report(self, experiment, window, scope).build()
 
     # -- 3. tagging and propagation coverage ---------------------------------------------------
 
@@ -316,42 +330,25 @@ class Queries:
         limit: int = DEFAULT_LIMIT,
         offset: int = 0,
     ) -> Rows:
-        """Burn rates per (experiment, variant), the most burning first; one page of them
-        (``total``: how many in all)."""
+        """Experiment-caused burn per (experiment, variant) (:mod:`exptrace.query.burn`): the
+        excess over control against the availability SLO per window, with intervals, each
+        window's coverage, and the status its rules give; the largest excess first; one page
+        of them (``total``: how many in all)."""
         page = Page(limit, offset)
         moment = (
             _text(_to_datetime(at)) if at else _text(dt.datetime.now(dt.UTC).replace(tzinfo=None))
         )
         end = _to_datetime(moment)
         params = {
-            "start": _text(end - BURN_HORIZON),
+            "start": _text(end - burn.HORIZON),
             "end": moment,
+            "windows": list(burn.WINDOWS.values()),
             "default_availability": default_availability,
             "experiment": "",
             **self.request_params(),
         }
         rows = self.run_page("burn_rates", params, page)
-        out = Rows([], rows.total, page)
-        for row in rows:
-            budget = 1 - row["availability_target"]
-            rates = {w: row[f"error_rate_{w}"] / budget for w in ("5m", "30m", "1h", "6h", "3d")}
-            status = "ok"
-            for action, long_w, short_w, factor in BURN_RULES:
-                if rates[long_w] > factor and rates[short_w] > factor:
-                    status = action
-                    break
-            out.append(
-                {
-                    "experiment": row["experiment"],
-                    "variant": row["variant"],
-                    "availability_target": row["availability_target"],
-                    "burn_rates": rates,
-                    "requests": {w: row[f"requests_{w}"] for w in rates},
-                    "status": status,
-                    "at": moment,
-                }
-            )
-        return out
+        return Rows([{**burn.evaluate(row, end), "at": moment} for row in rows], rows.total, page)
 
     # -- 7. ingestion lag and cardinality ---------------------------------------------------------
 

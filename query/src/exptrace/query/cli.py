@@ -8,6 +8,7 @@ import json
 import os
 import re
 import sys
+import time
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -16,11 +17,11 @@ from exptrace.ingest.schema import UNIT_ATTRIBUTES
 from exptrace.ingest.store import StoreError
 from exptrace.propagation.context import UNIT_MEMBER
 from exptrace.propagation.settings import SettingsError, settings_from_env
-from exptrace.query import render, render_act
+from exptrace.query import render, render_act, render_watch
 from exptrace.query.api import DEFAULT_LIMIT, MAX_LIMIT, Page, Rows
 from exptrace.query.client import ApiClient, ClientError, LocalClient, api_answers
 from exptrace.query.decisions import DECISIONS
-from exptrace.query.registry import SLOS, STATUSES, Experiment
+from exptrace.query.registry import POLICIES, SLOS, STATUSES, Experiment
 from exptrace.query.window_check import parse_moment, parse_window
 
 DEFAULT_API = "http://127.0.0.1:4318"
@@ -166,22 +167,30 @@ def _global_options(json_only: bool = False) -> argparse.ArgumentParser:
     return common
 
 
-def _add_window(parser: argparse.ArgumentParser) -> None:
+def _add_window(parser: argparse.ArgumentParser, whole_run: bool = False) -> None:
+    """``whole_run``: without --from, --last and --to the answer covers the experiment's
+    whole run (the report); otherwise the last hour."""
+    default = "the experiment's whole run" if whole_run else "--last before --to"
     choice = parser.add_mutually_exclusive_group()
     choice.add_argument(
         "--from",
         dest="start",
         metavar="TIME",
-        help="window start, ISO 8601, UTC unless it has an offset (default: --last before --to)",
+        help=f"window start, ISO 8601, UTC unless it has an offset (default: {default})",
     )
     choice.add_argument(
         "--last",
         type=duration,
         metavar="DURATION",
-        help="window length ending at --to: 20m, 6h, 3d... (default: 1h)",
+        help="window length ending at --to: 20m, 6h, 3d... (default: "
+        + ("the whole run; with --to alone, 1h)" if whole_run else "1h)"),
     )
     parser.add_argument(
-        "--to", dest="end", metavar="TIME", help="window end, ISO 8601 (default: now)"
+        "--to",
+        dest="end",
+        metavar="TIME",
+        help="window end, ISO 8601 (default: now"
+        + (", or the experiment's stop)" if whole_run else ")"),
     )
 
 
@@ -201,6 +210,28 @@ def make_parser() -> argparse.ArgumentParser:
         "one process that owns the store. Listens on 127.0.0.1 unless told otherwise.",
     )
     ingest_cli.add_arguments(up)
+    up.add_argument(
+        "--watch-interval",
+        dest="watch_interval",
+        type=float,
+        default=argparse.SUPPRESS,
+        metavar="SECONDS",
+        help="seconds between the watcher's rounds over running experiments, 0 turns it off "
+        "(env EXPTRACE_WATCH_INTERVAL; default 60)",
+    )
+    for name, flag, text in (
+        ("alertmanager_url", "--alertmanager", "Alertmanager's URL: alerts go to /api/v2/alerts"),
+        ("alert_webhook_url", "--alert-webhook", "a URL taking Alertmanager's webhook format"),
+        ("external_url", "--external-url", "the pages' base URL for alert links"),
+    ):
+        up.add_argument(
+            flag,
+            dest=name,
+            default=argparse.SUPPRESS,
+            metavar="URL",
+            help=f"{text} (env EXPTRACE_{name.upper()}; default: "
+            + ("the listening address)" if name == "external_url" else "none)"),
+        )
     demo = sub.add_parser(
         "demo",
         help="run services, experiments and traffic, then report",
@@ -240,6 +271,44 @@ def make_parser() -> argparse.ArgumentParser:
     exp_sub.add_parser(
         "decisions", help="time to decision per experiment, and on average", parents=common
     )
+    policy = exp_sub.add_parser(
+        "policy", help="what the watcher does when a variant fails", parents=common
+    )
+    policy.add_argument("id", help="experiment id")
+    policy.add_argument(
+        "policy",
+        choices=POLICIES,
+        help="notify: report and alert (the default); rollback: also roll the variant back "
+        "and log the decision",
+    )
+    policy.add_argument("--actor", default=actor, help=actor_help)
+    watch = sub.add_parser(
+        "watch",
+        help="evaluate running experiments since their start, on a schedule; or show its state",
+        description="run: a watch round every --every (on the server named by --api, or on "
+        "the store in --data-dir); state: each rule's state and what fires; history: every "
+        "change of state, newest first.",
+        parents=common,
+    )
+    watch.add_argument(
+        "what",
+        nargs="?",
+        choices=("run", "state", "history"),
+        default="run",
+        help="run rounds, or show the state or the history (default: run)",
+    )
+    watch.add_argument(
+        "--experiment", default="", help="state and history of this experiment (default: all)"
+    )
+    watch.add_argument(
+        "--every",
+        type=duration,
+        default=dt.timedelta(seconds=60),
+        metavar="DURATION",
+        help="time between rounds: 30s, 5m... (default 60s)",
+    )
+    watch.add_argument("--once", action="store_true", help="one round, then exit")
+    _add_page(watch, "changes of state (history), newest first")
     freeze = sub.add_parser("freeze", help="no experiment may start until unfreeze", parents=common)
     unfreeze = sub.add_parser("unfreeze", help="let experiments start again", parents=common)
     for acting in (rollback, decide, freeze, unfreeze):
@@ -304,9 +373,14 @@ def make_parser() -> argparse.ArgumentParser:
     )
     create.add_argument("--actor", default=actor, help=actor_help)
 
-    report = sub.add_parser("report", help="every variant against control", parents=common)
+    report = sub.add_parser(
+        "report",
+        help="every variant against control, over the experiment's whole run unless a window "
+        "is given (a different question)",
+        parents=common,
+    )
     report.add_argument("experiment", help="experiment id")
-    _add_window(report)
+    _add_window(report, whole_run=True)
     for name, text in (
         ("coverage", "tagging coverage: share of entry requests that carry an assignment"),
         ("propagation", "propagation coverage per service hop, the hop that loses the tag first"),
@@ -402,7 +476,8 @@ def connect(settings: CliSettings) -> ApiClient | LocalClient:
 def checked_arguments(args: argparse.Namespace) -> dict[str, Any]:
     """The command's window or moment and page, refused before any server or store is asked."""
     checked: dict[str, Any] = {}
-    if hasattr(args, "start"):
+    whole_run = args.command == "report" and args.start is args.last is args.end is None
+    if hasattr(args, "start") and not whole_run:
         checked = window(args)
     elif getattr(args, "at", None):
         checked = {"at": parse_moment(args.at)}
@@ -435,8 +510,17 @@ def run(args: argparse.Namespace, client: ApiClient | LocalClient, w: dict[str, 
             return answer, render_act.decision
         if args.action == "decisions":
             return client.call("decisions"), render_act.decisions
+        if args.action == "policy":
+            answer = client.call("policy", id=args.id, policy=args.policy, actor=args.actor)
+            return answer, render_watch.policy
         changed = client.call("set_status", id=args.id, action=args.action, actor=args.actor)
         return changed, render.experiment
+    if args.command == "watch":
+        if args.what == "state":
+            return client.call("watch_state", experiment=args.experiment), render_watch.state
+        page = {"limit": w["limit"], "offset": w["offset"]}
+        history = client.call("watch_history", experiment=args.experiment, **page)
+        return history, render_watch.history
     if args.command in ("freeze", "unfreeze"):
         return client.call(args.command, reason=args.reason, actor=args.actor), render_act.freeze
     if args.command == "report":
@@ -470,6 +554,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         times = checked_arguments(args)
         client = connect(CliSettings.from_args(args))
+        if args.command == "watch" and args.what == "run":
+            return watch(client, args.every, as_json, once=args.once)
         result, renderer = run(args, client, times)
         text = json.dumps(result, indent=2, default=str) if as_json else renderer(result)
         if as_json and isinstance(result, Rows) and result.truncated:
@@ -481,6 +567,29 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(client, LocalClient):
             client.store.close()
     return _emit(text)
+
+
+def watch(
+    client: ApiClient | LocalClient, every: dt.timedelta, as_json: bool, *, once: bool
+) -> int:
+    """Watch rounds every ``every`` until interrupted (or one with ``once``), each printed."""
+    from exptrace.query.watch import WatchLoop
+
+    def round_() -> None:
+        outcome = client.call("watch_round")
+        text = json.dumps(outcome, default=str) if as_json else render_watch.round_(outcome)
+        print(text, flush=True)
+
+    if once:
+        round_()
+        return 0
+    loop = WatchLoop(round_, every.total_seconds()).start()
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        loop.stop()
+    return 0
 
 
 def _emit(text: str) -> int:
@@ -504,6 +613,8 @@ def up(args: argparse.Namespace) -> int:
     from exptrace.query.http_api import api_routes
     from exptrace.query.registry import Registry
     from exptrace.query.sqlfiles import views
+    from exptrace.query.watch import Watcher
+    from exptrace.query.watch_service import attach
 
     try:
         settings = ingest_cli.settings_from_args(args)
@@ -516,7 +627,10 @@ def up(args: argparse.Namespace) -> int:
         registry = Registry(server.store)
         hosts = Hosts.of(split_endpoint(settings.http_endpoint)[0], settings.allowed_hosts)
         queries = Queries(server.store, registry)
-        server.add_routes(api_routes(queries, registry, bearer_check(settings.token), hosts))
+        watcher = Watcher(queries, registry)
+        routes = api_routes(queries, registry, bearer_check(settings.token), hosts, watcher)
+        server.add_routes(routes)
+        attach(server, settings, watcher)
 
     def announce(server) -> None:
         hosts = {split_endpoint(e)[0] for e in (settings.grpc_endpoint, settings.http_endpoint)}

@@ -24,6 +24,7 @@ from exptrace.query.registry import (
     UnknownExperiment,
     known,
 )
+from exptrace.query.watch import Watcher
 from exptrace.query.window_check import parse_moment, parse_window
 
 
@@ -42,6 +43,7 @@ class LocalClient:
         self.store = store
         self.registry = Registry(store)
         self.queries = Queries(store, self.registry)
+        self.watcher = Watcher(self.queries, self.registry)
 
     @classmethod
     def open_existing(cls, data_dir: str | Path) -> LocalClient:
@@ -93,8 +95,21 @@ class LocalClient:
     def _unfreeze(self, reason, actor):
         return self.registry.unfreeze(actor, reason).to_dict()
 
+    def _policy(self, id, policy, actor):
+        return self.registry.set_policy(id, policy, actor)
+
+    def _watch_round(self):
+        return self.watcher.round()
+
+    def _watch_state(self, experiment=""):
+        return self.watcher.status(experiment)
+
+    def _watch_history(self, experiment="", limit=DEFAULT_LIMIT, offset=0):
+        return self.watcher.history(experiment, Page(limit, offset))
+
     def _report(self, id, start=None, end=None):
-        return known(self.queries.report(id, parse_window(start, end)))
+        window = parse_window(start, end) if start or end else None
+        return known(self.queries.report(id, window))
 
     def _coverage(self, start=None, end=None, threshold=0.95):
         return self.queries.tagging_coverage(parse_window(start, end), threshold=threshold)
@@ -206,6 +221,16 @@ class ApiClient:
             return self._request("POST", f"/api/v1/experiments/{quoted['id']}/{name}", body=body)
         if name == "decisions":
             return self._request("GET", "/api/v1/decisions")
+        if name == "policy":
+            body = {"policy": kw["policy"], "actor": kw["actor"]}
+            return self._request("POST", f"/api/v1/experiments/{quoted['id']}/policy", body=body)
+        if name == "watch_round":
+            return self._request("POST", "/api/v1/watch/round", body={})
+        if name == "watch_state":
+            return self._request("GET", "/api/v1/watch", {"experiment": kw.get("experiment")})
+        if name == "watch_history":
+            params = {"experiment": kw.get("experiment"), **page}
+            return self._request("GET", "/api/v1/watch/history", params)
         if name in ("freeze", "unfreeze"):
             return self._request("POST", f"/api/v1/{name}", body=kw)
         if name == "report":

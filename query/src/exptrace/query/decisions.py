@@ -1,9 +1,9 @@
 """The decision log (ship, rollback, iterate) and time-to-decision per experiment.
 
 Append-only: a decision is a row with who, when and why, never edited. Time-to-decision is
-counted from the experiment's end (its stop, as the registry records it) to the decision. The
-other clock the seed names, from the first conclusive result, needs the watcher's history of
-results, which the store does not keep yet.
+counted from the experiment's end (its stop, as the registry records it) to the decision, and
+from its first conclusive result (the watcher's first ``fail`` or ``pass`` of a treatment's
+error rate or latency, from its findings) to the decision.
 """
 
 from __future__ import annotations
@@ -63,15 +63,31 @@ class DecisionLog:
         by_experiment: dict[str, list[dict[str, Any]]] = {}
         for entry in self.entries():
             by_experiment.setdefault(entry["experiment_id"], []).append(entry)
+        conclusive = dict(
+            self.store.query(
+                "SELECT experiment_id, toString(min(at)) FROM exptrace_watch_findings "
+                "WHERE state IN ('fail', 'pass') AND rule IN ('error_rate', 'latency') "
+                "GROUP BY experiment_id"
+            ).rows
+        )
         rows = []
         for experiment in self.registry.list():
             decisions = by_experiment.get(experiment.id, [])
             if experiment.end_time is None and not decisions:
                 continue
-            rows.append(_row(experiment.id, experiment.status, experiment.end_time, decisions, now))
+            row = _row(experiment.id, experiment.status, experiment.end_time, decisions, now)
+            first = conclusive.get(experiment.id)
+            row["first_conclusive_at"] = first
+            row["seconds_from_conclusive"] = (
+                max(0.0, (_moment(row["decided_at"]) - _moment(first)).total_seconds())
+                if first and row["decided_at"]
+                else None
+            )
+            rows.append(row)
         timed = [r["seconds"] for r in rows if r["seconds"] is not None]
         return {
-            "clock": "from the experiment's end (its stop) to the first decision after it",
+            "clock": "from the experiment's end (its stop) to the first decision after it; "
+            "seconds_from_conclusive: from its first conclusive result to that decision",
             "target_seconds": TARGET_SECONDS,
             "experiments": rows,
             "decided": len(timed),

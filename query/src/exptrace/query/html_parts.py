@@ -21,6 +21,8 @@ from exptrace.query.window_check import parse_window
 
 NAV = (
     ("/ui", "experiments"),
+    ("/ui/oncall", "on call"),
+    ("/ui/executive", "executive"),
     ("/ui/incident", "incident"),
     ("/ui/coverage", "coverage"),
     ("/ui/propagation", "propagation"),
@@ -30,6 +32,8 @@ NAV = (
 )
 PRESETS = {"15m": 15, "1h": 60, "6h": 360, "1d": 1440, "7d": 10080}
 DEFAULT_LAST = "1h"
+RUN = "run"
+"""The experiment page's default window: the experiment's whole run (``?last=run``)."""
 CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'"
@@ -71,30 +75,41 @@ class Choice:
     end: str
 
 
-def choose_window(request: Request, default: str = DEFAULT_LAST) -> Choice:
-    """``from``/``to`` (ISO 8601, UTC) win over ``last``; a bad value is a ValueError."""
+def choose_window(
+    request: Request, default: str = DEFAULT_LAST, run: Window | None = None
+) -> Choice:
+    """``from``/``to`` (ISO 8601, UTC) win over ``last``; a bad value is a ValueError.
+    ``run``: the experiment's whole run, the default and the ``last=run`` choice (without
+    it, ``last=run`` is ``default``)."""
     q = request.query_params
     start, end = q.get("from", "").strip(), q.get("to", "").strip()
     if start or end:
         last = dt.timedelta(minutes=PRESETS.get(q.get("last", ""), PRESETS[default]))
         window = parse_window(start or None, end or None, last=last)
         return Choice(window, None, window.start[:19], window.end[:19])
-    last = q.get("last", default)
+    last = q.get("last", RUN if run is not None else default)
+    if last == RUN:
+        if run is not None:
+            return Choice(run, RUN, run.start[:19], run.end[:19])
+        last = default
     if last not in PRESETS:
         raise ValueError(f"unknown window {last!r}: use one of {', '.join(PRESETS)}")
     window = Window.parse(last=dt.timedelta(minutes=PRESETS[last]))
     return Choice(window, last, window.start[:19], window.end[:19])
 
 
-def window_form(path: str, choice: Choice, extra: dict[str, str] | None = None) -> str:
-    """Presets as links, absolute from/to (UTC) and any extra filters as a GET form."""
+def window_form(
+    path: str, choice: Choice, extra: dict[str, str] | None = None, run: bool = False
+) -> str:
+    """Presets as links (``run``: the whole run first), absolute from/to (UTC) and any extra
+    filters as a GET form."""
     extra = extra or {}
     keep = {k: v for k, v in extra.items() if v}
     presets = " ".join(
         f"<b>{k}</b>"
         if k == choice.last
         else f'<a href="{esc(path)}?{esc(urllib.parse.urlencode({**keep, "last": k}))}">{k}</a>'
-        for k in PRESETS
+        for k in ([RUN] if run else []) + list(PRESETS)
     )
     inputs = "".join(
         f'<label>{esc(name)}<input name="{esc(name)}" value="{esc(value)}" size="14"></label>'
@@ -120,7 +135,7 @@ def _moment_input(name: str, value: str) -> str:
 
 def window_query(choice: Choice) -> str:
     """The query string that shows the same window on another page ("" for the default)."""
-    if choice.last == DEFAULT_LAST:
+    if choice.last in (DEFAULT_LAST, RUN):
         return ""
     if choice.last:
         return urllib.parse.urlencode({"last": choice.last})

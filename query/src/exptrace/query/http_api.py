@@ -17,6 +17,7 @@ from exptrace.ingest.store import StoreError
 from exptrace.query.act_api import act_endpoints
 from exptrace.query.api import Page, Queries, Rows, Window, json_safe
 from exptrace.query.gate import LOOPBACK, Gate, Hosts, Refused
+from exptrace.query.gates_api import gate_endpoints
 from exptrace.query.pages import page_routes
 from exptrace.query.registry import (
     ACTIONS,
@@ -26,6 +27,8 @@ from exptrace.query.registry import (
     known,
 )
 from exptrace.query.ui_scope import PrefixRoutes
+from exptrace.query.watch import Watcher
+from exptrace.query.watch_api import watch_endpoints
 from exptrace.query.window_check import parse_moment, parse_window
 
 _SET_BY_THE_REGISTRY = ("version", "changed_at", "changed_by", "status", "start_time", "end_time")
@@ -89,10 +92,14 @@ def api_routes(
     registry: Registry,
     authorized: Callable[[Request], bool],
     hosts: Hosts = LOOPBACK,
+    watcher: Watcher | None = None,
 ) -> list[BaseRoute]:
     """Routes for the query layer; every one needs the bearer token when one is configured,
-    and goes through the :class:`Gate` (Host, origin, JSON only, failures rate-limited)."""
+    and goes through the :class:`Gate` (Host, origin, JSON only, failures rate-limited).
+    ``watcher``: the one whose loop runs in this process, so a round asked for over the API
+    waits for the loop's (default: a watcher of its own)."""
     gate = Gate(authorized, hosts)
+    watcher = watcher or Watcher(queries, registry)
 
     def endpoint(fn: Callable[[Request], Any], status: int = 200):
         async def handle(request: Request) -> Response:
@@ -164,7 +171,9 @@ def api_routes(
         return registry.history(request.path_params["id"])
 
     def report(request: Request):
-        return known(queries.report(request.path_params["id"], _window(request)))
+        q = request.query_params
+        window = _window(request) if q.get("from") or q.get("to") else None  # None: whole run
+        return known(queries.report(request.path_params["id"], window))
 
     def slis(request: Request):
         return queries.cohort_slis(
@@ -211,7 +220,11 @@ def api_routes(
         Route("/api/v1/experiments/{id}/history", endpoint(history), methods=["GET"]),
         *[
             Route(path, endpoint(fn, status), methods=[method])
-            for path, method, fn, status in act_endpoints(registry, actor)
+            for path, method, fn, status in [
+                *act_endpoints(registry, actor),
+                *watch_endpoints(watcher, actor),
+                *gate_endpoints(watcher, registry),
+            ]
         ],
         Route("/api/v1/experiments/{id}/{action}", endpoint(change_status), methods=["POST"]),
         Route("/api/v1/report/{id}", endpoint(report), methods=["GET"]),

@@ -13,6 +13,7 @@ from exptrace.query import charts, page_effects, render
 from exptrace.query.api import Page, Queries, Window, json_safe
 from exptrace.query.charts import Interval, Line, LineChart, esc
 from exptrace.query.html_parts import (
+    RUN,
     Choice,
     NotFound,
     badge,
@@ -160,7 +161,7 @@ class ExperimentPages:
             """Each treatment's decision against control, and the SRM check, as badges."""
             if experiment_id not in seen:
                 return esc("no traffic")
-            report = json_safe(self.queries.report(experiment_id, choice.window))
+            report = json_safe(self.queries.report(experiment_id))  # over its whole run
             badges = [
                 badge(f"{c['variant']}: {decision(c)}", decision(c)) for c in report["comparisons"]
             ]
@@ -189,7 +190,7 @@ class ExperimentPages:
                 "status",
                 "owner",
                 "variants (weights)",
-                "against control",
+                "against control (whole run)",
                 "tagged entry spans",
             ],
             rows,
@@ -232,14 +233,15 @@ class ExperimentPages:
 
     def experiment(self, request: Request) -> tuple[str, str]:
         experiment_id = request.path_params["id"]
-        choice = choose_window(request)
+        choice = choose_window(request, run=self.queries.run_window(experiment_id))
         path = f"/ui/experiments/{path_segment(experiment_id)}"
         found = self.registry.find(experiment_id)
-        report = json_safe(self.queries.report(experiment_id, choice.window))
+        asked = None if choice.last == RUN else choice.window  # None: the whole run
+        report = json_safe(self.queries.report(experiment_id, asked))
         if found is None and not report["cohorts"]:
             raise NotFound(
                 f"Experiment {experiment_id}",
-                window_form(path, choice)
+                window_form(path, choice, run=True)
                 + '<div class="banner info">This experiment is not in the registry and no request '
                 "in this window carries it. Try a longer window.</div>",
             )
@@ -249,7 +251,11 @@ class ExperimentPages:
         verdicts = {c["variant"]: decision(c) for c in comparisons}
         colour = charts.colours([c["variant"] for c in cohorts], control)
         colour.update({v: charts.BAD for v, d in verdicts.items() if d == "fail"})
-        parts = [window_form(path, choice)]
+        parts = [
+            window_form(path, choice, run=True),
+            f'<div class="banner {"info" if asked is None else "warn"}">Window: '
+            f"{esc(report['window']['means'])}</div>",
+        ]
         if found is None:
             parts.append(
                 '<div class="banner warn">Not in the registry: seen in telemetry only. Control is '

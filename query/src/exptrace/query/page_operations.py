@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
-from exptrace.query import charts
+from exptrace.query import burn, charts
 from exptrace.query.api import LAG_TARGET_MS, MAX_LIMIT, Queries, Rows, json_safe
 from exptrace.query.charts import Bar, Hop, Interval, Line, LineChart, esc
 from exptrace.query.html_parts import (
@@ -24,9 +24,9 @@ from exptrace.query.html_parts import (
 from exptrace.query.render import ATTRIBUTION_NOTE, NO_PIPELINE, interval_text, pct, pp
 from exptrace.query.series import Series, as_datetime, bucket_seconds
 
-BURN_WINDOWS = ("5m", "30m", "1h", "6h", "3d")
-PAGE_BURN = 14.4
+PAGE_BURN = burn.RULES[0].factor
 LINES = 7
+"""Experiment = variant lines on the incident chart: those with the most failed requests."""
 INCIDENT_TIPS = {
     "error rate (control)": "failed requests / requests in scope for this variant (its control's)",
     "difference": "error rate minus its control's, in percentage points",
@@ -53,7 +53,6 @@ LAG_COUNTS = {
     "future-dated": "arrival: items dated after they were stored, kept out of the percentiles",
 }
 """The lag table's two counts, each for one measure, with what they count."""
-"""Experiment = variant lines on the incident chart: those with the most failed requests."""
 
 
 class OperationsPages:
@@ -389,25 +388,29 @@ class OperationsPages:
             parts.append(
                 f'<div class="banner {"bad" if r["status"] == "page" else "warn"}">'
                 f"<b>{esc(r['experiment'])} = {esc(r['variant'])}</b> burns its error budget: "
-                f"{r['status'].upper()} (1 h burn rate {r['burn_rates']['1h']:.1f}x).</div>"
+                f"{r['status'].upper()} ({esc(r['reason'])}).</div>"
             )
         parts.append(
-            '<p class="facts">Burn rate = error rate ÷ error budget (1 - availability SLO). '
-            f"Page when the 1 h and 5 m rates both exceed {PAGE_BURN}x (or 6 h and 30 m exceed "
-            "6x); ticket when 3 d and 6 h exceed 1x. "
+            "<p class=\"facts\">Experiment-caused burn = (variant's error rate - control's) ÷ "
+            "error budget (1 - availability SLO): errors every arm shares are the service's own, "
+            "and control never pages. "
+            + "; ".join(esc(rule.describe()) for rule in burn.RULES)
+            + " (the short window fully covered by data, the long one significant). "
+            "A window with less data than its length says how many minutes it has. "
             f"Computed at {esc(rows[0]['at'][:19] if rows else 'now')} UTC.</p>"
         )
         parts.append(
             charts.bar_chart(
-                "1 h burn rate per experiment = variant",
+                "1 h excess burn rate per experiment = variant",
                 [
                     Bar(
                         f"{r['experiment']} = {r['variant']}",
-                        r["burn_rates"]["1h"] or 0,
+                        r["excess_burn_rates"]["1h"] or 0,
                         charts.BAD
                         if r["status"] == "page"
                         else ("#d97706" if r["status"] == "ticket" else charts.GOOD),
-                        f"{r['burn_rates']['1h']:.1f}x ({r['requests']['1h']:,} requests)",
+                        f"{r['excess_burn_rates']['1h'] or 0:.1f}x "
+                        f"({r['requests']['1h']:,} requests)",
                     )
                     for r in rows
                 ],
@@ -418,10 +421,10 @@ class OperationsPages:
         )
         parts.append(
             table(
-                ["experiment", "variant", "SLO", *BURN_WINDOWS, "status"],
+                ["experiment", "variant", "SLO", *burn.WINDOWS, "status"],
                 [
                     [esc(r["experiment"]), esc(r["variant"]), esc(pct(r["availability_target"], 2))]
-                    + [esc(f"{r['burn_rates'][w]:.2f}x") for w in BURN_WINDOWS]
+                    + [_excess(r, w) for w in burn.WINDOWS]
                     + [badge(r["status"], r["status"])]
                     for r in rows
                 ],
@@ -430,9 +433,9 @@ class OperationsPages:
                 tips={
                     "SLO": "the availability target (registered, else 99.9%)",
                     **{
-                        w: f"error rate over the last {w} divided by the error budget "
-                        "(1 - SLO): 1x spends the budget exactly over 30 days"
-                        for w in BURN_WINDOWS
+                        w: f"excess error rate over control's in the last {w}, divided by "
+                        "the error budget (1 - SLO): 1x spends the budget exactly over 30 days"
+                        for w in burn.WINDOWS
                     },
                 },
             )
@@ -534,3 +537,12 @@ def _scope_words(service: str, route: str) -> str:
     if service:
         return f"entry spans of service {service}" + (f" on route {route}" if route else "")
     return f"trace roots on route {route}" if route else "trace roots"
+
+
+def _excess(row: dict, window: str) -> str:
+    """One window's excess burn, saying how much data it holds when less than its length."""
+    value = row["excess_burn_rates"][window]
+    text = "-" if value is None else f"{value:.2f}x"
+    if not row["covered"][window]:
+        text += f" ({row['data_seconds'] / 60:.0f} min of data)"
+    return esc(text)

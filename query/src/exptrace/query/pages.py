@@ -36,6 +36,7 @@ from exptrace.query.html_parts import (
 )
 from exptrace.query.page_experiments import ExperimentPages
 from exptrace.query.page_operations import OperationsPages
+from exptrace.query.page_views import ViewPages
 from exptrace.query.registry import Registry, UnknownExperiment
 from exptrace.query.series import Series
 from exptrace.query.ui_scope import PrefixRoutes
@@ -57,6 +58,7 @@ def page_routes(queries: Queries, registry: Registry, gate: Gate) -> list[Prefix
     series = Series(queries)
     experiments = ExperimentPages(queries, registry, series)
     operations = OperationsPages(queries, series)
+    views = ViewPages(queries, registry)
     static = Path(__file__).parent / "static"
     assets = {
         "exptrace.css": ((static / "exptrace.css").read_bytes(), "text/css"),
@@ -181,6 +183,8 @@ def page_routes(queries: Queries, registry: Registry, gate: Gate) -> list[Prefix
         Route("/ui/coverage", guarded(operations.coverage), methods=["GET"]),
         Route("/ui/propagation", guarded(operations.propagation), methods=["GET"]),
         Route("/ui/burn", guarded(operations.burn), methods=["GET"]),
+        Route("/ui/oncall", guarded(views.oncall), methods=["GET"]),
+        Route("/ui/executive", guarded(views.executive), methods=["GET"]),
         Route("/ui/lag", guarded(operations.lag), methods=["GET"]),
         Route("/ui/cardinality", guarded(operations.cardinality), methods=["GET"]),
         Route("/ui/signin", signin_page, methods=["GET"]),

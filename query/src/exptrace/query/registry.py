@@ -19,6 +19,9 @@ from exptrace.query.freeze import Freeze, FreezeLog
 STATUSES = ("draft", "running", "stopped", "archived")
 ACTIONS = {"start": "running", "stop": "stopped", "archive": "archived"}
 """Status changes by the name people use for them (CLI, HTTP API, audit log)."""
+POLICIES = ("notify", "rollback")
+"""What the watcher does when a variant fails: tell people (the default), or also roll the
+variant back and log the decision."""
 _ACTION_OF = {status: action for action, status in ACTIONS.items()}
 TRANSITIONS = {
     "draft": {"running", "archived"},
@@ -318,6 +321,32 @@ class Registry:
             "ORDER BY at DESC LIMIT 1 BY experiment_id"
         ).rows
         return {experiment_id: json.loads(entry)["rolled_back"] for experiment_id, entry in rows}
+
+    def set_policy(self, experiment_id: str, policy: str, actor: str) -> dict[str, Any]:
+        """What the watcher does when ``experiment_id`` fails (one of :data:`POLICIES`): an
+        audit entry (action ``policy``, old and new policy)."""
+        if policy not in POLICIES:
+            raise RegistryError(f"policy must be one of {', '.join(POLICIES)}, got {policy!r}")
+        with self._lock:
+            self.get(experiment_id)  # UnknownExperiment when it is not registered
+            before = self.policies().get(experiment_id, POLICIES[0])
+            self._audit(
+                _now(),
+                actor,
+                experiment_id,
+                "policy",
+                json.dumps({"policy": before}),
+                json.dumps({"policy": policy}),
+            )
+            return {"experiment": experiment_id, "policy": policy}
+
+    def policies(self) -> dict[str, str]:
+        """Each experiment's watch policy, where one was set (the others: ``notify``)."""
+        rows = self.store.query(
+            "SELECT experiment_id, new FROM exptrace_audit WHERE action = 'policy' "
+            "ORDER BY at DESC LIMIT 1 BY experiment_id"
+        ).rows
+        return {experiment_id: json.loads(entry)["policy"] for experiment_id, entry in rows}
 
     def freeze(self, actor: str, reason: str) -> Freeze:
         """Freeze experiments: none starts until :meth:`unfreeze` (running ones go on)."""

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from exptrace.propagation.context import UNIT_MEMBER
+from exptrace.query.burn import WINDOWS
 
 ATTRIBUTION_NOTE = (
     "completeness = linked / tagged. An item is linked when a variant it ran under has an "
@@ -92,6 +93,7 @@ def report(data: dict[str, Any]) -> str:
     lines = [
         f"Experiment {data['experiment']} (control: {data['control']}), {_window(data)}"
         + ("" if data["registered"] else "  [not in the registry]"),
+        *([f"Window: {data['window']['means']}"] if "means" in data["window"] else []),
         _unit(data),
         "",
     ]
@@ -365,13 +367,19 @@ def _footer(data: Any) -> str:
 
 
 def burn(rows: list[dict[str, Any]]) -> str:
+    def rate(row: dict[str, Any], window: str) -> str:
+        value = row["excess_burn_rates"][window]
+        shown = "-" if value is None else f"{value:.2f}"
+        return shown if row["covered"][window] else f"{shown}*"
+
     return (
-        "Burn rates against each experiment's availability SLO, most burning first\n"
+        "Experiment-caused burn: each variant's excess error rate over control against its "
+        "error budget, largest first (control never pages; *: less data than the window)\n"
         + table(
-            ["experiment", "variant", "SLO", "5m", "30m", "1h", "6h", "3d", "status"],
+            ["experiment", "variant", "SLO", *WINDOWS, "status"],
             [
                 [r["experiment"], r["variant"], pct(r["availability_target"], 2)]
-                + [round(r["burn_rates"][w], 2) for w in ("5m", "30m", "1h", "6h", "3d")]
+                + [rate(r, w) for w in WINDOWS]
                 + [r["status"].upper()]
                 for r in rows
             ],

@@ -39,6 +39,13 @@ FALLBACK_RISK = (
     "independent, which understates the variance when one user sends many requests "
     "(false positives, and SRM alarms that are not real)"
 )
+SCOPES = {
+    "run": "the experiment's whole run, since it started",
+    "custom": "a custom window: a different question from the experiment's whole run "
+    "(looks at sliding windows are each a new sample)",
+    "last_hour": "the last hour: the experiment is not registered or has not started",
+}
+"""Which window a report answers, in words."""
 
 
 def _finite(value: Any) -> Any:
@@ -64,10 +71,14 @@ def _arm(row: dict[str, Any]) -> ArmStats:
 class Report:
     """One report: read the arms (one query), compare, correct, decide."""
 
-    def __init__(self, queries: Queries, experiment: str, window: Window) -> None:
+    def __init__(
+        self, queries: Queries, experiment: str, window: Window, scope: str = "custom"
+    ) -> None:
         self.q = queries
         self.experiment = experiment
         self.window = window
+        self.scope = scope
+        """Which question the window asks: a key of :data:`SCOPES`."""
         self.registered = queries.registry.find(experiment)
         self.control = self.registered.control if self.registered else "control"
         self.unit_attribute = self.registered.unit if self.registered else queries.unit_attribute
@@ -147,7 +158,7 @@ class Report:
         ]
         return {
             "experiment": self.experiment,
-            "window": self.window.__dict__,
+            "window": {**self.window.__dict__, "scope": self.scope, "means": SCOPES[self.scope]},
             "control": self.control,
             "registered": self.registered is not None,
             "empty": empty_scope,

@@ -1,0 +1,116 @@
+"""The watcher's rounds over known truth: a failing variant and an A/A experiment, through
+the real schema; findings stored on change only, rollback under the policy, state that
+survives a new watcher (a restart)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from exptrace.query.api import Queries
+from exptrace.query.decisions import DecisionLog
+from exptrace.query.registry import Experiment, Registry
+from exptrace.query.watch import Watcher
+from tests.query.synth import insert_clustered
+
+AN_HOUR_AGO = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _running(registry: Registry, experiment_id: str, availability: float = 0.9) -> None:
+    """Running since an hour ago; a loose SLO by default, so burn stays quiet."""
+    experiment = Experiment(
+        experiment_id, variants={"control": 1, "treatment": 1}, slo={"availability": availability}
+    )
+    registry.create(experiment, "test")
+    registry.start(experiment_id, "test")
+    registry.update(experiment_id, "test", start_time=AN_HOUR_AGO)  # its data is older
+
+
+def _firing(watcher: Watcher) -> set[tuple[str, str, str]]:
+    return {(r["experiment"], r["variant"], r["rule"]) for r in watcher.status()["firing"]}
+
+
+def test_a_failing_variant_fires_once_is_rolled_back_under_the_policy_and_resolves(receiver):
+    store = receiver.store
+    insert_clustered(store, units=4000, seed=31, error_rate=0.01, error_factor=4.0, prefix="bad-")
+    insert_clustered(store, units=4000, seed=32, prefix="aa-")
+    registry = Registry(store)
+    for experiment_id in ("bad-0", "aa-0"):
+        _running(registry, experiment_id)
+    watcher = Watcher(Queries(store, registry))
+
+    first = watcher.round()
+    assert first["experiments"] == 2 and first["rollbacks"] == []  # notify: only reported
+    assert _firing(watcher) == {("bad-0", "treatment", "error_rate")}
+    [bad] = [r for r in watcher.state("bad-0") if r["rule"] == "error_rate"]
+    window = bad["detail"]["window"]
+    assert window["start"].startswith(AN_HOUR_AGO)  # since the experiment started
+    assert watcher.round()["changes"] == []  # nothing new: nothing written
+    assert watcher.history().total == len(first["changes"]) == 10  # 5 rules x 2 experiments
+    rules = {"error_rate", "latency", "burn_page", "burn_ticket", "srm"}
+    assert {r["rule"] for r in watcher.state("aa-0")} == rules
+
+    registry.set_policy("bad-0", "rollback", "oncall")
+    restarted = Watcher(Queries(store, registry))  # a new watcher reads the same truth
+    acted = restarted.round()
+    [action] = acted["rollbacks"]
+    assert action["rollback"]["rolled_back"] == ["treatment"]
+    assert action["decision"]["actor"] == "watcher"
+    assert registry.rollbacks() == {"bad-0": ["treatment"]}
+    [decision] = DecisionLog(store, registry).entries()
+    assert decision["decision"] == "rollback" and "fails error_rate" in decision["reason"]
+    [timed] = DecisionLog(store, registry).time_to_decision()["experiments"]
+    assert timed["first_conclusive_at"] == bad["since"]  # the first round's fail
+    assert 0 <= timed["seconds_from_conclusive"] < 3600
+
+    resolved = restarted.round()
+    assert resolved["rollbacks"] == [] and _firing(restarted) == set()
+    moved = {(c["rule"], c["previous"], c["state"]) for c in resolved["changes"]}
+    assert ("error_rate", "fail", "rolled_back") in moved
+    assert restarted.round()["rollbacks"] == []  # rolled back once, never again
+
+    registry.stop("aa-0", "test")
+    stopped = restarted.round()
+    assert stopped["experiments"] == 1
+    assert {c["state"] for c in stopped["changes"] if c["experiment"] == "aa-0"} == {"stopped"}
+    rounds = watcher.rounds(limit=10)
+    assert len(rounds) == 6 and all(r["error"] == "" for r in rounds)
+    assert json.loads(json.dumps(watcher.history("bad-0")))  # JSON all the way down
+
+
+def test_no_query_view_takes_the_name_of_a_table():
+    """Every ``sql/NAME.sql`` becomes the view ``exptrace_NAME`` in ``exptrace up``: a view
+    named like a table would replace it."""
+    from exptrace.ingest.schema import REGISTRY_TABLES
+    from exptrace.query.sqlfiles import views
+
+    assert not {name for name, _ in views()} & {t.name for t in REGISTRY_TABLES}
+
+
+def test_a_sample_ratio_mismatch_fires_but_is_never_rolled_back(receiver):
+    store = receiver.store
+    insert_clustered(store, units=4000, seed=33, prefix="split-")  # 50/50 in the data
+    registry = Registry(store)
+    registry.create(Experiment("split-0", variants={"control": 9, "treatment": 1}), "test")
+    registry.start("split-0", "test")
+    registry.update("split-0", "test", start_time=AN_HOUR_AGO)
+    registry.set_policy("split-0", "rollback", "test")
+    watcher = Watcher(Queries(store, registry))
+    outcome = watcher.round()
+    assert _firing(watcher) == {("split-0", "", "srm")}
+    assert outcome["rollbacks"] == [] and registry.rollbacks() == {}
+
+
+def test_a_fast_experiment_caused_burn_pages_and_rolls_back_under_the_policy(receiver):
+    store = receiver.store
+    insert_clustered(store, units=4000, seed=34, error_rate=0.01, error_factor=4.0, prefix="hot-")
+    registry = Registry(store)
+    _running(registry, "hot-0", availability=0.999)  # 3 points of excess: 30 budgets
+    registry.set_policy("hot-0", "rollback", "test")
+    watcher = Watcher(Queries(store, registry))
+    outcome = watcher.round()
+    assert ("hot-0", "treatment", "burn_page") in _firing(watcher)
+    [burn] = [r for r in watcher.state("hot-0") if r["rule"] == "burn_page"]
+    assert burn["detail"]["reason"] == "page when 1h and 5m both exceed 14.4x"
+    [action] = outcome["rollbacks"]  # once, though two rules fail
+    assert action["rollback"]["rolled_back"] == ["treatment"]
