@@ -49,3 +49,36 @@ def test_the_default_window_is_the_whole_run_and_a_custom_one_says_so(make_recei
     sliding = html.unescape(httpx.get(f"{base}/ui/experiments/run-0?last=1h", headers=AUTH).text)
     assert '<div class="banner warn">Window: a custom window' in sliding
     assert "<b>1h</b>" in sliding
+
+
+def test_after_a_rollback_the_run_is_analysed_up_to_the_rollback(make_receiver, monkeypatch):
+    """After a rollback the rolled-back variant's users are sent to control: counting them
+    there would double units and flag a sample-ratio mismatch the rollback caused. The run's
+    report stops at the first rollback and says so; a window past it says it is not a
+    randomized comparison there."""
+    from exptrace.query import registry as registry_module
+
+    server = make_receiver(with_api("s3cret"))
+    base = f"http://127.0.0.1:{server.http_port}"
+    insert_clustered(server.store, units=600, seed=52, ago_ms=7_000_000, prefix="rb-")
+    registry = Registry(server.store)
+    registry.create(Experiment("rb-0", variants={"control": 1, "treatment": 1}), "t")
+    registry.start("rb-0", "t")
+    now = dt.datetime.now(dt.UTC)
+    started = (now - dt.timedelta(hours=2)).strftime("%Y-%m-%d %H:%M:%S")
+    registry.update("rb-0", "t", start_time=started)
+    rolled = (now - dt.timedelta(hours=1)).strftime("%Y-%m-%d %H:%M:%S.000")
+    monkeypatch.setattr(registry_module, "_now", lambda: rolled)
+    registry.rollback("rb-0", "treatment", "errors up", "oncall")
+
+    run = httpx.get(f"{base}/api/v1/report/rb-0", headers=AUTH).json()
+    assert run["window"]["scope"] == "run" and run["window"]["end"].startswith(rolled[:19])
+    assert run["rolled_back_at"].startswith(rolled[:19])
+    assert any(n.startswith(f"rolled back at {rolled[:19]} UTC") for n in run["notes"])
+    before = httpx.get(
+        f"{base}/api/v1/report/rb-0", params={"from": started, "to": rolled}, headers=AUTH
+    ).json()
+    assert 0 < run["unit"]["units"] == before["unit"]["units"] < 600
+    past = httpx.get(f"{base}/api/v1/report/rb-0", params={"from": started}, headers=AUTH).json()
+    assert past["unit"]["units"] == 600
+    assert any("runs past the rollback" in n for n in past["notes"])

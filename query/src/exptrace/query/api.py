@@ -13,7 +13,7 @@ from exptrace.query import burn
 from exptrace.query.incident import attribute
 from exptrace.query.inference import Method
 from exptrace.query.registry import Experiment, Registry
-from exptrace.query.report import Report
+from exptrace.query.report import ROLLED_BACK_RUN, ROLLED_BACK_WINDOW, Report
 from exptrace.query.sqlfiles import load
 
 DEFAULT_LIMIT = 200
@@ -231,13 +231,19 @@ class Queries:
     # -- 2. comparison with control ------------------------------------------------------------
 
     def run_window(self, experiment: str, now: dt.datetime | None = None) -> Window | None:
-        """The experiment's whole run: from its start to its stop (or ``now``, while it runs);
-        None when it is not registered or has never started."""
+        """The experiment's whole run as randomized: from its start to its stop (or ``now``,
+        while it runs), or to its first rollback, after which the rolled-back variants' units
+        are sent to control and the arms are no longer a randomized comparison; None when it
+        is not registered or has never started."""
         registered = self.registry.find(experiment)
         if registered is None or registered.start_time is None:
             return None
         end = registered.end_time if registered.status != "running" else None
-        return Window.parse(start=registered.start_time, end=end or now)
+        window = Window.parse(start=registered.start_time, end=end or now)
+        rollback = self.registry.first_rollback(experiment)
+        if rollback is not None and window.start < Window.parse(end=rollback).end < window.end:
+            window = Window.parse(start=window.start, end=rollback)
+        return window
 
     def report(self, experiment: str, window: Window | None = None) -> dict[str, Any]:
         """Every variant against control at the randomization unit, valid while watched.
@@ -258,7 +264,14 @@ class Queries:
             scope = "run"
         if window is None:
             window, scope = Window.parse(), "last_hour"
-        return Report(self, experiment, window, scope).build()
+        built = Report(self, experiment, window, scope).build()
+        rollback = self.registry.first_rollback(experiment)
+        built["rolled_back_at"] = rollback
+        if rollback is not None and scope == "run":
+            built["notes"].append(ROLLED_BACK_RUN.format(at=rollback[:19]))
+        elif rollback is not None and window.end > Window.parse(end=rollback).end:
+            built["notes"].append(ROLLED_BACK_WINDOW.format(at=rollback[:19]))
+        return built
 
     # -- 3. tagging and propagation coverage ---------------------------------------------------
 

@@ -322,6 +322,16 @@ class Registry:
         ).rows
         return {experiment_id: json.loads(entry)["rolled_back"] for experiment_id, entry in rows}
 
+    def first_rollback(self, experiment_id: str) -> str | None:
+        """When ``experiment_id`` was first rolled back (UTC, as the registry writes times), or
+        None: from then on a rolled-back variant's units are sent to control."""
+        rows = self.store.query(
+            "SELECT toString(min(at)) FROM exptrace_audit "
+            "WHERE experiment_id = {id:String} AND action = 'rollback' HAVING count() > 0",
+            {"id": experiment_id},
+        ).rows
+        return rows[0][0] if rows else None
+
     def set_policy(self, experiment_id: str, policy: str, actor: str) -> dict[str, Any]:
         """What the watcher does when ``experiment_id`` fails (one of :data:`POLICIES`): an
         audit entry (action ``policy``, old and new policy)."""

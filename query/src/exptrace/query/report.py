@@ -46,6 +46,15 @@ SCOPES = {
     "last_hour": "the last hour: the experiment is not registered or has not started",
 }
 """Which window a report answers, in words."""
+ROLLED_BACK_RUN = (
+    "rolled back at {at} UTC: the run is analysed up to then, while the arms were randomized "
+    "(afterwards the rolled-back variants' units are sent to control)"
+)
+ROLLED_BACK_WINDOW = (
+    "this window runs past the rollback at {at} UTC: units moved from the rolled-back "
+    "variants to control are counted in control, so neither the comparison nor the sample "
+    "ratio is a randomized one after it"
+)
 
 
 def _finite(value: Any) -> Any:
