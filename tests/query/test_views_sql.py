@@ -121,3 +121,19 @@ def test_the_readme_lists_each_views_parameters():
     }
     declared = {name: set(load(name.removeprefix("exptrace_")).parameters) for name, _ in views()}
     assert listed == declared
+
+
+def test_cohort_slis_count_every_request_the_report_leaves_unidentified_ones_out(receiver, queries):
+    """The README: an SLI counts every request of the arm; the report, once any request
+    carries a unit, leaves out those that do not and says how many."""
+    insert(
+        receiver.store,
+        [span(100 + i, f"u{i}", f"s{i}", variant="B", unit=f"user{i}") for i in range(6)]
+        + [span(100 + i, f"n{i}", f"z{i}", variant="B", error=True) for i in range(4)],
+    )
+    [sli] = queries.cohort_slis(window(), "checkout")
+    assert (sli["requests"], sli["errors"]) == (10, 4)
+    report = queries.report("checkout", window())
+    [cohort] = [c for c in report["cohorts"] if c["variant"] == "B"]
+    assert (cohort["requests"], cohort["errors"]) == (6, 0)
+    assert report["unit"]["unidentified_requests"] == 4
