@@ -15,7 +15,7 @@ import re
 import tempfile
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from urllib.parse import parse_qs, unquote, urlparse
 
 from exptrace.ingest.locking import DirectoryLock
 from exptrace.ingest.sqltext import identifier, literal
+from exptrace.ingest.viewrepair import remove_damaged_views
 
 # ClickHouse error codes that mean "this data can never be inserted", as opposed to the
 # store being unavailable, full or overloaded (worth retrying). 36 is what the Protobuf
@@ -143,6 +144,10 @@ class Store(ABC):
             },
         )
 
+    def free_bytes(self) -> int | None:
+        """Bytes free on the disk under the store (None: unknown, as for a server)."""
+        return None
+
     @abstractmethod
     def close(self) -> None:
         """Release connections and locks."""
@@ -193,10 +198,11 @@ class ChdbStore(Store):
     """The embedded engine on a local directory; one process owns the directory.
 
     Each thread gets its own connection to the same path (chDB allows many in one process and
-    releases the GIL while a query runs).
+    releases the GIL while a query runs). ``views`` names the views exptrace creates again at
+    every start: their damaged metadata files are removed before the engine opens the path.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], views: Collection[str] = ()) -> None:
         self.path = Path(path).resolve()
         self.url = f"chdb://{self.path}"
         self._lock = DirectoryLock(self.path, StoreBusy)
@@ -215,6 +221,7 @@ class ChdbStore(Store):
         # only garbage-collected at exit can crash the process.
         atexit.register(self.close)
         try:
+            remove_damaged_views(self.path, views)  # before the engine reads them
             self._connection()
         except Exception:
             self._lock.release()
@@ -299,6 +306,11 @@ class ChdbStore(Store):
             partial.write_text(schema)
             partial.replace(path)
         self.insert_raw(table, data, "Protobuf", {**settings, "format_schema": f"{path}:{message}"})
+
+    def free_bytes(self) -> int:
+        """Bytes free for this process on the store directory's filesystem."""
+        stats = os.statvfs(self.path)
+        return stats.f_bavail * stats.f_frsize
 
     def close(self) -> None:
         """Close every connection and release the directory; safe to call more than once."""
@@ -403,11 +415,12 @@ class ReadOnlyStore(Store):
         return None  # the underlying store belongs to its owner
 
 
-def open_store(url: str) -> Store:
-    """Open the store named by ``url``: ``chdb://PATH``, ``clickhouse://...``, ``http(s)://...``."""
+def open_store(url: str, views: Collection[str] = ()) -> Store:
+    """Open the store named by ``url``: ``chdb://PATH``, ``clickhouse://...``, ``http(s)://...``;
+    ``views``: the views exptrace creates again at start (see :class:`ChdbStore`)."""
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""
     if scheme == "chdb":
-        return ChdbStore(url.split("://", 1)[1] or ".")
+        return ChdbStore(url.split("://", 1)[1] or ".", views)
     if scheme in ("clickhouse", "http", "https"):
         return ClickHouseStore(url)
     raise StoreError(f"unknown store URL {url!r}: use chdb://PATH, clickhouse:// or http(s)://")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 from urllib.parse import urlparse
 
@@ -40,7 +40,8 @@ class LinkedStore(Store):
     """The store at ``url`` once it is open and ``setup`` has run on it.
 
     ``lock`` is held while ``setup`` runs and the store is published: whoever changes what
-    ``setup`` creates holds it too, and acts on the store only when :attr:`ready`.
+    ``setup`` creates holds it too, and acts on the store only when :attr:`ready`. ``views``
+    names the views ``setup`` creates again (see :func:`open_store`).
     """
 
     def __init__(
@@ -50,12 +51,14 @@ class LinkedStore(Store):
         *,
         max_delay: float = 5.0,
         start_wait: float = START_WAIT,
+        views: Collection[str] = (),
     ) -> None:
         self._target = url
         parsed = urlparse(url)
         self.url = parsed._replace(netloc=parsed.netloc.rpartition("@")[2]).geturl()
         self.lock = threading.Lock()
         self._setup = setup
+        self._views = views
         self._max_delay = max_delay
         self._inner: Store | None = None
         self._error = "not tried yet"
@@ -86,7 +89,7 @@ class LinkedStore(Store):
         return self._inner is not None
 
     def _open(self) -> None:
-        store = open_store(self._target)
+        store = open_store(self._target, self._views)
         try:
             with self.lock:
                 self._setup(store)
@@ -138,6 +141,10 @@ class LinkedStore(Store):
         self, table: str, data: bytes, schema: str, message: str, settings: Mapping[str, str | int]
     ) -> None:
         self._store().insert_protobuf(table, data, schema, message, settings)
+
+    def free_bytes(self) -> int | None:
+        inner = self._inner
+        return inner.free_bytes() if inner is not None else None
 
     def close(self) -> None:
         self._stop.set()
