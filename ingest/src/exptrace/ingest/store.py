@@ -10,6 +10,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
+import logging
 import os
 import re
 import tempfile
@@ -328,6 +329,18 @@ class ChdbStore(Store):
 
 
 _JSON_SETTINGS = {"output_format_json_quote_64bit_integers": 0}
+_DRIVER_LOG = "clickhouse_connect.driver._backend.http_sync"
+
+
+class _DriverNoise(logging.Filter):
+    """Drops clickhouse-connect's "Unexpected Http Driver Exception" line, logged at every
+    failed request: the error is raised to exptrace, which says it once per change."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != "Unexpected Http Driver Exception"
+
+
+_DRIVER_NOISE = _DriverNoise()
 
 
 class ClickHouseStore(Store):
@@ -339,6 +352,8 @@ class ClickHouseStore(Store):
 
     def __init__(self, url: str) -> None:
         import clickhouse_connect
+
+        logging.getLogger(_DRIVER_LOG).addFilter(_DRIVER_NOISE)  # once: the same object
 
         parsed = urlparse(url)
         query = {k: v[-1] for k, v in parse_qs(parsed.query).items()}

@@ -11,6 +11,7 @@ error (a wrong setting, a newer schema), is set up at start as before: start-up 
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
@@ -23,6 +24,8 @@ log = logging.getLogger(__name__)
 
 START_WAIT = 10.0
 """Seconds start-up waits for a server's first answer before going on without it."""
+_REQUEST_ID = re.compile(r"[?&]?query_id=[0-9A-Za-z-]+")
+_OS_ERROR = re.compile(r"\[Errno \d+\] [^\"'()]+")
 
 
 class StoreUnavailable(StoreError):
@@ -34,6 +37,43 @@ def transient(error: BaseException) -> bool:
     return (
         isinstance(error, StoreError) and error.code is None and not isinstance(error, SchemaError)
     )
+
+
+def steady(text: str) -> str:
+    """``text`` without the request ids a driver puts into every attempt's error."""
+    return _REQUEST_ID.sub("", text)
+
+
+def outage(error: StoreError) -> str | None:
+    """A short reason when ``error`` says the store does not answer (the connection's OS
+    error, e.g. ``[Errno 111] Connection refused``); None when it answered with an error."""
+    if not transient(error):
+        return None
+    text = steady(str(error))
+    found = _OS_ERROR.search(text)
+    if found is not None:
+        return found.group(0).strip()
+    return "timed out" if "timed out" in text.lower() else text[:120]
+
+
+class OutageNotes:
+    """Says why a store error reached a reader: short for the reader, while the log gets
+    the driver's whole text once per change (not at every request)."""
+
+    def __init__(self) -> None:
+        self._said = ""
+        self._lock = threading.Lock()
+
+    def describe(self, error: StoreError) -> str:
+        reason = outage(error)
+        if reason is None:
+            return f"the store failed: {str(error)[:500]}"
+        detail = steady(str(error))
+        with self._lock:
+            said, self._said = self._said, detail
+        if detail != said:
+            log.warning("the store is not answering: %s", detail)
+        return f"the store is not answering: {reason}"
 
 
 class LinkedStore(Store):
@@ -108,7 +148,7 @@ class LinkedStore(Store):
                     self._fatal = error  # start-up reports it and stops
                     self._answered.set()
                     return
-                said, self._error = self._error, str(error)[:300]
+                said, self._error = self._error, steady(str(error))[:300]
                 if not self._waiting and self._error != said:  # once per change of error
                     log.warning("the store %s: %s; retrying", self.url, self._error)
             else:
