@@ -15,11 +15,13 @@ import time
 import urllib.error
 import urllib.request
 
+import grpc
 import pytest
 
 from exptrace.query.sqlfiles import views
 from tests.ingest.crashload import (
     EXPTRACE_UP,
+    TRACE_METHOD,
     Load,
     Receiver,
     request,
@@ -101,6 +103,12 @@ def test_a_start_on_a_full_disk_is_not_ready_and_the_next_start_has_everything(s
         assert "the disk under the store is full" in readiness[-1][1]
         status, headers = post(full.url("/v1/traces"), request(9, 1, 5)[0])
         assert (status, "retry-after" in headers) == (503, True)
+        with (
+            grpc.insecure_channel(f"127.0.0.1:{full.grpc_port}") as channel,
+            pytest.raises(grpc.RpcError) as refused,
+        ):
+            channel.unary_unary(TRACE_METHOD)(request(9, 2, 5)[0], timeout=30)
+        assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
         load = Load(full.grpc_port, senders=2, first_sender=3)
         load.start()
         time.sleep(2)  # exports are refused (retried by the senders) or logged meanwhile
