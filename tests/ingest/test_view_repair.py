@@ -79,6 +79,27 @@ def test_the_engine_opens_a_store_with_an_empty_view_file_once_exptrace_repairs_
     assert isolated.run(store, code.format(url=f"chdb://{store}"), open_store=False) == [[1]]
 
 
+def test_a_cut_that_looks_whole_is_found_by_the_engines_parser(tmp_path):
+    """Brackets closed and a final newline, yet not a statement: the engine refuses to open
+    the store, its parser (in memory) names the file, and the open is tried once more."""
+    store = tmp_path / "store"
+    isolated.run(store, SET_UP)
+    path = metadata(store, "exptrace_attribution")
+    cut = path.read_bytes().split(b"\n", 1)[0] + b"\nAS SELECT a FROM\n"
+    assert damage(cut) is None
+    path.write_bytes(cut)
+    code = """
+    import logging
+    logging.basicConfig()
+    from exptrace.ingest.store import open_store
+    from exptrace.query.sqlfiles import views
+    s = open_store({url!r}, [name for name, _ in views()])
+    print(json.dumps(s.query("SELECT count() FROM exptrace_audit").rows))
+    """
+    assert isolated.run(store, code.format(url=f"chdb://{store}"), open_store=False) == [[1]]
+    assert not path.exists()
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [

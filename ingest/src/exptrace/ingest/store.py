@@ -24,7 +24,7 @@ from urllib.parse import parse_qs, unquote, urlparse
 
 from exptrace.ingest.locking import DirectoryLock
 from exptrace.ingest.sqltext import identifier, literal
-from exptrace.ingest.viewrepair import remove_damaged_views
+from exptrace.ingest.viewrepair import remove_damaged_views, remove_unparseable_views
 
 # ClickHouse error codes that mean "this data can never be inserted", as opposed to the
 # store being unavailable, full or overloaded (worth retrying). 36 is what the Protobuf
@@ -223,10 +223,37 @@ class ChdbStore(Store):
         atexit.register(self.close)
         try:
             remove_damaged_views(self.path, views)  # before the engine reads them
-            self._connection()
+            try:
+                self._connection()
+            except StoreError:
+                if not self._remove_unparseable_views(views):
+                    raise
+                self._connection()  # once more without them
         except Exception:
             self._lock.release()
             raise
+
+    def _remove_unparseable_views(self, views: Collection[str]) -> bool:
+        """After the engine refused to open the store: remove the files of ``views`` its
+        parser refuses (asked through an in-memory engine); whether any was removed."""
+        try:
+            memory = self._chdb.connect(":memory:")
+        except Exception:
+            return False  # an engine already runs in this process: nothing to learn
+
+        def parses(text: str) -> bool:
+            try:
+                memory.query(
+                    "SELECT formatQuery({q:String})", "TSV", params={"q": param_text(text)}
+                )
+            except Exception:
+                return False
+            return True
+
+        try:
+            return bool(remove_unparseable_views(self.path, views, parses))
+        finally:
+            memory.close()
 
     def _connection(self) -> Any:
         conn = getattr(self._local, "conn", None)

@@ -7,13 +7,15 @@ and the engine then refuses to open the whole directory. Such a file is removed 
 engine opens it; the view is created again once the store is set up with room on its disk.
 
 Only a file named for a view in the known set whose text is a view's (``ATTACH VIEW``), or a
-cut piece of one, is ever removed: a table's file, which holds data, never is.
+cut piece of one, is ever removed: a table's file, which holds data, never is. A cut that
+leaves a file that looks whole but does not parse is found with the engine's own parser when
+the engine refuses to open the store, and the open is tried once more.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,21 +78,24 @@ def _balanced(text: bytes) -> bool:
     return quote is None and not stack
 
 
-def remove_damaged_views(store_dir: Path, names: Collection[str]) -> list[RemovedView]:
-    """Remove the damaged metadata files of the views ``names`` in every database of the
-    embedded store at ``store_dir`` (the engine must not have it open); logs one line."""
-    removed = []
+def _view_files(store_dir: Path, names: Collection[str]) -> list[Path]:
+    """The metadata files of the views ``names`` in every database of the store."""
     metadata = store_dir / "metadata"
     databases = [p for p in metadata.iterdir() if p.is_dir()] if metadata.is_dir() else []
-    for database in databases:
-        for name in sorted(names):
-            path = database / f"{name}.sql"
-            if not path.is_file():
-                continue
-            reason = damage(path.read_bytes())
-            if reason is not None:
-                path.unlink()
-                removed.append(RemovedView(path, reason))
+    return [
+        database / f"{name}.sql"
+        for database in databases
+        for name in sorted(names)
+        if (database / f"{name}.sql").is_file()
+    ]
+
+
+def _removed(found: list[tuple[Path, str]]) -> list[RemovedView]:
+    """Remove the files found, saying in one line which and why."""
+    removed = []
+    for path, reason in found:
+        path.unlink()
+        removed.append(RemovedView(path, reason))
     if removed:
         log.warning(
             "the store: removed the damaged metadata of %d query view(s) exptrace creates "
@@ -99,3 +104,28 @@ def remove_damaged_views(store_dir: Path, names: Collection[str]) -> list[Remove
             ", ".join(r.describe() for r in removed),
         )
     return removed
+
+
+def remove_damaged_views(store_dir: Path, names: Collection[str]) -> list[RemovedView]:
+    """Remove the damaged (:func:`damage`) metadata files of the views ``names`` in every
+    database of the embedded store at ``store_dir``; the engine must not have it open."""
+    found = []
+    for path in _view_files(store_dir, names):
+        reason = damage(path.read_bytes())
+        if reason is not None:
+            found.append((path, reason))
+    return _removed(found)
+
+
+def remove_unparseable_views(
+    store_dir: Path, names: Collection[str], parses: Callable[[str], bool]
+) -> list[RemovedView]:
+    """Remove the metadata files of the views ``names`` whose text the engine's parser
+    (``parses``) refuses: a cut that left the brackets closed. For when the engine did not
+    open the store (it names the file it could not parse only on its standard error)."""
+    found = []
+    for path in _view_files(store_dir, names):
+        text = path.read_bytes()
+        if text.startswith(VIEW_HEADER) and not parses(text.decode(errors="replace")):
+            found.append((path, "the engine cannot parse it"))
+    return _removed(found)
