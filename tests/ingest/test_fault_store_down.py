@@ -7,8 +7,10 @@ the server is up creates the schema and the query views and fills the store: eve
 acknowledged span once.
 """
 
+import json
 import os
 import subprocess
+import time
 import urllib.error
 import urllib.request
 
@@ -97,3 +99,31 @@ def test_a_server_that_answers_with_an_error_still_stops_start_up(tmp_path):
         store.stop()
     line = one_line_error(result, result.stderr)
     assert line.startswith("exptrace: EXPTRACE_REDACT_MASKS "), line
+
+
+def test_a_store_down_is_logged_once_and_the_api_says_so_in_a_few_words(tmp_path):
+    """Before: two lines at every retry (the driver's "Unexpected Http Driver Exception" and
+    ours, each request id making the error look new: 27 lines in 38 s), and the API's 503
+    carried the driver's whole text."""
+    down = f"clickhouse://127.0.0.1:{free_port()}"  # nothing listens
+    receiver = Receiver(tmp_path / "data", "--store", down, EXPTRACE_STORE_RETRY_MAX_DELAY="0.1")
+    receiver.command = EXPTRACE_UP
+    receiver.start()
+    try:
+        receiver.wait_ready(path="/healthz")
+        try:
+            urllib.request.urlopen(receiver.url("/api/v1/experiments"), timeout=30)
+            raise AssertionError("the API answered with the store down")
+        except urllib.error.HTTPError as error:
+            status, body = error.code, json.loads(error.read())
+        # Retries every 0.1 s meanwhile: any repeated line shows up many times.
+        wait_for(lambda: "the store is not answering" in receiver.log(), timeout=60)
+        time.sleep(3)
+        lines = receiver.log().splitlines()
+    finally:
+        assert receiver.stop() == 0
+    assert status == 503
+    assert body == {"error": "the store is not answering: [Errno 111] Connection refused"}
+    assert not any("Unexpected Http Driver Exception" in line for line in lines), lines
+    about_the_store = [line for line in lines if "the store" in line]
+    assert len(about_the_store) == 2, lines  # it does not answer; the API's reader was told

@@ -8,7 +8,7 @@ import resource
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
@@ -76,17 +76,18 @@ def serve(
     settings: IngestSettings,
     prepare: Callable[[IngestServer], None] | None = None,
     announce: Callable[[IngestServer], None] | None = None,
+    query_views: Sequence[tuple[str, str]] = (),
 ) -> int:
     """Run until SIGINT/SIGTERM, then drain and exit; returns the exit status.
 
     ``prepare`` may add routes (the query API) before the server starts; ``announce`` may
-    print where they are once it listens.
+    print where they are once it listens; ``query_views`` go to :class:`IngestServer`.
     """
     from exptrace.ingest.server import IngestServer
 
     raise_open_files_limit()
     try:
-        server = IngestServer(settings)
+        server = IngestServer(settings, query_views=query_views)
         if prepare is not None:
             prepare(server)
         server.start()

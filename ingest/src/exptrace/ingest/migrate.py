@@ -17,14 +17,22 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from typing import Any
 
 from exptrace.ingest.schema import COLUMN_COMMENTS, SCHEMA_VERSION, Schema, Table
 from exptrace.ingest.sqltext import literal
 from exptrace.ingest.store import ReadOnlyStore, Store, StoreError, open_store
 
+log = logging.getLogger(__name__)
+
 UNKNOWN_INGEST_TIME = "toDateTime64(0, 3)"
 """``IngestTime`` of rows a Collector wrote before exptrace adopted its table."""
+
+
+STORE_MIN_FREE_BYTES = 16 << 20
+"""Room the store's disk must have for exptrace to write view definitions there (the views'
+text is tens of kB; the margin leaves the engine's own writes room)."""
 
 
 class SchemaError(StoreError):
@@ -112,8 +120,7 @@ def ensure_schema(
         _apply_retention(store, schema, cluster)
     for statement in schema.function_statements(cluster):
         store.command(statement)
-    for statement in schema.query_view_statements(cluster):
-        store.command(statement)
+    ensure_query_views(store, schema, cluster)
     _ensure_views(store, schema, cluster)
     # applied_at is explicit: the table deduplicates identical inserts, and going back to
     # earlier settings repeats an earlier row.
@@ -243,6 +250,41 @@ def _ensure_views(store: Store, schema: Schema, cluster: str | None) -> None:
             store.command(f"ALTER TABLE {view.name}{on} MODIFY QUERY {view.select}")
         else:
             store.command(schema.view_statement(view, cluster))
+
+
+def ensure_query_views(store: Store, schema: Schema, cluster: str | None = None) -> list[str]:
+    """Create the query views that are missing or whose text changed (their stored comment
+    differs); returns their names. A start with nothing changed writes nothing.
+
+    With less than :data:`STORE_MIN_FREE_BYTES` free on the store's disk, none is written
+    (a metadata file cut short there would keep the engine from opening the store): they
+    stay as they are until a start with room, and the log says so.
+    """
+    views = schema.query_view_definitions(cluster)
+    if not views:
+        return []
+    stored = dict(
+        store.query(
+            "SELECT name, comment FROM system.tables WHERE database = currentDatabase() "
+            "AND name IN {names:Array(String)}",
+            {"names": [view.name for view in views]},
+        ).rows
+    )
+    changed = [view for view in views if stored.get(view.name) != view.comment]
+    room = store.free_bytes()
+    if changed and room is not None and room < STORE_MIN_FREE_BYTES:
+        log.warning(
+            "the disk under the store has %d bytes free (under %d MiB): %d query view(s) to "
+            "create or replace are left as they are until a start with room (%s)",
+            room,
+            STORE_MIN_FREE_BYTES >> 20,
+            len(changed),
+            ", ".join(view.name for view in changed),
+        )
+        return []
+    for view in changed:
+        store.command(view.statement)
+    return [view.name for view in changed]
 
 
 def _apply_retention(store: Store, schema: Schema, cluster: str | None) -> None:

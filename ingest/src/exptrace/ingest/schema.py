@@ -13,6 +13,7 @@ and the cluster form (``ON CLUSTER``, Replicated engines, Distributed tables).
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 from exptrace.ingest import landing
@@ -126,6 +127,16 @@ class View:
 
 
 @dataclass(frozen=True)
+class QueryView:
+    """A parameterized view handed over by the query layer; ``comment`` (stored with it)
+    changes exactly when its text does, so an unchanged view is never written again."""
+
+    name: str
+    comment: str
+    statement: str
+
+
+@dataclass(frozen=True)
 class Dictionary:
     name: str
     body: str
@@ -185,11 +196,19 @@ class Schema:
         return out
 
     def query_view_statements(self, cluster: str | None = None) -> list[str]:
-        """The query views handed over, replaced in place on every start (no window)."""
-        return [
-            f"CREATE OR REPLACE VIEW {identifier(name)}{_on(cluster)} AS {select}"
-            for name, select in self.query_views
-        ]
+        """The query views handed over, replaced in place (no window) when their text changes."""
+        return [view.statement for view in self.query_view_definitions(cluster)]
+
+    def query_view_definitions(self, cluster: str | None = None) -> list[QueryView]:
+        """The query views handed over, each with the comment that names its text."""
+        out = []
+        for name, select in self.query_views:
+            head = f"CREATE OR REPLACE VIEW {identifier(name)}{_on(cluster)} AS {select}"
+            digest = hashlib.sha256(head.encode()).hexdigest()[:16]
+            comment = f"exptrace query view {digest}"
+            # On a line of its own: the text may end in a -- comment.
+            out.append(QueryView(name, comment, f"{head}\nCOMMENT {literal(comment)}"))
+        return out
 
     def view_statement(self, view: View, cluster: str | None = None) -> str:
         return (

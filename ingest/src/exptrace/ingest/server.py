@@ -21,7 +21,7 @@ from exptrace.ingest.flusher import Flusher
 from exptrace.ingest.grpc_receiver import start_grpc_server
 from exptrace.ingest.http_receiver import bearer_check, build_app, health_routes, otlp_routes
 from exptrace.ingest.intake import Intake
-from exptrace.ingest.migrate import ensure_schema
+from exptrace.ingest.migrate import STORE_MIN_FREE_BYTES, ensure_query_views, ensure_schema
 from exptrace.ingest.ports import refuse_if_taken
 from exptrace.ingest.probe import StoreProbe
 from exptrace.ingest.schema import Schema
@@ -69,10 +69,17 @@ class IngestServer:
     """Owns the data directory; ``start()`` serves, ``stop()`` drains and releases it.
 
     ``routes`` adds HTTP routes (the query API) to the OTLP/HTTP server, so one process owns
-    the embedded store and serves both.
+    the embedded store and serves both. ``query_views`` are the query layer's ``(name,
+    select)`` views, created when the store is set up (see :meth:`add_views`); known before
+    the store opens, a view's metadata damaged by a full disk is removed first.
     """
 
-    def __init__(self, settings: IngestSettings, routes: Sequence[BaseRoute] = ()) -> None:
+    def __init__(
+        self,
+        settings: IngestSettings,
+        routes: Sequence[BaseRoute] = (),
+        query_views: Sequence[tuple[str, str]] = (),
+    ) -> None:
         self.settings = settings
         data_dir = Path(settings.data_dir)
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -88,11 +95,15 @@ class IngestServer:
             retention_days=settings.retention_days,
             redaction=settings.redaction(),
             known_only=settings.known_experiments_only,
+            query_views=tuple(query_views),
         )
         try:
             self.recent = RecentExports(self.wal, settings.dedup_window, self.stats)
             self.store = LinkedStore(
-                settings.store_url, self._set_up, max_delay=settings.store_retry_max_delay
+                settings.store_url,
+                self._set_up,
+                max_delay=settings.store_retry_max_delay,
+                views=[name for name, _ in self.schema.query_views],
             )
         except BaseException:
             self.wal.close()
@@ -165,17 +176,15 @@ class IngestServer:
             self.settings.cluster,
             change_settings=self.settings.change_store_settings,
         )
-        for statement in self.schema.query_view_statements(self.settings.cluster):
-            store.command(statement)
+        ensure_query_views(store, self.schema, self.settings.cluster)
 
     def add_views(self, views: Sequence[tuple[str, str]]) -> None:
-        """Create (or replace in place) the ``(name, select)`` query views handed over; with
-        the store not reached yet, they are created once it is."""
+        """Create (or replace in place, when changed) the ``(name, select)`` query views handed
+        over; with the store not reached yet, they are created once it is."""
         with self.store.lock:
             self.schema = replace(self.schema, query_views=tuple(views))
             if self.store.ready:
-                for statement in self.schema.query_view_statements(self.settings.cluster):
-                    self.store.command(statement)
+                ensure_query_views(self.store, self.schema, self.settings.cluster)
 
     def add_routes(self, routes: Sequence[BaseRoute]) -> None:
         """Serve more HTTP routes (the query API) next to OTLP/HTTP; call before start()."""
@@ -209,6 +218,9 @@ class IngestServer:
         unreachable = self.store_probe.problem()
         if unreachable is not None:
             found.append(unreachable)
+        room = self.store.free_bytes()
+        if room is not None and room < STORE_MIN_FREE_BYTES:
+            found.append(f"the disk under the store is full ({room} bytes free)")
         return found
 
     def start(self) -> IngestServer:

@@ -10,12 +10,13 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
+import logging
 import os
 import re
 import tempfile
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from urllib.parse import parse_qs, unquote, urlparse
 
 from exptrace.ingest.locking import DirectoryLock
 from exptrace.ingest.sqltext import identifier, literal
+from exptrace.ingest.viewrepair import remove_damaged_views, remove_unparseable_views
 
 # ClickHouse error codes that mean "this data can never be inserted", as opposed to the
 # store being unavailable, full or overloaded (worth retrying). 36 is what the Protobuf
@@ -143,6 +145,10 @@ class Store(ABC):
             },
         )
 
+    def free_bytes(self) -> int | None:
+        """Bytes free on the disk under the store (None: unknown, as for a server)."""
+        return None
+
     @abstractmethod
     def close(self) -> None:
         """Release connections and locks."""
@@ -193,10 +199,11 @@ class ChdbStore(Store):
     """The embedded engine on a local directory; one process owns the directory.
 
     Each thread gets its own connection to the same path (chDB allows many in one process and
-    releases the GIL while a query runs).
+    releases the GIL while a query runs). ``views`` names the views exptrace creates again at
+    every start: their damaged metadata files are removed before the engine opens the path.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], views: Collection[str] = ()) -> None:
         self.path = Path(path).resolve()
         self.url = f"chdb://{self.path}"
         self._lock = DirectoryLock(self.path, StoreBusy)
@@ -215,10 +222,38 @@ class ChdbStore(Store):
         # only garbage-collected at exit can crash the process.
         atexit.register(self.close)
         try:
-            self._connection()
+            remove_damaged_views(self.path, views)  # before the engine reads them
+            try:
+                self._connection()
+            except StoreError:
+                if not self._remove_unparseable_views(views):
+                    raise
+                self._connection()  # once more without them
         except Exception:
             self._lock.release()
             raise
+
+    def _remove_unparseable_views(self, views: Collection[str]) -> bool:
+        """After the engine refused to open the store: remove the files of ``views`` its
+        parser refuses (asked through an in-memory engine); whether any was removed."""
+        try:
+            memory = self._chdb.connect(":memory:")
+        except Exception:
+            return False  # an engine already runs in this process: nothing to learn
+
+        def parses(text: str) -> bool:
+            try:
+                memory.query(
+                    "SELECT formatQuery({q:String})", "TSV", params={"q": param_text(text)}
+                )
+            except Exception:
+                return False
+            return True
+
+        try:
+            return bool(remove_unparseable_views(self.path, views, parses))
+        finally:
+            memory.close()
 
     def _connection(self) -> Any:
         conn = getattr(self._local, "conn", None)
@@ -300,6 +335,11 @@ class ChdbStore(Store):
             partial.replace(path)
         self.insert_raw(table, data, "Protobuf", {**settings, "format_schema": f"{path}:{message}"})
 
+    def free_bytes(self) -> int:
+        """Bytes free for this process on the store directory's filesystem."""
+        stats = os.statvfs(self.path)
+        return stats.f_bavail * stats.f_frsize
+
     def close(self) -> None:
         """Close every connection and release the directory; safe to call more than once."""
         atexit.unregister(self.close)
@@ -316,6 +356,18 @@ class ChdbStore(Store):
 
 
 _JSON_SETTINGS = {"output_format_json_quote_64bit_integers": 0}
+_DRIVER_LOG = "clickhouse_connect.driver._backend.http_sync"
+
+
+class _DriverNoise(logging.Filter):
+    """Drops clickhouse-connect's "Unexpected Http Driver Exception" line, logged at every
+    failed request: the error is raised to exptrace, which says it once per change."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != "Unexpected Http Driver Exception"
+
+
+_DRIVER_NOISE = _DriverNoise()
 
 
 class ClickHouseStore(Store):
@@ -327,6 +379,8 @@ class ClickHouseStore(Store):
 
     def __init__(self, url: str) -> None:
         import clickhouse_connect
+
+        logging.getLogger(_DRIVER_LOG).addFilter(_DRIVER_NOISE)  # once: the same object
 
         parsed = urlparse(url)
         query = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
@@ -403,11 +457,12 @@ class ReadOnlyStore(Store):
         return None  # the underlying store belongs to its owner
 
 
-def open_store(url: str) -> Store:
-    """Open the store named by ``url``: ``chdb://PATH``, ``clickhouse://...``, ``http(s)://...``."""
+def open_store(url: str, views: Collection[str] = ()) -> Store:
+    """Open the store named by ``url``: ``chdb://PATH``, ``clickhouse://...``, ``http(s)://...``;
+    ``views``: the views exptrace creates again at start (see :class:`ChdbStore`)."""
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""
     if scheme == "chdb":
-        return ChdbStore(url.split("://", 1)[1] or ".")
+        return ChdbStore(url.split("://", 1)[1] or ".", views)
     if scheme in ("clickhouse", "http", "https"):
         return ClickHouseStore(url)
     raise StoreError(f"unknown store URL {url!r}: use chdb://PATH, clickhouse:// or http(s)://")

@@ -11,8 +11,9 @@ error (a wrong setting, a newer schema), is set up at start as before: start-up 
 from __future__ import annotations
 
 import logging
+import re
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 from urllib.parse import urlparse
 
@@ -23,6 +24,8 @@ log = logging.getLogger(__name__)
 
 START_WAIT = 10.0
 """Seconds start-up waits for a server's first answer before going on without it."""
+_REQUEST_ID = re.compile(r"[?&]?query_id=[0-9A-Za-z-]+")
+_OS_ERROR = re.compile(r"\[Errno \d+\] [^\"'()]+")
 
 
 class StoreUnavailable(StoreError):
@@ -36,11 +39,49 @@ def transient(error: BaseException) -> bool:
     )
 
 
+def steady(text: str) -> str:
+    """``text`` without the request ids a driver puts into every attempt's error."""
+    return _REQUEST_ID.sub("", text)
+
+
+def outage(error: StoreError) -> str | None:
+    """A short reason when ``error`` says the store does not answer (the connection's OS
+    error, e.g. ``[Errno 111] Connection refused``); None when it answered with an error."""
+    if not transient(error):
+        return None
+    text = steady(str(error))
+    found = _OS_ERROR.search(text)
+    if found is not None:
+        return found.group(0).strip()
+    return "timed out" if "timed out" in text.lower() else text[:120]
+
+
+class OutageNotes:
+    """Says why a store error reached a reader: short for the reader, while the log gets
+    the driver's whole text once per change (not at every request)."""
+
+    def __init__(self) -> None:
+        self._said = ""
+        self._lock = threading.Lock()
+
+    def describe(self, error: StoreError) -> str:
+        reason = outage(error)
+        if reason is None:
+            return f"the store failed: {str(error)[:500]}"
+        detail = steady(str(error))
+        with self._lock:
+            said, self._said = self._said, detail
+        if detail != said:
+            log.warning("the store is not answering: %s", detail)
+        return f"the store is not answering: {reason}"
+
+
 class LinkedStore(Store):
     """The store at ``url`` once it is open and ``setup`` has run on it.
 
     ``lock`` is held while ``setup`` runs and the store is published: whoever changes what
-    ``setup`` creates holds it too, and acts on the store only when :attr:`ready`.
+    ``setup`` creates holds it too, and acts on the store only when :attr:`ready`. ``views``
+    names the views ``setup`` creates again (see :func:`open_store`).
     """
 
     def __init__(
@@ -50,12 +91,14 @@ class LinkedStore(Store):
         *,
         max_delay: float = 5.0,
         start_wait: float = START_WAIT,
+        views: Collection[str] = (),
     ) -> None:
         self._target = url
         parsed = urlparse(url)
         self.url = parsed._replace(netloc=parsed.netloc.rpartition("@")[2]).geturl()
         self.lock = threading.Lock()
         self._setup = setup
+        self._views = views
         self._max_delay = max_delay
         self._inner: Store | None = None
         self._error = "not tried yet"
@@ -86,7 +129,7 @@ class LinkedStore(Store):
         return self._inner is not None
 
     def _open(self) -> None:
-        store = open_store(self._target)
+        store = open_store(self._target, self._views)
         try:
             with self.lock:
                 self._setup(store)
@@ -105,7 +148,7 @@ class LinkedStore(Store):
                     self._fatal = error  # start-up reports it and stops
                     self._answered.set()
                     return
-                said, self._error = self._error, str(error)[:300]
+                said, self._error = self._error, steady(str(error))[:300]
                 if not self._waiting and self._error != said:  # once per change of error
                     log.warning("the store %s: %s; retrying", self.url, self._error)
             else:
@@ -138,6 +181,10 @@ class LinkedStore(Store):
         self, table: str, data: bytes, schema: str, message: str, settings: Mapping[str, str | int]
     ) -> None:
         self._store().insert_protobuf(table, data, schema, message, settings)
+
+    def free_bytes(self) -> int | None:
+        inner = self._inner
+        return inner.free_bytes() if inner is not None else None
 
     def close(self) -> None:
         self._stop.set()

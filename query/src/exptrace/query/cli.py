@@ -623,7 +623,6 @@ def up(args: argparse.Namespace) -> int:
         return 2
 
     def prepare(server) -> None:
-        server.add_views(views())
         registry = Registry(server.store)
         hosts = Hosts.of(split_endpoint(settings.http_endpoint)[0], settings.allowed_hosts)
         queries = Queries(server.store, registry)
@@ -645,7 +644,7 @@ def up(args: argparse.Namespace) -> int:
         )
         print(f"exptrace: web pages {base}/ui, HTTP API {base}/api/v1; {where}", flush=True)
 
-    return ingest_cli.serve(settings, prepare, announce)
+    return ingest_cli.serve(settings, prepare, announce, query_views=views())
 
 
 if __name__ == "__main__":

@@ -314,10 +314,9 @@ def start_stack(data_dir: Path, token: str | None = None) -> DemoStack:
         http_endpoint=f"127.0.0.1:{_free_port()}",
         flush_interval=0.5,
     )
-    server = IngestServer(settings)
+    server = IngestServer(settings, query_views=views())
     registry = Registry(server.store)
     queries = Queries(server.store, registry)
-    server.add_views(views())
     server.add_routes(api_routes(queries, registry, bearer_check(token)))
     server.start()
     try:

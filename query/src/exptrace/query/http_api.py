@@ -14,6 +14,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from exptrace.ingest.store import StoreError
+from exptrace.ingest.storelink import OutageNotes
 from exptrace.query.act_api import act_endpoints
 from exptrace.query.api import Page, Queries, Rows, Window, json_safe
 from exptrace.query.gate import LOOPBACK, Gate, Hosts, Refused
@@ -100,6 +101,7 @@ def api_routes(
     waits for the loop's (default: a watcher of its own)."""
     gate = Gate(authorized, hosts)
     watcher = watcher or Watcher(queries, registry)
+    outages = OutageNotes()
 
     def endpoint(fn: Callable[[Request], Any], status: int = 200):
         async def handle(request: Request) -> Response:
@@ -124,7 +126,7 @@ def api_routes(
             except ValueError as error:
                 return JSONResponse({"error": str(error)}, 400)
             except StoreError as error:
-                return JSONResponse({"error": f"the store failed: {str(error)[:500]}"}, 503)
+                return JSONResponse({"error": outages.describe(error)}, 503)
             if isinstance(result, Response):
                 return result
             headers = result.headers() if isinstance(result, Rows) else None
@@ -249,6 +251,6 @@ def api_routes(
         ),
     ]
     return [
-        *page_routes(queries, registry, gate),
+        *page_routes(queries, registry, gate, outages),
         PrefixRoutes("/api/v1", api, {}, not_found),
     ]

@@ -14,6 +14,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from exptrace.ingest.store import StoreError
+from exptrace.ingest.storelink import OutageNotes
 from exptrace.query.api import Queries
 from exptrace.query.auth import (
     CSRF_COOKIE,
@@ -49,9 +50,11 @@ HEADERS = {
 }
 
 
-def page_routes(queries: Queries, registry: Registry, gate: Gate) -> list[PrefixRoutes]:
+def page_routes(
+    queries: Queries, registry: Registry, gate: Gate, outages: OutageNotes
+) -> list[PrefixRoutes]:
     """The pages, the style sheet and sign-in, behind the API's :class:`Gate` (its bearer
-    check, Host check and failure limit).
+    check, Host check and failure limit); store outages are told as the API's ``outages``.
 
     Every response under /ui, a 404 or 405 included, carries :data:`HEADERS`."""
     sessions = Sessions(gate.authorized)
@@ -100,7 +103,8 @@ def page_routes(queries: Queries, registry: Registry, gate: Gate) -> list[Prefix
             except (ValueError, TypeError) as error:
                 return html(layout("Bad request", f"<p>{esc(error)}</p>", path, signed_in), 400)
             except StoreError as error:
-                body = f"<p>The store failed: {esc(str(error)[:500])}</p>"
+                reason = outages.describe(error)
+                body = f"<p>{esc(reason[:1].upper() + reason[1:])}</p>"
                 return html(layout("Store unavailable", body, path, signed_in), 503)
             return html(layout(title, body, path, signed_in))
 
