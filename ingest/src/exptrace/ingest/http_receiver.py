@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 from google.protobuf import json_format
@@ -14,6 +15,7 @@ from starlette.routing import BaseRoute, Route
 
 from exptrace.ingest.bearer import bearer_matches
 from exptrace.ingest.encodings import BodyError, TooLarge, decode
+from exptrace.ingest.failures import FailureLimit, TooManyFailures
 from exptrace.ingest.intake import Intake, Refused
 from exptrace.ingest.offload import Busy, Offload
 from exptrace.ingest.stats import IngestStats
@@ -32,6 +34,25 @@ def bearer_check(token: str | None) -> Callable[[Request], bool]:
         return not token or bearer_matches(request.headers.get("authorization"), token)
 
     return authorized
+
+
+class Unauthenticated(Exception):
+    """No bearer token, or the wrong one."""
+
+
+def admit(request: Request, authorized: Callable[[Request], bool], failures: FailureLimit) -> None:
+    """Let the request in, or raise :class:`TooManyFailures` (its address failed too often of
+    late: the right token waits too) or :class:`Unauthenticated` (counted as a failure)."""
+    client = request.client.host if request.client else ""
+    failures.check(client)
+    if not authorized(request):
+        failures.failed(client)
+        raise Unauthenticated("missing or wrong bearer token")
+
+
+def _retry_after(seconds: float) -> str:
+    """A ``Retry-After`` no sooner than ``seconds``."""
+    return str(max(1, math.ceil(seconds)))
 
 
 def _status(code: int, message: str, json_body: bool, http_status: int, **headers: str) -> Response:
@@ -60,10 +81,11 @@ def _decoded(
 
 
 def otlp_routes(
-    intake: Intake, authorized: Callable[[Request], bool], max_bytes: int
+    intake: Intake, authorized: Callable[[Request], bool], failures: FailureLimit, max_bytes: int
 ) -> list[Route]:
     """The three OTLP/HTTP export routes; bodies are inflated and parsed on an
-    :class:`Offload` of their own, so no body holds the event loop."""
+    :class:`Offload` of their own, so no body holds the event loop. Wrong tokens count in
+    ``failures``: past its bound an address is answered 429, which exporters retry."""
     stats = intake.stats
     offload = Offload()
 
@@ -71,14 +93,21 @@ def otlp_routes(
         signal = PATHS[request.url.path]
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         as_json = content_type == JSON
-        if not authorized(request):
+        try:
+            admit(request, authorized, failures)
+        except TooManyFailures as limited:
+            stats.refused_request(signal, "too_many_failures")
+            return _status(
+                code_pb2.RESOURCE_EXHAUSTED,
+                str(limited),
+                as_json,
+                429,
+                **{"Retry-After": _retry_after(limited.retry_after)},
+            )
+        except Unauthenticated as error:
             stats.refused_request(signal, "unauthenticated")
             return _status(
-                code_pb2.UNAUTHENTICATED,
-                "missing or wrong bearer token",
-                as_json,
-                401,
-                **{"WWW-Authenticate": "Bearer"},
+                code_pb2.UNAUTHENTICATED, str(error), as_json, 401, **{"WWW-Authenticate": "Bearer"}
             )
         if content_type not in (PROTOBUF, JSON):
             stats.refused_request(signal, "unsupported_media_type")
@@ -124,7 +153,10 @@ def otlp_routes(
 
 
 def health_routes(
-    stats: IngestStats, ready: Callable[[], list[str]], authorized: Callable[[Request], bool]
+    stats: IngestStats,
+    ready: Callable[[], list[str]],
+    authorized: Callable[[Request], bool],
+    failures: FailureLimit,
 ) -> list[Route]:
     """``/healthz`` (alive), ``/readyz`` (can take and store data) and ``/metrics``."""
 
@@ -138,10 +170,13 @@ def health_routes(
         return PlainTextResponse("ready\n")
 
     async def metrics(request: Request) -> Response:
-        if not authorized(request):
-            return PlainTextResponse(
-                "missing or wrong bearer token\n", 401, headers={"WWW-Authenticate": "Bearer"}
-            )
+        try:
+            admit(request, authorized, failures)
+        except TooManyFailures as limited:
+            headers = {"Retry-After": _retry_after(limited.retry_after)}
+            return PlainTextResponse(f"{limited}\n", 429, headers=headers)
+        except Unauthenticated as error:
+            return PlainTextResponse(f"{error}\n", 401, headers={"WWW-Authenticate": "Bearer"})
         return PlainTextResponse(stats.prometheus(), media_type="text/plain; version=0.0.4")
 
     return [

@@ -16,6 +16,7 @@ from starlette.routing import BaseRoute
 from exptrace.ingest.deadletter import DeadLetters
 from exptrace.ingest.deadlines import deadline_protocol
 from exptrace.ingest.dedup import RecentExports
+from exptrace.ingest.failures import FailureLimit
 from exptrace.ingest.flusher import Flusher
 from exptrace.ingest.grpc_receiver import start_grpc_server
 from exptrace.ingest.http_receiver import bearer_check, build_app, health_routes, otlp_routes
@@ -131,10 +132,12 @@ class IngestServer:
             else None
         )
         authorized = bearer_check(settings.token)
+        self.failures = FailureLimit()
+        """Wrong tokens per client address, at every door (the query API's too)."""
         self.app = build_app(
             [
-                *otlp_routes(self.intake, authorized, settings.max_request_bytes),
-                *health_routes(self.stats, self.problems, authorized),
+                *otlp_routes(self.intake, authorized, self.failures, settings.max_request_bytes),
+                *health_routes(self.stats, self.problems, authorized, self.failures),
                 *routes,
             ]
         )
@@ -225,6 +228,7 @@ class IngestServer:
             self.intake,
             settings.grpc_endpoint,
             token=settings.token,
+            failures=self.failures,
             max_request_bytes=settings.max_request_bytes,
             tls=tls,
         )

@@ -516,7 +516,9 @@ def up(args: argparse.Namespace) -> int:
         registry = Registry(server.store)
         hosts = Hosts.of(split_endpoint(settings.http_endpoint)[0], settings.allowed_hosts)
         queries = Queries(server.store, registry)
-        server.add_routes(api_routes(queries, registry, bearer_check(settings.token), hosts))
+        server.add_routes(
+            api_routes(queries, registry, bearer_check(settings.token), hosts, server.failures)
+        )
 
     def announce(server) -> None:
         hosts = {split_endpoint(e)[0] for e in (settings.grpc_endpoint, settings.http_endpoint)}

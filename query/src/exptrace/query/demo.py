@@ -318,7 +318,7 @@ def start_stack(data_dir: Path, token: str | None = None) -> DemoStack:
     registry = Registry(server.store)
     queries = Queries(server.store, registry)
     server.add_views(views())
-    server.add_routes(api_routes(queries, registry, bearer_check(token)))
+    server.add_routes(api_routes(queries, registry, bearer_check(token), failures=server.failures))
     server.start()
     try:
         for experiment in EXPERIMENTS:

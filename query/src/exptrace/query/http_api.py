@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
+from exptrace.ingest.failures import FailureLimit
 from exptrace.ingest.store import StoreError
 from exptrace.query.act_api import act_endpoints
 from exptrace.query.api import Page, Queries, Rows, Window, json_safe
@@ -89,10 +90,12 @@ def api_routes(
     registry: Registry,
     authorized: Callable[[Request], bool],
     hosts: Hosts = LOOPBACK,
+    failures: FailureLimit | None = None,
 ) -> list[BaseRoute]:
     """Routes for the query layer; every one needs the bearer token when one is configured,
-    and goes through the :class:`Gate` (Host, origin, JSON only, failures rate-limited)."""
-    gate = Gate(authorized, hosts)
+    and goes through the :class:`Gate` (Host, origin, JSON only, failures rate-limited in
+    ``failures``: the receiver's own, so the OTLP doors' failures count too)."""
+    gate = Gate(authorized, hosts, failures or FailureLimit())
 
     def endpoint(fn: Callable[[Request], Any], status: int = 200):
         async def handle(request: Request) -> Response:
