@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from exptrace.ingest.dedup import RecentExports
+from exptrace.ingest.jsonfields import known_fields
 from exptrace.ingest.stats import IngestStats
 from exptrace.ingest.validation import (
     DEFAULT_MAX_NESTED_VALUE_BYTES,
@@ -94,9 +94,9 @@ class Intake:
                 raise ValueError(f"the body is a JSON {type(document).__name__}, not an object")
             if _SURROGATE_ESCAPE.search(body):
                 _refuse_lone_surrogates(document)
-            _hex_ids_to_base64(document)
             # The OTLP specification: receivers MUST ignore fields they do not know.
-            message = _parse_dict(document, REQUEST_TYPES[signal]())
+            request = REQUEST_TYPES[signal]
+            message = _parse_dict(known_fields(document, request.DESCRIPTOR), request())
         except RecursionError:
             self.stats.refused_request(signal, "malformed")
             raise Refused(
@@ -194,22 +194,3 @@ def _refuse_lone_surrogates(node: Any) -> None:
     elif isinstance(node, list):
         for item in node:
             _refuse_lone_surrogates(item)
-
-
-_ID_KEYS = {"traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id"}
-
-
-def _hex_ids_to_base64(node: Any) -> None:
-    """OTLP/JSON encodes trace and span ids as hex; protobuf's JSON mapping wants base64."""
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key in _ID_KEYS and isinstance(value, str):
-                try:
-                    node[key] = base64.b64encode(bytes.fromhex(value)).decode()
-                except ValueError:
-                    raise ValueError(f"{key} is not hex: {value[:64]!r}") from None
-            else:
-                _hex_ids_to_base64(value)
-    elif isinstance(node, list):
-        for item in node:
-            _hex_ids_to_base64(item)
