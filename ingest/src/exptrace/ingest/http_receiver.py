@@ -17,7 +17,7 @@ from exptrace.ingest.bearer import bearer_matches
 from exptrace.ingest.encodings import BodyError, TooLarge, decode
 from exptrace.ingest.failures import FailureLimit, TooManyFailures
 from exptrace.ingest.intake import Intake, Refused
-from exptrace.ingest.offload import Busy, Offload
+from exptrace.ingest.offload import SMALL_BYTES, Busy, Offload
 from exptrace.ingest.stats import IngestStats
 from exptrace.ingest.wal import Signal
 
@@ -80,11 +80,38 @@ def _decoded(
     return payload, intake.parse(signal, payload)
 
 
+async def _decode_in_lane(
+    offload: Offload,
+    intake: Intake,
+    signal: Signal,
+    encoding: str,
+    body: bytes,
+    as_json: bool,
+    max_bytes: int,
+) -> tuple[bytes, object]:
+    """The request inflated and parsed in the small lane when it is small on the wire and
+    once inflated (it is inflated there up to :data:`SMALL_BYTES`, no further), else in the
+    large lane."""
+    if len(body) <= SMALL_BYTES:
+        small = min(max_bytes, SMALL_BYTES)
+        try:
+            return await offload.run(
+                lambda: _decoded(intake, signal, encoding, body, as_json, small), small=True
+            )
+        except TooLarge:
+            if small == max_bytes:
+                raise
+    return await offload.run(
+        lambda: _decoded(intake, signal, encoding, body, as_json, max_bytes), small=False
+    )
+
+
 def otlp_routes(
     intake: Intake, authorized: Callable[[Request], bool], failures: FailureLimit, max_bytes: int
 ) -> list[Route]:
     """The three OTLP/HTTP export routes; bodies are inflated and parsed on an
-    :class:`Offload` of their own, so no body holds the event loop. Wrong tokens count in
+    :class:`Offload` of their own, so no body holds the event loop and small bodies do not
+    wait behind large ones. Wrong tokens count in
     ``failures``: past its bound an address is answered 429, which exporters retry."""
     stats = intake.stats
     offload = Offload()
@@ -127,8 +154,8 @@ def otlp_routes(
                 body += chunk
                 if len(body) > max_bytes:
                     raise TooLarge(f"request body over {max_bytes} bytes")
-            payload, decoded = await offload.run(
-                lambda: _decoded(intake, signal, encoding, bytes(body), as_json, max_bytes)
+            payload, decoded = await _decode_in_lane(
+                offload, intake, signal, encoding, bytes(body), as_json, max_bytes
             )
             screened = await run_in_threadpool(intake.accept, signal, payload, decoded)
         except BodyError as error:
