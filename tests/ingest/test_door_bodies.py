@@ -196,12 +196,13 @@ def test_concatenated_members_are_bounded_in_number(make_receiver, encoding):
 
 
 def test_bodies_beyond_the_decoding_queue_get_503_with_retry_after(make_receiver, monkeypatch):
-    """Bodies are inflated and parsed on an Offload of their own; when its workers are busy
+    """Bodies are inflated and parsed on the receiver's Offload; when its workers are busy
     and its queue is full, an export is told to come back (503, Retry-After) and nothing of
     it is kept; it is taken once there is room."""
     import threading
 
     from exptrace.ingest import http_receiver
+    from exptrace.ingest import server as server_module
     from exptrace.ingest.offload import Offload
 
     release, started = threading.Event(), threading.Event()
@@ -212,7 +213,7 @@ def test_bodies_beyond_the_decoding_queue_get_503_with_retry_after(make_receiver
         assert release.wait(60)
         return decode_for_real(*args)
 
-    monkeypatch.setattr(http_receiver, "Offload", lambda: Offload(workers=1, queue=0))
+    monkeypatch.setattr(server_module, "Offload", lambda: Offload(workers=1, queue=0))
     monkeypatch.setattr(http_receiver, "_decoded", held)
     server = make_receiver(retry_after=7)
     first = traces("first", [span("op")]).SerializeToString()

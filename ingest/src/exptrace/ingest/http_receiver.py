@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from functools import partial
 
 from google.protobuf import json_format
 from google.rpc import code_pb2, status_pb2
@@ -18,6 +19,7 @@ from exptrace.ingest.encodings import BodyError, TooLarge, decode
 from exptrace.ingest.failures import FailureLimit, TooManyFailures
 from exptrace.ingest.intake import Intake, Refused
 from exptrace.ingest.offload import SMALL_BYTES, Busy, Offload
+from exptrace.ingest.otlpjson import JsonConverter, to_protobuf
 from exptrace.ingest.stats import IngestStats
 from exptrace.ingest.wal import Signal
 
@@ -71,12 +73,19 @@ def _retry_later(message: str, json_body: bool, seconds: float) -> Response:
 
 
 def _decoded(
-    intake: Intake, signal: Signal, encoding: str, body: bytes, as_json: bool, max_bytes: int
+    intake: Intake,
+    signal: Signal,
+    encoding: str,
+    body: bytes,
+    as_json: bool,
+    max_bytes: int,
+    convert: JsonConverter = to_protobuf,
 ) -> tuple[bytes, object]:
-    """The request inflated and parsed (CPU-bound: run off the event loop)."""
+    """The request inflated and parsed (CPU-bound: run off the event loop), JSON converted
+    by ``convert``."""
     payload = decode(encoding, body, max_bytes)
     if as_json:
-        return intake.parse_json(signal, payload)
+        return intake.parse_json(signal, payload, convert)
     return payload, intake.parse(signal, payload)
 
 
@@ -91,7 +100,7 @@ async def _decode_in_lane(
 ) -> tuple[bytes, object]:
     """The request inflated and parsed in the small lane when it is small on the wire and
     once inflated (it is inflated there up to :data:`SMALL_BYTES`, no further), else in the
-    large lane."""
+    large lane, its JSON converted in a worker process."""
     if len(body) <= SMALL_BYTES:
         small = min(max_bytes, SMALL_BYTES)
         try:
@@ -101,20 +110,24 @@ async def _decode_in_lane(
         except TooLarge:
             if small == max_bytes:
                 raise
+    in_process = partial(offload.in_process, to_protobuf)
     return await offload.run(
-        lambda: _decoded(intake, signal, encoding, body, as_json, max_bytes), small=False
+        lambda: _decoded(intake, signal, encoding, body, as_json, max_bytes, in_process),
+        small=False,
     )
 
 
 def otlp_routes(
-    intake: Intake, authorized: Callable[[Request], bool], failures: FailureLimit, max_bytes: int
+    intake: Intake,
+    authorized: Callable[[Request], bool],
+    failures: FailureLimit,
+    offload: Offload,
+    max_bytes: int,
 ) -> list[Route]:
-    """The three OTLP/HTTP export routes; bodies are inflated and parsed on an
-    :class:`Offload` of their own, so no body holds the event loop and small bodies do not
-    wait behind large ones. Wrong tokens count in
-    ``failures``: past its bound an address is answered 429, which exporters retry."""
+    """The three OTLP/HTTP export routes; bodies are inflated and parsed on ``offload``, so
+    no body holds the event loop and small bodies do not wait behind large ones. Wrong tokens
+    count in ``failures``: past its bound an address is answered 429, which exporters retry."""
     stats = intake.stats
-    offload = Offload()
 
     async def export(request: Request) -> Response:
         signal = PATHS[request.url.path]

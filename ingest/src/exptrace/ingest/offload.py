@@ -8,17 +8,24 @@ thread for small ones (at most :data:`SMALL_BYTES` inflated), with as many waiti
 SDK's small batch never queues behind other clients' large exports (before: 10 concurrent
 13 MiB JSON bodies held a 5-span export for 15.3 s). Beyond its bound a request is refused
 with :class:`Busy`, which a client may retry.
+
+Work that holds the interpreter lock for long in one C call (``json.loads`` of a large body:
+about a second for 13 MiB, while neither the loop nor the small lane runs) goes from a
+large-lane thread to one of ``workers`` processes of its own (:meth:`Offload.in_process`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import ParamSpec, TypeVar
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 WORKERS = 2
 QUEUE = 64
@@ -58,12 +65,56 @@ class _Lane:
             self._pending -= 1
 
 
+class _Processes:
+    """``workers`` processes, started when first needed (a fresh interpreter each: the
+    receiver's threads and store are not forked); a pool whose process died is replaced."""
+
+    def __init__(self, workers: int) -> None:
+        self._workers = workers
+        self._pool: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def _current(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                context = multiprocessing.get_context("spawn")
+                self._pool = ProcessPoolExecutor(self._workers, mp_context=context)
+            return self._pool
+
+    def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        pool = self._current()
+        try:
+            return pool.submit(fn, *args, **kwargs).result()
+        except BrokenProcessPool:
+            with self._lock:
+                if self._pool is pool:
+                    self._pool = None
+            pool.shutdown(wait=False)
+            raise
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+
 class Offload:
     """The bounded lanes for the CPU-bound part of requests."""
 
     def __init__(self, workers: int = WORKERS, queue: int = QUEUE) -> None:
         self._large = _Lane("body", workers, queue)
         self._small = _Lane("small-body", 1, queue)
+        self._processes = _Processes(workers)
+
+    def in_process(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """``fn(*args, **kwargs)`` in a worker process, waited for (from a large-lane thread:
+        at most ``workers`` at once). ``fn`` and its arguments must pickle."""
+        return self._processes.call(fn, *args, **kwargs)
+
+    def close(self) -> None:
+        """Stop the worker processes."""
+        self._processes.close()
 
     async def run(self, fn: Callable[[], T], *, small: bool) -> T:
         """``fn()`` on a worker thread of the small or the large lane; raises :class:`Busy`

@@ -22,6 +22,7 @@ from exptrace.ingest.grpc_receiver import start_grpc_server
 from exptrace.ingest.http_receiver import bearer_check, build_app, health_routes, otlp_routes
 from exptrace.ingest.intake import Intake
 from exptrace.ingest.migrate import ensure_schema
+from exptrace.ingest.offload import Offload
 from exptrace.ingest.ports import refuse_if_taken
 from exptrace.ingest.probe import StoreProbe
 from exptrace.ingest.schema import Schema
@@ -134,9 +135,12 @@ class IngestServer:
         authorized = bearer_check(settings.token)
         self.failures = FailureLimit()
         """Wrong tokens per client address, at every door (the query API's too)."""
+        self.offload = Offload()
         self.app = build_app(
             [
-                *otlp_routes(self.intake, authorized, self.failures, settings.max_request_bytes),
+                *otlp_routes(
+                    self.intake, authorized, self.failures, self.offload, settings.max_request_bytes
+                ),
                 *health_routes(self.stats, self.problems, authorized, self.failures),
                 *routes,
             ]
@@ -272,6 +276,7 @@ class IngestServer:
             self._http.should_exit = True
             if self._http_thread is not None:
                 self._http_thread.join(10)
+        self.offload.close()
         if self.self_metrics is not None:
             self.self_metrics.stop()
         self.store_probe.stop()
