@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -65,9 +67,22 @@ class _Lane:
             self._pending -= 1
 
 
+def _exit_with(parent: int) -> None:
+    """A worker process's initializer: end the worker once ``parent`` is gone (a receiver
+    killed with SIGKILL never shuts its pool down, and the workers would wait forever)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exptrace-parent-watch", daemon=True).start()
+
+
 class _Processes:
     """``workers`` processes, started when first needed (a fresh interpreter each: the
-    receiver's threads and store are not forked); a pool whose process died is replaced."""
+    receiver's threads and store are not forked), ending with the receiver however it ends;
+    a pool whose process died is replaced."""
 
     def __init__(self, workers: int) -> None:
         self._workers = workers
@@ -78,7 +93,12 @@ class _Processes:
         with self._lock:
             if self._pool is None:
                 context = multiprocessing.get_context("spawn")
-                self._pool = ProcessPoolExecutor(self._workers, mp_context=context)
+                self._pool = ProcessPoolExecutor(
+                    self._workers,
+                    mp_context=context,
+                    initializer=_exit_with,
+                    initargs=(os.getpid(),),
+                )
             return self._pool
 
     def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
