@@ -196,12 +196,13 @@ def test_concatenated_members_are_bounded_in_number(make_receiver, encoding):
 
 
 def test_bodies_beyond_the_decoding_queue_get_503_with_retry_after(make_receiver, monkeypatch):
-    """Bodies are inflated and parsed on an Offload of their own; when its workers are busy
+    """Bodies are inflated and parsed on the receiver's Offload; when its workers are busy
     and its queue is full, an export is told to come back (503, Retry-After) and nothing of
     it is kept; it is taken once there is room."""
     import threading
 
     from exptrace.ingest import http_receiver
+    from exptrace.ingest import server as server_module
     from exptrace.ingest.offload import Offload
 
     release, started = threading.Event(), threading.Event()
@@ -212,7 +213,7 @@ def test_bodies_beyond_the_decoding_queue_get_503_with_retry_after(make_receiver
         assert release.wait(60)
         return decode_for_real(*args)
 
-    monkeypatch.setattr(http_receiver, "Offload", lambda: Offload(workers=1, queue=0))
+    monkeypatch.setattr(server_module, "Offload", lambda: Offload(workers=1, queue=0))
     monkeypatch.setattr(http_receiver, "_decoded", held)
     server = make_receiver(retry_after=7)
     first = traces("first", [span("op")]).SerializeToString()
@@ -236,7 +237,9 @@ def test_bodies_beyond_the_decoding_queue_get_503_with_retry_after(make_receiver
     assert services(server) == [["busy", 1], ["first", 1]]
 
 
-def test_the_decoding_pool_has_two_workers_and_a_queue_of_64():
+def test_the_decoding_pool_has_two_workers_and_a_queue_of_64_and_a_lane_for_small_bodies():
+    """Large bodies: two workers and 64 waiting; small ones: a worker of their own and 64
+    waiting, taken while the large lane is full."""
     import asyncio
     import threading
 
@@ -250,17 +253,27 @@ def test_the_decoding_pool_has_two_workers_and_a_queue_of_64():
         assert release.wait(60)
         return 1
 
+    def small_job() -> int:
+        running.append(threading.current_thread().name)
+        return 2
+
     async def fill() -> list[int]:
         offload = Offload()
-        jobs = [asyncio.ensure_future(offload.run(job)) for _ in range(2 + 64)]
+        jobs = [asyncio.ensure_future(offload.run(job, small=False)) for _ in range(2 + 64)]
         await asyncio.sleep(0)
         with pytest.raises(Busy):
-            await offload.run(job)
+            await offload.run(job, small=False)
+        assert await offload.run(small_job, small=True) == 2  # while the large lane is full
+        held = [asyncio.ensure_future(offload.run(job, small=True)) for _ in range(1 + 64)]
+        await asyncio.sleep(0)
+        with pytest.raises(Busy):
+            await offload.run(small_job, small=True)
         release.set()
-        return await asyncio.gather(*jobs)
+        return await asyncio.gather(*jobs, *held)
 
-    assert asyncio.run(fill()) == [1] * 66
-    assert len(set(running)) == 2
+    assert asyncio.run(fill()) == [1] * (66 + 65)
+    assert len({name for name in running if "small" not in name}) == 2
+    assert len({name for name in running if "small" in name}) == 1
 
 
 def test_inflating_concatenated_members_feeds_each_byte_to_a_decoder_about_once(monkeypatch):

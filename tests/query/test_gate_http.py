@@ -12,8 +12,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from exptrace.ingest.failures import FailureLimit
 from exptrace.ingest.settings import IngestSettings
-from exptrace.query.failures import FailureLimit
 from exptrace.query.gate import Hosts
 from tests.ingest.door import http_post, span, traces
 from tests.ingest.helpers import wait_for

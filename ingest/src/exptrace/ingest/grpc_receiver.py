@@ -13,6 +13,7 @@ from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 from exptrace.ingest.bearer import bearer_matches
+from exptrace.ingest.failures import FailureLimit, TooManyFailures
 from exptrace.ingest.intake import Intake, Refused
 from exptrace.ingest.wal import Signal
 
@@ -23,8 +24,11 @@ SERVICES = {
 }
 
 
-def _retry_metadata(message: str, seconds: float) -> tuple[tuple[str, bytes], ...]:
-    """Trailers for UNAVAILABLE with a RetryInfo, as OTLP describes.
+def _retry_metadata(
+    message: str, seconds: float, code: int = code_pb2.UNAVAILABLE
+) -> tuple[tuple[str, bytes], ...]:
+    """Trailers for a retryable status (UNAVAILABLE, or RESOURCE_EXHAUSTED, which OTLP makes
+    retryable only with it) with a RetryInfo, as OTLP describes.
 
     The rich status (``grpc-status-details-bin``) is what gRPC's status libraries read; the
     OpenTelemetry Python exporter reads the bare ``google.rpc.retryinfo-bin`` trailer.
@@ -34,7 +38,7 @@ def _retry_metadata(message: str, seconds: float) -> tuple[tuple[str, bytes], ..
     )
     detail = any_pb2.Any()
     detail.Pack(info)
-    status = status_pb2.Status(code=code_pb2.UNAVAILABLE, message=message, details=[detail])
+    status = status_pb2.Status(code=code, message=message, details=[detail])
     return (
         ("grpc-status-details-bin", status.SerializeToString()),
         ("google.rpc.retryinfo-bin", info.SerializeToString()),
@@ -42,9 +46,10 @@ def _retry_metadata(message: str, seconds: float) -> tuple[tuple[str, bytes], ..
 
 
 class _Handler(grpc.GenericRpcHandler):
-    def __init__(self, intake: Intake, token: str | None) -> None:
+    def __init__(self, intake: Intake, token: str | None, failures: FailureLimit) -> None:
         self._intake = intake
         self._token = token
+        self._failures = failures
         self._methods = {
             f"/{service}/Export": grpc.unary_unary_rpc_method_handler(self._export(signal))
             for service, signal in SERVICES.items()
@@ -63,13 +68,29 @@ class _Handler(grpc.GenericRpcHandler):
                 return bearer_matches(value, self._token)
         return False
 
+    def _admit(self, signal: Signal, context: grpc.ServicerContext) -> None:
+        """Abort unless the call carries the token and its address has not failed too often
+        of late (then RESOURCE_EXHAUSTED with a RetryInfo: exporters back off and retry)."""
+        client = peer_address(context.peer())
+        try:
+            self._failures.check(client)
+        except TooManyFailures as limited:
+            self._intake.stats.refused_request(signal, "too_many_failures")
+            code = code_pb2.RESOURCE_EXHAUSTED
+            context.set_trailing_metadata(
+                _retry_metadata(str(limited), max(1.0, limited.retry_after), code)
+            )
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(limited))
+        if not self._authorized(context):
+            self._failures.failed(client)
+            self._intake.stats.refused_request(signal, "unauthenticated")
+            context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token")
+
     def _export(self, signal: Signal):
         intake = self._intake
 
         def export(payload: bytes, context: grpc.ServicerContext) -> bytes:
-            if not self._authorized(context):
-                intake.stats.refused_request(signal, "unauthenticated")
-                context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token")
+            self._admit(signal, context)
             try:
                 screened = intake.accept(signal, payload)
             except Refused as refused:
@@ -84,10 +105,21 @@ class _Handler(grpc.GenericRpcHandler):
         return export
 
 
+def peer_address(peer: str) -> str:
+    """The client address of a gRPC peer (``ipv4:127.0.0.1:5000``, ``ipv6:[::1]:5000``)."""
+    kind, _, rest = peer.partition(":")
+    if kind == "ipv6" and rest.startswith("["):
+        return rest[1 : rest.find("]")]
+    if kind == "ipv4":
+        return rest.rpartition(":")[0]
+    return rest
+
+
 def start_grpc_server(
     intake: Intake,
     endpoint: str,
     *,
+    failures: FailureLimit,
     token: str | None = None,
     max_request_bytes: int = 16 << 20,
     tls: tuple[bytes, bytes] | None = None,
@@ -99,7 +131,7 @@ def start_grpc_server(
     reports a failed bind with a multi-line log of its own."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="exptrace-grpc"),
-        handlers=[_Handler(intake, token)],
+        handlers=[_Handler(intake, token, failures)],
         options=[
             ("grpc.max_receive_message_length", max_request_bytes),
             ("grpc.max_send_message_length", 4 << 20),

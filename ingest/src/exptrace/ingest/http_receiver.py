@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
+from functools import partial
 
 from google.protobuf import json_format
 from google.rpc import code_pb2, status_pb2
@@ -14,8 +16,10 @@ from starlette.routing import BaseRoute, Route
 
 from exptrace.ingest.bearer import bearer_matches
 from exptrace.ingest.encodings import BodyError, TooLarge, decode
+from exptrace.ingest.failures import FailureLimit, TooManyFailures
 from exptrace.ingest.intake import Intake, Refused
-from exptrace.ingest.offload import Busy, Offload
+from exptrace.ingest.offload import SMALL_BYTES, Busy, Offload
+from exptrace.ingest.otlpjson import JsonConverter, to_protobuf
 from exptrace.ingest.stats import IngestStats
 from exptrace.ingest.wal import Signal
 
@@ -34,6 +38,25 @@ def bearer_check(token: str | None) -> Callable[[Request], bool]:
     return authorized
 
 
+class Unauthenticated(Exception):
+    """No bearer token, or the wrong one."""
+
+
+def admit(request: Request, authorized: Callable[[Request], bool], failures: FailureLimit) -> None:
+    """Let the request in, or raise :class:`TooManyFailures` (its address failed too often of
+    late: the right token waits too) or :class:`Unauthenticated` (counted as a failure)."""
+    client = request.client.host if request.client else ""
+    failures.check(client)
+    if not authorized(request):
+        failures.failed(client)
+        raise Unauthenticated("missing or wrong bearer token")
+
+
+def _retry_after(seconds: float) -> str:
+    """A ``Retry-After`` no sooner than ``seconds``."""
+    return str(max(1, math.ceil(seconds)))
+
+
 def _status(code: int, message: str, json_body: bool, http_status: int, **headers: str) -> Response:
     # A message may quote the client's text: a lone surrogate there must not make it a 500.
     text = message.encode("utf-8", "backslashreplace").decode()
@@ -50,35 +73,81 @@ def _retry_later(message: str, json_body: bool, seconds: float) -> Response:
 
 
 def _decoded(
-    intake: Intake, signal: Signal, encoding: str, body: bytes, as_json: bool, max_bytes: int
+    intake: Intake,
+    signal: Signal,
+    encoding: str,
+    body: bytes,
+    as_json: bool,
+    max_bytes: int,
+    convert: JsonConverter = to_protobuf,
 ) -> tuple[bytes, object]:
-    """The request inflated and parsed (CPU-bound: run off the event loop)."""
+    """The request inflated and parsed (CPU-bound: run off the event loop), JSON converted
+    by ``convert``."""
     payload = decode(encoding, body, max_bytes)
     if as_json:
-        return intake.parse_json(signal, payload)
+        return intake.parse_json(signal, payload, convert)
     return payload, intake.parse(signal, payload)
 
 
+async def _decode_in_lane(
+    offload: Offload,
+    intake: Intake,
+    signal: Signal,
+    encoding: str,
+    body: bytes,
+    as_json: bool,
+    max_bytes: int,
+) -> tuple[bytes, object]:
+    """The request inflated and parsed in the small lane when it is small on the wire and
+    once inflated (it is inflated there up to :data:`SMALL_BYTES`, no further), else in the
+    large lane, its JSON converted in a worker process."""
+    if len(body) <= SMALL_BYTES:
+        small = min(max_bytes, SMALL_BYTES)
+        try:
+            return await offload.run(
+                lambda: _decoded(intake, signal, encoding, body, as_json, small), small=True
+            )
+        except TooLarge:
+            if small == max_bytes:
+                raise
+    in_process = partial(offload.in_process, to_protobuf)
+    return await offload.run(
+        lambda: _decoded(intake, signal, encoding, body, as_json, max_bytes, in_process),
+        small=False,
+    )
+
+
 def otlp_routes(
-    intake: Intake, authorized: Callable[[Request], bool], max_bytes: int
+    intake: Intake,
+    authorized: Callable[[Request], bool],
+    failures: FailureLimit,
+    offload: Offload,
+    max_bytes: int,
 ) -> list[Route]:
-    """The three OTLP/HTTP export routes; bodies are inflated and parsed on an
-    :class:`Offload` of their own, so no body holds the event loop."""
+    """The three OTLP/HTTP export routes; bodies are inflated and parsed on ``offload``, so
+    no body holds the event loop and small bodies do not wait behind large ones. Wrong tokens
+    count in ``failures``: past its bound an address is answered 429, which exporters retry."""
     stats = intake.stats
-    offload = Offload()
 
     async def export(request: Request) -> Response:
         signal = PATHS[request.url.path]
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         as_json = content_type == JSON
-        if not authorized(request):
+        try:
+            admit(request, authorized, failures)
+        except TooManyFailures as limited:
+            stats.refused_request(signal, "too_many_failures")
+            return _status(
+                code_pb2.RESOURCE_EXHAUSTED,
+                str(limited),
+                as_json,
+                429,
+                **{"Retry-After": _retry_after(limited.retry_after)},
+            )
+        except Unauthenticated as error:
             stats.refused_request(signal, "unauthenticated")
             return _status(
-                code_pb2.UNAUTHENTICATED,
-                "missing or wrong bearer token",
-                as_json,
-                401,
-                **{"WWW-Authenticate": "Bearer"},
+                code_pb2.UNAUTHENTICATED, str(error), as_json, 401, **{"WWW-Authenticate": "Bearer"}
             )
         if content_type not in (PROTOBUF, JSON):
             stats.refused_request(signal, "unsupported_media_type")
@@ -98,8 +167,8 @@ def otlp_routes(
                 body += chunk
                 if len(body) > max_bytes:
                     raise TooLarge(f"request body over {max_bytes} bytes")
-            payload, decoded = await offload.run(
-                lambda: _decoded(intake, signal, encoding, bytes(body), as_json, max_bytes)
+            payload, decoded = await _decode_in_lane(
+                offload, intake, signal, encoding, bytes(body), as_json, max_bytes
             )
             screened = await run_in_threadpool(intake.accept, signal, payload, decoded)
         except BodyError as error:
@@ -124,7 +193,10 @@ def otlp_routes(
 
 
 def health_routes(
-    stats: IngestStats, ready: Callable[[], list[str]], authorized: Callable[[Request], bool]
+    stats: IngestStats,
+    ready: Callable[[], list[str]],
+    authorized: Callable[[Request], bool],
+    failures: FailureLimit,
 ) -> list[Route]:
     """``/healthz`` (alive), ``/readyz`` (can take and store data) and ``/metrics``."""
 
@@ -138,10 +210,13 @@ def health_routes(
         return PlainTextResponse("ready\n")
 
     async def metrics(request: Request) -> Response:
-        if not authorized(request):
-            return PlainTextResponse(
-                "missing or wrong bearer token\n", 401, headers={"WWW-Authenticate": "Bearer"}
-            )
+        try:
+            admit(request, authorized, failures)
+        except TooManyFailures as limited:
+            headers = {"Retry-After": _retry_after(limited.retry_after)}
+            return PlainTextResponse(f"{limited}\n", 429, headers=headers)
+        except Unauthenticated as error:
+            return PlainTextResponse(f"{error}\n", 401, headers={"WWW-Authenticate": "Bearer"})
         return PlainTextResponse(stats.prometheus(), media_type="text/plain; version=0.0.4")
 
     return [

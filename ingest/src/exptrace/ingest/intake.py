@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import base64
-import json
-import re
 from dataclasses import dataclass
 from typing import Any
 
-from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceRequest,
@@ -24,6 +20,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from exptrace.ingest.dedup import RecentExports
+from exptrace.ingest.otlpjson import JsonConverter, NotOtlpJson, to_protobuf
 from exptrace.ingest.stats import IngestStats
 from exptrace.ingest.validation import (
     DEFAULT_MAX_NESTED_VALUE_BYTES,
@@ -86,28 +83,19 @@ class Intake:
                 retryable=False,
             ) from None
 
-    def parse_json(self, signal: Signal, body: bytes) -> tuple[bytes, object]:
-        """An OTLP/JSON request as protobuf bytes and the decoded message; Refused if bad."""
+    def parse_json(
+        self, signal: Signal, body: bytes, convert: JsonConverter = to_protobuf
+    ) -> tuple[bytes, object]:
+        """An OTLP/JSON request as protobuf bytes and the decoded message; Refused if bad.
+
+        ``convert`` does the conversion (:func:`exptrace.ingest.otlpjson.to_protobuf`, or
+        the same in another process)."""
         try:
-            document = json.loads(body)
-            if not isinstance(document, dict):
-                raise ValueError(f"the body is a JSON {type(document).__name__}, not an object")
-            if _SURROGATE_ESCAPE.search(body):
-                _refuse_lone_surrogates(document)
-            _hex_ids_to_base64(document)
-            # The OTLP specification: receivers MUST ignore fields they do not know.
-            message = _parse_dict(document, REQUEST_TYPES[signal]())
-        except RecursionError:
+            payload = convert(REQUEST_TYPES[signal], body)
+        except NotOtlpJson as error:
             self.stats.refused_request(signal, "malformed")
-            raise Refused(
-                "malformed", "not a valid OTLP/JSON request: nested too deeply", retryable=False
-            ) from None
-        except (ValueError, TypeError, json_format.ParseError) as error:
-            self.stats.refused_request(signal, "malformed")
-            raise Refused(
-                "malformed", f"not a valid OTLP/JSON request: {error}", retryable=False
-            ) from None
-        return message.SerializeToString(), message
+            raise Refused("malformed", str(error), retryable=False) from None
+        return payload, self.parse(signal, payload)
 
     def accept(self, signal: Signal, payload: bytes, request: object | None = None) -> Screened:
         """Validate, screen and durably log one request; returns what was kept and refused.
@@ -160,56 +148,3 @@ class Intake:
             setattr(partial, REJECTED_FIELDS[signal], screened.refused_count)
             partial.error_message = screened.message(signal)
         return response
-
-
-def _parse_dict(document: dict, message: Any) -> Any:
-    """``json_format.ParseDict``, whose upb backend raises more than ``ParseError`` on some
-    input (a ``SystemError`` for a key it cannot look up): whatever it raises, the request
-    is what it could not take."""
-    try:
-        return json_format.ParseDict(document, message, ignore_unknown_fields=True)
-    except (json_format.ParseError, RecursionError):
-        raise
-    except Exception as error:
-        raise json_format.ParseError(f"{type(error).__name__}: {error}") from None
-
-
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
-"""A JSON escape of a UTF-16 surrogate: only then can a decoded string hold a lone one."""
-
-
-def _refuse_lone_surrogates(node: Any) -> None:
-    """Raise ValueError for a key or string holding a lone surrogate (not text: JSON allows
-    the escape, UTF-8 and protobuf do not)."""
-    if isinstance(node, str):
-        try:
-            node.encode()
-        except UnicodeEncodeError as error:
-            where = node[max(0, error.start - 20) : error.start].encode()
-            raise ValueError(f"a lone UTF-16 surrogate (after {where!r})") from None
-    elif isinstance(node, dict):
-        for key, value in node.items():
-            _refuse_lone_surrogates(key)
-            _refuse_lone_surrogates(value)
-    elif isinstance(node, list):
-        for item in node:
-            _refuse_lone_surrogates(item)
-
-
-_ID_KEYS = {"traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id"}
-
-
-def _hex_ids_to_base64(node: Any) -> None:
-    """OTLP/JSON encodes trace and span ids as hex; protobuf's JSON mapping wants base64."""
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key in _ID_KEYS and isinstance(value, str):
-                try:
-                    node[key] = base64.b64encode(bytes.fromhex(value)).decode()
-                except ValueError:
-                    raise ValueError(f"{key} is not hex: {value[:64]!r}") from None
-            else:
-                _hex_ids_to_base64(value)
-    elif isinstance(node, list):
-        for item in node:
-            _hex_ids_to_base64(item)

@@ -17,11 +17,13 @@ from starlette.routing import BaseRoute
 from exptrace.ingest.deadletter import DeadLetters
 from exptrace.ingest.deadlines import deadline_protocol
 from exptrace.ingest.dedup import RecentExports
+from exptrace.ingest.failures import FailureLimit
 from exptrace.ingest.flusher import Flusher
 from exptrace.ingest.grpc_receiver import start_grpc_server
 from exptrace.ingest.http_receiver import bearer_check, build_app, health_routes, otlp_routes
 from exptrace.ingest.intake import Intake
 from exptrace.ingest.migrate import STORE_MIN_FREE_BYTES, ensure_query_views, ensure_schema
+from exptrace.ingest.offload import Offload
 from exptrace.ingest.ports import refuse_if_taken
 from exptrace.ingest.probe import StoreProbe
 from exptrace.ingest.schema import Schema
@@ -152,10 +154,15 @@ class IngestServer:
             else None
         )
         authorized = bearer_check(settings.token)
+        self.failures = FailureLimit()
+        """Wrong tokens per client address, at every door (the query API's too)."""
+        self.offload = Offload()
         self.app = build_app(
             [
-                *otlp_routes(self.intake, authorized, settings.max_request_bytes),
-                *health_routes(self.stats, self.problems, authorized),
+                *otlp_routes(
+                    self.intake, authorized, self.failures, self.offload, settings.max_request_bytes
+                ),
+                *health_routes(self.stats, self.problems, authorized, self.failures),
                 *routes,
             ]
         )
@@ -252,6 +259,7 @@ class IngestServer:
             self.intake,
             settings.grpc_endpoint,
             token=settings.token,
+            failures=self.failures,
             max_request_bytes=settings.max_request_bytes,
             tls=tls,
         )
@@ -299,6 +307,7 @@ class IngestServer:
             self._http.should_exit = True
             if self._http_thread is not None:
                 self._http_thread.join(10)
+        self.offload.close()
         if self.self_metrics is not None:
             self.self_metrics.stop()
         self.store_probe.stop()

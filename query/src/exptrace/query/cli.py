@@ -627,7 +627,14 @@ def up(args: argparse.Namespace) -> int:
         hosts = Hosts.of(split_endpoint(settings.http_endpoint)[0], settings.allowed_hosts)
         queries = Queries(server.store, registry)
         watcher = Watcher(queries, registry)
-        routes = api_routes(queries, registry, bearer_check(settings.token), hosts, watcher)
+        routes = api_routes(
+            queries,
+            registry,
+            bearer_check(settings.token),
+            hosts,
+            watcher=watcher,
+            failures=server.failures,
+        )
         server.add_routes(routes)
         attach(server, settings, watcher)
 

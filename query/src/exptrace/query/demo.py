@@ -317,7 +317,7 @@ def start_stack(data_dir: Path, token: str | None = None) -> DemoStack:
     server = IngestServer(settings, query_views=views())
     registry = Registry(server.store)
     queries = Queries(server.store, registry)
-    server.add_routes(api_routes(queries, registry, bearer_check(token)))
+    server.add_routes(api_routes(queries, registry, bearer_check(token), failures=server.failures))
     server.start()
     try:
         for experiment in EXPERIMENTS:

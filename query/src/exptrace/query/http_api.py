@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
+from exptrace.ingest.failures import FailureLimit
 from exptrace.ingest.store import StoreError
 from exptrace.ingest.storelink import OutageNotes
 from exptrace.query.act_api import act_endpoints
@@ -94,12 +95,14 @@ def api_routes(
     authorized: Callable[[Request], bool],
     hosts: Hosts = LOOPBACK,
     watcher: Watcher | None = None,
+    failures: FailureLimit | None = None,
 ) -> list[BaseRoute]:
     """Routes for the query layer; every one needs the bearer token when one is configured,
-    and goes through the :class:`Gate` (Host, origin, JSON only, failures rate-limited).
+    and goes through the :class:`Gate` (Host, origin, JSON only, failures rate-limited in
+    ``failures``: the receiver's own, so the OTLP doors' failures count too).
     ``watcher``: the one whose loop runs in this process, so a round asked for over the API
     waits for the loop's (default: a watcher of its own)."""
-    gate = Gate(authorized, hosts)
+    gate = Gate(authorized, hosts, failures or FailureLimit())
     watcher = watcher or Watcher(queries, registry)
     outages = OutageNotes()
 

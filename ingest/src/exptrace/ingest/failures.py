@@ -1,5 +1,8 @@
 """How often one client address may fail to authenticate: guessing the token is slowed down.
 
+One limiter serves every door that checks the bearer token (OTLP/HTTP, OTLP/gRPC,
+``/metrics``, the API and the pages), so failures at any of them count together.
+
 A token bucket per address: ``burst`` failures at once, then one more every ``1 / rate``
 seconds. At most ``max_clients`` addresses are remembered (the least recently seen is
 forgotten first), so the memory it takes is bounded whatever the number of addresses.
@@ -15,6 +18,15 @@ from collections.abc import Callable
 BURST = 10
 RATE = 1.0
 MAX_CLIENTS = 10_000
+
+
+class TooManyFailures(Exception):
+    """A client address that failed too often of late; it may retry after ``retry_after``
+    seconds."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__("too many failed attempts from this address: try again later")
+        self.retry_after = retry_after
 
 
 class FailureLimit:
@@ -43,6 +55,12 @@ class FailureLimit:
         with self._lock:
             left = self._left(client, self._clock())
         return 0.0 if left >= 1 else (1 - left) / self.rate
+
+    def check(self, client: str) -> None:
+        """Raise :class:`TooManyFailures` when ``client`` must wait before trying again."""
+        wait = self.wait(client)
+        if wait > 0:
+            raise TooManyFailures(wait)
 
     def failed(self, client: str) -> None:
         """Count one failure of ``client``."""
