@@ -21,7 +21,7 @@ from exptrace.ingest.sqltext import identifier, literal
 from exptrace.propagation import grammar
 from exptrace.propagation.context import UNIT_MEMBER
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 UPSTREAM_RELEASE = "v0.152.0"
 """The clickhouseexporter release whose tables ours match (logs in the v0.151+ layout)."""
 
@@ -613,13 +613,16 @@ FROM (
         sets where a column has none) and its column order in the metric tables; tables
         created before keep their column order (every insert and query names its columns).
         Version 6 adds the freeze and decision logs (``exptrace_freezes``,
-        ``exptrace_decisions``), new tables that every migration creates."""
+        ``exptrace_decisions``), new tables that every migration creates. Version 7 has the
+        element-wise converter of nested lists (:mod:`exptrace.ingest.anyvalue`): every
+        migration replaces the functions and views that call it."""
         return {
             2: [],
             3: [],
             4: [f"INSERT INTO {REQUESTS_TABLE.name} {REQUESTS_SELECT}"],
             5: [],
             6: [],
+            7: [],
         }
 
 
