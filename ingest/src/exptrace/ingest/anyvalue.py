@@ -67,10 +67,8 @@ def nested_json(
     elements = f"arrayMap(p -> substring({data}, p + 1 + {size_length}, {size}), arrayPopBack(st))"
     flat = _flat_json(root, f"st[-1] = {n} + 1", mask, secret_keys)
     general = _folded_json(f"if(r.1, '', {data})", root, mask, secret_keys)
-    return (
-        f"arrayMap(st -> arrayMap(elements -> arrayMap(r -> if(r.1, r.2, {general}), "
-        f"[{flat}])[1], [{elements}])[1], [{starts}])[1]"
-    )
+    converted = f"arrayMap(st -> arrayMap(elements -> {flat}, [{elements}])[1], [{starts}])[1]"
+    return f"arrayMap(r -> if(r.1, r.2, {general}), [{converted}])[1]"
 
 
 def _small_varint(data: str, at: str) -> tuple[str, str]:
