@@ -22,7 +22,7 @@ from exptrace.ingest.sqltext import identifier, literal
 from exptrace.propagation import grammar
 from exptrace.propagation.context import UNIT_MEMBER
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 UPSTREAM_RELEASE = "v0.152.0"
 """The clickhouseexporter release whose tables ours match (logs in the v0.151+ layout)."""
 
@@ -634,7 +634,9 @@ FROM (
         Version 6 adds the freeze and decision logs (``exptrace_freezes``,
         ``exptrace_decisions``), new tables that every migration creates. Version 7 adds the
         watcher's findings and rounds (``exptrace_watch_findings``, ``exptrace_watch_rounds``),
-        new tables likewise."""
+        new tables likewise. Version 8 has the element-wise converter of nested lists
+        (:mod:`exptrace.ingest.anyvalue`): every migration replaces the functions and views
+        that call it."""
         return {
             2: [],
             3: [],
@@ -642,6 +644,7 @@ FROM (
             5: [],
             6: [],
             7: [],
+            8: [],
         }
 
 
