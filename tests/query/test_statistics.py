@@ -12,6 +12,7 @@ from scipy.stats.contingency import relative_risk
 
 from exptrace.query import render
 from exptrace.query.api import Queries, Window, json_safe
+from exptrace.query.cli import _slo
 from exptrace.query.inference import ArmStats, Boundary, error_rate_effect
 from exptrace.query.registry import Experiment, Registry, RegistryError
 from exptrace.query.report import MIN_UNITS
@@ -224,5 +225,6 @@ def test_a_planned_horizon_switches_to_the_obrien_fleming_boundary_and_its_inter
             z = after["estimate"] / se
             assert after["p_value"] == pytest.approx(boundary.p_value(z, 4000), rel=1e-6)
             assert (low > 0 or high < 0) == (after["p_value"] < queries.alpha)
+    assert _slo("expected_units=20000") == ("expected_units", 20000.0)  # the README's flag
     with pytest.raises(RegistryError, match="expected_units"):
         registry.update("plan", "test", slo={"expected_units": 0})
