@@ -118,18 +118,29 @@ def test_the_vectorised_z_is_the_reports_error_rate_test():
 
 
 def test_the_boundary_constant_is_the_continuous_brownian_exit():
-    """c solves P(sup_[0,1] |W| >= c) = 0.8 alpha exactly: a Monte Carlo of the Brownian
-    supremum on a fine grid (which can only miss crossings) agrees within its error."""
+    """c solves P(sup_[0,1] |W| >= c) = 0.8 alpha exactly. A Monte Carlo of the Brownian
+    supremum (20,000 paths of 2,400 steps, seed 41), which can only miss crossings, agrees
+    within its error; looked at 480 times it crosses c less often than 0.8 alpha, while the
+    constant calibrated to those 480 looks is crossed more often by continuous looks (the
+    exact rate at it exceeds 0.8 alpha): why the boundary uses the continuous constant."""
     c = brownian_boundary(0.8 * ALPHA)
     assert brownian_exit(c) == pytest.approx(0.8 * ALPHA, rel=1e-9)
     assert c == pytest.approx(2.3263, abs=1e-4)
     rng = np.random.default_rng(41)
-    steps = 2_000
-    walk = np.cumsum(rng.standard_normal((20_000, steps)), axis=1) / math.sqrt(steps)
+    steps, paths = 2_400, 5_000
+    fine, looked = [], []
+    for _ in range(4):
+        walk = np.cumsum(rng.standard_normal((paths, steps), dtype=np.float32), axis=1)
+        walk = np.abs(walk / math.sqrt(steps))
+        fine.append(walk.max(axis=1))
+        looked.append(walk[:, steps // 480 - 1 :: steps // 480].max(axis=1))
+    supremum, at_looks = np.concatenate(fine), np.concatenate(looked)
     for level in (1.0, 2.0, c):
-        seen = (np.abs(walk).max(axis=1) >= level).mean()
-        assert seen <= brownian_exit(level) + 0.004, (level, seen)
-        assert seen >= brownian_exit(level) - 0.03, (level, seen)
+        seen = (supremum >= level).mean()
+        assert brownian_exit(level) - 0.03 <= seen <= brownian_exit(level) + 0.004, (level, seen)
+    assert (at_looks >= c).mean() < 0.8 * ALPHA
+    calibrated = np.quantile(at_looks, 1 - 0.8 * ALPHA)
+    assert calibrated < c and brownian_exit(float(calibrated)) > 0.8 * ALPHA, calibrated
 
 
 @pytest.mark.slow
