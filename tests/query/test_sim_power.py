@@ -17,9 +17,9 @@ import math
 import numpy as np
 import pytest
 
-from exptrace.query.inference import ArmStats, Boundary, error_rate_effect
+from exptrace.query.inference import Boundary, error_rate_effect
 from exptrace.query.statistics import brownian_boundary, brownian_exit
-from tests.query.simstats import ALPHA, band
+from tests.query.simstats import ALPHA, arm_stats, band
 
 PLANNED = 4_800
 """Users (both arms) at the planned horizon."""
@@ -30,6 +30,8 @@ CHUNK = 250
 PLAN = Boundary("always-valid", ALPHA, PLANNED, planned_units=PLANNED)
 MIXTURE = Boundary("always-valid", ALPHA, PLANNED)
 FIXED = Boundary("fixed-horizon", ALPHA)
+SUMS = ("units", "requests", "errors", "requests_sq", "errors_sq", "errors_m")
+"""The per-arm sums of :class:`ArmStats`, in its order."""
 
 
 def _users(
@@ -49,15 +51,16 @@ def _users(
 def _sums(treated: np.ndarray, requests: np.ndarray, errors: np.ndarray) -> dict[str, np.ndarray]:
     """Per arm (0 control, 1 treatment), experiment and look: the sums the engine keeps."""
     looks = np.arange(EVERY - 1, treated.shape[1], EVERY)
+    values = (
+        np.ones_like(requests),
+        requests,
+        errors,
+        requests * requests,
+        errors * errors,
+        errors * requests,
+    )
     out = {}
-    for name, value in (
-        ("units", np.ones_like(requests)),
-        ("requests", requests),
-        ("errors", errors),
-        ("requests_sq", requests * requests),
-        ("errors_sq", errors * errors),
-        ("errors_m", errors * requests),
-    ):
+    for name, value in zip(SUMS, values, strict=True):
         out[name] = np.stack(
             [np.cumsum(np.where(treated == arm, value, 0.0), axis=1)[:, looks] for arm in (0, 1)]
         )
@@ -95,26 +98,28 @@ def _crossed(z: np.ndarray, boundary: Boundary, looks: int) -> np.ndarray:
 
 
 def test_the_vectorised_z_is_the_reports_error_rate_test():
+    """On a few looks: the cumulative sums are ``simstats.arm_stats``'s of the same requests
+    (which ``test_views_report.py`` holds equal to the engine's), and the z, judged by the
+    boundary, gives the p-value of the report's ``error_rate_effect``."""
     rng = np.random.default_rng(40)
     treated, requests, errors = _users(rng, 3, 600, 1.5)
     s = _sums(treated, requests, errors)
     z = _z(s)
     for run, look in ((0, 10), (1, 30), (2, 59)):
-        arm = [
-            ArmStats(
-                name,
-                int(s["units"][i, run, look]),
-                int(s["requests"][i, run, look]),
-                int(s["errors"][i, run, look]),
-                float(s["requests_sq"][i, run, look]),
-                float(s["errors_sq"][i, run, look]),
-                float(s["errors_m"][i, run, look]),
-            )
-            for i, name in enumerate(("control", "t1"))
-        ]
-        units = (look + 1) * EVERY
+        seen = (look + 1) * EVERY
+        arm = []
+        for i, name in enumerate(("control", "t1")):
+            users = np.flatnonzero(treated[run, :seen] == i)
+            counts = requests[run, users].astype(int)
+            unit = np.repeat(users, counts)  # each user's first ``errors`` requests fail
+            first = np.repeat(np.cumsum(counts) - counts, counts)
+            failed = np.arange(len(unit)) - first < np.repeat(errors[run, users], counts)
+            arm.append(arm_stats(name, unit, failed, np.ones(len(unit))))
+            sums = (arm[i].units, arm[i].requests, arm[i].errors)
+            sums += (arm[i].requests_sq, arm[i].errors_sq, arm[i].errors_m)
+            assert sums == tuple(s[k][i, run, look] for k in SUMS), (name, run, look)
         effect = error_rate_effect(arm[1], arm[0], PLAN)
-        assert effect.p_value == pytest.approx(PLAN.p_value(z[run, look], units), rel=1e-9)
+        assert effect.p_value == pytest.approx(PLAN.p_value(z[run, look], seen), rel=1e-9)
 
 
 def test_the_boundary_constant_is_the_continuous_brownian_exit():
