@@ -6,6 +6,7 @@ import urllib.parse
 
 import httpx
 
+from exptrace.query.page_effects import method_words
 from tests.ingest.test_tls import self_signed
 from tests.query.pagedata import HOSTILE_ID, base_url, populate, with_api
 
@@ -160,3 +161,20 @@ def test_the_experiment_page_reads_as_a_result_page(make_receiver):
     assert "Cumulative error rate difference against control over the run" in page
     examples = page.split('id="failed-B"')[1]
     assert examples.count("<code>") >= 5 and 'href="#failed-B"' in page
+
+
+def test_the_method_words_name_the_planned_boundary_and_how_far_it_has_come():
+    method = {
+        "name": "always-valid",
+        "boundary": "obrien-fleming+mixture",
+        "expected_units": 20_000,
+        "information_fraction": {"B": 0.25, "C": 0.3},
+        "multiplicity": "holm",
+        "error_rate": "e",
+        "latency": "l",
+    }
+    words, _ = method_words({"method": method})
+    assert words.startswith(
+        "always valid (O'Brien-Fleming to the planned 20,000 units, 30% of the way, "
+        "with a confidence sequence)"
+    )

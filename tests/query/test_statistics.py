@@ -12,8 +12,9 @@ from scipy.stats.contingency import relative_risk
 
 from exptrace.query import render
 from exptrace.query.api import Queries, Window, json_safe
+from exptrace.query.cli import _slo
 from exptrace.query.inference import ArmStats, Boundary, error_rate_effect
-from exptrace.query.registry import Experiment, Registry
+from exptrace.query.registry import Experiment, Registry, RegistryError
 from exptrace.query.report import MIN_UNITS
 from exptrace.query.statistics import chi_square_sf, normal_quantile, sample_ratio_mismatch
 from tests.query.synth import experiment, send
@@ -188,3 +189,42 @@ def test_every_registered_arm_has_a_row_and_the_fields_say_what_they_are(receive
     }
     keys = set(report) | set(b) | set(errors) | set(report["unit"]) | set(report["cohorts"][0])
     assert keys <= documented, keys - documented
+
+
+def test_a_planned_horizon_switches_to_the_obrien_fleming_boundary_and_its_interval(
+    receiver, queries
+):
+    """The same data, without and with ``expected_units`` in the registry: the report names
+    the boundary and the information fraction, and at the plan the interval is the planned
+    boundary's (``Boundary.multiplier`` standard errors, narrower than the mixture's), its
+    p-value the same boundary's, so the interval excludes zero exactly when p < alpha."""
+    rng = random.Random(8)
+    send(
+        receiver, experiment(rng, "plan", {"control": (2000, 0.02, 50.0), "B": (2000, 0.03, 52.0)})
+    )
+    registry = Registry(receiver.store)
+    registry.create(Experiment("plan", variants={"control": 1, "B": 1}), "test")
+    reports = [queries.report("plan", Window.parse())]
+    registry.update("plan", "test", slo={"expected_units": 4000})
+    reports.append(queries.report("plan", Window.parse()))
+    mixture, planned = reports
+    assert mixture["method"]["boundary"] == "mixture"
+    assert mixture["method"]["information_fraction"] == {"B": None}
+    assert planned["method"]["boundary"] == "obrien-fleming+mixture"
+    assert planned["method"]["expected_units"] == 4000
+    assert planned["method"]["information_fraction"] == {"B": 1.0}
+    boundary = Boundary("always-valid", queries.alpha, 4000, 4000)
+    for before, after in zip(
+        mixture["comparisons"][0]["metrics"], planned["comparisons"][0]["metrics"], strict=True
+    ):
+        low, high = after["interval"]
+        assert high - low < before["interval"][1] - before["interval"][0], after["metric"]
+        assert after["p_value"] <= before["p_value"], after["metric"]
+        if after["metric"].startswith("latency"):
+            se = (high - low) / (2 * boundary.multiplier(4000))
+            z = after["estimate"] / se
+            assert after["p_value"] == pytest.approx(boundary.p_value(z, 4000), rel=1e-6)
+            assert (low > 0 or high < 0) == (after["p_value"] < queries.alpha)
+    assert _slo("expected_units=20000") == ("expected_units", 20000.0)  # the README's flag
+    with pytest.raises(RegistryError, match="expected_units"):
+        registry.update("plan", "test", slo={"expected_units": 0})

@@ -128,7 +128,7 @@ def _slo(text: str) -> tuple[str, float]:
         raise argparse.ArgumentTypeError(
             f"{text!r} must be availability=0.999 (share of requests that succeed), "
             "latency_p95_ms=300 (milliseconds), error_rate_margin=0.2 or latency_margin=0.05 "
-            "(guardrails, relative to control)"
+            "(guardrails, relative to control) or expected_units=20000 (the planned horizon)"
         )
     return name.strip(), value
 
@@ -357,9 +357,10 @@ def make_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="NAME=TARGET",
-        help="availability=0.999, latency_p95_ms=300, error_rate_margin=0.2 or "
-        "latency_margin=0.05; repeatable (default: burn rates use availability 0.999; a "
-        "report passes a variant at most 20%% more errors and 5%% slower than control)",
+        help="availability=0.999, latency_p95_ms=300, error_rate_margin=0.2, "
+        "latency_margin=0.05 or expected_units=20000; repeatable (default: burn rates use "
+        "availability 0.999; a report passes a variant at most 20%% more errors and 5%% "
+        "slower than control; without expected_units no planned horizon)",
     )
     create.add_argument(
         "--unit",

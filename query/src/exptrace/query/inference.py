@@ -13,7 +13,9 @@ verdict on it: the interval's upper end below a margin relative to control's val
 
 Every interval and p-value is either always valid (an asymptotic confidence sequence,
 Waudby-Smith et al. 2023, as GrowthBook ships it: looking after every request keeps the
-false-positive rate at alpha) or fixed-horizon (one look, at a pre-registered end).
+false-positive rate at alpha; with a planned number of units, joined by an O'Brien-Fleming
+boundary for continuous monitoring that keeps most of the fixed-horizon power at the plan,
+see :class:`Boundary`) or fixed-horizon (one look, at a pre-registered end).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from exptrace.query.statistics import normal_quantile
+from exptrace.query.statistics import brownian_boundary, brownian_exit, normal_quantile
 
 Method = Literal["always-valid", "fixed-horizon"]
 QUANTILES = (0.5, 0.95, 0.99)
@@ -103,14 +105,48 @@ class ArmStats:
         return max(spread, 0.0) * self.correction / self.requests**2
 
 
+PLANNED_SHARE = 0.8
+"""Share of alpha the O'Brien-Fleming boundary spends up to the planned units; the mixture
+spends the rest at any time, so the test stays valid past the plan."""
+
+
 @dataclass(frozen=True)
 class Boundary:
-    """Turns a z statistic into a p-value and a standard error into a half-width."""
+    """Turns a z statistic into a p-value and a standard error into a half-width.
+
+    Always valid without ``planned_units``: the mixture (asymptotic confidence sequence) at
+    alpha. With them: the union of an O'Brien-Fleming boundary for continuous monitoring,
+    ``|z| >= c / sqrt(t)`` at information fraction ``t = units / planned_units <= 1``, where
+    ``c`` makes a Brownian motion leave ``[-c, c]`` before ``t = 1`` with probability
+    ``PLANNED_SHARE * alpha`` (exact for continuous looks, so any looks are covered), and
+    the mixture at the remaining alpha, tightest at the plan. Rejecting when either is
+    crossed keeps the false-positive rate at alpha (the two rates add up)."""
 
     method: Method
     alpha: float
     tuning_units: int = 1_000
-    """Always valid only: the number of units at which the sequence is tightest."""
+    """Always valid only: the number of units at which the mixture is tightest."""
+    planned_units: int | None = None
+    """Always valid only: units of the comparison (treatment and control) at its planned
+    end; None keeps the mixture alone."""
+
+    @property
+    def name(self) -> str:
+        """``fixed-horizon``, ``mixture`` or ``obrien-fleming+mixture``."""
+        if self.method == "fixed-horizon":
+            return self.method
+        return "mixture" if self.planned_units is None else "obrien-fleming+mixture"
+
+    def information(self, units: int) -> float | None:
+        """The information fraction ``units / planned_units``; None without a plan."""
+        if self.method == "fixed-horizon" or self.planned_units is None:
+            return None
+        return units / self.planned_units
+
+    def _rest(self) -> Boundary:
+        """The mixture that spends what the O'Brien-Fleming boundary does not."""
+        assert self.planned_units is not None
+        return Boundary(self.method, self.alpha * (1 - PLANNED_SHARE), self.planned_units)
 
     def _a(self, units: int) -> float:
         log_alpha = -2 * math.log(self.alpha)
@@ -120,6 +156,12 @@ class Boundary:
         """Half-width of the interval in standard errors, at ``units`` units seen so far."""
         if self.method == "fixed-horizon":
             return normal_quantile(1 - self.alpha / 2)
+        if self.planned_units is not None:
+            k = self._rest().multiplier(units)
+            t = units / self.planned_units
+            if t <= 1:
+                k = min(k, brownian_boundary(self.alpha * PLANNED_SHARE) / math.sqrt(t))
+            return k
         a = self._a(units)
         return math.sqrt(2 * (a + 1) / a * math.log(math.sqrt(a + 1) / self.alpha))
 
@@ -127,6 +169,13 @@ class Boundary:
         """The smallest alpha at which the interval excludes zero."""
         if self.method == "fixed-horizon":
             return math.erfc(abs(z) / math.sqrt(2))
+        if self.planned_units is not None:
+            rest = self._rest()
+            p = rest.p_value(z, units) * self.alpha / rest.alpha
+            t = units / self.planned_units
+            if t <= 1:
+                p = min(p, brownian_exit(abs(z) * math.sqrt(t)) / PLANNED_SHARE)
+            return min(1.0, p)
         a = self._a(units)
         return min(1.0, math.sqrt(a + 1) * math.exp(-z * z * a / (2 * (a + 1))))
 

@@ -86,11 +86,19 @@ def method_words(report: dict[str, Any]) -> tuple[str, str]:
     """The method in a few words, and its full description for a tooltip."""
     method = report["method"]
     name = method["name"]
-    words = (
-        f"always valid (confidence sequences, tightest near {method['tuning_units']:,} units)"
-        if name == "always-valid"
-        else "fixed horizon (valid for one look at a pre-registered end)"
-    )
+    fractions = [t for t in method.get("information_fraction", {}).values() if t is not None]
+    if name != "always-valid":
+        words = "fixed horizon (valid for one look at a pre-registered end)"
+    elif method.get("boundary") == "obrien-fleming+mixture":
+        seen = f", {max(fractions):.0%} of the way" if fractions else ""
+        words = (
+            f"always valid (O'Brien-Fleming to the planned {method['expected_units']:,.0f} "
+            f"units{seen}, with a confidence sequence)"
+        )
+    else:
+        words = (
+            f"always valid (confidence sequences, tightest near {method['tuning_units']:,} units)"
+        )
     words += f", {method['multiplicity'].capitalize()}-adjusted across variants and metrics"
     detail = f"error rate: {method['error_rate']}. latency: {method['latency']}."
     return words, detail

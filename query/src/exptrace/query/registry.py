@@ -36,6 +36,9 @@ SLOS = {
     "control's, relative (> 0; default 0.2, +20%)",
     "latency_margin": "guardrail: each latency quantile may be at most this much slower than "
     "control's, relative (> 0; default 0.05, +5%)",
+    "expected_units": "units (all arms) the experiment plans to reach: the always-valid "
+    "comparison then keeps most of the fixed-horizon power there (> 0; fix it before the "
+    "start; without it the report uses the mixture alone)",
 }
 """SLO targets and guardrail margins an experiment may carry, with what each means. The
 margins are non-inferiority margins: a report says ``pass`` only when each metric is shown
@@ -178,6 +181,8 @@ class Experiment:
             raise RegistryError("slo availability must be between 0 and 1, e.g. 0.999")
         if self.slo.get("latency_p95_ms", 1) <= 0:
             raise RegistryError("slo latency_p95_ms must be above 0")
+        if self.slo.get("expected_units", 1) <= 0:
+            raise RegistryError("slo expected_units must be above 0, e.g. 20000")
         for margin in MARGINS:
             if self.slo.get(margin, 1) <= 0:
                 raise RegistryError(f"slo {margin} must be above 0, e.g. 0.2 for +20%")

@@ -94,6 +94,8 @@ class Report:
         """The registered experiment's unit attribute, else the query layer's default."""
         self.boundary = Boundary(queries.method, queries.alpha, queries.tuning_units)
         slo = self.registered.slo if self.registered else {}
+        self.expected_units = slo.get("expected_units")
+        """Units (all arms) at the planned horizon, from the registry; None: no plan."""
         self.margins = {
             "error_rate": slo.get("error_rate_margin", ERROR_RATE_MARGIN),
             "latency": slo.get("latency_margin", LATENCY_MARGIN),
@@ -156,7 +158,8 @@ class Report:
                 "(contamination): left out of the arms"
             )
         compared = [v for v in treatments if has_control and v not in empty]
-        effects = {v: self._effects(arms[v], arms[self.control]) for v in compared}
+        boundaries = {v: self._boundary(v) for v in compared}
+        effects = {v: self._effects(arms[v], arms[self.control], boundaries[v]) for v in compared}
         flat = [e for row in effects.values() for e in row]
         for e, adjusted in zip(flat, holm([e.p_value for e in flat]), strict=True):
             e.adjusted_p_value = adjusted
@@ -180,7 +183,13 @@ class Report:
             "notes": notes,
             "method": {
                 "name": self.q.method,
-                "tuning_units": self.q.tuning_units if self.q.method == "always-valid" else None,
+                "boundary": (boundary := self._boundary(self.control).name),  # everyone's
+                "tuning_units": self.q.tuning_units if boundary == "mixture" else None,
+                "expected_units": self.expected_units,
+                "information_fraction": {
+                    v: b.information(arms[v].units + arms[self.control].units)
+                    for v, b in boundaries.items()
+                },
                 "multiplicity": "holm",
                 "error_rate": "score test at the pooled rate, delta method over units; "
                 "Newcombe interval from Wilson intervals at design-effect sizes",
@@ -210,16 +219,24 @@ class Report:
             - sum(int(r["rooted"]) for r in rows),
         }
 
-    def _effects(self, t: ArmStats, c: ArmStats) -> list[Effect]:
+    def _boundary(self, variant: str) -> Boundary:
+        """The comparison's boundary: with the registry's ``expected_units``, planned at the
+        units its two arms are to reach (their share of the weights), the mixture tuned
+        there; otherwise the report's mixture."""
+        weights = self.registered.variants if self.registered else {}
+        if self.expected_units is None or self.q.method == "fixed-horizon" or not weights:
+            return self.boundary
+        share = (weights.get(variant, 0) + weights[self.control]) / sum(weights.values())
+        planned = max(1, round(self.expected_units * share))
+        return Boundary(self.q.method, self.q.alpha, planned, planned)
+
+    def _effects(self, t: ArmStats, c: ArmStats, boundary: Boundary) -> list[Effect]:
         if min(t.units, c.units) < MIN_UNITS:
             return []
         margin = self.margins
         return [
-            error_rate_effect(t, c, self.boundary, margin["error_rate"]),
-            *(
-                quantile_effect(level, t, c, self.boundary, margin["latency"])
-                for level in QUANTILES
-            ),
+            error_rate_effect(t, c, boundary, margin["error_rate"]),
+            *(quantile_effect(level, t, c, boundary, margin["latency"]) for level in QUANTILES),
         ]
 
     def _comparison(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -50,6 +51,41 @@ def normal_quantile(p: float) -> float:
         * q
         / (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1)
     )
+
+
+def brownian_exit(c: float) -> float:
+    """P(sup over [0, 1] of |W| >= c) for a standard Brownian motion W: the chance that a
+    two-sided boundary at +-c on the cumulative score, looked at continuously, is ever
+    crossed under the null (Feller 1971, XIV.7; the alternating reflection series, or for
+    small ``c`` its Fourier twin, each converging fast where it is used)."""
+    if c <= 0:
+        return 1.0
+    if c < 1:
+        inside = sum(
+            (-1) ** n / (2 * n + 1) * math.exp(-((2 * n + 1) ** 2) * math.pi**2 / (8 * c * c))
+            for n in range(50)
+        )
+        return min(1.0, max(0.0, 1 - 4 / math.pi * inside))
+    # 1 - sum over all k of (-1)^k [Phi((2k+1)c) - Phi((2k-1)c)], the k and -k terms paired
+    tail = sum(
+        (-1) ** (k + 1) * (_upper((2 * k - 1) * c) - _upper((2 * k + 1) * c)) for k in range(1, 20)
+    )
+    return min(1.0, max(0.0, 2 * (_upper(c) + tail)))
+
+
+def _upper(x: float) -> float:
+    """P(Z > x) for a standard normal Z."""
+    return math.erfc(x / math.sqrt(2)) / 2
+
+
+@functools.cache
+def brownian_boundary(alpha: float) -> float:
+    """The ``c`` at which :func:`brownian_exit` is ``alpha`` (bisection)."""
+    low, high = 0.0, 40.0
+    for _ in range(200):
+        mid = (low + high) / 2
+        low, high = (mid, high) if brownian_exit(mid) > alpha else (low, mid)
+    return high
 
 
 def chi_square_sf(x: float, df: int) -> float:
