@@ -79,6 +79,7 @@ from exptrace.query.demo_act import (
 from exptrace.query.http_api import api_routes
 from exptrace.query.registry import Experiment, Registry
 from exptrace.query.sqlfiles import views
+from exptrace.query.watch import Watcher
 
 EXPERIMENTS = [
     Experiment(
@@ -394,6 +395,8 @@ class DemoStack:
     registry: Registry
     queries: Queries
     ports: dict[str, int]
+    watcher: Watcher
+    """The one the API and pages ask; the demo runs its rounds."""
     token: str | None = None
 
     @property
@@ -425,8 +428,9 @@ def start_stack(data_dir: Path, token: str | None = None) -> DemoStack:
     server = IngestServer(settings)
     registry = Registry(server.store)
     queries = Queries(server.store, registry)
+    watcher = Watcher(queries, registry)
     server.add_views(views())
-    server.add_routes(api_routes(queries, registry, bearer_check(token)))
+    server.add_routes(api_routes(queries, registry, bearer_check(token), watcher=watcher))
     server.start()
     try:
         for experiment in EXPERIMENTS:
@@ -437,7 +441,7 @@ def start_stack(data_dir: Path, token: str | None = None) -> DemoStack:
         server.stop()
         raise
     ports = {name: _free_port() for name in ("frontend", "checkout", "inventory", "search")}
-    return DemoStack(server, registry, queries, ports, token)
+    return DemoStack(server, registry, queries, ports, watcher, token)
 
 
 def run_demo(requests: int = 1200, keep_data: bool = False, as_json: bool = False) -> int:
@@ -464,9 +468,7 @@ def demonstrate(stack: DemoStack, requests: int, as_json: bool) -> bool:
     print(f"  registered and started: {policies}", flush=True)
     start = time.time() - 1
     services = stack.services()
-    watch = DemoWatch(
-        stack.queries, stack.registry, console, stack.url, WATCH_INTERVAL, ALERT_INTERVAL
-    )
+    watch = DemoWatch(stack.watcher, console, stack.url, WATCH_INTERVAL, ALERT_INTERVAL)
     answers: list[Answer] = []
     try:
         watch.start()

@@ -18,7 +18,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from exptrace.query.alerts import Notifier, Target
-from exptrace.query.api import Queries
 from exptrace.query.decisions import DecisionLog
 from exptrace.query.registry import Registry
 from exptrace.query.watch import FIRING, Watcher, WatchLoop
@@ -126,8 +125,7 @@ class DemoWatch:
     """The watcher and its webhook deliveries on short intervals, telling ``console`` of every
     page, resolution and rollback."""
 
-    queries: Queries
-    registry: Registry
+    watcher: Watcher
     console: Console
     link_base: str
     interval: float
@@ -138,7 +136,7 @@ class DemoWatch:
     rolled_back: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
-        self.watcher = Watcher(self.queries, self.registry)
+        self.registry = self.watcher.registry
         self.webhook = WebhookReceiver(self._alert)
         target = Target("webhook", self.webhook.url)
         notifier = Notifier(self.watcher, [target], self.link_base, self.alert_interval)
