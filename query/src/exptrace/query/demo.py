@@ -336,18 +336,17 @@ async def drive(
     total: int,
     concurrency: int = 16,
     *,
-    first: int = 0,
     answers: list[Answer] | None = None,
     label: str = "traffic",
     console: Console | None = None,
 ) -> dict[str, int]:
-    """Requests ``first`` to ``first + total`` from 500 users, with a progress line while they
-    run; each answered one goes into ``answers`` when given."""
+    """Requests from 500 users, with a progress line while they run; each answered one goes
+    into ``answers`` when given."""
     console = console or Console()
     counts = {"sent": 0, "errors": 0, "unanswered": 0}
     started = time.monotonic()
     queue: asyncio.Queue[int] = asyncio.Queue()
-    for i in range(first, first + total):
+    for i in range(total):
         queue.put_nowait(i)
 
     async def worker(client: httpx.AsyncClient) -> None:
@@ -495,7 +494,7 @@ def traffic(
     stack: DemoStack, services: Services, watch: DemoWatch, requests: int, answers: list[Answer]
 ) -> dict[str, int]:
     """Drive three quarters of the requests, wait for the watcher to act on all of them,
-    then drive the rest after the rollback."""
+    then drive the rest after the rollback: the first users coming back."""
     after = requests // AFTER_ROLLBACK_SHARE
     before = requests - after
     url = f"http://127.0.0.1:{stack.ports['frontend']}/checkout"
@@ -515,7 +514,6 @@ def traffic(
                 drive(
                     url,
                     after,
-                    first=before,
                     answers=answers,
                     label="traffic after the rollback",
                     console=watch.console,
