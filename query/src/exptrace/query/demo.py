@@ -528,7 +528,7 @@ def wait_for_rollback(watch: DemoWatch) -> bool:
     without doing so; True once it rolled back."""
     if watch.rolled_back.is_set():
         return True
-    watch.console.event("traffic paused: the watcher's next round sees all of it")
+    watch.console.event("traffic paused until the watcher has had a round over all of it")
     rounds, deadline = watch.rounds, time.monotonic() + WAIT_SECONDS
     while not watch.rolled_back.wait(0.1):
         if watch.rounds >= rounds + 2 or time.monotonic() > deadline:
@@ -543,6 +543,8 @@ def settle(stack: DemoStack, watch: DemoWatch, answers: list[Answer]) -> dict[st
     moved = move(answers, _unix(at), BAD_VARIANT, "control") if at else None
     if moved is not None:
         print(move_text(moved, BAD_VARIANT, "control", POLL_SECONDS), flush=True)
+    else:
+        print(f"  the watcher did not roll {BROKEN} {BAD_VARIANT} back: no traffic to move")
     deadline = time.monotonic() + WAIT_SECONDS
     while at and not watch.webhook.all_resolved() and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -602,14 +604,22 @@ def report(
             h["from_service"] == "checkout" and h["service"] == "inventory"
             for h in found["propagation"]["losing_hops"]
         ),
-        "paged": bool(acted.get("pages")),
-        "rolled back by the watcher": "watcher" in acted.get("rolled_back_by", []),
-        f"{BAD_VARIANT}'s former users all on control": bool(acted.get("moved")),
+        **watch_checks(acted),
     }
     if not as_json:
         said = "; ".join(f"{check}: {'yes' if ok else 'NO'}" for check, ok in checks.items())
         print(f"\n{said}; {counts['sent']} requests driven.")
     return all(checks.values())
+
+
+def watch_checks(acted: dict[str, Any]) -> dict[str, bool]:
+    """Whether the watcher paged for the bad variant, rolled it back, and its former users all
+    moved to control (what :func:`settle` gathered)."""
+    return {
+        "paged": bool(acted.get("pages")),
+        "rolled back by the watcher": "watcher" in acted.get("rolled_back_by", []),
+        f"{BAD_VARIANT}'s former users all on control": bool(acted.get("moved")),
+    }
 
 
 def print_sections(found: dict[str, Any]) -> None:

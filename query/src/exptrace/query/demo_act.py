@@ -204,6 +204,8 @@ def rollback_text(acted: dict[str, Any], registry: Registry) -> str:
 def decisions_text(registry: Registry) -> str:
     """The decision log, oldest first."""
     rows = DecisionLog(registry.store, registry).entries()
+    if not rows:
+        return "  no decision logged"
     return "\n".join(
         f"  decision logged: {r['at']} UTC {r['experiment_id']} {r['decision']} by {r['actor']}: "
         f"{r['reason']}"
