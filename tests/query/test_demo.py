@@ -99,6 +99,9 @@ def test_demo_pages_rolls_back_moves_traffic_and_finds_the_bad_variant_and_the_l
     report = out[out.index("== checkout-v2 against control") : out.index("== search-rerank")]
     assert "Window: the experiment's whole run, since it started" in report
     assert "note: rolled back at " in report
+    assert "diff 95% CI" in report and "FAIL" in report
+    for title in ("How much traffic is tagged?", "How much telemetry links", "Error-budget burn"):
+        assert f"== {title}" in out
     assert "checkout  inventory" in out and "<- loses the tag" in out
     # search-rerank changes nothing; its verdict is random (a null comparison is significant 5%
     # of the time, and its arms share the slow checkout-v2 variant by chance), so only check
@@ -127,7 +130,8 @@ def test_a_demo_the_watcher_cannot_act_on_exits_1():
 
 def test_the_move_counts_the_former_users_requests_after_the_rollback():
     """Former users are those who ran B before the rollback; the move is complete from the
-    first of their requests after which none runs B, shown slice by slice until then."""
+    first of their requests after which none runs B, shown slice by slice until a slice is
+    all control."""
     before = [Answer(9.0, f"u{i}", "B" if i % 2 else "control") for i in range(6)]
     after = [
         Answer(10.1, "u1", "B"),  # a service had not polled yet
@@ -139,7 +143,7 @@ def test_the_move_counts_the_former_users_requests_after_the_rollback():
     ]
     moved = move(before + after, 10.0, "B", "control")
     assert moved.users == 3
-    assert moved.slices == [(0.0, 2, 1), (0.5, 2, 1)]
+    assert moved.slices == [(0.0, 2, 1), (0.5, 2, 1), (1.0, 5, 5)]
     assert moved.complete_from == pytest.approx(0.8)
     assert moved.since == 13 and moved.complete
 

@@ -231,7 +231,8 @@ class Move:
     users: int
     slices: list[tuple[float, int, int]]
     """Per :data:`SLICE_SECONDS` after the rollback that had requests: its start, the
-    requests, those on control; up to and including the first slice that is all control."""
+    requests, those on control; up to the first that is all control once the move is
+    complete."""
     complete_from: float | None
     """Seconds after the rollback from which every request ran control; None: never."""
     since: int
@@ -255,7 +256,8 @@ def move(answers: list[Answer], rollback_at: float, variant: str, control: str) 
     for index, bucket in sorted(buckets.items()):
         on_control = sum(a.variant == control for a in bucket)
         slices.append((index * SLICE_SECONDS, len(bucket), on_control))
-        if complete_from is not None and (index + 1) * SLICE_SECONDS > complete_from:
+        done = complete_from is not None and (index + 1) * SLICE_SECONDS > complete_from
+        if done and on_control == len(bucket):
             break
     return Move(len(users), slices, complete_from, len(after) - last - 1)
 
