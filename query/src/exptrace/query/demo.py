@@ -444,6 +444,8 @@ def start_stack(data_dir: Path, token: str | None = None) -> DemoStack:
 
 
 def run_demo(requests: int = 1200, keep_data: bool = False, as_json: bool = False) -> int:
+    """``exptrace demo`` on a fresh data directory; its exit status: 0 when the report found
+    what is planted and the watcher paged, rolled back and moved the traffic, else 1."""
     data_dir = Path(tempfile.mkdtemp(prefix="exptrace-demo-"))
     print(f"exptrace demo: collector and store in {data_dir}", flush=True)
     stack = start_stack(data_dir)
