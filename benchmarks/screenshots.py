@@ -2,8 +2,10 @@
 
 Runs the demo's four services against an embedded receiver (variant B of checkout-v2 fails
 more and is slower; checkout drops the baggage on its call to inventory), records one
-registry change half-way so the charts carry an annotation, then signs in to the pages with
-the token in Debian's headless Chromium and writes a full-page PNG per page into ``--out``.
+registry change half-way so the charts carry an annotation, runs one watcher round over it
+all (which pages for B and, under checkout-v2's ``rollback`` policy, rolls it back, as the
+on-call page then shows), then signs in to the pages with the token in Debian's headless
+Chromium and writes a full-page PNG per page into ``--out``.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ PAGES = (
     ("experiment-checkout-v2", "/ui/experiments/checkout-v2"),
     ("experiment-search-rerank", "/ui/experiments/search-rerank"),
     ("experiments", "/ui"),
+    ("oncall", "/ui/oncall"),
+    ("executive", "/ui/executive"),
     ("incident", "/ui/incident"),
     ("coverage", "/ui/coverage"),
     ("propagation", "/ui/propagation"),
@@ -33,6 +37,9 @@ PAGES = (
     ("ingestion-lag", "/ui/lag"),
     ("cardinality", "/ui/cardinality"),
 )
+
+WINDOWLESS = frozenset({"/ui/burn", "/ui/oncall", "/ui/executive"})
+"""Pages that answer for now, not over a window."""
 
 
 def _stamp(moment: float) -> str:
@@ -50,9 +57,9 @@ def run(out: Path, requests: int) -> int:
     server, registry, ports = stack.server, stack.registry, stack.ports
     try:
         start = time.time() - 5
-        apps, telemetries = stack.services()
+        services = stack.services()
         url = f"http://127.0.0.1:{ports['frontend']}/checkout"
-        with demo.serving(apps, ports):
+        with demo.serving(services.apps, ports):
             first = asyncio.run(demo.drive(url, requests // 2))
             registry.update(
                 "checkout-v2",
@@ -66,9 +73,9 @@ def run(out: Path, requests: int) -> int:
         if not first["sent"] + second["sent"]:
             print("screenshots: no demo request was answered; no page to show", file=sys.stderr)
             return 1
-        for t in telemetries:
-            t.shutdown()
+        services.shutdown()
         server.flusher.flush_now(120)
+        stack.watcher.round()
         window = urllib.parse.urlencode({"from": _stamp(start), "to": _stamp(time.time() + 5)})
         written: list[Path] = []
         browser = Browser()
@@ -81,7 +88,7 @@ def run(out: Path, requests: int) -> int:
             browser.page.wait_for_url(f"{origin}/ui")
             print(f"  {out / 'sign-in.png'}")
             for name, path in PAGES:
-                query = "" if path == "/ui/burn" else f"?{window}"
+                query = "" if path in WINDOWLESS else f"?{window}"
                 response, visit = browser.open(f"{origin}{path}{query}")
                 target = out / f"{name}.png"
                 browser.page.screenshot(path=str(target), full_page=True)
