@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import subprocess
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
+import pytest
 from opentelemetry import context as otel_context
 from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
@@ -111,3 +116,22 @@ def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05):
             return value
         time.sleep(interval)
     raise AssertionError("condition not met in time")
+
+
+@contextlib.contextmanager
+def small_filesystem(parent: Path, size: str) -> Iterator[Path]:
+    """A ``size`` tmpfs (``1m``, ``96m``) mounted under ``parent``, for a disk that fills up;
+    the test is skipped where mounting is not allowed (it needs root)."""
+    mount = parent / f"disk-{size}"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small filesystem here (needs root): {done.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)

@@ -1,14 +1,12 @@
 """The disk under the write-ahead log fills up: clients are told to retry, nothing acknowledged
 is lost, and intake resumes once the store drains the log."""
 
-import subprocess
-
 import grpc
 import httpx
 import pytest
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 
-from tests.ingest.helpers import make_spans, query
+from tests.ingest.helpers import make_spans, query, small_filesystem
 
 TRACE_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 
@@ -16,17 +14,8 @@ TRACE_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 @pytest.fixture
 def tiny_disk(tmp_path):
     """A 1 MiB filesystem (tmpfs) for the receiver's data directory."""
-    mount = tmp_path / "tiny"
-    mount.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a small filesystem here (needs root): {done.stderr.strip()}")
-    yield mount
-    subprocess.run(["umount", "-l", str(mount)], check=False)
+    with small_filesystem(tmp_path, "1m") as mount:
+        yield mount
 
 
 @pytest.mark.slow

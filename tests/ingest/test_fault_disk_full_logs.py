@@ -8,12 +8,10 @@ stall begins and when it ends; clients get retryable refusals meanwhile, and onc
 free everything acknowledged is stored once.
 """
 
-import subprocess
-
 import pytest
 
 from tests.ingest.crashload import Load, Receiver, stored_span_counts
-from tests.ingest.helpers import wait_for
+from tests.ingest.helpers import small_filesystem, wait_for
 
 ERRORS = "exptrace_ingest_store_errors_total"
 REFUSED = 'exptrace_ingest_requests_refused_total{signal="traces",reason="log_error"}'
@@ -22,17 +20,8 @@ REFUSED = 'exptrace_ingest_requests_refused_total{signal="traces",reason="log_er
 @pytest.fixture
 def small_disk(tmp_path):
     """A 96 MiB filesystem (tmpfs): room for the embedded store, then filled on purpose."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=96m", "tmpfs", str(mount)],
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a small filesystem here (needs root): {done.stderr.strip()}")
-    yield mount
-    subprocess.run(["umount", "-l", str(mount)], check=False)
+    with small_filesystem(tmp_path, "96m") as mount:
+        yield mount
 
 
 def fill(path) -> None:

@@ -10,7 +10,6 @@ the next start with room opens the store with everything acknowledged in it.
 
 from __future__ import annotations
 
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -28,7 +27,7 @@ from tests.ingest.crashload import (
     stored,
     stored_span_counts,
 )
-from tests.ingest.helpers import wait_for
+from tests.ingest.helpers import small_filesystem, wait_for
 from tests.ingest.test_fault_disk_full_logs import fill
 
 QUERY_VIEWS = "SELECT count() FROM system.tables WHERE engine = 'View' AND comment != ''"
@@ -37,17 +36,8 @@ QUERY_VIEWS = "SELECT count() FROM system.tables WHERE engine = 'View' AND comme
 @pytest.fixture
 def small_disk(tmp_path):
     """A 200 MiB filesystem (tmpfs), as in the red team's run."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=200m", "tmpfs", str(mount)],
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a small filesystem here (needs root): {done.stderr.strip()}")
-    yield mount
-    subprocess.run(["umount", "-l", str(mount)], check=False)
+    with small_filesystem(tmp_path, "200m") as mount:
+        yield mount
 
 
 def get(url: str) -> tuple[int, str]:
