@@ -11,10 +11,7 @@ Both run in the same process, interleaved, median of several rounds.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import sys
-import tempfile
+from benchmarks.timing import run_script
 
 SCRIPT = """
 import statistics, sys, time
@@ -77,25 +74,13 @@ print(f"RESULT {c} {r} {report['comparisons'][0]['verdict']}")
 
 def run(quick: bool = False) -> dict[str, float]:
     spans, rounds = (1_000_000, 3) if quick else (10_000_000, 5)
-    work = tempfile.mkdtemp(prefix="exptrace-query-bench-")
-    try:
-        done = subprocess.run(
-            [sys.executable, "-c", SCRIPT, work, str(spans), str(rounds)],
-            capture_output=True,
-            text=True,
-            timeout=3600,
-        )
-        if done.returncode != 0:
-            raise RuntimeError(f"the query benchmark failed:\n{done.stderr[-3000:]}")
-        out = done.stdout
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    print(out.split("RESULT")[0].strip())
-    count, report, verdict = out.split("RESULT")[1].split(maxsplit=2)
+    printed, (count, report, *verdict) = run_script(SCRIPT, "query", spans, rounds)
+    print(printed)
+    verdict = " ".join(verdict)
     count_s, report_s = float(count), float(report)
     ratio = report_s / count_s
     print(f"{spans:,} spans ({spans // 4:,} requests), median of {rounds} rounds")
     print(f"count() scan of the window: {count_s * 1e3:.0f} ms")
-    print(f"full report (per unit, always valid): {report_s * 1e3:.0f} ms  ({verdict.strip()})")
+    print(f"full report (per unit, always valid): {report_s * 1e3:.0f} ms  ({verdict})")
     print(f"report / count(): {ratio:.2f}  (target <= 2)")
     return {"count_s": count_s, "report_s": report_s, "ratio": ratio}

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable
 
@@ -27,3 +31,23 @@ def table(rows: list[tuple[str, ...]]) -> str:
     return "\n".join(
         "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows
     )
+
+
+def run_script(script: str, name: str, *args: object) -> tuple[str, list[str]]:
+    """Run a benchmark ``script`` in a fresh Python process (one engine, nothing cached) over
+    a scratch directory it gets as its first argument; what it printed before its ``RESULT``
+    line, and that line's words."""
+    work = tempfile.mkdtemp(prefix=f"exptrace-{name}-bench-")
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", script, work, *map(str, args)],
+            capture_output=True,
+            text=True,
+            timeout=3600,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"the {name} benchmark failed:\n{done.stderr[-3000:]}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    before, _, result = done.stdout.partition("RESULT")
+    return before.strip(), result.split()

@@ -12,10 +12,7 @@ several rounds (after the first, whose findings are all new, a round writes noth
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import sys
-import tempfile
+from benchmarks.timing import run_script
 
 SCRIPT = """
 import datetime as dt, statistics, sys, time
@@ -82,21 +79,8 @@ print(f"RESULT {c} {r} {firing}")
 
 def run(quick: bool = False) -> dict[str, float]:
     spans, rounds = (1_000_000, 3) if quick else (10_000_000, 5)
-    work = tempfile.mkdtemp(prefix="exptrace-watch-bench-")
-    try:
-        done = subprocess.run(
-            [sys.executable, "-c", SCRIPT, work, str(spans), str(rounds)],
-            capture_output=True,
-            text=True,
-            timeout=3600,
-        )
-        if done.returncode != 0:
-            raise RuntimeError(f"the watch benchmark failed:\\n{done.stderr[-3000:]}")
-        out = done.stdout
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    print(out.split("RESULT")[0].strip())
-    count, round_, firing = out.split("RESULT")[1].split()
+    printed, (count, round_, firing) = run_script(SCRIPT, "watch", spans, rounds)
+    print(printed)
     count_s, round_s = float(count), float(round_)
     ratio = round_s / count_s
     print(f"{spans:,} spans ({spans // 4:,} requests), 100 running experiments, median of {rounds}")
