@@ -171,6 +171,9 @@ def test_an_empty_scope_is_no_verdict_in_the_cli_and_the_api(server):
     assert "No verdict: no request in this window carries experiment 'silent-exp'" in silent
     report = json.loads(text(server, "--json", "report", "silent-exp", "--last", "1h"))
     assert report["empty"]
+    quiet = ["--from", "2020-01-01T00:00", "--to", "2020-01-01T01:00"]
+    assert "no tagged trace in this window" in text(server, "propagation", *quiet)
+    assert "no telemetry stored in this window" in text(server, "lag", *quiet)
     # The registered treatment keeps its row, with no verdict to give.
     assert [(c["variant"], c["decision"]) for c in report["comparisons"]] == [
         ("treatment", "inconclusive")

@@ -61,6 +61,13 @@ def test_attribution_counts_tagged_and_linked_items_per_signal(receiver, queries
     assert (rows["metrics"]["items"], rows["metrics"]["tagged"]) == (1, 1)
 
 
+def test_attribution_over_nothing_tagged_has_no_completeness(queries):
+    """0 of 0 is undefined (the CLI and the page show '-'), not a 0% that reads as broken."""
+    rows = {r["signal"]: r for r in queries.attribution(window())}
+    assert set(rows) == {"traces", "logs", "metrics"}
+    assert all(r["tagged"] == 0 and r["completeness"] is None for r in rows.values())
+
+
 def test_propagation_coverage_names_the_hop_that_loses_the_tag(receiver, queries):
     insert(
         receiver.store,

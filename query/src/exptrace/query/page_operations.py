@@ -110,14 +110,15 @@ class OperationsPages:
             f'<p class="facts"><b>In scope</b>: {scope["requests"]:,} requests, '
             f"{scope['errors']:,} failed ({esc(_scope_words(service, route))}, tagged or not). "
             "A suspect is a variant whose excess over its control is significant after Holm's "
-            f"correction over all {result['method']['suspects']:,} arms tested.</p>"
+            f"correction over all {result['method']['suspects']:,} arms tested. The intervals "
+            "are fixed-horizon, for this one window; the experiment's report over its whole "
+            "run uses always-valid ones, which are wider.</p>"
         )
         if rows:
             parts.append(
                 charts.interval_chart(
                     f"Error rate above control, suspects "
-                    f"({1 - self.queries.alpha:.0%} fixed-horizon interval over this window; "
-                    "the report's always-valid one is wider)",
+                    f"({1 - self.queries.alpha:.0%} fixed-horizon interval, this window)",
                     rows,
                     pp,
                     "same as control",

@@ -253,7 +253,9 @@ def propagation(data: dict[str, Any]) -> str:
     lines = [
         f"Propagation coverage, {_window(data)}: spans of tagged traces that still carry "
         "the tag, per hop",
-        table(["from", "to", "spans", "carrying", "coverage"], rows),
+        table(["from", "to", "spans", "carrying", "coverage"], rows)
+        if rows
+        else "no tagged trace in this window: nothing to measure (no verdict)",
     ]
     if data["logs"]:
         lines += [
@@ -502,6 +504,9 @@ def history(entries: list[dict[str, Any]]) -> str:
     return table(["at (UTC)", "by", "action", "field", "old -> new"], out)
 
 
+LAG_COLUMNS = ["measure", "signal", "service", "items", "p50 ms", "p99 ms", "max ms", "over/future"]
+
+
 def lag(data: list[dict[str, Any]]) -> str:
     """Ingestion lag, two measures apart: the pipeline's own (acknowledged -> queryable,
     against its target) and how late telemetry arrives from its sources."""
@@ -523,9 +528,13 @@ def lag(data: list[dict[str, Any]]) -> str:
         "(target under 30 s; last column: samples over it). arrival: from the end of a span or "
         "log record to its storage (last column: items dated in the future, kept out of the "
         "percentiles)\n"
-        + table(
-            ["measure", "signal", "service", "items", "p50 ms", "p99 ms", "max ms", "over/future"],
-            rows_out,
+        + (
+            table(
+                LAG_COLUMNS,
+                rows_out,
+            )
+            if rows_out
+            else "no telemetry stored in this window: nothing to measure"
         )
         + ("" if any(r["measure"] == "pipeline" for r in data) else f"\n{NO_PIPELINE}")
     )

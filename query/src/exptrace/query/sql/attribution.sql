@@ -1,5 +1,6 @@
 -- Per signal: items, items carrying an assignment, and those linked to a registered artifact.
-SELECT signal, items, tagged, linked, if(tagged = 0, 0, linked / tagged) AS completeness
+-- completeness is NULL (undefined, shown as '-') when nothing of the signal was tagged.
+SELECT signal, items, tagged, linked, if(tagged = 0, NULL, linked / tagged) AS completeness
 FROM (
     SELECT 'traces' AS signal, count() AS items, countIf(length(Experiments) > 0) AS tagged, countIf(length(Artifacts) > 0) AS linked FROM otel_traces WHERE Timestamp >= {start:DateTime64(9)} AND Timestamp < {end:DateTime64(9)}
     UNION ALL
