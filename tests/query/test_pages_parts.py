@@ -36,6 +36,8 @@ def test_the_unit_line_says_how_many_requests_had_a_unit():
     )
     fallback = {**unit, "analysis": "requests", "identified_units": 0, "units": 9}
     assert "no request carries user.id" in render.unit_words(fallback)
+    empty = {**unit, "analysis": "requests", "identified_units": 0, "units": 0}
+    assert render.unit_words(empty) == "user.id (registered): no request in this window to count"
 
 
 def test_bucket_width_keeps_at_most_forty_buckets():

@@ -301,8 +301,11 @@ class ExperimentPages:
         elif not comparisons:
             parts.extend(f'<div class="banner info">{esc(n)}</div>' for n in report["notes"])
         method, method_detail = page_effects.method_words(report)
-        sizes = ", ".join(
-            f"{c['variant']} {c['requests']:,} requests ({c['units']:,} units)" for c in cohorts
+        sizes = (
+            ", ".join(
+                f"{c['variant']} {c['requests']:,} requests ({c['units']:,} units)" for c in cohorts
+            )
+            or "none: no request in this window"
         )
         parts.append(
             '<p class="facts">'

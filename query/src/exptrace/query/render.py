@@ -195,6 +195,8 @@ def _unit(data: dict[str, Any]) -> str:
 def unit_words(unit: dict[str, Any]) -> str:
     """The analysis unit, where it came from and how many requests had one, in one line."""
     source = unit_source(unit)
+    if not unit["units"]:
+        return f"{unit['attribute']} ({source}): no request in this window to count"
     if unit["analysis"] != "units":
         return (
             f"requests: no request carries {unit['attribute']} ({source}), so each request "
