@@ -249,7 +249,8 @@ class Watcher:
         except StoreError:
             if not error:
                 raise
-            log.warning("the watcher could not record its failed round: %s", error)
+            # storage is down: the watch loop says so once, not at every round
+            log.debug("the watcher could not record its failed round: %s", error)
 
 
 def _now() -> str:
@@ -278,9 +279,18 @@ class WatchLoop:
             self._thread.join(timeout)
 
     def _run(self) -> None:
+        waiting = False  # for storage that does not answer: one line when it starts and ends
         while not self._stop.is_set():
             try:
                 self._round()
+            except StoreError:
+                if not waiting:
+                    log.warning("watch rounds paused: storage does not answer (retrying)")
+                waiting = True
             except Exception:  # a round that fails must not end the watching
                 log.exception("a watch round failed")
+            else:
+                if waiting:
+                    log.warning("watch rounds run again: storage answers")
+                waiting = False
             self._stop.wait(self.interval)
