@@ -3,6 +3,7 @@ jsonPath and conditions, evaluated as Argo does) and Flagger's webhooks with Fla
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from pathlib import Path
 
@@ -63,9 +64,10 @@ def test_argo_and_flagger_gates_answer_from_the_watchers_truth(make_receiver):
 
     assert argo("bad-0") == "Inconclusive"  # no round yet: keep waiting
     watcher.round()
-    # a variant that passes every rule, as the watcher would have stored it
+    # a variant that passes every rule, as the watcher would have stored it after the round
+    # (which found its registered arm without traffic: inconclusive)
     watcher._write(
-        "2026-01-01 00:00:00.000",
+        dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3],
         [
             Finding("ok-0", v, r, "pass", {})
             for v, r in (("treatment", "error_rate"), ("treatment", "latency"), ("", "srm"))
