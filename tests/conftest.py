@@ -6,6 +6,9 @@ directory; each test starts from empty tables.
 
 from __future__ import annotations
 
+import os
+import sys
+
 import pytest
 
 DATA_TABLES = (
@@ -26,6 +29,28 @@ DATA_TABLES = (
     "exptrace_watch_rounds",
     "exptrace_alert_deliveries",
 )
+
+
+_EXIT_STATUS: list[int] = []
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    _EXIT_STATUS.append(int(exitstatus))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config) -> None:
+    """End the test process with pytest's own status once everything is reported.
+
+    The session's embedded engine is torn down at interpreter exit, after threads of many
+    receivers started and stopped in this one process; chDB's teardown then sometimes
+    crashes ("ShutdownTablesThreadPool is not initialized", SIGSEGV) after every test has
+    passed. That teardown is the test process's, not the product's (``exptrace up`` exits 0
+    after SIGTERM in the crash tests), so the process leaves without it."""
+    if _EXIT_STATUS and "chdb" in sys.modules:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(_EXIT_STATUS[-1])
 
 
 @pytest.fixture(scope="session")

@@ -225,8 +225,14 @@ class ChdbStore(Store):
             remove_damaged_views(self.path, views)  # before the engine reads them
             try:
                 self._connection()
-            except StoreError:
-                if not self._remove_unparseable_views(views):
+            except StoreError as error:
+                # Only an engine that failed to initialize over this directory (a metadata
+                # file it could not read: it names the file on its standard error only) is
+                # worth a second engine's look; any other refusal (another path already
+                # open in this process, a lock) is passed on untouched.
+                if "Error initializing EmbeddedServer" not in str(
+                    error
+                ) or not self._remove_unparseable_views(views):
                     raise
                 self._connection()  # once more without them
         except Exception:
