@@ -335,10 +335,13 @@ class ChdbStore(Store):
         digest = hashlib.sha256(schema.encode()).hexdigest()[:16]
         path = self.path / "format_schemas" / f"otlp-{digest}.proto"
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            partial = path.with_suffix(".tmp")
-            partial.write_text(schema)
-            partial.replace(path)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                partial = path.with_suffix(".tmp")
+                partial.write_text(schema)
+                partial.replace(path)
+            except OSError as error:  # a full disk: an outage of the store, retried with backoff
+                raise StoreError(f"cannot write the insert's format schema: {error}") from error
         self.insert_raw(table, data, "Protobuf", {**settings, "format_schema": f"{path}:{message}"})
 
     def free_bytes(self) -> int:
