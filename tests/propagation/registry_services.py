@@ -79,6 +79,7 @@ def main() -> None:
     app = ExperimentMiddleware(Starlette(routes=[Route("/", home)]), assigner=assigner)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
+    sock.listen(128)  # connections queue from here on, before uvicorn's loop accepts them
     print(f"listening {sock.getsockname()[1]}", flush=True)
     uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off")).run(sockets=[sock])
 
