@@ -51,6 +51,33 @@ def test_no_layer_imports_against_the_arrow(layer):
     assert not wrong, "\n".join(wrong)
 
 
+@pytest.mark.parametrize("layer", sorted(FORBIDDEN))
+def test_other_distributions_are_used_through_their_public_api(layer):
+    """``exptrace.ingest`` and ``exptrace.propagation`` name what others may use in their
+    ``__all__``; a module of another distribution imports those names, never a module inside."""
+    wrong = sorted(
+        f"{path.relative_to(ROOT)} imports {name}"
+        for path in layer_sources(layer)
+        for name in imported_modules(path)
+        for other in FORBIDDEN
+        if other != layer
+        and name.startswith(f"exptrace.{other}.")
+        and name.removeprefix(f"exptrace.{other}.") not in public_names(other)
+    )
+    assert not wrong, "\n".join(wrong)
+
+
+def public_names(layer: str) -> set[str]:
+    """The names in a distribution's ``__all__``, read from its ``__init__``."""
+    init = ROOT / layer / "src" / "exptrace" / layer / "__init__.py"
+    for node in ast.parse(init.read_text()).body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets
+        ):
+            return set(ast.literal_eval(node.value))
+    raise AssertionError(f"{init} declares no __all__")
+
+
 def test_the_check_sees_a_wrong_import(tmp_path):
     wrong = tmp_path / "wrong.py"
     wrong.write_text("from exptrace.query.api import Queries\nimport exptrace.ingest.wal\n")

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from exptrace.ingest.settings import IngestSettings
 from exptrace.ingest.store import StoreError
 from exptrace.ingest.wal import WalError
-from exptrace.propagation.settings import SettingsError, flag, variable
+from exptrace.propagation import SettingsError, flag, variable
 
 if TYPE_CHECKING:
     from exptrace.ingest.server import IngestServer

@@ -19,8 +19,7 @@ from dataclasses import dataclass, field
 from exptrace.ingest import landing
 from exptrace.ingest.redaction import Redaction, RedactionSql
 from exptrace.ingest.sqltext import identifier, literal
-from exptrace.propagation import grammar
-from exptrace.propagation.context import UNIT_MEMBER
+from exptrace.propagation import UNIT_MEMBER, grammar
 
 SCHEMA_VERSION = 8
 UPSTREAM_RELEASE = "v0.152.0"

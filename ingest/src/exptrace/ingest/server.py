@@ -33,7 +33,7 @@ from exptrace.ingest.stats import IngestStats
 from exptrace.ingest.store import Store, StoreError
 from exptrace.ingest.storelink import LinkedStore
 from exptrace.ingest.wal import Damage, WriteAheadLog
-from exptrace.propagation.settings import invalid
+from exptrace.propagation import invalid
 
 log = logging.getLogger(__name__)
 

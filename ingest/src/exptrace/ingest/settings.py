@@ -9,7 +9,7 @@ from typing import Any
 
 from exptrace.ingest.redaction import DEFAULT_DROP_KEYS, DEFAULT_MASKS, Redaction
 from exptrace.ingest.validation import DEFAULT_MAX_NESTED_VALUE_BYTES
-from exptrace.propagation.settings import invalid, setting, settings_from_env
+from exptrace.propagation import invalid, setting, settings_from_env
 
 
 @dataclass(frozen=True)

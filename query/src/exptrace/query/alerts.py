@@ -27,7 +27,7 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
-from exptrace.ingest.store import StoreError
+from exptrace.ingest import StoreError
 from exptrace.query.watch import BURN, FIRING, SRM, Watcher
 
 log = logging.getLogger(__name__)

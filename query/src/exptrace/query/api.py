@@ -7,8 +7,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from exptrace.ingest.store import ReadOnlyStore, Store
-from exptrace.propagation.context import UNIT_MEMBER
+from exptrace.ingest import ReadOnlyStore, Store
+from exptrace.propagation import UNIT_MEMBER
 from exptrace.query import burn
 from exptrace.query.incident import attribute
 from exptrace.query.inference import Method

@@ -12,11 +12,9 @@ import time
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from exptrace.ingest import cli as ingest_cli
-from exptrace.ingest.schema import UNIT_ATTRIBUTES
-from exptrace.ingest.store import StoreError
-from exptrace.propagation.context import UNIT_MEMBER
-from exptrace.propagation.settings import SettingsError, settings_from_env
+from exptrace import ingest
+from exptrace.ingest import UNIT_ATTRIBUTES, StoreError
+from exptrace.propagation import UNIT_MEMBER, SettingsError, settings_from_env
 from exptrace.query import render, render_act, render_watch
 from exptrace.query.api import DEFAULT_LIMIT, MAX_LIMIT, Page, Rows
 from exptrace.query.client import ApiClient, ClientError, LocalClient, api_answers
@@ -209,7 +207,7 @@ def make_parser() -> argparse.ArgumentParser:
         description="Run the OTLP collector, the HTTP API (/api/v1) and the web pages (/ui) in "
         "one process that owns the store. Listens on 127.0.0.1 unless told otherwise.",
     )
-    ingest_cli.add_arguments(up)
+    ingest.add_arguments(up)
     up.add_argument(
         "--watch-interval",
         dest="watch_interval",
@@ -607,8 +605,7 @@ def _emit(text: str) -> int:
 
 def up(args: argparse.Namespace) -> int:
     """The collector plus the HTTP API, in one process that owns the store."""
-    from exptrace.ingest.http_receiver import bearer_check
-    from exptrace.ingest.settings import split_endpoint
+    from exptrace.ingest import bearer_check, split_endpoint
     from exptrace.query.api import Queries
     from exptrace.query.gate import Hosts
     from exptrace.query.http_api import api_routes
@@ -618,7 +615,7 @@ def up(args: argparse.Namespace) -> int:
     from exptrace.query.watch_service import attach
 
     try:
-        settings = ingest_cli.settings_from_args(args)
+        settings = ingest.settings_from_args(args)
     except SettingsError as error:
         print(f"exptrace: {error}", file=sys.stderr)
         return 2
@@ -652,7 +649,7 @@ def up(args: argparse.Namespace) -> int:
         )
         print(f"exptrace: web pages {base}/ui, HTTP API {base}/api/v1; {where}", flush=True)
 
-    return ingest_cli.serve(settings, prepare, announce, query_views=views())
+    return ingest.serve(settings, prepare, announce, query_views=views())
 
 
 if __name__ == "__main__":

@@ -12,8 +12,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from exptrace.ingest.migrate import SchemaError, open_existing
-from exptrace.ingest.store import Store
+from exptrace.ingest import SchemaError, Store, open_existing
 from exptrace.query.api import DEFAULT_LIMIT, Page, Queries, Rows, json_safe
 from exptrace.query.decisions import DecisionLog
 from exptrace.query.registry import (

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from exptrace.ingest.store import Store
+from exptrace.ingest import Store
 from exptrace.query.registry import Registry, RegistryError, require_reason
 
 DECISIONS = ("ship", "rollback", "iterate")

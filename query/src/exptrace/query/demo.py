@@ -53,10 +53,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from exptrace.ingest.http_receiver import bearer_check
-from exptrace.ingest.server import IngestServer
-from exptrace.ingest.settings import IngestSettings
+from exptrace.ingest import IngestServer, IngestSettings, bearer_check
 from exptrace.propagation import (
+    Assigner,
     ExperimentLogRecordProcessor,
     ExperimentMiddleware,
     ExperimentSpanProcessor,
@@ -65,7 +64,6 @@ from exptrace.propagation import (
     RegistrySettings,
     current_assignments,
 )
-from exptrace.propagation.assign import Assigner
 from exptrace.query import render
 from exptrace.query.api import Queries, Window
 from exptrace.query.demo_act import (

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from exptrace.ingest.store import Store
+from exptrace.ingest import Store
 
 
 @dataclass(frozen=True)

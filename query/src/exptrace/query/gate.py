@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
-from exptrace.ingest.failures import FailureLimit
+from exptrace.ingest import FailureLimit
 
 _WILDCARDS = {"", "0.0.0.0", "::"}  # noqa: S104 (names, not a bind)
 _LOOPBACK_NAMES = {"localhost"}

@@ -13,9 +13,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
-from exptrace.ingest.failures import FailureLimit
-from exptrace.ingest.store import StoreError
-from exptrace.ingest.storelink import OutageNotes
+from exptrace.ingest import FailureLimit, OutageNotes, StoreError
 from exptrace.query.act_api import act_endpoints
 from exptrace.query.api import Page, Queries, Rows, Window, json_safe
 from exptrace.query.gate import LOOPBACK, Gate, Hosts, Refused

@@ -13,8 +13,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from exptrace.ingest.store import StoreError
-from exptrace.ingest.storelink import OutageNotes
+from exptrace.ingest import OutageNotes, StoreError
 from exptrace.query.api import Queries
 from exptrace.query.auth import (
     CSRF_COOKIE,

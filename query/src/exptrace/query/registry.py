@@ -10,10 +10,8 @@ import threading
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from exptrace.ingest.schema import UNIT_ATTRIBUTES
-from exptrace.ingest.store import Store, StoreError
-from exptrace.propagation import grammar
-from exptrace.propagation.context import UNIT_MEMBER
+from exptrace.ingest import UNIT_ATTRIBUTES, Store, StoreError
+from exptrace.propagation import UNIT_MEMBER, grammar
 from exptrace.query.freeze import Freeze, FreezeLog
 
 STATUSES = ("draft", "running", "stopped", "archived")
@@ -126,7 +124,7 @@ class Experiment:
     ``error_rate_margin`` and ``latency_margin`` (relative to control, see :data:`SLOS`)."""
     unit: str = UNIT_MEMBER
     """The span attribute that names the randomization unit (``user.id``, ``session.id``...,
-    one of :data:`~exptrace.ingest.schema.UNIT_ATTRIBUTES`): what the report counts as
+    one of :data:`~exptrace.ingest.UNIT_ATTRIBUTES`): what the report counts as
     independent."""
     start_time: str | None = None
     end_time: str | None = None

@@ -7,7 +7,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from exptrace.propagation.context import UNIT_MEMBER
+from exptrace.propagation import UNIT_MEMBER
 from exptrace.query.burn import WINDOWS
 
 ATTRIBUTION_NOTE = (

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from exptrace.ingest.store import StoreError
+from exptrace.ingest import StoreError
 from exptrace.query.api import MAX_LIMIT, Page, Queries, Rows
 from exptrace.query.decisions import DecisionLog
 from exptrace.query.registry import Registry

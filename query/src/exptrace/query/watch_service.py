@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from exptrace.ingest.settings import IngestSettings, split_endpoint
+from exptrace.ingest import IngestSettings, split_endpoint
 from exptrace.query.alerts import Notifier, Target
 from exptrace.query.watch import Watcher, WatchLoop
 from exptrace.query.watch_metrics import exposition
 
 if TYPE_CHECKING:
-    from exptrace.ingest.server import IngestServer
+    from exptrace.ingest import IngestServer
 
 
 def targets(settings: IngestSettings) -> list[Target]:

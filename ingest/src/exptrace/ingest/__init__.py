@@ -1,0 +1,38 @@
+"""exptrace's OTLP receiver: takes traces, logs and metrics over OTLP/gRPC and OTLP/HTTP,
+logs them durably, and writes them to ClickHouse (the embedded chDB store by default).
+
+What the layers above (``exptrace.query``) and operators may use is named here; every other
+module is internal and may change.
+"""
+
+from exptrace.ingest.cli import add_arguments, serve, settings_from_args
+from exptrace.ingest.failures import FailureLimit
+from exptrace.ingest.http_receiver import bearer_check
+from exptrace.ingest.migrate import SchemaError, ensure_schema, open_existing
+from exptrace.ingest.schema import SCHEMA_VERSION, UNIT_ATTRIBUTES, Schema
+from exptrace.ingest.server import IngestServer
+from exptrace.ingest.settings import IngestSettings, split_endpoint
+from exptrace.ingest.store import ReadOnlyStore, Store, StoreError, open_store
+from exptrace.ingest.storelink import OutageNotes
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "UNIT_ATTRIBUTES",
+    "FailureLimit",
+    "IngestServer",
+    "IngestSettings",
+    "OutageNotes",
+    "ReadOnlyStore",
+    "Schema",
+    "SchemaError",
+    "Store",
+    "StoreError",
+    "add_arguments",
+    "bearer_check",
+    "ensure_schema",
+    "open_existing",
+    "open_store",
+    "serve",
+    "settings_from_args",
+    "split_endpoint",
+]
