@@ -243,7 +243,8 @@ def test_the_decoding_pool_has_two_workers_and_a_queue_of_64_and_a_lane_for_smal
     import asyncio
     import threading
 
-    from exptrace.ingest.offload import Busy, Offload
+    from exptrace.ingest.errors import Busy
+    from exptrace.ingest.offload import Offload
 
     release = threading.Event()
     running = []

@@ -4,6 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from exptrace.ingest.errors import StoreError
 from exptrace.ingest.schema import SCHEMA_VERSION, Schema
 from exptrace.ingest.sqltext import identifier, literal
 
@@ -44,7 +45,6 @@ def test_schema_version_is_recorded(store):
 
 def test_a_newer_store_is_refused(store):
     from exptrace.ingest.migrate import ensure_schema
-    from exptrace.ingest.store import StoreError
 
     store.command(
         "INSERT INTO exptrace_schema (version, description) VALUES (99, 'from the future')"

@@ -9,7 +9,8 @@ import time
 import pytest
 from google.protobuf.internal.encoder import _VarintBytes
 
-from exptrace.ingest.migrate import SettingsConflict, ensure_schema
+from exptrace.ingest.errors import SettingsConflict
+from exptrace.ingest.migrate import ensure_schema
 from exptrace.ingest.protoschema import TRACES, otlp_schema
 from exptrace.ingest.redaction import Redaction
 from exptrace.ingest.schema import Schema
@@ -38,8 +39,8 @@ def test_reading_never_rewrites_a_store(tmp_path):
     read = run(
         store,
         f"""
+        from exptrace.ingest.errors import StoreError
         from exptrace.ingest.migrate import open_readonly
-        from exptrace.ingest.store import StoreError
         reader = open_readonly({f"chdb://{store}"!r})
         tables = reader.query(
             "SELECT name, metadata_modification_time, create_table_query FROM system.tables "
@@ -61,7 +62,8 @@ def test_reading_a_directory_without_a_store_says_so(tmp_path):
     message = run(
         tmp_path / "empty",
         f"""
-        from exptrace.ingest.migrate import SchemaError, open_readonly
+        from exptrace.ingest.errors import SchemaError
+        from exptrace.ingest.migrate import open_readonly
         try:
             open_readonly({f"chdb://{tmp_path / 'empty'}"!r})
         except SchemaError as error:

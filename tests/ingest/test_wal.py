@@ -9,8 +9,9 @@ import pytest
 
 from exptrace.ingest import wal as wal_module
 from exptrace.ingest.dedup import RecentExports
+from exptrace.ingest.errors import WalBusy, WalFull, WalPending
 from exptrace.ingest.stats import IngestStats
-from exptrace.ingest.wal import HEADER, Signal, WalBusy, WalFull, WalPending, WriteAheadLog
+from exptrace.ingest.wal import HEADER, Signal, WriteAheadLog
 from tests.ingest.helpers import wait_for
 
 

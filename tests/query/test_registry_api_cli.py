@@ -8,6 +8,7 @@ import urllib.parse
 import httpx
 import pytest
 
+from exptrace.ingest import StoreError
 from exptrace.ingest.http_receiver import bearer_check
 from exptrace.query import cli
 from exptrace.query.api import Queries, Window
@@ -260,7 +261,6 @@ def test_hostile_input_through_every_parameter_is_only_data(make_receiver, hosti
 
 
 def test_the_query_layer_cannot_write(receiver):
-    from exptrace.ingest.store import StoreError
 
     reader = Queries(receiver.store).reader
     with pytest.raises(StoreError):

@@ -12,9 +12,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
+from exptrace.ingest.errors import StoreError, WalError
 from exptrace.ingest.settings import IngestSettings
-from exptrace.ingest.store import StoreError
-from exptrace.ingest.wal import WalError
 from exptrace.propagation import SettingsError, flag, variable
 
 if TYPE_CHECKING:

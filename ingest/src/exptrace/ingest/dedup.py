@@ -23,8 +23,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from exptrace.ingest.errors import WalPending
 from exptrace.ingest.stats import IngestStats
-from exptrace.ingest.wal import Signal, Ticket, WalPending, WriteAheadLog
+from exptrace.ingest.wal import Signal, Ticket, WriteAheadLog
 
 log = logging.getLogger(__name__)
 

@@ -22,40 +22,12 @@ from typing import Protocol
 
 import cramjam
 
+from exptrace.ingest.errors import Corrupt, TooLarge, TooManyMembers, UnsupportedEncoding
+
 if sys.version_info >= (3, 14):
     from compression import zstd
 else:
     from backports import zstd
-
-
-class BodyError(Exception):
-    """A request body that cannot be taken; ``status`` and ``reason`` say how it is refused."""
-
-    status = 400
-    reason = "malformed"
-
-
-class Corrupt(BodyError):
-    """Not a valid stream in the encoding it claims."""
-
-
-class TooLarge(BodyError):
-    """Over the request size bound, on the wire or inflated."""
-
-    status = 413
-    reason = "too_large"
-
-
-class TooManyMembers(BodyError):
-    """More concatenated gzip members or zstd frames than :data:`MAX_MEMBERS`."""
-
-    status = 413
-    reason = "too_many_members"
-
-
-class UnsupportedEncoding(BodyError):
-    status = 415
-    reason = "unsupported_encoding"
 
 
 def decode(encoding: str, body: bytes, limit: int) -> bytes:

@@ -15,18 +15,11 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
+from exptrace.ingest.errors import TooManyFailures
+
 BURST = 10
 RATE = 1.0
 MAX_CLIENTS = 10_000
-
-
-class TooManyFailures(Exception):
-    """A client address that failed too often of late; it may retry after ``retry_after``
-    seconds."""
-
-    def __init__(self, retry_after: float) -> None:
-        super().__init__("too many failed attempts from this address: try again later")
-        self.retry_after = retry_after
 
 
 class FailureLimit:

@@ -13,8 +13,9 @@ from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 from exptrace.ingest.bearer import bearer_matches
-from exptrace.ingest.failures import FailureLimit, TooManyFailures
-from exptrace.ingest.intake import Intake, Refused
+from exptrace.ingest.errors import Refused, TooManyFailures
+from exptrace.ingest.failures import FailureLimit
+from exptrace.ingest.intake import Intake
 from exptrace.ingest.wal import Signal
 
 SERVICES = {

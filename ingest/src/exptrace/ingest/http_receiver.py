@@ -15,16 +15,26 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from exptrace.ingest.bearer import bearer_matches
-from exptrace.ingest.encodings import BodyError, TooLarge, decode
-from exptrace.ingest.failures import FailureLimit, TooManyFailures
-from exptrace.ingest.intake import Intake, Refused
-from exptrace.ingest.offload import SMALL_BYTES, Busy, Offload
+from exptrace.ingest.encodings import decode
+from exptrace.ingest.errors import (
+    BodyError,
+    Busy,
+    Refused,
+    TooLarge,
+    TooManyFailures,
+    Unauthenticated,
+)
+from exptrace.ingest.failures import FailureLimit
+from exptrace.ingest.intake import Intake
+from exptrace.ingest.offload import SMALL_BYTES, Offload
 from exptrace.ingest.otlpjson import JsonConverter, to_protobuf
 from exptrace.ingest.stats import IngestStats
 from exptrace.ingest.wal import Signal
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
+# The HTTP status of a body that cannot be taken, by the refusal's reason (otherwise 400).
+BODY_STATUS = {"too_large": 413, "too_many_members": 413, "unsupported_encoding": 415}
 PATHS = {"/v1/traces": Signal.TRACES, "/v1/logs": Signal.LOGS, "/v1/metrics": Signal.METRICS}
 
 
@@ -36,10 +46,6 @@ def bearer_check(token: str | None) -> Callable[[Request], bool]:
         return not token or bearer_matches(request.headers.get("authorization"), token)
 
     return authorized
-
-
-class Unauthenticated(Exception):
-    """No bearer token, or the wrong one."""
 
 
 def admit(request: Request, authorized: Callable[[Request], bool], failures: FailureLimit) -> None:
@@ -173,8 +179,9 @@ def otlp_routes(
             screened = await run_in_threadpool(intake.accept, signal, payload, decoded)
         except BodyError as error:
             stats.refused_request(signal, error.reason)
-            code = code_pb2.RESOURCE_EXHAUSTED if error.status == 413 else code_pb2.INVALID_ARGUMENT
-            return _status(code, str(error), as_json, error.status)
+            status = BODY_STATUS.get(error.reason, 400)
+            code = code_pb2.RESOURCE_EXHAUSTED if status == 413 else code_pb2.INVALID_ARGUMENT
+            return _status(code, str(error), as_json, status)
         except ClientDisconnect:  # gone, or cut off by the body deadline (counted there)
             return Response(status_code=400)
         except Busy as busy:

@@ -20,7 +20,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from exptrace.ingest.dedup import RecentExports
-from exptrace.ingest.otlpjson import JsonConverter, NotOtlpJson, to_protobuf
+from exptrace.ingest.errors import NotOtlpJson, Refused, WalError, WalFull
+from exptrace.ingest.otlpjson import JsonConverter, to_protobuf
 from exptrace.ingest.stats import IngestStats
 from exptrace.ingest.validation import (
     DEFAULT_MAX_NESTED_VALUE_BYTES,
@@ -28,7 +29,7 @@ from exptrace.ingest.validation import (
     TimeWindow,
     screen,
 )
-from exptrace.ingest.wal import Signal, WalError, WalFull, WriteAheadLog
+from exptrace.ingest.wal import Signal, WriteAheadLog
 
 REQUEST_TYPES = {
     Signal.TRACES: ExportTraceServiceRequest,
@@ -45,16 +46,6 @@ REJECTED_FIELDS = {
     Signal.LOGS: "rejected_log_records",
     Signal.METRICS: "rejected_data_points",
 }
-
-
-class Refused(Exception):
-    """An export that was not acknowledged; ``retryable`` says whether the client may retry."""
-
-    def __init__(self, reason: str, message: str, *, retryable: bool, retry_after: float = 0):
-        super().__init__(message)
-        self.reason = reason
-        self.retryable = retryable
-        self.retry_after = retry_after
 
 
 @dataclass

@@ -20,9 +20,10 @@ import json
 import logging
 from typing import Any
 
+from exptrace.ingest.errors import SchemaError, SettingsConflict
 from exptrace.ingest.schema import COLUMN_COMMENTS, SCHEMA_VERSION, Schema, Table
 from exptrace.ingest.sqltext import literal
-from exptrace.ingest.store import ReadOnlyStore, Store, StoreError, open_store
+from exptrace.ingest.store import ReadOnlyStore, Store, open_store
 
 log = logging.getLogger(__name__)
 
@@ -33,26 +34,6 @@ UNKNOWN_INGEST_TIME = "toDateTime64(0, 3)"
 STORE_MIN_FREE_BYTES = 16 << 20
 """Room the store's disk must have for exptrace to write view definitions there (the views'
 text is tens of kB; the margin leaves the engine's own writes room)."""
-
-
-class SchemaError(StoreError):
-    """The store's schema cannot be used as it is (missing, newer, or set up differently)."""
-
-
-class SettingsConflict(SchemaError):
-    """The store was set up with other settings than this process has."""
-
-    def __init__(self, differences: dict[str, tuple[Any, Any]]) -> None:
-        self.differences = differences
-        listed = "; ".join(
-            f"{name}: store has {stored!r}, this process {wanted!r}"
-            for name, (stored, wanted) in differences.items()
-        )
-        super().__init__(
-            f"the store was set up with other settings ({listed}). Start with the store's "
-            "settings, or change them on purpose with EXPTRACE_CHANGE_STORE_SETTINGS=true "
-            "(every receiver on this store must then use the new settings)"
-        )
 
 
 def recorded(store: Store) -> tuple[int, dict[str, Any] | None]:

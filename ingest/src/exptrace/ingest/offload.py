@@ -26,6 +26,8 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import ParamSpec, TypeVar
 
+from exptrace.ingest.errors import Busy
+
 T = TypeVar("T")
 P = ParamSpec("P")
 
@@ -33,10 +35,6 @@ WORKERS = 2
 QUEUE = 64
 SMALL_BYTES = 256 << 10
 """Bodies this large at most, inflated, take the small lane."""
-
-
-class Busy(Exception):
-    """Every worker of a lane is busy and its queue is full: try again later."""
 
 
 class _Lane:

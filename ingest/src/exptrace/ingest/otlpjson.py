@@ -12,14 +12,11 @@ from typing import Any
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
+from exptrace.ingest.errors import NotOtlpJson
 from exptrace.ingest.jsonfields import known_fields
 
 JsonConverter = Callable[[type[Message], bytes], bytes]
 """What turns an OTLP/JSON body into protobuf bytes of a request type."""
-
-
-class NotOtlpJson(ValueError):
-    """The body is not an OTLP/JSON request of the type asked for."""
 
 
 def to_protobuf(request_type: type[Message], body: bytes) -> bytes:

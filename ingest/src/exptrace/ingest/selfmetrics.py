@@ -21,7 +21,8 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import (
 )
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
-from exptrace.ingest.intake import Intake, Refused
+from exptrace.ingest.errors import Refused
+from exptrace.ingest.intake import Intake
 from exptrace.ingest.wal import Signal
 
 

@@ -17,6 +17,7 @@ from starlette.routing import BaseRoute
 from exptrace.ingest.deadletter import DeadLetters
 from exptrace.ingest.deadlines import deadline_protocol
 from exptrace.ingest.dedup import RecentExports
+from exptrace.ingest.errors import StoreError
 from exptrace.ingest.failures import FailureLimit
 from exptrace.ingest.flusher import Flusher
 from exptrace.ingest.grpc_receiver import start_grpc_server
@@ -30,7 +31,7 @@ from exptrace.ingest.schema import Schema
 from exptrace.ingest.selfmetrics import SelfMetrics
 from exptrace.ingest.settings import IngestSettings, split_endpoint
 from exptrace.ingest.stats import IngestStats
-from exptrace.ingest.store import Store, StoreError
+from exptrace.ingest.store import Store
 from exptrace.ingest.storelink import LinkedStore
 from exptrace.ingest.wal import Damage, WriteAheadLog
 from exptrace.propagation import invalid

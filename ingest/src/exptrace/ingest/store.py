@@ -12,7 +12,6 @@ import hashlib
 import json
 import logging
 import os
-import re
 import tempfile
 import threading
 from abc import ABC, abstractmethod
@@ -22,78 +21,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
+from exptrace.ingest.errors import StoreBusy, StoreError
 from exptrace.ingest.locking import DirectoryLock
 from exptrace.ingest.sqltext import identifier, literal
 from exptrace.ingest.viewrepair import remove_damaged_views, remove_unparseable_views
-
-# ClickHouse error codes that mean "this data can never be inserted", as opposed to the
-# store being unavailable, full or overloaded (worth retrying). 36 is what the Protobuf
-# reader raises for a oneof carrying two values; 321 a value out of its type's range.
-DATA_ERROR_CODES = frozenset(
-    {
-        6,
-        26,
-        27,
-        32,
-        33,
-        36,
-        38,
-        41,
-        53,
-        69,
-        70,
-        72,
-        117,
-        131,
-        190,
-        321,
-        434,
-        435,
-        436,
-        437,
-        438,
-        439,
-        440,
-        441,
-        442,
-        443,
-        444,
-        445,
-        446,
-        447,
-        448,
-        449,
-        450,
-        451,
-        452,
-        453,
-    }
-)
-_CODE = re.compile(r"Code:\s*(\d+)")
-
-
-class StoreError(Exception):
-    """The store refused or failed an operation."""
-
-    def __init__(self, message: str, code: int | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-
-    @property
-    def is_data_error(self) -> bool:
-        """True when retrying the same data cannot succeed (it is malformed for the store)."""
-        return self.code in DATA_ERROR_CODES
-
-    @classmethod
-    def from_exception(cls, error: BaseException) -> StoreError:
-        text = str(error)
-        match = _CODE.search(text)
-        code = int(match.group(1)) if match else getattr(error, "code", None)
-        return cls(text, code)
-
-
-class StoreBusy(StoreError):
-    """The embedded store directory is owned by another process."""
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ from collections.abc import Callable, Collection, Mapping
 from typing import Any
 from urllib.parse import urlparse
 
-from exptrace.ingest.migrate import SchemaError
-from exptrace.ingest.store import Result, Store, StoreError, open_store
+from exptrace.ingest.errors import SchemaError, StoreError, StoreUnavailable
+from exptrace.ingest.store import Result, Store, open_store
 
 log = logging.getLogger(__name__)
 
@@ -26,10 +26,6 @@ START_WAIT = 10.0
 """Seconds start-up waits for a server's first answer before going on without it."""
 _REQUEST_ID = re.compile(r"[?&]?query_id=[0-9A-Za-z-]+")
 _OS_ERROR = re.compile(r"\[Errno \d+\] [^\"'()]+")
-
-
-class StoreUnavailable(StoreError):
-    """The store has not been reached (and set up) yet: retry later."""
 
 
 def transient(error: BaseException) -> bool:

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
 
+from exptrace.ingest.errors import WalBusy, WalError, WalFull, WalPending
 from exptrace.ingest.locking import DirectoryLock
 
 MAGIC = b"EXW2"
@@ -57,26 +58,6 @@ class Signal(IntEnum):
     TRACES = 1
     LOGS = 2
     METRICS = 3
-
-
-class WalError(Exception):
-    """The log could not take or keep a record."""
-
-
-class WalFull(WalError):
-    """The log reached its size bound; clients should retry later."""
-
-
-class WalPending(WalError):
-    """The record is in the log but was not synced in time: it may still be stored."""
-
-    def __init__(self, message: str, ticket: Ticket) -> None:
-        super().__init__(message)
-        self.ticket = ticket
-
-
-class WalBusy(WalError):
-    """Another process owns the log directory."""
 
 
 @dataclass(frozen=True)
