@@ -1,7 +1,7 @@
 """The OpenTelemetry Collector ClickHouse exporter's tables and inserts, written down as facts.
 
 The DDL is the exporter's own (``exporter/clickhouseexporter/internal/sqltemplates`` at the
-release ``exptrace.ingest.schema.UPSTREAM_RELEASE``, bloom-filter index variant, MergeTree,
+release ``exptrace.ingest.schema.ddl.UPSTREAM_RELEASE``, bloom-filter index variant, MergeTree,
 30-day TTL), rendered for database ``{db}``: its columns come, in order, from the data file
 ``upstream_columns.tsv``; indexes, engine and keys are written here. Tests create these tables as a Collector would
 and check exptrace's tables against them, and insert rows with the exporter's column lists.
@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from exptrace.ingest.sqltext import literal
+from exptrace.ingest.store.sqltext import literal
 
 COLUMNS_FILE = Path(__file__).with_name("upstream_columns.tsv")
 

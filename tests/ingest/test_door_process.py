@@ -79,7 +79,7 @@ def test_a_second_receiver_cannot_take_the_grpc_port(tmp_path):
         [
             sys.executable,
             "-c",
-            "import sys; from exptrace.ingest.store import open_store;"
+            "import sys; from exptrace.ingest.store.backends import open_store;"
             "print(open_store(sys.argv[1]).query("
             "\"SELECT count() FROM otel_traces WHERE ServiceName = 'only-first'\").scalar())",
             f"chdb://{tmp_path / 'first' / 'store'}",

@@ -20,7 +20,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
 
-from exptrace.ingest.http_receiver import bearer_check
+from exptrace.ingest.door.http_receiver import bearer_check
 from exptrace.query.api import Queries
 from exptrace.query.http_api import api_routes
 from exptrace.query.registry import Registry

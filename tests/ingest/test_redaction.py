@@ -11,7 +11,7 @@ import uuid
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from exptrace.ingest.redaction import (
+from exptrace.ingest.schema.redaction import (
     _BASIC_CANDIDATE,
     _CARD_CANDIDATE,
     _CARD_ISSUERS,

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from exptrace.ingest import StoreError
-from exptrace.ingest.http_receiver import bearer_check
+from exptrace.ingest.door.http_receiver import bearer_check
 from exptrace.query import cli
 from exptrace.query.api import Queries, Window
 from exptrace.query.http_api import api_routes

@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from exptrace.ingest.wal import Ticket
+if TYPE_CHECKING:  # type only: every layer imports errors, errors imports none
+    from exptrace.ingest.log import Ticket
 
 
 class IngestError(Exception):

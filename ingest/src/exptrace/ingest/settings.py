@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from exptrace.ingest.redaction import DEFAULT_DROP_KEYS, DEFAULT_MASKS, Redaction
-from exptrace.ingest.validation import DEFAULT_MAX_NESTED_VALUE_BYTES
+from exptrace.ingest.door import DEFAULT_MAX_NESTED_VALUE_BYTES
+from exptrace.ingest.schema import DEFAULT_DROP_KEYS, DEFAULT_MASKS, Redaction
 from exptrace.propagation import invalid, setting, settings_from_env
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from exptrace.ingest.sqltext import array_literal, literal
+from exptrace.ingest.store import array_literal, literal
 
 REDACTED = "<redacted>"
 

@@ -25,7 +25,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from exptrace.ingest.wal import Signal
+from exptrace.ingest.log import Signal
 
 NANOS_PER_DAY = 86_400 * 10**9
 # The engine stores DateTime64(9): nanoseconds since 1970 up to 2262-04-11.

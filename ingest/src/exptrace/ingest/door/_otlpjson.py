@@ -12,8 +12,8 @@ from typing import Any
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
+from exptrace.ingest.door._jsonfields import known_fields
 from exptrace.ingest.errors import NotOtlpJson
-from exptrace.ingest.jsonfields import known_fields
 
 JsonConverter = Callable[[type[Message], bytes], bytes]
 """What turns an OTLP/JSON body into protobuf bytes of a request type."""

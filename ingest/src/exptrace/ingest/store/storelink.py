@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from exptrace.ingest.errors import SchemaError, StoreError, StoreUnavailable
-from exptrace.ingest.store import Result, Store, open_store
+from exptrace.ingest.store.backends import Result, Store, open_store
 
 log = logging.getLogger(__name__)
 

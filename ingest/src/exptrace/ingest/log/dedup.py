@@ -24,8 +24,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from exptrace.ingest.errors import WalPending
+from exptrace.ingest.log.wal import Signal, Ticket, WriteAheadLog
 from exptrace.ingest.stats import IngestStats
-from exptrace.ingest.wal import Signal, Ticket, WriteAheadLog
 
 log = logging.getLogger(__name__)
 

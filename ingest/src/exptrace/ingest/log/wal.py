@@ -41,7 +41,7 @@ from enum import IntEnum
 from pathlib import Path
 
 from exptrace.ingest.errors import WalBusy, WalError, WalFull, WalPending
-from exptrace.ingest.locking import DirectoryLock
+from exptrace.ingest.store import DirectoryLock
 
 MAGIC = b"EXW2"
 LEGACY_MAGIC = b"EXW1"  # unkeyed CRC-32: read in sequence only, never resynchronised to

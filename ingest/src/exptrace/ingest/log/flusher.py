@@ -27,12 +27,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from exptrace.ingest.deadletter import DeadLetters
 from exptrace.ingest.errors import StoreError, WalError
-from exptrace.ingest.protoschema import LOGS, METRICS, TRACES, otlp_schema
+from exptrace.ingest.log._protoschema import LOGS, METRICS, TRACES, otlp_schema
+from exptrace.ingest.log.deadletter import DeadLetters
+from exptrace.ingest.log.wal import Record, Signal, WriteAheadLog
 from exptrace.ingest.stats import IngestStats
 from exptrace.ingest.store import Store
-from exptrace.ingest.wal import Record, Signal, WriteAheadLog
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from exptrace.ingest.anyvalue import REDACTED, any_value_text, nested_json
-from exptrace.ingest.sqltext import array_literal, literal
+from exptrace.ingest.schema._anyvalue import REDACTED, any_value_text, nested_json
+from exptrace.ingest.store import array_literal, literal
 
 DEFAULT_MASKS = (
     # e-mail addresses

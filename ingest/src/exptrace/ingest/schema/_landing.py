@@ -5,7 +5,7 @@ the nested Tuple/Array structure of the message; materialized views turn them in
 Column and element names follow the proto field names, which is how the engine maps them.
 ``AnyValue`` is recursive, so an array or key-value list value lands as its serialized bytes
 (the schema declares those two fields ``bytes``, which reads the same wire data) and
-:mod:`exptrace.ingest.anyvalue` turns it into JSON; the ``value`` Enum is the oneof presence
+:mod:`exptrace.ingest.schema._anyvalue` turns it into JSON; the ``value`` Enum is the oneof presence
 column (``input_format_protobuf_oneof_presence=1``).
 """
 

@@ -22,9 +22,9 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
 from exptrace.ingest.errors import StoreBusy, StoreError
-from exptrace.ingest.locking import DirectoryLock
-from exptrace.ingest.sqltext import identifier, literal
-from exptrace.ingest.viewrepair import remove_damaged_views, remove_unparseable_views
+from exptrace.ingest.store._viewrepair import remove_damaged_views, remove_unparseable_views
+from exptrace.ingest.store.locking import DirectoryLock
+from exptrace.ingest.store.sqltext import identifier, literal
 
 
 @dataclass(frozen=True)

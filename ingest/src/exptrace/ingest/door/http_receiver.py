@@ -14,8 +14,12 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from exptrace.ingest.bearer import bearer_matches
-from exptrace.ingest.encodings import decode
+from exptrace.ingest.door._bearer import bearer_matches
+from exptrace.ingest.door._encodings import decode
+from exptrace.ingest.door._otlpjson import JsonConverter, to_protobuf
+from exptrace.ingest.door.failures import FailureLimit
+from exptrace.ingest.door.intake import Intake
+from exptrace.ingest.door.offload import SMALL_BYTES, Offload
 from exptrace.ingest.errors import (
     BodyError,
     Busy,
@@ -24,12 +28,8 @@ from exptrace.ingest.errors import (
     TooManyFailures,
     Unauthenticated,
 )
-from exptrace.ingest.failures import FailureLimit
-from exptrace.ingest.intake import Intake
-from exptrace.ingest.offload import SMALL_BYTES, Offload
-from exptrace.ingest.otlpjson import JsonConverter, to_protobuf
+from exptrace.ingest.log import Signal
 from exptrace.ingest.stats import IngestStats
-from exptrace.ingest.wal import Signal
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"

@@ -12,11 +12,11 @@ import grpc
 from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
-from exptrace.ingest.bearer import bearer_matches
+from exptrace.ingest.door._bearer import bearer_matches
+from exptrace.ingest.door.failures import FailureLimit
+from exptrace.ingest.door.intake import Intake
 from exptrace.ingest.errors import Refused, TooManyFailures
-from exptrace.ingest.failures import FailureLimit
-from exptrace.ingest.intake import Intake
-from exptrace.ingest.wal import Signal
+from exptrace.ingest.log import Signal
 
 SERVICES = {
     "opentelemetry.proto.collector.trace.v1.TraceService": Signal.TRACES,

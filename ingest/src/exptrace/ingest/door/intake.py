@@ -19,17 +19,16 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from exptrace.ingest.dedup import RecentExports
-from exptrace.ingest.errors import NotOtlpJson, Refused, WalError, WalFull
-from exptrace.ingest.otlpjson import JsonConverter, to_protobuf
-from exptrace.ingest.stats import IngestStats
-from exptrace.ingest.validation import (
+from exptrace.ingest.door._otlpjson import JsonConverter, to_protobuf
+from exptrace.ingest.door.validation import (
     DEFAULT_MAX_NESTED_VALUE_BYTES,
     Screened,
     TimeWindow,
     screen,
 )
-from exptrace.ingest.wal import Signal, WriteAheadLog
+from exptrace.ingest.errors import NotOtlpJson, Refused, WalError, WalFull
+from exptrace.ingest.log import RecentExports, Signal, WriteAheadLog
+from exptrace.ingest.stats import IngestStats
 
 REQUEST_TYPES = {
     Signal.TRACES: ExportTraceServiceRequest,
@@ -79,7 +78,7 @@ class Intake:
     ) -> tuple[bytes, object]:
         """An OTLP/JSON request as protobuf bytes and the decoded message; Refused if bad.
 
-        ``convert`` does the conversion (:func:`exptrace.ingest.otlpjson.to_protobuf`, or
+        ``convert`` does the conversion (:func:`exptrace.ingest.door._otlpjson.to_protobuf`, or
         the same in another process)."""
         try:
             payload = convert(REQUEST_TYPES[signal], body)
@@ -91,7 +90,7 @@ class Intake:
     def accept(self, signal: Signal, payload: bytes, request: object | None = None) -> Screened:
         """Validate, screen and durably log one request; returns what was kept and refused.
 
-        Items the store could not keep are taken out (see :mod:`exptrace.ingest.validation`);
+        Items the store could not keep are taken out (see :mod:`exptrace.ingest.door.validation`);
         what is logged is the canonical encoding of the rest.
         """
         if request is None:

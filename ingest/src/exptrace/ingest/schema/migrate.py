@@ -21,9 +21,8 @@ import logging
 from typing import Any
 
 from exptrace.ingest.errors import SchemaError, SettingsConflict
-from exptrace.ingest.schema import COLUMN_COMMENTS, SCHEMA_VERSION, Schema, Table
-from exptrace.ingest.sqltext import literal
-from exptrace.ingest.store import ReadOnlyStore, Store, open_store
+from exptrace.ingest.schema.ddl import COLUMN_COMMENTS, SCHEMA_VERSION, Schema, Table
+from exptrace.ingest.store import ReadOnlyStore, Store, literal, open_store
 
 log = logging.getLogger(__name__)
 

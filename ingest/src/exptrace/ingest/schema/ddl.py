@@ -16,9 +16,9 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-from exptrace.ingest import landing
-from exptrace.ingest.redaction import Redaction, RedactionSql
-from exptrace.ingest.sqltext import identifier, literal
+from exptrace.ingest.schema import _landing as landing
+from exptrace.ingest.schema.redaction import Redaction, RedactionSql
+from exptrace.ingest.store import identifier, literal
 from exptrace.propagation import UNIT_MEMBER, grammar
 
 SCHEMA_VERSION = 8
@@ -621,7 +621,7 @@ FROM (
 
     def migrations(self) -> dict[int, list[str]]:
         """Statements that bring a store at version N-1 to version N, beyond what
-        :func:`exptrace.ingest.migrate.ensure_schema` reconciles for every version (missing
+        :func:`exptrace.ingest.schema.migrate.ensure_schema` reconciles for every version (missing
         columns and indexes, our columns' defaults, landing columns, views). Version 3 adds
         ``exptrace_experiments.unit`` (each experiment's unit attribute; rows written before
         read the default ``exptrace.unit``), a missing column that reconciliation adds.
@@ -634,7 +634,7 @@ FROM (
         ``exptrace_decisions``), new tables that every migration creates. Version 7 adds the
         watcher's findings and rounds (``exptrace_watch_findings``, ``exptrace_watch_rounds``),
         new tables likewise. Version 8 has the element-wise converter of nested lists
-        (:mod:`exptrace.ingest.anyvalue`): every migration replaces the functions and views
+        (:mod:`exptrace.ingest.schema._anyvalue`): every migration replaces the functions and views
         that call it."""
         return {
             2: [],
