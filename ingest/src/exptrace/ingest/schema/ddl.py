@@ -181,7 +181,7 @@ class Schema:
     def table_statements(self, cluster: str | None = None) -> list[str]:
         """Tables and dictionaries (the registry before the dictionaries that read it, the
         dictionaries before the tables whose defaults use them)."""
-        on = _on(cluster)
+        on = on_cluster(cluster)
         tables = self.tables()
         registry = [t for t in tables if t.name.startswith("exptrace_")]
         out = []
@@ -202,7 +202,7 @@ class Schema:
         """The query views handed over, each with the comment that names its text."""
         out = []
         for name, select in self.query_views:
-            head = f"CREATE OR REPLACE VIEW {identifier(name)}{_on(cluster)} AS {select}"
+            head = f"CREATE OR REPLACE VIEW {identifier(name)}{on_cluster(cluster)} AS {select}"
             digest = hashlib.sha256(head.encode()).hexdigest()[:16]
             comment = f"exptrace query view {digest}"
             # On a line of its own: the text may end in a -- comment.
@@ -211,7 +211,7 @@ class Schema:
 
     def view_statement(self, view: View, cluster: str | None = None) -> str:
         return (
-            f"CREATE MATERIALIZED VIEW IF NOT EXISTS {view.name}{_on(cluster)} "
+            f"CREATE MATERIALIZED VIEW IF NOT EXISTS {view.name}{on_cluster(cluster)} "
             f"TO {self.stored_name(view.target, cluster)} AS {view.select}"
         )
 
@@ -256,6 +256,67 @@ class Schema:
     def ttl(self, table: Table) -> str:
         return f"{table.ttl_column} + toIntervalDay({int(self.retention_days)})"
 
+    # -- changing a store in place (what :mod:`~exptrace.ingest.schema.migrate` runs) -------
+
+    def reconcile_statements(
+        self,
+        table: Table,
+        cluster: str | None,
+        columns: dict[str, str],
+        indexes: set[str],
+    ) -> list[str]:
+        """What brings the stored ``table`` (its ``columns``: name -> comment, and its skip
+        ``indexes``) to this definition: missing columns and indexes, the exporter's column
+        comments, our columns' defaults, landing columns' current structure. Never drops or
+        rewrites data, nor moves a column."""
+        alter = f"ALTER TABLE {self.stored_name(table.name, cluster)}{on_cluster(cluster)}"
+        present = {c.split(".")[0] for c in columns}
+        definitions = table.column_definitions()
+        if table.engine == "Null":
+            return [
+                f"{alter} MODIFY COLUMN {definition}"
+                for column, definition in definitions.items()
+                if column in columns
+            ]
+        out = []
+        for column, definition in definitions.items():
+            if column == "IngestTime" and column not in present:
+                out += _add_ingest_time(alter, definition)
+            elif column not in present:
+                out.append(f"{alter} ADD COLUMN IF NOT EXISTS {definition}")
+        for index, definition in table.index_definitions().items():
+            if index not in indexes:
+                added = definition.replace("INDEX ", "INDEX IF NOT EXISTS ", 1)
+                out.append(f"{alter} ADD {added}")
+        for column, expression in self.defaults(table.name).items():
+            out.append(f"{alter} MODIFY COLUMN {column} DEFAULT {expression}")
+        for column, comment in COLUMN_COMMENTS.get(table.name, {}).items():
+            if columns.get(column) == "":  # present without a comment: never replace one
+                out.append(f"{alter} COMMENT COLUMN {column} {literal(comment)}")
+        return out
+
+    def retention_statements(self, cluster: str | None = None) -> list[str]:
+        """Every table's TTL brought to the configured retention (0 days: keep everything)."""
+        out = []
+        for table in self.tables():
+            if table.ttl_column is None:
+                continue
+            alter = f"ALTER TABLE {self.stored_name(table.name, cluster)}{on_cluster(cluster)}"
+            if self.retention_days:
+                out.append(f"{alter} MODIFY TTL {self.ttl(table)}")
+            else:
+                out.append(f"{alter} REMOVE TTL")
+        return out
+
+    def view_statements(self, existing: set[str], cluster: str | None = None) -> list[str]:
+        """Missing materialized views created; existing ones changed in place."""
+        return [
+            f"ALTER TABLE {view.name}{on_cluster(cluster)} MODIFY QUERY {view.select}"
+            if view.name in existing
+            else self.view_statement(view, cluster)
+            for view in self.views()
+        ]
+
     # -- definitions ---------------------------------------------------------------------
 
     @property
@@ -266,7 +327,7 @@ class Schema:
     def function_statements(self, cluster: str | None = None) -> list[str]:
         """The SQL functions the views call (redaction), replaced atomically when rules change."""
         return [
-            f"CREATE OR REPLACE FUNCTION {name}{_on(cluster)} AS {body}"
+            f"CREATE OR REPLACE FUNCTION {name}{on_cluster(cluster)} AS {body}"
             for name, body in self.redaction_sql.functions()
         ]
 
@@ -647,8 +708,25 @@ FROM (
         }
 
 
-def _on(cluster: str | None) -> str:
+def on_cluster(cluster: str | None) -> str:
+    """`` ON CLUSTER <cluster>`` for the cluster form (the name checked), else nothing: the one
+    place every statement gets it from."""
     return f" ON CLUSTER {identifier(cluster)}" if cluster else ""
+
+
+UNKNOWN_INGEST_TIME = "toDateTime64(0, 3)"
+"""``IngestTime`` of rows a Collector wrote before exptrace adopted its table."""
+
+
+def _add_ingest_time(alter: str, definition: str) -> list[str]:
+    """Add ``IngestTime`` to an adopted table with the rows already in it at 0 (unknown),
+    written into their parts. Left to a ``DEFAULT now64(3)``, their ingest time would be
+    computed at every read and move. The insert default is set afterwards."""
+    unknown = definition.replace(" DEFAULT now64(3)", f" DEFAULT {UNKNOWN_INGEST_TIME}")
+    return [
+        f"{alter} ADD COLUMN IF NOT EXISTS {unknown}",
+        f"{alter} MATERIALIZE COLUMN IngestTime SETTINGS mutations_sync = 2",
+    ]
 
 
 def _offsets(before: str, lengths: str) -> str:

@@ -21,14 +21,10 @@ import logging
 from typing import Any
 
 from exptrace.ingest.errors import SchemaError, SettingsConflict
-from exptrace.ingest.schema.ddl import COLUMN_COMMENTS, SCHEMA_VERSION, Schema, Table
-from exptrace.ingest.store import ReadOnlyStore, Store, literal, open_store
+from exptrace.ingest.schema.ddl import SCHEMA_VERSION, Schema, Table
+from exptrace.ingest.store import ReadOnlyStore, Store, open_store
 
 log = logging.getLogger(__name__)
-
-UNKNOWN_INGEST_TIME = "toDateTime64(0, 3)"
-"""``IngestTime`` of rows a Collector wrote before exptrace adopted its table."""
-
 
 STORE_MIN_FREE_BYTES = 16 << 20
 """Room the store's disk must have for exptrace to write view definitions there (the views'
@@ -87,9 +83,8 @@ def ensure_schema(
     for statement in schema.table_statements(cluster):
         store.command(statement)
     for table in schema.tables():
-        name = schema.stored_name(table.name, cluster)
         if table.name in existing or found:
-            _reconcile(store, schema, table, name, cluster)
+            _reconcile(store, schema, table, cluster)
     for version in range(max(found, 1) + 1, SCHEMA_VERSION + 1):
         for statement in schema.migrations().get(version, []):
             store.command(statement)
@@ -97,11 +92,13 @@ def ensure_schema(
         stored is not None and stored.get("retention_days") != wanted["retention_days"]
     )
     if retention_changed:
-        _apply_retention(store, schema, cluster)
+        for statement in schema.retention_statements(cluster):
+            store.command(statement)
     for statement in schema.function_statements(cluster):
         store.command(statement)
     ensure_query_views(store, schema, cluster)
-    _ensure_views(store, schema, cluster)
+    for statement in schema.view_statements(_existing_tables(store), cluster):
+        store.command(statement)
     # applied_at is explicit: the table deduplicates identical inserts, and going back to
     # earlier settings repeats an earlier row.
     store.command(
@@ -166,11 +163,9 @@ def _existing_tables(store: Store) -> set[str]:
     return {row[0] for row in rows}
 
 
-def _reconcile(store: Store, schema: Schema, table: Table, name: str, cluster: str | None) -> None:
-    """Add what ``name`` lacks of ``table`` (columns, indexes, the exporter's column
-    comments), set our columns' defaults and bring landing columns to the current structure.
-    Never drops or rewrites data, nor moves a column."""
-    on = f" ON CLUSTER {cluster}" if cluster else ""
+def _reconcile(store: Store, schema: Schema, table: Table, cluster: str | None) -> None:
+    """Run what the schema says brings the stored ``table`` to its definition."""
+    name = schema.stored_name(table.name, cluster)
     columns = {
         row[0]: row[1]
         for row in store.query(
@@ -179,57 +174,18 @@ def _reconcile(store: Store, schema: Schema, table: Table, name: str, cluster: s
             {"t": name},
         ).rows
     }
-    present = {c.split(".")[0] for c in columns}
-    definitions = table.column_definitions()
-    if table.engine == "Null":
-        for column, definition in definitions.items():
-            if column in columns:
-                store.command(f"ALTER TABLE {name}{on} MODIFY COLUMN {definition}")
-        return
-    for column, definition in definitions.items():
-        if column == "IngestTime" and column not in present:
-            _add_ingest_time(store, name, on, definition)
-        elif column not in present:
-            store.command(f"ALTER TABLE {name}{on} ADD COLUMN IF NOT EXISTS {definition}")
-    indexes = {
-        row[0]
-        for row in store.query(
-            "SELECT name FROM system.data_skipping_indices WHERE database = currentDatabase() "
-            "AND table = {t:String}",
-            {"t": name},
-        ).rows
-    }
-    for index, definition in table.index_definitions().items():
-        if index not in indexes:
-            added = definition.replace("INDEX ", "INDEX IF NOT EXISTS ", 1)
-            store.command(f"ALTER TABLE {name}{on} ADD {added}")
-    for column, expression in schema.defaults(table.name).items():
-        store.command(f"ALTER TABLE {name}{on} MODIFY COLUMN {column} DEFAULT {expression}")
-    for column, comment in COLUMN_COMMENTS.get(table.name, {}).items():
-        if columns.get(column) == "":  # present without a comment: never replace one
-            store.command(f"ALTER TABLE {name}{on} COMMENT COLUMN {column} {literal(comment)}")
-
-
-def _add_ingest_time(store: Store, name: str, on: str, definition: str) -> None:
-    """Add ``IngestTime`` to an adopted table with the rows already in it at 0 (unknown),
-    written into their parts. Left to a ``DEFAULT now64(3)``, their ingest time would be
-    computed at every read and move. The insert default is set afterwards (the caller)."""
-    unknown = definition.replace(" DEFAULT now64(3)", f" DEFAULT {UNKNOWN_INGEST_TIME}")
-    store.command(f"ALTER TABLE {name}{on} ADD COLUMN IF NOT EXISTS {unknown}")
-    store.command(
-        f"ALTER TABLE {name}{on} MATERIALIZE COLUMN IngestTime SETTINGS mutations_sync = 2"
-    )
-
-
-def _ensure_views(store: Store, schema: Schema, cluster: str | None) -> None:
-    """Create missing materialized views; change existing ones in place."""
-    on = f" ON CLUSTER {cluster}" if cluster else ""
-    existing = _existing_tables(store)
-    for view in schema.views():
-        if view.name in existing:
-            store.command(f"ALTER TABLE {view.name}{on} MODIFY QUERY {view.select}")
-        else:
-            store.command(schema.view_statement(view, cluster))
+    indexes: set[str] = set()
+    if table.engine != "Null":
+        indexes = {
+            row[0]
+            for row in store.query(
+                "SELECT name FROM system.data_skipping_indices "
+                "WHERE database = currentDatabase() AND table = {t:String}",
+                {"t": name},
+            ).rows
+        }
+    for statement in schema.reconcile_statements(table, cluster, columns, indexes):
+        store.command(statement)
 
 
 def ensure_query_views(store: Store, schema: Schema, cluster: str | None = None) -> list[str]:
@@ -265,16 +221,3 @@ def ensure_query_views(store: Store, schema: Schema, cluster: str | None = None)
     for view in changed:
         store.command(view.statement)
     return [view.name for view in changed]
-
-
-def _apply_retention(store: Store, schema: Schema, cluster: str | None) -> None:
-    """Bring every table's TTL to the configured retention (0 days: keep everything)."""
-    on = f" ON CLUSTER {cluster}" if cluster else ""
-    for table in schema.tables():
-        if table.ttl_column is None:
-            continue
-        name = schema.stored_name(table.name, cluster)
-        if schema.retention_days:
-            store.command(f"ALTER TABLE {name}{on} MODIFY TTL {schema.ttl(table)}")
-        else:
-            store.command(f"ALTER TABLE {name}{on} REMOVE TTL")
