@@ -9,12 +9,20 @@ place where a Collector already writes. Landing tables (Null engine) take raw OT
 parsed by the engine, and materialized views do the per-row work: flattening, attribute
 conversion and redaction. The same definitions render the single-node form (chDB, one server)
 and the cluster form (``ON CLUSTER``, Replicated engines, Distributed tables).
+
+The stored tables' DDL is text: one ``.sql`` file per table under ``sql/tables/`` (the
+signals' and our own) and ``sql/registry/`` (the registry), read by :func:`load_table`; this
+module adds what depends on a deployment (retention, our columns' expressions, database,
+cluster form) and renders every statement, ``ALTER`` included.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
+from functools import cache
+from importlib.resources import files
 
 from exptrace.ingest.schema import _landing as landing
 from exptrace.ingest.schema.redaction import Redaction, RedactionSql
@@ -29,56 +37,12 @@ OUR_COLUMNS = ("HttpRoute", "HttpStatusCode", "Experiments", "Artifacts", "Inges
 """Columns exptrace adds to the exporter's tables (``HttpRoute``/``HttpStatusCode`` only on
 ``otel_traces``)."""
 
-ATTR_MAP = "Map(LowCardinality(String), String)"
 EXPERIMENTS = "Map(LowCardinality(String), LowCardinality(String))"
 EXPERIMENT_INDEXES = """
     INDEX idx_exp_key mapKeys(Experiments) TYPE bloom_filter(0.01) GRANULARITY 1,
     INDEX idx_exp_value mapValues(Experiments) TYPE bloom_filter(0.01) GRANULARITY 1"""
 ARTIFACTS_DICT = "exptrace_artifact_links"
 KNOWN_DICT = "exptrace_known_experiments"
-MATERIALIZED_RESOURCE_KEYS = (
-    "k8s.cluster.name",
-    "k8s.container.name",
-    "k8s.deployment.name",
-    "k8s.namespace.name",
-    "k8s.node.name",
-    "k8s.pod.name",
-    "k8s.pod.uid",
-    "deployment.environment.name",
-)
-"""Resource attributes the exporter's logs table keeps as ``__otel_materialized_<key>``."""
-LOGS_COLUMNS = (
-    (
-        "Timestamp",
-        "DateTime64(9)",
-        "Delta(8), ZSTD(1)",
-        "Event timestamp with nanosecond precision",
-    ),
-    ("TraceId", "String", "ZSTD(1)", "W3C trace identifier"),
-    ("SpanId", "String", "ZSTD(1)", "W3C span identifier"),
-    ("TraceFlags", "UInt8", "", "W3C trace flags"),
-    ("SeverityText", "LowCardinality(String)", "ZSTD(1)", "Log severity as text"),
-    ("SeverityNumber", "UInt8", "", "Log severity as number (1-24)"),
-    ("ServiceName", "LowCardinality(String)", "ZSTD(1)", "Service that emitted the log"),
-    ("Body", "String", "ZSTD(1)", "Log message body"),
-    ("ResourceSchemaUrl", "LowCardinality(String)", "ZSTD(1)", "Schema URL for the resource"),
-    ("ResourceAttributes", ATTR_MAP, "ZSTD(1)", "Resource attributes as key-value pairs"),
-    (
-        "ScopeSchemaUrl",
-        "LowCardinality(String)",
-        "ZSTD(1)",
-        "Schema URL for the instrumentation scope",
-    ),
-    ("ScopeName", "String", "ZSTD(1)", "Instrumentation scope name"),
-    ("ScopeVersion", "LowCardinality(String)", "ZSTD(1)", "Instrumentation scope version"),
-    ("ScopeAttributes", ATTR_MAP, "ZSTD(1)", "Instrumentation scope attributes"),
-    ("LogAttributes", ATTR_MAP, "ZSTD(1)", "Log record attributes"),
-    ("EventName", "String", "ZSTD(1)", "Event name for log records representing events"),
-)
-"""The exporter's own ``otel_logs`` columns: (name, type, codec, the exporter's comment)."""
-COLUMN_COMMENTS = {"otel_logs": {name: comment for name, _, _, comment in LOGS_COLUMNS}}
-"""The exporter's column comments, per table: set on new tables and on adopted or older ones
-whose column has none."""
 
 
 @dataclass(frozen=True)
@@ -116,6 +80,59 @@ class Table:
 
     def index_definitions(self) -> dict[str, str]:
         return {d.split()[1]: d for d in self.definitions() if d.startswith("INDEX ")}
+
+
+_SQL = files(__package__) / "sql"
+"""The table templates: ``tables/`` (the signals' and our own), ``registry/`` (the registry)."""
+_CREATE = re.compile(r"CREATE TABLE (\w+) \((.*)\)\nENGINE = (\w+)\n(.*)", re.DOTALL)
+_CLAUSES = {
+    "PARTITION BY": "partition_by",
+    "PRIMARY KEY": "primary_key",
+    "ORDER BY": "order_by",
+    "TTL": "ttl_column",
+    "SETTINGS": "settings",
+}
+_PART = re.compile(r"\n    \{(\w+)\}")
+
+
+@cache
+def _template(path: str) -> str:
+    return (_SQL / f"{path}.sql").read_text()
+
+
+def load_table(path: str, **parts: str) -> Table:
+    """The table that ``sql/<path>.sql`` defines. The file is a ``CREATE TABLE`` with one
+    clause a line after ``ENGINE``; ``TTL`` names the time column only (the retention is this
+    deployment's, :meth:`Schema.ttl`), and the engine's settings and the cluster form are added
+    when rendered. A line ``{name}`` in the columns is replaced by ``parts[name]`` (our
+    columns) or a shared piece (:data:`EXPERIMENT_INDEXES`); ``--`` lines are comments."""
+    text = "\n".join(line for line in _template(path).splitlines() if not line.startswith("--"))
+    match = _CREATE.fullmatch(text)
+    if not match or match.group(1) != path.rsplit("/", 1)[-1]:
+        raise ValueError(f"{path}.sql is not one CREATE TABLE named like the file")
+    name, columns, engine, tail = match.groups()
+    shared = {"experiment_indexes": EXPERIMENT_INDEXES}
+    columns = _PART.sub(lambda m: {**shared, **parts}[m.group(1)], columns.removesuffix("\n"))
+    clauses = {}
+    for line in tail.splitlines():
+        keyword = next(k for k in _CLAUSES if line.startswith(k + " "))
+        clauses[_CLAUSES[keyword]] = line.removeprefix(keyword + " ")
+    return Table(name, columns, engine=engine, **clauses)
+
+
+def _column_comments(table: Table) -> dict[str, str]:
+    """The ``COMMENT '...'`` of each column of ``table`` that has one."""
+    comments = {}
+    for column, definition in table.column_definitions().items():
+        found = re.search(r" COMMENT '([^'\\]*)'", definition)
+        if found:
+            comments[column] = found.group(1)
+    return comments
+
+
+COLUMN_COMMENTS = {"otel_logs": _column_comments(load_table("tables/otel_logs", ours=""))}
+"""The exporter's column comments, per table (as its template has them): set on new tables
+and on adopted or older ones whose column has none."""
 
 
 @dataclass(frozen=True)
@@ -333,12 +350,7 @@ class Schema:
 
     def tables(self) -> list[Table]:
         return [
-            Table(
-                "exptrace_schema",
-                "version UInt32, applied_at DateTime64(3) DEFAULT now64(3), description String, "
-                "settings String DEFAULT ''",
-                order_by="version",
-            ),
+            load_table("tables/exptrace_schema"),
             *REGISTRY_TABLES,
             Table("otel_traces_landing", landing.TRACES, engine="Null"),
             Table("otel_logs_landing", landing.LOGS, engine="Null"),
@@ -347,7 +359,7 @@ class Schema:
             TRACE_ID_TS_TABLE,
             REQUESTS_TABLE,
             self._logs_table(),
-            *[self._metric_table(kind, specific) for kind, specific in _METRIC_SPECIFIC.items()],
+            *[self._metric_table(kind) for kind in METRIC_KINDS],
         ]
 
     def defaults(self, table: str) -> dict[str, str]:
@@ -399,84 +411,14 @@ class Schema:
         )
 
     def _traces_table(self) -> Table:
-        return Table(
-            "otel_traces",
-            f"""
-    Timestamp DateTime64(9) CODEC(Delta(8), ZSTD(1)),
-    TraceId String CODEC(ZSTD(1)),
-    SpanId String CODEC(ZSTD(1)),
-    ParentSpanId String CODEC(ZSTD(1)),
-    TraceState String CODEC(ZSTD(1)),
-    SpanName LowCardinality(String) CODEC(ZSTD(1)),
-    SpanKind LowCardinality(String) CODEC(ZSTD(1)),
-    ServiceName LowCardinality(String) CODEC(ZSTD(1)),
-    ResourceAttributes {ATTR_MAP} CODEC(ZSTD(1)),
-    ScopeName String CODEC(ZSTD(1)),
-    ScopeVersion String CODEC(ZSTD(1)),
-    SpanAttributes {ATTR_MAP} CODEC(ZSTD(1)),
-    Duration UInt64 CODEC(T64, ZSTD(1)),
-    StatusCode LowCardinality(String) CODEC(ZSTD(1)),
-    StatusMessage String CODEC(ZSTD(1)),
-    Events Nested (Timestamp DateTime64(9), Name LowCardinality(String), Attributes {ATTR_MAP}) CODEC(ZSTD(1)),
-    Links Nested (TraceId String, SpanId String, TraceState String, Attributes {ATTR_MAP}) CODEC(ZSTD(1)),
-    ResourceAttributeItems Array(String) ALIAS {_items("ResourceAttributes")},
-    SpanAttributeItems Array(String) ALIAS {_items("SpanAttributes")},{self._ours("otel_traces")}
-    INDEX idx_trace_id TraceId TYPE bloom_filter(0.001) GRANULARITY 1,
-    INDEX idx_res_attr_key mapKeys(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
-    INDEX idx_res_attr_value mapValues(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
-    INDEX idx_span_attr_key mapKeys(SpanAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
-    INDEX idx_span_attr_value mapValues(SpanAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
-    INDEX idx_duration Duration TYPE minmax GRANULARITY 1,
-    INDEX idx_lower_span_name lower(SpanName) TYPE tokenbf_v1(32768, 3, 0) GRANULARITY 8,{EXPERIMENT_INDEXES}""",
-            order_by="(ServiceName, SpanName, toDateTime(Timestamp), Timestamp)",
-            primary_key="(ServiceName, SpanName, toDateTime(Timestamp))",
-            partition_by="toDate(Timestamp)",
-            ttl_column="toDateTime(Timestamp)",
-        )
+        return load_table("tables/otel_traces", ours=self._ours("otel_traces"))
 
     def _logs_table(self) -> Table:
-        columns = "".join(
-            f"\n    {name} {kind} COMMENT {literal(comment)}"
-            + (f" CODEC({codec})," if codec else ",")
-            for name, kind, codec, comment in LOGS_COLUMNS
-        )
-        materialized = "".join(
-            f"\n    `__otel_materialized_{key}` LowCardinality(String) "
-            f"MATERIALIZED ResourceAttributes[{literal(key)}] CODEC(ZSTD(1)),"
-            for key in MATERIALIZED_RESOURCE_KEYS
-        )
-        return Table(
-            "otel_logs",
-            f"""{columns}{materialized}{self._ours("otel_logs")}
-    INDEX idx_trace_id TraceId TYPE bloom_filter(0.001) GRANULARITY 1,
-    INDEX idx_res_attr_key mapKeys(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
-    INDEX idx_res_attr_value mapValues(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
-    INDEX idx_scope_attr_key mapKeys(ScopeAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
-    INDEX idx_scope_attr_value mapValues(ScopeAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
-    INDEX idx_log_attr_key mapKeys(LogAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
-    INDEX idx_log_attr_value mapValues(LogAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
-    INDEX idx_lower_body lower(Body) TYPE tokenbf_v1(32768, 3, 0) GRANULARITY 8,{EXPERIMENT_INDEXES}""",
-            order_by="(toStartOfFiveMinutes(Timestamp), ServiceName, Timestamp)",
-            partition_by="toDate(Timestamp)",
-            ttl_column="toDateTime(Timestamp)",
-        )
+        return load_table("tables/otel_logs", ours=self._ours("otel_logs"))
 
-    def _metric_table(self, kind: str, specific: str) -> Table:
+    def _metric_table(self, kind: str) -> Table:
         name = f"otel_metrics_{kind}"
-        return Table(
-            name,
-            f"""{_METRIC_COMMON}
-    {specific}{self._ours(name)}
-    INDEX idx_res_attr_key mapKeys(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
-    INDEX idx_res_attr_value mapValues(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
-    INDEX idx_scope_attr_key mapKeys(ScopeAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
-    INDEX idx_scope_attr_value mapValues(ScopeAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
-    INDEX idx_attr_key mapKeys(Attributes) TYPE bloom_filter(0.01) GRANULARITY 1,
-    INDEX idx_attr_value mapValues(Attributes) TYPE bloom_filter(0.01) GRANULARITY 1,{EXPERIMENT_INDEXES}""",
-            order_by="(ServiceName, MetricName, Attributes, toUnixTimestamp64Nano(TimeUnix))",
-            partition_by="toDate(TimeUnix)",
-            ttl_column="toDateTime(TimeUnix)",
-        )
+        return load_table(f"tables/{name}", ours=self._ours(name))
 
     def dictionaries(self) -> list[Dictionary]:
         source = (
@@ -592,7 +534,7 @@ FROM (
             View("exptrace_requests_mv", REQUESTS_TABLE.name, REQUESTS_SELECT),
             View("otel_logs_mv", "otel_logs", logs),
         ]
-        for kind in _METRIC_SPECIFIC:
+        for kind in METRIC_KINDS:
             views.append(
                 View(f"otel_metrics_{kind}_mv", f"otel_metrics_{kind}", self._metric(kind))
             )
@@ -734,13 +676,6 @@ def _offsets(before: str, lengths: str) -> str:
     return f"arrayMap((c, n) -> {before} + 1 + c - n, arrayCumSum({lengths}), {lengths})"
 
 
-def _items(attributes: str) -> str:
-    return (
-        f"arrayMap(kv -> concat(kv.1, '=', kv.2), "
-        f"CAST({attributes}, 'Array(Tuple(String, String))'))"
-    )
-
-
 # -- SQL building blocks ------------------------------------------------------------------
 
 
@@ -810,17 +745,7 @@ def artifacts(experiments_map: str) -> str:
 
 # -- tables ----------------------------------------------------------------------------------
 
-TRACE_ID_TS_TABLE = Table(
-    "otel_traces_trace_id_ts",
-    """
-    TraceId String CODEC(ZSTD(1)),
-    Start SimpleAggregateFunction(min, DateTime) CODEC(ZSTD(1)),
-    End SimpleAggregateFunction(max, DateTime) CODEC(ZSTD(1))""",
-    engine="AggregatingMergeTree",
-    order_by="(TraceId)",
-    partition_by="toStartOfWeek(Start)",
-    ttl_column="toDateTime(Start)",
-)
+TRACE_ID_TS_TABLE = load_table("tables/otel_traces_trace_id_ts")
 
 UNIT_ATTRIBUTES = (UNIT_MEMBER, "user.id", "session.id", "device.id", "enduser.id")
 """Span attributes that can name a randomization unit: ``exptrace.unit`` (the keyed hash the
@@ -829,25 +754,7 @@ their hashes; a fixed list, because reading a few known keys is much cheaper at 
 filtering every attribute map."""
 
 
-REQUESTS_TABLE = Table(
-    "exptrace_requests",
-    """
-    Experiment LowCardinality(String) CODEC(ZSTD(1)),
-    Trace UInt64 CODEC(ZSTD(1)),
-    Start DateTime64(9) CODEC(Delta(8), ZSTD(1)),
-    FirstKey UInt128 CODEC(ZSTD(1)),
-    Failed Bool CODEC(ZSTD(1)),
-    Duration UInt64 CODEC(ZSTD(1)),
-    Service LowCardinality(String) CODEC(ZSTD(1)),
-    Route LowCardinality(String) CODEC(ZSTD(1)),
-    HasRoot Bool CODEC(ZSTD(1)),
-    VariantMin LowCardinality(String) CODEC(ZSTD(1)),
-    VariantMax LowCardinality(String) CODEC(ZSTD(1)),
-    Units Map(LowCardinality(String), UInt64) CODEC(ZSTD(1))""",
-    order_by="(Experiment, toStartOfMinute(Start), Trace)",
-    partition_by="toDate(Start)",
-    ttl_column="toDateTime(Start)",
-)
+REQUESTS_TABLE = load_table("tables/exptrace_requests")
 """What reports read instead of grouping every span again: per trace, per experiment its spans
 carry (and ``''`` for a root that carries none), per insert block, the partial facts that merge into
 one request: the earliest span by :data:`REQUEST_ORDER` (root first) with its outcome,
@@ -909,139 +816,19 @@ ARRAY JOIN experiments AS experiment, variants AS variant
 -- one 64-bit key per (trace, experiment): much cheaper to group than the pair
 GROUP BY bitXor(trace, cityHash64(experiment))"""
 
-_METRIC_COMMON = f"""
-    ResourceAttributes {ATTR_MAP} CODEC(ZSTD(1)),
-    ResourceSchemaUrl String CODEC(ZSTD(1)),
-    ScopeName String CODEC(ZSTD(1)),
-    ScopeVersion String CODEC(ZSTD(1)),
-    ScopeAttributes {ATTR_MAP} CODEC(ZSTD(1)),
-    ScopeDroppedAttrCount UInt32 CODEC(ZSTD(1)),
-    ScopeSchemaUrl String CODEC(ZSTD(1)),
-    ServiceName LowCardinality(String) CODEC(ZSTD(1)),
-    MetricName String CODEC(ZSTD(1)),
-    MetricDescription String CODEC(ZSTD(1)),
-    MetricUnit String CODEC(ZSTD(1)),
-    Attributes {ATTR_MAP} CODEC(ZSTD(1)),
-    StartTimeUnix DateTime64(9) CODEC(Delta, ZSTD(1)),
-    TimeUnix DateTime64(9) CODEC(Delta, ZSTD(1)),"""
-_EXEMPLARS = f"""
-    Exemplars Nested (FilteredAttributes {ATTR_MAP}, TimeUnix DateTime64(9), Value Float64,
-        SpanId String, TraceId String) CODEC(ZSTD(1)),"""
-_FLAGS = "\n    Flags UInt32 CODEC(ZSTD(1)),"
-_METRIC_SPECIFIC = {
-    "gauge": f"Value Float64 CODEC(ZSTD(1)),{_FLAGS}{_EXEMPLARS}",
-    "sum": f"""Value Float64 CODEC(ZSTD(1)),{_FLAGS}{_EXEMPLARS}
-    AggregationTemporality Int32 CODEC(ZSTD(1)),
-    IsMonotonic Bool CODEC(Delta, ZSTD(1)),""",
-    "histogram": f"""Count UInt64 CODEC(Delta, ZSTD(1)),
-    Sum Float64 CODEC(ZSTD(1)),
-    BucketCounts Array(UInt64) CODEC(ZSTD(1)),
-    ExplicitBounds Array(Float64) CODEC(ZSTD(1)),{_EXEMPLARS}{_FLAGS}
-    Min Float64 CODEC(ZSTD(1)),
-    Max Float64 CODEC(ZSTD(1)),
-    AggregationTemporality Int32 CODEC(ZSTD(1)),""",
-    "exponential_histogram": f"""Count UInt64 CODEC(Delta, ZSTD(1)),
-    Sum Float64 CODEC(ZSTD(1)),
-    Scale Int32 CODEC(ZSTD(1)),
-    ZeroCount UInt64 CODEC(ZSTD(1)),
-    PositiveOffset Int32 CODEC(ZSTD(1)),
-    PositiveBucketCounts Array(UInt64) CODEC(ZSTD(1)),
-    NegativeOffset Int32 CODEC(ZSTD(1)),
-    NegativeBucketCounts Array(UInt64) CODEC(ZSTD(1)),{_EXEMPLARS}{_FLAGS}
-    Min Float64 CODEC(ZSTD(1)),
-    Max Float64 CODEC(ZSTD(1)),
-    AggregationTemporality Int32 CODEC(ZSTD(1)),""",
-    "summary": f"""Count UInt64 CODEC(Delta, ZSTD(1)),
-    Sum Float64 CODEC(ZSTD(1)),
-    ValueAtQuantiles Nested (Quantile Float64, Value Float64) CODEC(ZSTD(1)),{_FLAGS}""",
-}
-"""Each metric table's own columns, in the exporter's order."""
-REGISTRY_TABLES = [
-    Table(
-        "exptrace_experiments",
-        """
-    experiment_id String,
-    version UInt64,
-    name String,
-    owner String,
-    description String,
-    status LowCardinality(String),
-    variants Map(String, Float64),
-    control String,
-    artifacts Map(String, Map(String, String)),
-    scope Array(String),
-    slo Map(String, Float64),
-    unit String DEFAULT 'exptrace.unit',
-    start_time Nullable(DateTime64(3)),
-    end_time Nullable(DateTime64(3)),
-    changed_at DateTime64(3),
-    changed_by String""",
-        order_by="(experiment_id, version)",
-    ),
-    Table(
-        "exptrace_audit",
-        """
-    at DateTime64(3),
-    actor String,
-    experiment_id String,
-    action LowCardinality(String),
-    old String,
-    new String""",
-        order_by="(experiment_id, at)",
-    ),
-    Table(
-        "exptrace_freezes",
-        """
-    at DateTime64(3),
-    actor String,
-    frozen Bool,
-    reason String""",
-        order_by="at",
-    ),
-    Table(
-        "exptrace_decisions",
-        """
-    at DateTime64(3),
-    actor String,
-    experiment_id String,
-    decision LowCardinality(String),
-    reason String""",
-        order_by="(experiment_id, at)",
-    ),
-    Table(
-        "exptrace_watch_findings",
-        """
-    at DateTime64(3),
-    experiment_id String,
-    variant String,
-    rule LowCardinality(String),
-    state LowCardinality(String),
-    detail String""",
-        order_by="(experiment_id, variant, rule, at)",
-    ),
-    Table(
-        "exptrace_watch_rounds",
-        """
-    at DateTime64(3),
-    experiments UInt32,
-    changes UInt32,
-    seconds Float64,
-    error String""",
-        order_by="at",
-    ),
-    Table(
-        "exptrace_alert_deliveries",
-        """
-    at DateTime64(3),
-    target String,
-    ok Bool,
-    alerts UInt32,
-    through DateTime64(3),
-    error String""",
-        order_by="(target, at)",
-    ),
-]
-"""The registry: experiments (append-only versions), the audit log of their changes
+METRIC_KINDS = ("gauge", "sum", "histogram", "exponential_histogram", "summary")
+"""The metric tables (``otel_metrics_<kind>``), in the exporter's order."""
+REGISTRY = (
+    "exptrace_experiments",
+    "exptrace_audit",
+    "exptrace_freezes",
+    "exptrace_decisions",
+    "exptrace_watch_findings",
+    "exptrace_watch_rounds",
+    "exptrace_alert_deliveries",
+)
+REGISTRY_TABLES = [load_table(f"registry/{name}") for name in REGISTRY]
+"""The registry (``sql/registry/<name>.sql``, in :data:`REGISTRY` order): experiments (append-only versions), the audit log of their changes
 (rollbacks and policies included), the freeze log, the decision log, and the watcher's
 findings (a row each time a rule's state changes), rounds and alert deliveries (each
 target's cursor into the findings: the newest one it has been sent); all append-only."""
