@@ -38,9 +38,6 @@ OUR_COLUMNS = ("HttpRoute", "HttpStatusCode", "Experiments", "Artifacts", "Inges
 ``otel_traces``)."""
 
 EXPERIMENTS = "Map(LowCardinality(String), LowCardinality(String))"
-EXPERIMENT_INDEXES = """
-    INDEX idx_exp_key mapKeys(Experiments) TYPE bloom_filter(0.01) GRANULARITY 1,
-    INDEX idx_exp_value mapValues(Experiments) TYPE bloom_filter(0.01) GRANULARITY 1"""
 ARTIFACTS_DICT = "exptrace_artifact_links"
 KNOWN_DICT = "exptrace_known_experiments"
 
@@ -83,7 +80,8 @@ class Table:
 
 
 _SQL = files(__package__) / "sql"
-"""The table templates: ``tables/`` (the signals' and our own), ``registry/`` (the registry)."""
+"""The DDL text: ``tables/`` (the signals' and our own), ``registry/`` (the registry), and
+``parts/`` (lines several tables share)."""
 _CREATE = re.compile(r"CREATE TABLE (\w+) \((.*)\)\nENGINE = (\w+)\n(.*)", re.DOTALL)
 _CLAUSES = {
     "PARTITION BY": "partition_by",
@@ -92,32 +90,49 @@ _CLAUSES = {
     "TTL": "ttl_column",
     "SETTINGS": "settings",
 }
-_PART = re.compile(r"\n    \{(\w+)\}")
+_LINE_PART = re.compile(r"\n    \{(\w+)\}")
+_WORD_PART = re.compile(r"(?<!\n    )\{(\w+)\}")
 
 
 @cache
 def _template(path: str) -> str:
-    return (_SQL / f"{path}.sql").read_text()
+    """``sql/<path>.sql`` without its ``--`` comment lines."""
+    text = (_SQL / f"{path}.sql").read_text()
+    return "\n".join(line for line in text.splitlines() if not line.startswith("--"))
 
 
-def load_table(path: str, **parts: str) -> Table:
-    """The table that ``sql/<path>.sql`` defines. The file is a ``CREATE TABLE`` with one
-    clause a line after ``ENGINE``; ``TTL`` names the time column only (the retention is this
-    deployment's, :meth:`Schema.ttl`), and the engine's settings and the cluster form are added
-    when rendered. A line ``{name}`` in the columns is replaced by ``parts[name]`` (our
-    columns) or a shared piece (:data:`EXPERIMENT_INDEXES`); ``--`` lines are comments."""
-    text = "\n".join(line for line in _template(path).splitlines() if not line.startswith("--"))
+def _lines(path: str) -> str:
+    """``sql/<path>.sql`` as it replaces a placeholder line: each of its lines after a newline."""
+    return "".join(f"\n{line}" for line in _template(path).splitlines())
+
+
+def _part(name: str, parts: dict[str, str]) -> str:
+    return parts[name] if name in parts else _lines(f"parts/{name}")
+
+
+def load_table(path: str, name: str | None = None, **parts: str) -> Table:
+    """The table that ``sql/<path>.sql`` defines (named ``name``, default the file's name).
+
+    The file is a ``CREATE TABLE`` with one clause a line after ``ENGINE``; ``TTL`` names the
+    time column only (the retention is this deployment's, :meth:`Schema.ttl`), and the
+    engine's settings and the cluster form are added when rendered. A line ``{part}`` in the
+    columns is replaced by ``parts[part]`` (our columns, a metric kind's own) or else by the
+    lines of ``sql/parts/<part>.sql``; ``{part}`` within a line (``otel_metrics_{kind}``) by
+    ``parts[part]``.
+    """
+    text = _WORD_PART.sub(lambda m: parts[m.group(1)], _template(path))
+    filled = None
+    while filled != text:
+        filled, text = text, _LINE_PART.sub(lambda m: _part(m.group(1), parts), text)
     match = _CREATE.fullmatch(text)
-    if not match or match.group(1) != path.rsplit("/", 1)[-1]:
-        raise ValueError(f"{path}.sql is not one CREATE TABLE named like the file")
-    name, columns, engine, tail = match.groups()
-    shared = {"experiment_indexes": EXPERIMENT_INDEXES}
-    columns = _PART.sub(lambda m: {**shared, **parts}[m.group(1)], columns.removesuffix("\n"))
+    if not match or match.group(1) != (name or path.rsplit("/", 1)[-1]):
+        raise ValueError(f"{path}.sql is not one CREATE TABLE of {name or 'the file name'}")
+    table, columns, engine, tail = match.groups()
     clauses = {}
     for line in tail.splitlines():
         keyword = next(k for k in _CLAUSES if line.startswith(k + " "))
         clauses[_CLAUSES[keyword]] = line.removeprefix(keyword + " ")
-    return Table(name, columns, engine=engine, **clauses)
+    return Table(table, columns.removesuffix("\n"), engine=engine, **clauses)
 
 
 def _column_comments(table: Table) -> dict[str, str]:
@@ -418,7 +433,10 @@ class Schema:
 
     def _metric_table(self, kind: str) -> Table:
         name = f"otel_metrics_{kind}"
-        return load_table(f"tables/{name}", ours=self._ours(name))
+        own = _lines(f"tables/otel_metrics/{kind}")
+        return load_table(
+            "tables/otel_metrics", name, kind=kind, columns=own, ours=self._ours(name)
+        )
 
     def dictionaries(self) -> list[Dictionary]:
         source = (

@@ -1,5 +1,6 @@
--- Metric points (sum): the exporter's otel_metrics_sum (v0.152.0, its column order) plus our columns.
-CREATE TABLE otel_metrics_sum (
+-- Metric points, one table per kind (otel_metrics_<kind>): the exporter's tables (v0.152.0, its
+-- column order) plus our columns. Each kind's own columns are in otel_metrics/<kind>.sql.
+CREATE TABLE otel_metrics_{kind} (
     ResourceAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
     ResourceSchemaUrl String CODEC(ZSTD(1)),
     ScopeName String CODEC(ZSTD(1)),
@@ -14,15 +15,9 @@ CREATE TABLE otel_metrics_sum (
     Attributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
     StartTimeUnix DateTime64(9) CODEC(Delta, ZSTD(1)),
     TimeUnix DateTime64(9) CODEC(Delta, ZSTD(1)),
-    Value Float64 CODEC(ZSTD(1)),
-    Flags UInt32 CODEC(ZSTD(1)),
-    Exemplars Nested (FilteredAttributes Map(LowCardinality(String), String), TimeUnix DateTime64(9), Value Float64,
-        SpanId String, TraceId String) CODEC(ZSTD(1)),
-    AggregationTemporality Int32 CODEC(ZSTD(1)),
-    IsMonotonic Bool CODEC(Delta, ZSTD(1)),
+    {columns}
     {ours}
-    INDEX idx_res_attr_key mapKeys(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
-    INDEX idx_res_attr_value mapValues(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    {resource_indexes}
     INDEX idx_scope_attr_key mapKeys(ScopeAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
     INDEX idx_scope_attr_value mapValues(ScopeAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
     INDEX idx_attr_key mapKeys(Attributes) TYPE bloom_filter(0.01) GRANULARITY 1,
