@@ -14,6 +14,7 @@ import grpc
 import uvicorn
 from starlette.routing import BaseRoute
 
+from exptrace.ingest import defaults
 from exptrace.ingest.door import (
     FailureLimit,
     Intake,
@@ -235,7 +236,7 @@ class IngestServer:
         exposed = [
             e
             for e in (settings.grpc_endpoint, settings.http_endpoint)
-            if split_endpoint(e)[0] not in ("127.0.0.1", "localhost", "::1")
+            if split_endpoint(e)[0] not in defaults.LOOPBACK_HOSTS
         ]
         if exposed and not settings.token:
             log.warning(

@@ -19,6 +19,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
+from exptrace.ingest import defaults
 from exptrace.ingest.door._otlpjson import JsonConverter, to_protobuf
 from exptrace.ingest.door.validation import (
     DEFAULT_MAX_NESTED_VALUE_BYTES,
@@ -54,7 +55,7 @@ class Intake:
     recent: RecentExports
     retry_after: float = 5.0
     durable_timeout: float = 30.0
-    retention_days: int = 30
+    retention_days: int = defaults.RETENTION_DAYS
     """Items older than this are refused (partial success): the store would drop them."""
     max_future_seconds: float = 3600.0
     """Items stamped further ahead of this receiver's clock are refused (partial success)."""

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from importlib.resources import files
 
+from exptrace.ingest import defaults
 from exptrace.ingest.schema import _landing as landing
 from exptrace.ingest.schema.redaction import Redaction, RedactionSql
 from exptrace.ingest.store import identifier, literal
@@ -177,7 +178,7 @@ class Dictionary:
 class Schema:
     """The DDL for one deployment: retention, redaction and database are its parameters."""
 
-    retention_days: int = 30
+    retention_days: int = defaults.RETENTION_DAYS
     redaction: Redaction = field(default_factory=Redaction)
     database: str = "default"
     known_only: bool = False
