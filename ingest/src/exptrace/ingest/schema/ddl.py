@@ -82,7 +82,7 @@ class Table:
 
 _SQL = files(__package__) / "sql"
 """The DDL text: ``tables/`` (the signals' and our own), ``registry/`` (the registry), and
-``parts/`` (lines several tables share)."""
+``parts/`` (lines several tables share), ``views/`` (the materialized views' queries)."""
 _CREATE = re.compile(r"CREATE TABLE (\w+) \((.*)\)\nENGINE = (\w+)\n(.*)", re.DOTALL)
 _CLAUSES = {
     "PARTITION BY": "partition_by",
@@ -91,41 +91,46 @@ _CLAUSES = {
     "TTL": "ttl_column",
     "SETTINGS": "settings",
 }
-_LINE_PART = re.compile(r"\n    \{(\w+)\}")
-_WORD_PART = re.compile(r"(?<!\n    )\{(\w+)\}")
+_PART = re.compile(r"\n    \{(\w+)\}(?=\n|$)|\{(\w+)\}")
 
 
 @cache
 def _template(path: str) -> str:
-    """``sql/<path>.sql`` without its ``--`` comment lines."""
-    text = (_SQL / f"{path}.sql").read_text()
-    return "\n".join(line for line in text.splitlines() if not line.startswith("--"))
+    """``sql/<path>.sql`` without the ``--`` comment lines it starts with (its header)."""
+    lines = (_SQL / f"{path}.sql").read_text().splitlines()
+    while lines and lines[0].startswith("--"):
+        lines.pop(0)
+    return "\n".join(lines)
 
 
-def _lines(path: str) -> str:
-    """``sql/<path>.sql`` as it replaces a placeholder line: each of its lines after a newline."""
-    return "".join(f"\n{line}" for line in _template(path).splitlines())
+def fill(path: str, **parts: str) -> str:
+    """The text of ``sql/<path>.sql``, its placeholders filled in one pass (what is filled in
+    is never read again): ``{part}`` takes ``parts[part]``. A line that is only ``{part}`` is
+    replaced by ``parts[part]`` when that is lines (text that starts with a newline) or
+    nothing, and by the lines of ``sql/parts/<part>.sql`` when ``parts`` has no ``part``."""
 
+    def replace(match: re.Match[str]) -> str:
+        alone, within = match.groups()
+        if within:
+            return parts[within]
+        if alone not in parts:
+            return "\n" + fill(f"parts/{alone}")
+        if parts[alone].startswith("\n") or not parts[alone]:
+            return parts[alone]
+        return match.group(0).replace(f"{{{alone}}}", parts[alone])  # an expression
 
-def _part(name: str, parts: dict[str, str]) -> str:
-    return parts[name] if name in parts else _lines(f"parts/{name}")
+    return _PART.sub(replace, _template(path))
 
 
 def load_table(path: str, name: str | None = None, **parts: str) -> Table:
-    """The table that ``sql/<path>.sql`` defines (named ``name``, default the file's name).
+    """The table that ``sql/<path>.sql`` defines (named ``name``, default the file's name),
+    placeholders filled as :func:`fill` does (our columns, a metric kind's own).
 
     The file is a ``CREATE TABLE`` with one clause a line after ``ENGINE``; ``TTL`` names the
     time column only (the retention is this deployment's, :meth:`Schema.ttl`), and the
-    engine's settings and the cluster form are added when rendered. A line ``{part}`` in the
-    columns is replaced by ``parts[part]`` (our columns, a metric kind's own) or else by the
-    lines of ``sql/parts/<part>.sql``; ``{part}`` within a line (``otel_metrics_{kind}``) by
-    ``parts[part]``.
+    engine's settings and the cluster form are added when rendered.
     """
-    text = _WORD_PART.sub(lambda m: parts[m.group(1)], _template(path))
-    filled = None
-    while filled != text:
-        filled, text = text, _LINE_PART.sub(lambda m: _part(m.group(1), parts), text)
-    match = _CREATE.fullmatch(text)
+    match = _CREATE.fullmatch(fill(path, **parts))
     if not match or match.group(1) != (name or path.rsplit("/", 1)[-1]):
         raise ValueError(f"{path}.sql is not one CREATE TABLE of {name or 'the file name'}")
     table, columns, engine, tail = match.groups()
@@ -134,6 +139,13 @@ def load_table(path: str, name: str | None = None, **parts: str) -> Table:
         keyword = next(k for k in _CLAUSES if line.startswith(k + " "))
         clauses[_CLAUSES[keyword]] = line.removeprefix(keyword + " ")
     return Table(table, columns.removesuffix("\n"), engine=engine, **clauses)
+
+
+def view_text(path: str, **parts: str) -> str:
+    """The ``SELECT`` of a view in ``sql/<path>.sql``, filled as :func:`fill` does with
+    expressions the schema computes (redaction, attribute offsets); it starts on a line of its
+    own, after ``AS``."""
+    return "\n" + fill(path, **parts)
 
 
 def _column_comments(table: Table) -> dict[str, str]:
@@ -434,7 +446,7 @@ class Schema:
 
     def _metric_table(self, kind: str) -> Table:
         name = f"otel_metrics_{kind}"
-        own = _lines(f"tables/otel_metrics/{kind}")
+        own = "\n" + fill(f"tables/otel_metrics/{kind}")
         return load_table(
             "tables/otel_metrics", name, kind=kind, columns=own, ours=self._ours(name)
         )
@@ -472,81 +484,35 @@ class Schema:
         r = self.redaction_sql
         resource = "length(rs.resource.attributes)"
         own = "length(s.attributes)"
-        traces = f"""
-SELECT
-    fromUnixTimestamp64Nano(toInt64(s.start_time_unix_nano)) AS Timestamp,
-    lower(hex(s.trace_id)) AS TraceId,
-    lower(hex(s.span_id)) AS SpanId,
-    lower(hex(s.parent_span_id)) AS ParentSpanId,
-    s.trace_state AS TraceState,
-    {r.text("s.name")} AS SpanName,
-    {span_kind("s.kind")} AS SpanKind,
-    ResourceAttributes['service.name'] AS ServiceName,
-    {r.attributes("attrs", "texts", "1", resource)} AS ResourceAttributes,
-    ss.scope.name AS ScopeName,
-    ss.scope.version AS ScopeVersion,
-    {r.attributes("attrs", "texts", f"{resource} + 1", own)} AS SpanAttributes,
-    toUInt64(greatest(s.end_time_unix_nano, s.start_time_unix_nano) - s.start_time_unix_nano) AS Duration,
-    {status_code("s.status.code")} AS StatusCode,
-    {r.text("s.status.message")} AS StatusMessage,
-    arrayMap(e -> fromUnixTimestamp64Nano(toInt64(e.time_unix_nano)), s.events) AS `Events.Timestamp`,
-    arrayMap(e -> e.name, s.events) AS `Events.Name`,
-    arrayMap((e, o) -> {r.attributes("attrs", "texts", "o", "length(e.attributes)")},
-        s.events, event_offsets) AS `Events.Attributes`,
-    arrayMap(l -> lower(hex(l.trace_id)), s.links) AS `Links.TraceId`,
-    arrayMap(l -> lower(hex(l.span_id)), s.links) AS `Links.SpanId`,
-    arrayMap(l -> l.trace_state, s.links) AS `Links.TraceState`,
-    arrayMap((l, o) -> {r.attributes("attrs", "texts", "o", "length(l.attributes)")},
-        s.links, link_offsets) AS `Links.Attributes`
-FROM (
-    SELECT rs, ss, s,
-        arrayConcat(rs.resource.attributes, s.attributes,
-            arrayFlatten(arrayMap(e -> e.attributes, s.events)),
-            arrayFlatten(arrayMap(l -> l.attributes, s.links))) AS attrs,
-        {r.texts("attrs")} AS texts,
-        arrayMap(e -> length(e.attributes), s.events) AS event_lengths,
-        {_offsets(f"{resource} + {own}", "event_lengths")} AS event_offsets,
-        arrayMap(l -> length(l.attributes), s.links) AS link_lengths,
-        {_offsets(f"{resource} + {own} + arraySum(event_lengths)", "link_lengths")} AS link_offsets
-    FROM otel_traces_landing
-    ARRAY JOIN resource_spans AS rs
-    ARRAY JOIN rs.scope_spans AS ss
-    ARRAY JOIN ss.spans AS s
-)"""
-        trace_id_ts = """
-SELECT TraceId, min(Timestamp) AS Start, max(Timestamp) AS End
-FROM otel_traces WHERE TraceId != '' GROUP BY TraceId"""
+        traces = view_text(
+            "views/otel_traces_mv",
+            span_name=r.text("s.name"),
+            span_kind=span_kind("s.kind"),
+            resource_attributes=r.attributes("attrs", "texts", "1", resource),
+            span_attributes=r.attributes("attrs", "texts", f"{resource} + 1", own),
+            status_code=status_code("s.status.code"),
+            status_message=r.text("s.status.message"),
+            event_attributes=r.attributes("attrs", "texts", "o", "length(e.attributes)"),
+            link_attributes=r.attributes("attrs", "texts", "o", "length(l.attributes)"),
+            texts=r.texts("attrs"),
+            event_offsets=_offsets(f"{resource} + {own}", "event_lengths"),
+            link_offsets=_offsets(f"{resource} + {own} + arraySum(event_lengths)", "link_lengths"),
+        )
+        trace_id_ts = view_text("views/otel_traces_trace_id_ts_mv")
         resource, scope = "length(rl.resource.attributes)", "length(sl.scope.attributes)"
         body = (
             f"CAST(tuple('', l.body), {literal(f'Tuple(key String, value {landing.ANY_VALUE})')})"
         )
-        logs = f"""
-SELECT
-    fromUnixTimestamp64Nano(toInt64(if(l.time_unix_nano = 0, l.observed_time_unix_nano, l.time_unix_nano))) AS Timestamp,
-    lower(hex(l.trace_id)) AS TraceId,
-    lower(hex(l.span_id)) AS SpanId,
-    toUInt8(bitAnd(l.flags, 255)) AS TraceFlags,
-    l.severity_text AS SeverityText,
-    toUInt8(l.severity_number) AS SeverityNumber,
-    ResourceAttributes['service.name'] AS ServiceName,
-    texts[-1] AS Body,
-    rl.schema_url AS ResourceSchemaUrl,
-    {r.attributes("attrs", "texts", "1", resource)} AS ResourceAttributes,
-    sl.schema_url AS ScopeSchemaUrl,
-    sl.scope.name AS ScopeName,
-    sl.scope.version AS ScopeVersion,
-    {r.attributes("attrs", "texts", f"{resource} + 1", scope)} AS ScopeAttributes,
-    {r.attributes("attrs", "texts", f"{resource} + {scope} + 1", "length(l.attributes)")} AS LogAttributes,
-    l.event_name AS EventName
-FROM (
-    SELECT rl, sl, l,
-        arrayConcat(rl.resource.attributes, sl.scope.attributes, l.attributes, [{body}]) AS attrs,
-        {r.texts("attrs")} AS texts
-    FROM otel_logs_landing
-    ARRAY JOIN resource_logs AS rl
-    ARRAY JOIN rl.scope_logs AS sl
-    ARRAY JOIN sl.log_records AS l
-)"""
+        logs = view_text(
+            "views/otel_logs_mv",
+            resource_attributes=r.attributes("attrs", "texts", "1", resource),
+            scope_attributes=r.attributes("attrs", "texts", f"{resource} + 1", scope),
+            log_attributes=r.attributes(
+                "attrs", "texts", f"{resource} + {scope} + 1", "length(l.attributes)"
+            ),
+            body=body,
+            texts=r.texts("attrs"),
+        )
         views = [
             View("otel_traces_mv", "otel_traces", traces),
             View("otel_traces_trace_id_ts_mv", "otel_traces_trace_id_ts", trace_id_ts),
@@ -568,78 +534,33 @@ FROM (
         r = self.redaction_sql
         resource, scope = "length(rm.resource.attributes)", "length(sm.scope.attributes)"
         own = "length(dp.attributes)"
-        common = f"""
-    {r.attributes("attrs", "texts", "1", resource)} AS ResourceAttributes,
-    rm.schema_url AS ResourceSchemaUrl,
-    sm.scope.name AS ScopeName,
-    sm.scope.version AS ScopeVersion,
-    {r.attributes("attrs", "texts", f"{resource} + 1", scope)} AS ScopeAttributes,
-    toUInt32(0) AS ScopeDroppedAttrCount,
-    sm.schema_url AS ScopeSchemaUrl,
-    ResourceAttributes['service.name'] AS ServiceName,
-    m.name AS MetricName,
-    m.description AS MetricDescription,
-    m.unit AS MetricUnit,
-    {r.attributes("attrs", "texts", f"{resource} + {scope} + 1", own)} AS Attributes,
-    fromUnixTimestamp64Nano(toInt64(dp.start_time_unix_nano)) AS StartTimeUnix,
-    fromUnixTimestamp64Nano(toInt64(dp.time_unix_nano)) AS TimeUnix,
-    dp.flags AS Flags"""
-        exemplars = f""",
-    arrayMap((ex, o) -> {r.attributes("attrs", "texts", "o", "length(ex.filtered_attributes)")},
-        dp.exemplars, exemplar_offsets) AS `Exemplars.FilteredAttributes`,
-    arrayMap(x -> fromUnixTimestamp64Nano(toInt64(x.time_unix_nano)), dp.exemplars) AS `Exemplars.TimeUnix`,
-    arrayMap(x -> if(x.value = 'as_int', toFloat64(x.as_int), x.as_double), dp.exemplars) AS `Exemplars.Value`,
-    arrayMap(x -> lower(hex(x.span_id)), dp.exemplars) AS `Exemplars.SpanId`,
-    arrayMap(x -> lower(hex(x.trace_id)), dp.exemplars) AS `Exemplars.TraceId`"""
-        specific = {
-            "gauge": f""",
-    if(dp.value = 'as_int', toFloat64(dp.as_int), dp.as_double) AS Value{exemplars}""",
-            "sum": f""",
-    if(dp.value = 'as_int', toFloat64(dp.as_int), dp.as_double) AS Value,
-    m.sum.aggregation_temporality AS AggregationTemporality,
-    m.sum.is_monotonic AS IsMonotonic{exemplars}""",
-            "histogram": f""",
-    dp.count AS Count, ifNull(dp.sum, 0) AS Sum, dp.bucket_counts AS BucketCounts,
-    dp.explicit_bounds AS ExplicitBounds, ifNull(dp.min, 0) AS Min, ifNull(dp.max, 0) AS Max,
-    m.histogram.aggregation_temporality AS AggregationTemporality{exemplars}""",
-            "exponential_histogram": f""",
-    dp.count AS Count, ifNull(dp.sum, 0) AS Sum, dp.scale AS Scale, dp.zero_count AS ZeroCount,
-    dp.positive.offset AS PositiveOffset, dp.positive.bucket_counts AS PositiveBucketCounts,
-    dp.negative.offset AS NegativeOffset, dp.negative.bucket_counts AS NegativeBucketCounts,
-    ifNull(dp.min, 0) AS Min, ifNull(dp.max, 0) AS Max,
-    m.exponential_histogram.aggregation_temporality AS AggregationTemporality{exemplars}""",
-            "summary": """,
-    dp.count AS Count, dp.sum AS Sum,
-    arrayMap(q -> q.quantile, dp.quantile_values) AS `ValueAtQuantiles.Quantile`,
-    arrayMap(q -> q.value, dp.quantile_values) AS `ValueAtQuantiles.Value`""",
-        }[kind]
         has_exemplars = kind != "summary"
-        exemplar_attributes = (
-            "arrayFlatten(arrayMap(ex -> ex.filtered_attributes, dp.exemplars))"
-            if has_exemplars
-            else "[]"
+        exemplars = "\n" + fill(
+            "views/otel_metrics_mv/exemplars",
+            filtered_attributes=r.attributes(
+                "attrs", "texts", "o", "length(ex.filtered_attributes)"
+            ),
         )
-        exemplar_lengths = (
-            "arrayMap(ex -> length(ex.filtered_attributes), dp.exemplars)"
-            if has_exemplars
-            else "emptyArrayUInt64()"
+        return view_text(
+            "views/otel_metrics_mv",
+            resource_attributes=r.attributes("attrs", "texts", "1", resource),
+            scope_attributes=r.attributes("attrs", "texts", f"{resource} + 1", scope),
+            attributes=r.attributes("attrs", "texts", f"{resource} + {scope} + 1", own),
+            columns="\n" + fill(f"views/otel_metrics_mv/{kind}", exemplars=exemplars),
+            exemplar_attributes=(
+                "arrayFlatten(arrayMap(ex -> ex.filtered_attributes, dp.exemplars))"
+                if has_exemplars
+                else "[]"
+            ),
+            texts=r.texts("attrs"),
+            exemplar_lengths=(
+                "arrayMap(ex -> length(ex.filtered_attributes), dp.exemplars)"
+                if has_exemplars
+                else "emptyArrayUInt64()"
+            ),
+            exemplar_offsets=_offsets(f"{resource} + {scope} + {own}", "exemplar_lengths"),
+            kind=kind,
         )
-        return f"""
-SELECT{common}{specific}
-FROM (
-    SELECT rm, sm, m, dp,
-        arrayConcat(rm.resource.attributes, sm.scope.attributes, dp.attributes,
-            {exemplar_attributes}) AS attrs,
-        {r.texts("attrs")} AS texts,
-        {exemplar_lengths} AS exemplar_lengths,
-        {_offsets(f"{resource} + {scope} + {own}", "exemplar_lengths")} AS exemplar_offsets
-    FROM otel_metrics_landing
-    ARRAY JOIN resource_metrics AS rm
-    ARRAY JOIN rm.scope_metrics AS sm
-    ARRAY JOIN sm.metrics AS m
-    ARRAY JOIN m.{kind}.data_points AS dp
-    WHERE m.data = '{kind}'
-)"""
 
     def migrations(self) -> dict[int, list[str]]:
         """Statements that bring a store at version N-1 to version N, beyond what
@@ -804,36 +725,12 @@ _UNITS = (
 )
 """Per unit attribute, the hash of the earliest span's value that has one (none: left out)."""
 
-REQUESTS_SELECT = f"""
-SELECT
-    any(experiment) AS Experiment,
-    any(trace) AS Trace,
-    min(Timestamp) AS Start,
-    min(order_key) AS FirstKey,
-    argMin(failed, order_key) AS Failed,
-    argMin(Duration, order_key) AS Duration,
-    argMin(ServiceName, order_key) AS Service,
-    argMin(route, order_key) AS Route,
-    max(root) AS HasRoot,
-    min(variant) AS VariantMin,
-    max(variant) AS VariantMax,
-    {_UNITS}
-FROM (
-    SELECT cityHash64(TraceId) AS trace, Timestamp, Duration, ServiceName,
-        ParentSpanId = '' AS root,
-        StatusCode = 'Error' OR HttpStatusCode >= 500 AS failed,
-        if(HttpRoute != '', HttpRoute, SpanName) AS route,
-        {REQUEST_ORDER} AS order_key,
-        {_UNIT_HASHES},
-        root AND empty(Experiments) AS untagged_root,
-        arrayConcat(if(untagged_root, [''], []), mapKeys(Experiments)) AS experiments,
-        arrayConcat(if(untagged_root, [''], []), mapValues(Experiments)) AS variants
-    FROM otel_traces
-    WHERE TraceId != '' AND (ParentSpanId = '' OR length(Experiments) > 0)
+REQUESTS_SELECT = view_text(
+    "views/exptrace_requests_mv",
+    units=_UNITS,
+    order_key=REQUEST_ORDER,
+    unit_hashes=_UNIT_HASHES,
 )
-ARRAY JOIN experiments AS experiment, variants AS variant
--- one 64-bit key per (trace, experiment): much cheaper to group than the pair
-GROUP BY bitXor(trace, cityHash64(experiment))"""
 
 METRIC_KINDS = ("gauge", "sum", "histogram", "exponential_histogram", "summary")
 """The metric tables (``otel_metrics_<kind>``), in the exporter's order."""
