@@ -148,6 +148,11 @@ def view_text(path: str, **parts: str) -> str:
     return "\n" + fill(path, **parts)
 
 
+def _one_line(text: str) -> str:
+    """``text``'s lines joined by a space, each without its indentation."""
+    return " ".join(line.strip() for line in text.splitlines())
+
+
 def _column_comments(table: Table) -> dict[str, str]:
     """The ``COMMENT '...'`` of each column of ``table`` that has one."""
     comments = {}
@@ -452,31 +457,13 @@ class Schema:
         )
 
     def dictionaries(self) -> list[Dictionary]:
-        source = (
-            "SELECT experiment_id, variant, artifacts FROM ("
-            "SELECT experiment_id, argMax(artifacts, version) AS a "
-            f"FROM {self.database}.exptrace_experiments GROUP BY experiment_id) "
-            "ARRAY JOIN mapKeys(a) AS variant, mapValues(a) AS artifacts"
-        )
-        known = (
-            "SELECT experiment_id, argMax(status, version) AS status "
-            f"FROM {self.database}.exptrace_experiments GROUP BY experiment_id"
-        )
-        return [
-            Dictionary(
-                KNOWN_DICT,
-                "(experiment_id String, status String) PRIMARY KEY experiment_id "
-                f"SOURCE(CLICKHOUSE(QUERY {literal(known)})) "
-                "LAYOUT(COMPLEX_KEY_HASHED()) LIFETIME(MIN 10 MAX 30)",
-            ),
-            Dictionary(
-                ARTIFACTS_DICT,
-                "(experiment_id String, variant String, artifacts Map(String, String)) "
-                "PRIMARY KEY experiment_id, variant "
-                f"SOURCE(CLICKHOUSE(QUERY {literal(source)})) "
-                "LAYOUT(COMPLEX_KEY_HASHED()) LIFETIME(MIN 10 MAX 30)",
-            ),
-        ]
+        """The dictionaries the tables' defaults read, from ``sql/dictionaries/``."""
+        out = []
+        for name in (KNOWN_DICT, ARTIFACTS_DICT):
+            source = _one_line(fill(f"dictionaries/{name}.source", database=self.database))
+            body = fill(f"dictionaries/{name}", source=literal(source))
+            out.append(Dictionary(name, _one_line(body)))
+        return out
 
     def views(self) -> list[View]:
         """Materialized views from the landing tables; they write the exporter's columns only
