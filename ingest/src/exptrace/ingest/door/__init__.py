@@ -6,7 +6,7 @@ export and appends it to the log before it is acknowledged. How a refusal is ans
 status, gRPC code, retry hints) is decided here and nowhere else.
 
 Imports: :mod:`exptrace.ingest.log` (the door appends to the log), and the leaves
-:mod:`exptrace.ingest.errors` and :mod:`exptrace.ingest.stats`.
+:mod:`exptrace.ingest.errors`, :mod:`exptrace.ingest.stats` and :mod:`exptrace.ingest.defaults`.
 """
 
 from exptrace.ingest.door.deadlines import deadline_protocol
