@@ -731,7 +731,8 @@ REGISTRY = (
     "exptrace_alert_deliveries",
 )
 REGISTRY_TABLES = [load_table(f"registry/{name}") for name in REGISTRY]
-"""The registry (``sql/registry/<name>.sql``, in :data:`REGISTRY` order): experiments (append-only versions), the audit log of their changes
+"""The registry, one template each (``sql/registry/<name>.sql``) loaded through
+:data:`REGISTRY`: experiments (append-only versions), the audit log of their changes
 (rollbacks and policies included), the freeze log, the decision log, and the watcher's
 findings (a row each time a rule's state changes), rounds and alert deliveries (each
 target's cursor into the findings: the newest one it has been sent); all append-only."""
