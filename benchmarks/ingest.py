@@ -85,12 +85,12 @@ def _peak_rss_mib(pid: int) -> float:
 RAW_SCRIPT = """
 import sys, time, resource
 from pathlib import Path
-from exptrace.ingest.store import open_store
-from exptrace.ingest.schema import Schema
-from exptrace.ingest.migrate import ensure_schema
-from exptrace.ingest.flusher import length_delimited
-from exptrace.ingest.protoschema import otlp_schema, TRACES
-from exptrace.ingest.wal import Record, Signal
+from exptrace.ingest.store.backends import open_store
+from exptrace.ingest.schema.ddl import Schema
+from exptrace.ingest.schema.migrate import ensure_schema
+from exptrace.ingest.log.flusher import length_delimited
+from exptrace.ingest.log._protoschema import otlp_schema, TRACES
+from exptrace.ingest.log.wal import Record, Signal
 data_dir, requests_file, per_insert = sys.argv[1], sys.argv[2], int(sys.argv[3])
 blob = Path(requests_file).read_bytes()
 requests, offset = [], 0

@@ -16,9 +16,9 @@ from benchmarks.timing import run_script
 
 SCRIPT = """
 import datetime as dt, statistics, sys, time
-from exptrace.ingest.store import open_store
-from exptrace.ingest.schema import Schema
-from exptrace.ingest.migrate import ensure_schema
+from exptrace.ingest.store.backends import open_store
+from exptrace.ingest.schema.ddl import Schema
+from exptrace.ingest.schema.migrate import ensure_schema
 from exptrace.query.api import Queries
 from exptrace.query.registry import Experiment, Registry
 from exptrace.query.watch import Watcher

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qsl, urlparse
 
-from exptrace.ingest.sqltext import literal
+from exptrace.ingest.store.sqltext import literal
 
 CLIENT_ARGS = {
     "query",

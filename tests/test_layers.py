@@ -80,5 +80,5 @@ def public_names(layer: str) -> set[str]:
 
 def test_the_check_sees_a_wrong_import(tmp_path):
     wrong = tmp_path / "wrong.py"
-    wrong.write_text("from exptrace.query.api import Queries\nimport exptrace.ingest.wal\n")
-    assert {"exptrace.query.api", "exptrace.ingest.wal"} <= imported_modules(wrong)
+    wrong.write_text("from exptrace.query.api import Queries\nimport exptrace.ingest.log.wal\n")
+    assert {"exptrace.query.api", "exptrace.ingest.log.wal"} <= imported_modules(wrong)

@@ -1,10 +1,12 @@
 """The OpenTelemetry Collector ClickHouse exporter's tables and inserts, written down as facts.
 
 The DDL is the exporter's own (``exporter/clickhouseexporter/internal/sqltemplates`` at the
-release ``exptrace.ingest.schema.UPSTREAM_RELEASE``, bloom-filter index variant, MergeTree,
+release ``exptrace.ingest.schema.ddl.UPSTREAM_RELEASE``, bloom-filter index variant, MergeTree,
 30-day TTL), rendered for database ``{db}``: its columns come, in order, from the data file
-``upstream_columns.tsv``; indexes, engine and keys are written here. Tests create these tables as a Collector would
-and check exptrace's tables against them, and insert rows with the exporter's column lists.
+``upstream_columns.tsv``, its skip indexes from ``upstream_indexes.tsv``, engine and keys
+from ``upstream_tables.tsv``: the exporter's DDL as data, never retyped here. Tests create
+these tables as a Collector would and check exptrace's tables against them, and insert rows
+with the exporter's column lists.
 """
 
 from __future__ import annotations
@@ -12,9 +14,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from exptrace.ingest.sqltext import literal
+from exptrace.ingest.store.sqltext import literal
 
 COLUMNS_FILE = Path(__file__).with_name("upstream_columns.tsv")
+INDEXES_FILE = Path(__file__).with_name("upstream_indexes.tsv")
+TABLES_FILE = Path(__file__).with_name("upstream_tables.tsv")
+
+
+def _rows(path: Path, header: list[str]) -> list[list[str]]:
+    """The rows of a tab-separated data file under its ``header`` (``#`` lines are notes)."""
+    rows = [
+        line.split("\t")
+        for line in path.read_text().splitlines()
+        if line and not line.startswith("#")
+    ]
+    assert rows[0] == header, (path, rows[0])
+    return rows[1:]
 
 
 @dataclass(frozen=True)
@@ -37,94 +52,45 @@ class Column:
 
 def columns() -> dict[str, list[Column]]:
     """The exporter's columns of each table, in order, from :data:`COLUMNS_FILE`."""
-    rows = [
-        line.split("\t")
-        for line in COLUMNS_FILE.read_text().splitlines()
-        if line and not line.startswith("#")
-    ]
-    header, *body = rows
-    assert header == ["table", "name", "type", "default", "codec", "comment"], header
     found: dict[str, list[Column]] = {}
-    for row in body:
+    for row in _rows(COLUMNS_FILE, ["table", "name", "type", "default", "codec", "comment"]):
         column = Column(*row)
         found.setdefault(column.table, []).append(column)
     return found
 
 
-def _create(table: str, indexes: str, tail: str) -> str:
-    """The exporter's CREATE TABLE for ``table``: its columns and ``indexes``, then ``tail``
-    (engine, keys, TTL, settings)."""
+def _create(table: str) -> str:
+    """The exporter's CREATE TABLE for ``table``: its columns (:data:`COLUMNS_FILE`), skip
+    indexes (:data:`INDEXES_FILE`), then engine, keys, TTL and settings (:data:`TABLES_FILE`)."""
     parts = [column.definition() for column in columns()[table]]
-    parts += [line.strip().rstrip(",") for line in indexes.strip().splitlines()]
+    parts += [
+        f"INDEX {name} {expr} TYPE {kind} GRANULARITY {granularity}"
+        for owner, name, expr, kind, granularity in _rows(
+            INDEXES_FILE, ["table", "name", "expr", "type", "granularity"]
+        )
+        if owner == table
+    ]
+    header = ["table", "engine", "partition_by", "primary_key", "order_by", "ttl", "settings"]
+    (row,) = [row for row in _rows(TABLES_FILE, header) if row[0] == table]
+    _, engine, partition_by, primary_key, order_by, ttl, settings = row
+    tail = [f"ENGINE = {engine}"]
+    tail += [f"PARTITION BY {partition_by}"] if partition_by else []
+    tail += [f"PRIMARY KEY {primary_key}"] if primary_key else []
+    tail += [f"ORDER BY {order_by}", f"TTL {ttl}", f"SETTINGS {settings}"]
     listed = ",\n    ".join(parts)
-    return f"CREATE TABLE IF NOT EXISTS {{db}}.{table} (\n    {listed}\n) {tail}"
+    return f"CREATE TABLE IF NOT EXISTS {{db}}.{table} (\n    {listed}\n) " + "\n".join(tail)
 
 
-TRACES = _create(
-    "otel_traces",
-    """
-    INDEX idx_trace_id TraceId TYPE bloom_filter(0.001) GRANULARITY 1,
-    INDEX idx_res_attr_key mapKeys(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
-    INDEX idx_res_attr_value mapValues(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
-    INDEX idx_span_attr_key mapKeys(SpanAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
-    INDEX idx_span_attr_value mapValues(SpanAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
-    INDEX idx_duration Duration TYPE minmax GRANULARITY 1,
-    INDEX idx_lower_span_name lower(SpanName) TYPE tokenbf_v1(32768, 3, 0) GRANULARITY 8""",
-    """ENGINE = MergeTree()
-PARTITION BY toDate(Timestamp)
-PRIMARY KEY (ServiceName, SpanName, toDateTime(Timestamp))
-ORDER BY (ServiceName, SpanName, toDateTime(Timestamp), Timestamp)
-TTL toDateTime(Timestamp) + toIntervalDay(30)
-SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1""",
-)
-
-TRACE_ID_TS = _create(
-    "otel_traces_trace_id_ts",
-    "",
-    """ENGINE = AggregatingMergeTree()
-PARTITION BY toStartOfWeek(Start)
-ORDER BY (TraceId)
-TTL toDateTime(Start) + toIntervalDay(30)
-SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1""",
-)
-
+TRACES = _create("otel_traces")
+TRACE_ID_TS = _create("otel_traces_trace_id_ts")
 TRACE_ID_TS_MV = """CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.otel_traces_trace_id_ts_mv
 TO {db}.otel_traces_trace_id_ts
 AS SELECT TraceId, min(Timestamp) as Start, max(Timestamp) as End
 FROM {db}.otel_traces WHERE TraceId != '' GROUP BY TraceId"""
 
-LOGS = _create(
-    "otel_logs",
-    """
-    INDEX idx_trace_id TraceId TYPE bloom_filter(0.001) GRANULARITY 1,
-    INDEX idx_res_attr_key mapKeys(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
-    INDEX idx_res_attr_value mapValues(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
-    INDEX idx_scope_attr_key mapKeys(ScopeAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
-    INDEX idx_scope_attr_value mapValues(ScopeAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
-    INDEX idx_log_attr_key mapKeys(LogAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
-    INDEX idx_log_attr_value mapValues(LogAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
-    INDEX idx_lower_body lower(Body) TYPE tokenbf_v1(32768, 3, 0) GRANULARITY 8""",
-    """ENGINE = MergeTree()
-PARTITION BY toDate(Timestamp)
-ORDER BY (toStartOfFiveMinutes(Timestamp), ServiceName, Timestamp)
-TTL toDateTime(Timestamp) + toIntervalDay(30)
-SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1""",
-)
-
-_METRIC_INDEXES = """
-    INDEX idx_res_attr_key mapKeys(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
-    INDEX idx_res_attr_value mapValues(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
-    INDEX idx_scope_attr_key mapKeys(ScopeAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
-    INDEX idx_scope_attr_value mapValues(ScopeAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
-    INDEX idx_attr_key mapKeys(Attributes) TYPE bloom_filter(0.01) GRANULARITY 1,
-    INDEX idx_attr_value mapValues(Attributes) TYPE bloom_filter(0.01) GRANULARITY 1"""
-_METRIC_TAIL = """ENGINE = MergeTree()
-PARTITION BY toDate(TimeUnix)
-ORDER BY (ServiceName, MetricName, Attributes, toUnixTimestamp64Nano(TimeUnix))
-TTL toDateTime(TimeUnix) + toIntervalDay(30)
-SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1"""
+LOGS = _create("otel_logs")
 METRICS = {
-    kind: _create(f"otel_metrics_{kind}", _METRIC_INDEXES, _METRIC_TAIL)
+    kind: _create(f"otel_metrics_{kind}")
     for kind in ("gauge", "sum", "histogram", "exponential_histogram", "summary")
 }
 

@@ -20,7 +20,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
-from exptrace.ingest.wal import HEADER
+from exptrace.ingest.log.wal import HEADER
 from tests.ingest.helpers import QUIET, until_quiet
 
 TRACE_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
@@ -217,7 +217,7 @@ def stored(data_dir: Path, sql: str) -> list[list]:
     """Rows of ``sql`` over the stopped receiver's embedded store, read by a separate process
     (one engine per process and directory)."""
     code = (
-        "import json, sys; from exptrace.ingest.store import open_store;"
+        "import json, sys; from exptrace.ingest.store.backends import open_store;"
         "s = open_store(sys.argv[1]); print(json.dumps(s.query(sys.argv[2]).rows))"
     )
     out = subprocess.run(

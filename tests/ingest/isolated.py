@@ -21,9 +21,7 @@ def run(store: Path, code: str, *, open_store: bool = True) -> object:
     false); returns the last line it printed, decoded as JSON."""
     prelude = "import json\nfrom tests.ingest import collector\n"
     if open_store:
-        prelude += (
-            f"from exptrace.ingest.store import open_store\ns = open_store({f'chdb://{store}'!r})\n"
-        )
+        prelude += f"from exptrace.ingest.store.backends import open_store\ns = open_store({f'chdb://{store}'!r})\n"
     done = subprocess.run(
         [sys.executable, "-c", prelude + textwrap.dedent(code)],
         capture_output=True,

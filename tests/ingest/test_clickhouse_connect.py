@@ -7,7 +7,8 @@ import pytest
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace.export import SpanExportResult
 
-from exptrace.ingest.store import StoreError, open_store
+from exptrace.ingest.errors import StoreError
+from exptrace.ingest.store.backends import open_store
 from tests.chhttp import serve_chdb_http
 from tests.ingest.helpers import make_spans, query
 

@@ -86,7 +86,7 @@ def test_exptrace_adopts_a_collector_database_in_place(tmp_path):
             "SELECT ServiceName, SpanAttributes['exp.checkout'] AS sent, Experiments, "
             "HttpRoute, HttpStatusCode FROM otel_traces ORDER BY ServiceName, SpanId"
         ).rows
-        from exptrace.ingest.migrate import open_readonly
+        from exptrace.ingest.schema.migrate import open_readonly
         from exptrace.query.api import Queries, Window
         s.close()
         reader = open_readonly({f"chdb://{store}"!r})

@@ -4,7 +4,7 @@ import json
 
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 
-from exptrace.ingest.wal import Signal
+from exptrace.ingest.log.wal import Signal
 from tests.ingest.helpers import query
 
 

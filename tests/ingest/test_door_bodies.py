@@ -177,7 +177,7 @@ def test_concatenated_members_are_bounded_in_number(make_receiver, encoding):
     """Before: a 1 MiB body of empty zstd frames (gzip members) took 4.6 s (0.8 s) of CPU,
     quadratic in the body, holding every HTTP request. Now the 1,001st member is refused
     (413) at once; up to 1,000 members, the export is taken whole."""
-    from exptrace.ingest.encodings import MAX_MEMBERS
+    from exptrace.ingest.door._encodings import MAX_MEMBERS
 
     server = make_receiver()
     compress = ENCODERS[encoding]
@@ -201,9 +201,9 @@ def test_bodies_beyond_the_decoding_queue_get_503_with_retry_after(make_receiver
     it is kept; it is taken once there is room."""
     import threading
 
-    from exptrace.ingest import http_receiver
     from exptrace.ingest import server as server_module
-    from exptrace.ingest.offload import Offload
+    from exptrace.ingest.door import http_receiver
+    from exptrace.ingest.door.offload import Offload
 
     release, started = threading.Event(), threading.Event()
     decode_for_real = http_receiver._decoded
@@ -243,7 +243,8 @@ def test_the_decoding_pool_has_two_workers_and_a_queue_of_64_and_a_lane_for_smal
     import asyncio
     import threading
 
-    from exptrace.ingest.offload import Busy, Offload
+    from exptrace.ingest.door.offload import Offload
+    from exptrace.ingest.errors import Busy
 
     release = threading.Event()
     running = []
@@ -281,7 +282,7 @@ def test_inflating_concatenated_members_feeds_each_byte_to_a_decoder_about_once(
     members it holds (before: each member was handed the whole rest of the body)."""
     import types
 
-    from exptrace.ingest import encodings
+    from exptrace.ingest.door import _encodings as encodings
 
     fed = [0]
 

@@ -18,7 +18,7 @@ import httpx
 from backports import zstd
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
-from exptrace.ingest.encodings import MAX_MEMBERS
+from exptrace.ingest.door._encodings import MAX_MEMBERS
 from tests.ingest.crashload import Receiver
 from tests.ingest.door import otlp_json, span, traces
 

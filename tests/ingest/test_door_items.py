@@ -4,7 +4,8 @@ Before: spans 40 days old, at 0 or at 2^64-1 were acknowledged and then dropped 
 retention TTL without a word, a span at 0 emptied its trace in ``otel_traces_trace_id_ts``,
 and ids of any length were stored as sent. Now the client reads ``rejected_*`` and an
 ``error_message`` in the response, ``/metrics`` counts the refused items by reason, and
-everything else of the same request (the same trace included) is stored.
+everything else of the same request (the same trace included) is stored. All-zero trace or
+span ids (invalid under OTLP and W3C) are refused the same way.
 """
 
 import os
@@ -43,6 +44,9 @@ from tests.ingest.door import (
     traces,
 )
 from tests.ingest.helpers import query
+
+ZERO_TRACE = bytes(16)
+ZERO_SPAN = bytes(8)
 
 
 def mixed_request(service: str):
@@ -208,3 +212,60 @@ def test_log_records_and_data_points_are_screened_too(make_receiver):
     ]
     values = query(server, "SELECT Value FROM otel_metrics_gauge")
     assert sorted(int(row[0]) for row in values) == [1, 4, 6]
+
+
+def test_all_zero_ids_are_refused_as_partial_success(make_receiver):
+    """An exporter sending an all-zero trace id, span id or parent span id is told (partial
+    success, reason counted under ``bad_id``) and only the valid items are stored."""
+    server = make_receiver()
+    spans = [
+        span("valid"),
+        span("zero-trace", trace_id=ZERO_TRACE),
+        span("zero-span", span_id=ZERO_SPAN),
+        span("zero-parent", parent_span_id=ZERO_SPAN),
+        span("valid-child", parent_span_id=b"\x01" * 8),
+    ]
+    request = traces("zero-ids", spans).SerializeToString()
+    answer = ExportTraceServiceResponse.FromString(
+        http_post(server.http_port, "/v1/traces", request).content
+    )
+    assert answer.partial_success.rejected_spans == 3
+    assert "3 spans refused" in answer.partial_success.error_message
+    grpc_answer = ExportTraceServiceResponse.FromString(
+        grpc_export(server.grpc_port, traces("zero-ids-grpc", spans[:2]).SerializeToString())
+    )
+    assert grpc_answer.partial_success.rejected_spans == 1
+
+    now = time.time_ns()
+    logs = ExportLogsServiceRequest(
+        resource_logs=[
+            ResourceLogs(
+                scope_logs=[
+                    ScopeLogs(
+                        log_records=[
+                            LogRecord(
+                                time_unix_nano=now, trace_id=b"\x02" * 16, span_id=b"\x03" * 8
+                            ),
+                            LogRecord(time_unix_nano=now),  # no trace: ids are optional
+                            LogRecord(time_unix_nano=now, trace_id=ZERO_TRACE),
+                            LogRecord(time_unix_nano=now, trace_id=b"\x02" * 16, span_id=ZERO_SPAN),
+                        ]
+                    )
+                ]
+            )
+        ]
+    )
+    log_answer = ExportLogsServiceResponse.FromString(
+        http_post(server.http_port, "/v1/logs", logs.SerializeToString()).content
+    )
+    assert log_answer.partial_success.rejected_log_records == 2
+
+    assert query(server, "SELECT SpanName FROM otel_traces ORDER BY SpanName") == [
+        ["valid"],
+        ["valid"],
+        ["valid-child"],
+    ]
+    assert query(server, "SELECT count() FROM otel_logs") == [[2]]
+    refused_items = server.stats.snapshot().refused_items
+    assert refused_items[("traces", "bad_id")] == 4
+    assert refused_items[("logs", "bad_id")] == 2

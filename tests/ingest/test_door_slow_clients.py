@@ -4,7 +4,8 @@ Before: connections that trickle their headers or body stayed open forever, and 
 520 of them ``/healthz``, exports and the API all answered 503. Now 1,000 such connections
 (500 slow headers, 500 slow bodies) are open while health checks and exports from
 well-behaved clients keep working, and each slow connection is cut once its deadline passes
-even though it keeps sending a byte now and then.
+even though it keeps sending a byte now and then, with ``408 Request Timeout`` (before, a
+slow body's connection just closed).
 """
 
 import contextlib
@@ -109,3 +110,42 @@ def test_a_slow_header_gets_408_and_a_quick_client_on_the_same_port_does_not(mak
     finally:
         selector.close()
         sock.close()
+
+
+def _read_until_closed(sock: socket.socket, patience: float = 60.0) -> bytes:
+    """Everything the receiver sends until it hangs up (or ``patience`` runs out)."""
+    selector = selectors.DefaultSelector()
+    sock.setblocking(False)
+    selector.register(sock, selectors.EVENT_READ)
+    answer = b""
+    deadline = time.monotonic() + patience
+    try:
+        while time.monotonic() < deadline:
+            if selector.select(timeout=1):
+                try:
+                    chunk = sock.recv(4096)
+                except ConnectionResetError:
+                    break
+                if not chunk:
+                    break
+                answer += chunk
+    finally:
+        selector.close()
+    return answer
+
+
+def test_a_body_sent_too_slowly_is_answered_408(make_receiver):
+    """The client that sent its headers and 2 of 100 announced body bytes reads
+    ``HTTP/1.1 408 Request Timeout`` before the connection closes, and it is counted."""
+    server = make_receiver(http_body_timeout=0.5)
+    with socket.create_connection(("127.0.0.1", server.http_port), timeout=10) as sock:
+        sock.sendall(
+            b"POST /v1/traces HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-protobuf\r\n"
+            b"content-length: 100\r\n\r\n\x0a\x00"
+        )
+        answer = _read_until_closed(sock)
+    assert answer.startswith(b"HTTP/1.1 408 "), answer
+    assert server.stats.snapshot().refused[("unknown", "body_timeout")] == 1
+    # The receiver goes on answering others.
+    request = traces("after-slow-body", [span("op")]).SerializeToString()
+    assert http_post(server.http_port, "/v1/traces", request).status_code == 200

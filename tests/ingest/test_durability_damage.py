@@ -10,7 +10,7 @@ import json
 import grpc
 import pytest
 
-from exptrace.ingest.wal import HEADER
+from exptrace.ingest.log.wal import HEADER
 from tests.ingest.crashload import (
     TRACE_METHOD,
     Receiver,

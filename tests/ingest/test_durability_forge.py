@@ -17,7 +17,7 @@ import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
-from exptrace.ingest.wal import HEADER, Signal
+from exptrace.ingest.log.wal import HEADER, Signal
 from tests.ingest.crashload import (
     TRACE_METHOD,
     Receiver,

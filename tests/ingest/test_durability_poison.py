@@ -15,8 +15,8 @@ from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExport
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from opentelemetry.sdk.trace.export import SpanExportResult
 
-from exptrace.ingest.flusher import varint
-from exptrace.ingest.wal import Signal, WriteAheadLog
+from exptrace.ingest.log.flusher import varint
+from exptrace.ingest.log.wal import Signal, WriteAheadLog
 from tests.ingest.crashload import Receiver, stored
 from tests.ingest.helpers import make_spans, wait_for
 

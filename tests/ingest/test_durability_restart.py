@@ -9,7 +9,7 @@ import pytest
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace.export import SpanExportResult
 
-from exptrace.ingest.wal import Signal
+from exptrace.ingest.log.wal import Signal
 from tests.ingest.crashload import Receiver, stored
 from tests.ingest.helpers import make_spans
 

@@ -18,7 +18,7 @@ from opentelemetry.sdk.trace.export import SpanExportResult
 
 from exptrace.ingest.server import IngestServer
 from exptrace.ingest.settings import IngestSettings
-from exptrace.ingest.store import open_store
+from exptrace.ingest.store.backends import open_store
 from tests.ingest.crashload import Load, Receiver, stored, stored_span_counts
 from tests.ingest.helpers import make_spans, wait_for
 
@@ -118,7 +118,7 @@ def test_a_stop_the_store_refuses_says_so_and_the_next_start_stores_it(chdb_url,
         exporter = GrpcSpans(endpoint=f"127.0.0.1:{server.grpc_port}", insecure=True)
         assert exporter.export(make_spans("stopped", 6)) == SpanExportResult.SUCCESS
         exporter.shutdown()
-        with caplog.at_level(logging.WARNING, logger="exptrace.ingest.flusher"):
+        with caplog.at_level(logging.WARNING, logger="exptrace.ingest.log.flusher"):
             server.stop()
     finally:
         # The stopped receiver released the store; reopening it re-attaches a detached table.

@@ -24,8 +24,8 @@ from opentelemetry.proto.common.v1.common_pb2 import (
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
+from exptrace.ingest.door.validation import DEFAULT_MAX_NESTED_VALUE_BYTES
 from exptrace.ingest.settings import IngestSettings
-from exptrace.ingest.validation import DEFAULT_MAX_NESTED_VALUE_BYTES
 from exptrace.propagation.settings import SettingsError
 from tests.ingest.door import grpc_export, span, trace_response, traces
 from tests.ingest.helpers import query

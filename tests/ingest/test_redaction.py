@@ -10,14 +10,17 @@ import uuid
 
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
-from exptrace.ingest.redaction import (
+from exptrace.ingest.schema.redaction import (
     _BASIC_CANDIDATE,
     _CARD_CANDIDATE,
     _CARD_ISSUERS,
     DEFAULT_MASKS,
     Redaction,
 )
+from exptrace.ingest.settings import IngestSettings
+from tests.ingest import door
 from tests.ingest.helpers import query
 from tests.ingest.otlp import logs, post, span, traces
 
@@ -243,3 +246,26 @@ def test_values_no_rule_matches_are_stored_exactly(receiver, values):
             assert float(text) == value
         else:
             assert json.loads(text) == value
+
+
+def test_an_re2_mask_with_a_comma_masks_what_it_names(make_receiver):
+    """A JSON array is the only form: a pattern keeps its commas, and RE2 syntax Python's re
+    lacks (``\\p{Lu}``) is taken; what it names is masked, the rest stored as sent."""
+    variable = '["\\\\p{Lu}{3}-\\\\d{2,4}"]'
+    masks = IngestSettings.from_env({"EXPTRACE_REDACT_MASKS": variable}).redact_masks
+    assert masks == ("\\p{Lu}{3}-\\d{2,4}",)
+    server = make_receiver(redact_masks=masks)
+    attributes = [
+        KeyValue(key="order", value=AnyValue(string_value="ref ABC-1234 ok")),
+        KeyValue(key="kept", value=AnyValue(string_value="abc-12 mail@example.com")),
+    ]
+    request = door.traces("masks", [door.span("op", attributes=attributes)])
+    assert (
+        door.http_post(server.http_port, "/v1/traces", request.SerializeToString()).status_code
+        == 200
+    )
+    assert query(
+        server, "SELECT SpanAttributes['order'], SpanAttributes['kept'] FROM otel_traces"
+    ) == [
+        ["ref <redacted> ok", "abc-12 mail@example.com"]  # the default masks were replaced
+    ]

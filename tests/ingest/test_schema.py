@@ -4,13 +4,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exptrace.ingest.schema import SCHEMA_VERSION, Schema
-from exptrace.ingest.sqltext import identifier, literal
+from exptrace.ingest.errors import StoreError
+from exptrace.ingest.schema.ddl import SCHEMA_VERSION, Schema
+from exptrace.ingest.store.sqltext import identifier, literal
 
 
 @pytest.fixture(scope="module")
 def store(chdb_url):
-    from exptrace.ingest.store import open_store
+    from exptrace.ingest.store.backends import open_store
 
     s = open_store(chdb_url)
     yield s
@@ -35,7 +36,7 @@ def test_cluster_form_is_generated_from_the_same_definitions_and_parses(store):
 
 
 def test_schema_version_is_recorded(store):
-    from exptrace.ingest.migrate import ensure_schema
+    from exptrace.ingest.schema.migrate import ensure_schema
 
     ensure_schema(store, Schema(), change_settings=True)  # creates it, or finds it in place
     assert ensure_schema(store, Schema()) == SCHEMA_VERSION
@@ -43,8 +44,7 @@ def test_schema_version_is_recorded(store):
 
 
 def test_a_newer_store_is_refused(store):
-    from exptrace.ingest.migrate import ensure_schema
-    from exptrace.ingest.store import StoreError
+    from exptrace.ingest.schema.migrate import ensure_schema
 
     store.command(
         "INSERT INTO exptrace_schema (version, description) VALUES (99, 'from the future')"
@@ -87,7 +87,7 @@ def test_bound_parameters_come_back_unchanged(store, text):
 
 
 def test_changing_retention_alters_existing_tables(store):
-    from exptrace.ingest.migrate import ensure_schema
+    from exptrace.ingest.schema.migrate import ensure_schema
 
     def ttl() -> str:
         return store.query(
@@ -108,8 +108,8 @@ def test_an_older_store_gets_the_exporters_comments_and_keeps_its_column_order(s
     """A version-4 store: no comments on the logs columns, ``Flags`` after the exemplars in
     the metric tables. The upgrade adds the exporter's comments (a comment someone set stays),
     moves no column and leaves the rows as they were."""
-    from exptrace.ingest.migrate import ensure_schema
-    from exptrace.ingest.schema import COLUMN_COMMENTS
+    from exptrace.ingest.schema.ddl import COLUMN_COMMENTS
+    from exptrace.ingest.schema.migrate import ensure_schema
 
     def comments() -> dict[str, str]:
         rows = store.query(

@@ -3,9 +3,9 @@ freeze and decision logs, schema 7 the watcher's findings, rounds and alert deli
 
 import pytest
 
-from exptrace.ingest.migrate import ensure_schema
-from exptrace.ingest.schema import Schema
-from exptrace.ingest.store import open_store
+from exptrace.ingest.schema.ddl import Schema
+from exptrace.ingest.schema.migrate import ensure_schema
+from exptrace.ingest.store.backends import open_store
 
 
 @pytest.mark.parametrize(

@@ -9,10 +9,11 @@ import time
 import pytest
 from google.protobuf.internal.encoder import _VarintBytes
 
-from exptrace.ingest.migrate import SettingsConflict, ensure_schema
-from exptrace.ingest.protoschema import TRACES, otlp_schema
-from exptrace.ingest.redaction import Redaction
-from exptrace.ingest.schema import Schema
+from exptrace.ingest.errors import SettingsConflict
+from exptrace.ingest.log._protoschema import TRACES, otlp_schema
+from exptrace.ingest.schema.ddl import Schema
+from exptrace.ingest.schema.migrate import ensure_schema
+from exptrace.ingest.schema.redaction import Redaction
 from tests.ingest.isolated import run
 from tests.ingest.otlp import span, traces
 
@@ -26,9 +27,9 @@ def test_reading_never_rewrites_a_store(tmp_path):
     created = run(
         store,
         """
-        from exptrace.ingest.migrate import ensure_schema
-        from exptrace.ingest.redaction import Redaction
-        from exptrace.ingest.schema import Schema
+        from exptrace.ingest.schema.migrate import ensure_schema
+        from exptrace.ingest.schema.redaction import Redaction
+        from exptrace.ingest.schema.ddl import Schema
         ensure_schema(s, Schema(retention_days=90, redaction=Redaction(hash_keys=("user.id",))))
         print(json.dumps(s.query(
             "SELECT name, metadata_modification_time, create_table_query FROM system.tables "
@@ -38,8 +39,8 @@ def test_reading_never_rewrites_a_store(tmp_path):
     read = run(
         store,
         f"""
-        from exptrace.ingest.migrate import open_readonly
-        from exptrace.ingest.store import StoreError
+        from exptrace.ingest.errors import StoreError
+        from exptrace.ingest.schema.migrate import open_readonly
         reader = open_readonly({f"chdb://{store}"!r})
         tables = reader.query(
             "SELECT name, metadata_modification_time, create_table_query FROM system.tables "
@@ -61,7 +62,8 @@ def test_reading_a_directory_without_a_store_says_so(tmp_path):
     message = run(
         tmp_path / "empty",
         f"""
-        from exptrace.ingest.migrate import SchemaError, open_readonly
+        from exptrace.ingest.errors import SchemaError
+        from exptrace.ingest.schema.migrate import open_readonly
         try:
             open_readonly({f"chdb://{tmp_path / 'empty'}"!r})
         except SchemaError as error:
@@ -74,7 +76,7 @@ def test_reading_a_directory_without_a_store_says_so(tmp_path):
 
 @pytest.fixture
 def store(chdb_url):
-    from exptrace.ingest.store import open_store
+    from exptrace.ingest.store.backends import open_store
 
     s = open_store(chdb_url)
     ensure_schema(s, Schema(), change_settings=True)

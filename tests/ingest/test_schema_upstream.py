@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from exptrace.ingest.schema import OUR_COLUMNS
+from exptrace.ingest.schema.ddl import OUR_COLUMNS
 from tests.ingest import collector
 from tests.ingest.helpers import query
 from tests.ingest.otlp import logs, post, span, traces
@@ -34,9 +34,9 @@ _INDEXES = (
 def described(chdb_url):
     """Columns, keys and indexes of the exporter's tables, created in a database of their own
     as a Collector would, and of ours: {(database, table): (columns, keys, indexes)}."""
-    from exptrace.ingest.migrate import ensure_schema
-    from exptrace.ingest.schema import Schema
-    from exptrace.ingest.store import open_store
+    from exptrace.ingest.schema.ddl import Schema
+    from exptrace.ingest.schema.migrate import ensure_schema
+    from exptrace.ingest.store.backends import open_store
 
     store = open_store(chdb_url)
     try:

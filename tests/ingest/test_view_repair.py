@@ -12,15 +12,15 @@ import logging
 
 import pytest
 
-from exptrace.ingest.migrate import STORE_MIN_FREE_BYTES, ensure_query_views
-from exptrace.ingest.schema import Schema
-from exptrace.ingest.viewrepair import damage, remove_damaged_views
+from exptrace.ingest.schema.ddl import Schema
+from exptrace.ingest.schema.migrate import STORE_MIN_FREE_BYTES, ensure_query_views
+from exptrace.ingest.store._viewrepair import damage, remove_damaged_views
 from exptrace.query.sqlfiles import views
 from tests.ingest import isolated
 
 SET_UP = """
-from exptrace.ingest.migrate import ensure_schema, ensure_query_views
-from exptrace.ingest.schema import Schema
+from exptrace.ingest.schema.migrate import ensure_schema, ensure_query_views
+from exptrace.ingest.schema.ddl import Schema
 from exptrace.query.sqlfiles import views
 schema = Schema(query_views=views())
 ensure_schema(s, schema)
@@ -52,8 +52,8 @@ def test_damaged_view_files_are_removed_and_the_views_created_again(tmp_path, ca
     assert "exptrace_attribution.sql (empty)" in line and "no data is lost" in line
     assert metadata(store, "exptrace_audit").read_bytes() == table  # a table: never touched
     opened = """
-    from exptrace.ingest.migrate import ensure_query_views
-    from exptrace.ingest.schema import Schema
+    from exptrace.ingest.schema.migrate import ensure_query_views
+    from exptrace.ingest.schema.ddl import Schema
     from exptrace.query.sqlfiles import views
     created = ensure_query_views(s, Schema(query_views=views()))
     audit = s.query("SELECT experiment_id FROM exptrace_audit").rows
@@ -71,7 +71,7 @@ def test_the_engine_opens_a_store_with_an_empty_view_file_once_exptrace_repairs_
     isolated.run(store, SET_UP)
     metadata(store, "exptrace_attribution").write_bytes(b"")
     code = """
-    from exptrace.ingest.store import open_store
+    from exptrace.ingest.store.backends import open_store
     from exptrace.query.sqlfiles import views
     s = open_store({url!r}, [name for name, _ in views()])
     print(json.dumps(s.query("SELECT count() FROM exptrace_audit").rows))
@@ -91,7 +91,7 @@ def test_a_cut_that_looks_whole_is_found_by_the_engines_parser(tmp_path):
     code = """
     import logging
     logging.basicConfig()
-    from exptrace.ingest.store import open_store
+    from exptrace.ingest.store.backends import open_store
     from exptrace.query.sqlfiles import views
     s = open_store({url!r}, [name for name, _ in views()])
     print(json.dumps(s.query("SELECT count() FROM exptrace_audit").rows))
@@ -125,7 +125,7 @@ class _FullDisk:
         self.commands: list[str] = []
 
     def query(self, sql, parameters=None):
-        from exptrace.ingest.store import Result
+        from exptrace.ingest.store.backends import Result
 
         return Result(["name", "comment"], self.stored)
 

@@ -7,10 +7,11 @@ import zlib
 
 import pytest
 
-from exptrace.ingest import wal as wal_module
-from exptrace.ingest.dedup import RecentExports
+from exptrace.ingest.errors import WalBusy, WalFull, WalPending
+from exptrace.ingest.log import wal as wal_module
+from exptrace.ingest.log.dedup import RecentExports
+from exptrace.ingest.log.wal import HEADER, Signal, WriteAheadLog
 from exptrace.ingest.stats import IngestStats
-from exptrace.ingest.wal import HEADER, Signal, WalBusy, WalFull, WalPending, WriteAheadLog
 from tests.ingest.helpers import wait_for
 
 
@@ -146,7 +147,7 @@ def test_one_process_owns_the_directory(tmp_path):
     import sys
 
     wal = WriteAheadLog(tmp_path)
-    code = f"from exptrace.ingest.wal import WriteAheadLog; WriteAheadLog({str(tmp_path)!r})"
+    code = f"from exptrace.ingest.log.wal import WriteAheadLog; WriteAheadLog({str(tmp_path)!r})"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert (
         result.returncode != 0

@@ -11,7 +11,7 @@ import random
 
 import httpx
 
-from exptrace.ingest.http_receiver import bearer_check
+from exptrace.ingest.door.http_receiver import bearer_check
 from exptrace.query.api import Queries
 from exptrace.query.http_api import api_routes
 from exptrace.query.registry import Experiment, Registry

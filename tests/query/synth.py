@@ -98,7 +98,7 @@ def experiment(
 
 
 def send(receiver, requests: list[Request], batch: int = 2000) -> None:
-    from exptrace.ingest.wal import Signal
+    from exptrace.ingest.log.wal import Signal
 
     for i in range(0, len(requests), batch):
         receiver.intake.accept(Signal.TRACES, encode(requests[i : i + batch]))

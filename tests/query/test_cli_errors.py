@@ -197,7 +197,7 @@ def test_output_closed_early_is_not_a_traceback(server):
 def test_unit_help_names_exactly_the_attributes_registration_takes(tmp_path):
     """The help lists the unit attributes the registry keeps, and one it does not is refused
     before anything runs, naming the ones it takes."""
-    from exptrace.ingest.schema import UNIT_ATTRIBUTES
+    from exptrace.ingest.schema.ddl import UNIT_ATTRIBUTES
 
     shown = " ".join(run("experiments", "create", "--help").stdout.split())
     assert all(attribute in shown for attribute in UNIT_ATTRIBUTES) and "*.id" not in shown

@@ -19,7 +19,7 @@ DDL = (
 def schema_of(data_dir) -> list:
     """Every table's DDL, read by a process of its own (chDB: one store per process)."""
     code = (
-        "import json, sys; from exptrace.ingest.store import open_store; "
+        "import json, sys; from exptrace.ingest.store.backends import open_store; "
         "s = open_store('chdb://' + sys.argv[1]); print(json.dumps(s.query(sys.argv[2]).rows))"
     )
     out = subprocess.run(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from exptrace.ingest.failures import FailureLimit
+from exptrace.ingest.door.failures import FailureLimit
 from exptrace.ingest.settings import IngestSettings
 from exptrace.query.gate import Hosts
 from tests.ingest.door import http_post, span, traces

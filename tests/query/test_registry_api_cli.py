@@ -8,7 +8,8 @@ import urllib.parse
 import httpx
 import pytest
 
-from exptrace.ingest.http_receiver import bearer_check
+from exptrace.ingest import StoreError
+from exptrace.ingest.door.http_receiver import bearer_check
 from exptrace.query import cli
 from exptrace.query.api import Queries, Window
 from exptrace.query.http_api import api_routes
@@ -260,7 +261,6 @@ def test_hostile_input_through_every_parameter_is_only_data(make_receiver, hosti
 
 
 def test_the_query_layer_cannot_write(receiver):
-    from exptrace.ingest.store import StoreError
 
     reader = Queries(receiver.store).reader
     with pytest.raises(StoreError):

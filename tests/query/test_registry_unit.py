@@ -16,7 +16,7 @@ from tests.query.synth import Request
 # The registry table and schema record exactly as a version-2 store has them (before `unit`).
 OLD_STORE = """
 import sys
-from exptrace.ingest.store import open_store
+from exptrace.ingest.store.backends import open_store
 
 store = open_store("chdb://" + sys.argv[1])
 store.command(

@@ -7,8 +7,8 @@ order; spans stored before an upgrade missing from every report after it.
 
 from __future__ import annotations
 
-from exptrace.ingest.migrate import ensure_schema
-from exptrace.ingest.schema import SCHEMA_VERSION
+from exptrace.ingest.schema.ddl import SCHEMA_VERSION
+from exptrace.ingest.schema.migrate import ensure_schema
 from tests.query.test_views_report import arms_of, insert, span
 
 

@@ -7,7 +7,7 @@ import time
 
 import httpx
 
-from exptrace.ingest.http_receiver import bearer_check
+from exptrace.ingest.door.http_receiver import bearer_check
 from exptrace.query import cli
 from exptrace.query.api import Queries
 from exptrace.query.http_api import api_routes

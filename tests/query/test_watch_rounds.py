@@ -81,7 +81,7 @@ def test_a_failing_variant_fires_once_is_rolled_back_under_the_policy_and_resolv
 def test_no_query_view_takes_the_name_of_a_table():
     """Every ``sql/NAME.sql`` becomes the view ``exptrace_NAME`` in ``exptrace up``: a view
     named like a table would replace it."""
-    from exptrace.ingest.schema import REGISTRY_TABLES
+    from exptrace.ingest.schema.ddl import REGISTRY_TABLES
     from exptrace.query.sqlfiles import views
 
     assert not {name for name, _ in views()} & {t.name for t in REGISTRY_TABLES}

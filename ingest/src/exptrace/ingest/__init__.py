@@ -6,14 +6,18 @@ module is internal and may change.
 """
 
 from exptrace.ingest.cli import add_arguments, serve, settings_from_args
-from exptrace.ingest.failures import FailureLimit
-from exptrace.ingest.http_receiver import bearer_check
-from exptrace.ingest.migrate import SchemaError, ensure_schema, open_existing
-from exptrace.ingest.schema import SCHEMA_VERSION, UNIT_ATTRIBUTES, Schema
+from exptrace.ingest.door import FailureLimit, bearer_check
+from exptrace.ingest.errors import SchemaError, StoreError
+from exptrace.ingest.schema import (
+    SCHEMA_VERSION,
+    UNIT_ATTRIBUTES,
+    Schema,
+    ensure_schema,
+    open_existing,
+)
 from exptrace.ingest.server import IngestServer
 from exptrace.ingest.settings import IngestSettings, split_endpoint
-from exptrace.ingest.store import ReadOnlyStore, Store, StoreError, open_store
-from exptrace.ingest.storelink import OutageNotes
+from exptrace.ingest.store import OutageNotes, ReadOnlyStore, Store, open_store
 
 __all__ = [
     "SCHEMA_VERSION",

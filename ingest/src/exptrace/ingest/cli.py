@@ -12,9 +12,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
+from exptrace.ingest import defaults
+from exptrace.ingest.errors import StoreError, WalError
 from exptrace.ingest.settings import IngestSettings
-from exptrace.ingest.store import StoreError
-from exptrace.ingest.wal import WalError
 from exptrace.propagation import SettingsError, flag, variable
 
 if TYPE_CHECKING:
@@ -35,15 +35,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             **options,
         )
 
-    add("data_dir", "log, embedded store and dead letters", "./exptrace-data", metavar="DIR")
+    add("data_dir", "log, embedded store and dead letters", f"./{defaults.DATA_DIR}", metavar="DIR")
     add(
         "store",
         "chdb://PATH, clickhouse://... or http(s)://...",
         "chdb://DIR/store",
         metavar="URL",
     )
-    add("grpc_endpoint", "OTLP/gRPC", "127.0.0.1:4317", metavar="HOST:PORT")
-    add("http_endpoint", "OTLP/HTTP, API and pages", "127.0.0.1:4318", metavar="HOST:PORT")
+    add("grpc_endpoint", "OTLP/gRPC", defaults.GRPC_ENDPOINT, metavar="HOST:PORT")
+    add("http_endpoint", "OTLP/HTTP, API and pages", defaults.HTTP_ENDPOINT, metavar="HOST:PORT")
     add("token", "require this bearer token", "none")
     add(
         "allowed_hosts",
@@ -52,7 +52,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=_names,
         metavar="NAME,...",
     )
-    add("retention_days", "drop rows older than this, 0 keeps all", "30", type=int, metavar="DAYS")
+    add(
+        "retention_days",
+        "drop rows older than this, 0 keeps all",
+        str(defaults.RETENTION_DAYS),
+        type=int,
+        metavar="DAYS",
+    )
 
 
 def _names(text: str) -> tuple[str, ...]:

@@ -21,8 +21,9 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import (
 )
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
-from exptrace.ingest.intake import Intake, Refused
-from exptrace.ingest.wal import Signal
+from exptrace.ingest.door import Intake
+from exptrace.ingest.errors import Refused
+from exptrace.ingest.log import Signal
 
 
 def _attrs(**values: str) -> list[KeyValue]:
@@ -80,7 +81,7 @@ def snapshot(intake: Intake, started_ns: int, service_name: str) -> bytes:
             [({"signal": s}, n) for s, n in stats.dead_letters.items()],
             "{request}",
         ),
-        counter("exptrace.ingest.store.errors", [({}, stats.store_errors)], "{error}"),
+        counter("exptrace.ingest.store.backends.errors", [({}, stats.store_errors)], "{error}"),
         gauge("exptrace.ingest.lag", stats.last_lag_seconds, "s"),
         gauge("exptrace.ingest.log.bytes", intake.wal.total_bytes, "By"),
         gauge("exptrace.ingest.log.segments", intake.wal.segments, "{segment}"),

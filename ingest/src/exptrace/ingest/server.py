@@ -14,25 +14,26 @@ import grpc
 import uvicorn
 from starlette.routing import BaseRoute
 
-from exptrace.ingest.deadletter import DeadLetters
-from exptrace.ingest.deadlines import deadline_protocol
-from exptrace.ingest.dedup import RecentExports
-from exptrace.ingest.failures import FailureLimit
-from exptrace.ingest.flusher import Flusher
-from exptrace.ingest.grpc_receiver import start_grpc_server
-from exptrace.ingest.http_receiver import bearer_check, build_app, health_routes, otlp_routes
-from exptrace.ingest.intake import Intake
-from exptrace.ingest.migrate import STORE_MIN_FREE_BYTES, ensure_query_views, ensure_schema
-from exptrace.ingest.offload import Offload
+from exptrace.ingest import defaults
+from exptrace.ingest.door import (
+    FailureLimit,
+    Intake,
+    Offload,
+    bearer_check,
+    build_app,
+    deadline_protocol,
+    health_routes,
+    otlp_routes,
+    start_grpc_server,
+)
+from exptrace.ingest.errors import StoreError
+from exptrace.ingest.log import Damage, DeadLetters, Flusher, RecentExports, WriteAheadLog
 from exptrace.ingest.ports import refuse_if_taken
-from exptrace.ingest.probe import StoreProbe
-from exptrace.ingest.schema import Schema
+from exptrace.ingest.schema import STORE_MIN_FREE_BYTES, Schema, ensure_query_views, ensure_schema
 from exptrace.ingest.selfmetrics import SelfMetrics
 from exptrace.ingest.settings import IngestSettings, split_endpoint
 from exptrace.ingest.stats import IngestStats
-from exptrace.ingest.store import Store, StoreError
-from exptrace.ingest.storelink import LinkedStore
-from exptrace.ingest.wal import Damage, WriteAheadLog
+from exptrace.ingest.store import LinkedStore, Store, StoreProbe
 from exptrace.propagation import invalid
 
 log = logging.getLogger(__name__)
@@ -235,7 +236,7 @@ class IngestServer:
         exposed = [
             e
             for e in (settings.grpc_endpoint, settings.http_endpoint)
-            if split_endpoint(e)[0] not in ("127.0.0.1", "localhost", "::1")
+            if split_endpoint(e)[0] not in defaults.LOOPBACK_HOSTS
         ]
         if exposed and not settings.token:
             log.warning(

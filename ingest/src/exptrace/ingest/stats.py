@@ -7,8 +7,10 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from exptrace.ingest.wal import Signal
+if TYPE_CHECKING:  # type only: the log imports the counters, not the other way
+    from exptrace.ingest.log import Signal
 
 
 @dataclass(frozen=True)

@@ -28,14 +28,16 @@ _JSON_ARRAY = "exptrace.json_array"
 def setting(
     *, env: str | None = None, flag: str | None = None, json_array: bool = False
 ) -> dict[str, Any]:
-    """Field metadata: the field is read from ``env`` (default ``EXPTRACE_<NAME>``) and set by
-    ``flag``; a ``json_array`` field takes only a JSON array of strings (items hold commas).
-    Use as ``name: T = field(default=..., metadata=setting(...))``."""
+    """Field metadata: the field is read from the variable ``env``, written out where the
+    field is declared so that a search for the variable finds it, and set by ``flag``; a
+    ``json_array`` field takes only a JSON array of strings (items hold commas). Use as
+    ``name: T = field(default=..., metadata=setting(env="EXPTRACE_NAME", ...))``."""
     return {_ENV: env, _FLAG: flag, _JSON_ARRAY: json_array}
 
 
 def variable(f: Field[Any]) -> str:
-    """The environment variable that sets field ``f``."""
+    """The environment variable that sets field ``f``: the one its :func:`setting` names
+    (``EXPTRACE_<NAME>`` for a settings class that names none)."""
     return f.metadata.get(_ENV) or f"EXPTRACE_{f.name.upper()}"
 
 
@@ -147,31 +149,37 @@ def _convert(name: str, raw: str, default: Any, f: Field[Any]) -> Any:
 class PropagationSettings:
     """How requests are read, what is kept, and what is written back.
 
-    Every field can be set from the environment as ``EXPTRACE_<FIELD NAME IN CAPITALS>``,
-    e.g. ``EXPTRACE_HEADER_NAME=x-exp`` or ``EXPTRACE_KNOWN_EXPERIMENTS=checkout-v2,search``;
-    an argument passed in code wins over its variable, and the variables fill the rest.
+    Every field can be set from the environment by the variable it declares, e.g.
+    ``EXPTRACE_HEADER_NAME=x-exp`` or ``EXPTRACE_KNOWN_EXPERIMENTS=checkout-v2,search``; an argument
+    passed in code wins over its variable, and the variables fill the rest.
     ``OTEL_SDK_DISABLED=true`` turns off the span, log and metric hooks (headers are still read
     and baggage is still set, so propagation downstream keeps working).
     """
 
-    header_name: str = "x-experiment"
+    header_name: str = field(default="x-experiment", metadata=setting(env="EXPTRACE_HEADER_NAME"))
     """Edge request header holding ``id=variant`` members."""
-    cookie_name: str | None = None
+    cookie_name: str | None = field(default=None, metadata=setting(env="EXPTRACE_COOKIE_NAME"))
     """Cookie holding ``id=variant`` members joined by ``&``; not read when unset."""
-    known_experiments: frozenset[str] | None = None
+    known_experiments: frozenset[str] | None = field(
+        default=None, metadata=setting(env="EXPTRACE_KNOWN_EXPERIMENTS")
+    )
     """Allow-list of experiment IDs; when set, other IDs are dropped and counted."""
-    max_experiments: int = 10
-    max_token_length: int = grammar.TOKEN_DEFAULT_LENGTH
+    max_experiments: int = field(default=10, metadata=setting(env="EXPTRACE_MAX_EXPERIMENTS"))
+    max_token_length: int = field(
+        default=grammar.TOKEN_DEFAULT_LENGTH, metadata=setting(env="EXPTRACE_MAX_TOKEN_LENGTH")
+    )
     """Longest experiment id or variant accepted, at most ``grammar.TOKEN_MAX_LENGTH``."""
-    max_header_bytes: int = 4096
-    echo_header: bool = False
+    max_header_bytes: int = field(default=4096, metadata=setting(env="EXPTRACE_MAX_HEADER_BYTES"))
+    echo_header: bool = field(default=False, metadata=setting(env="EXPTRACE_ECHO_HEADER"))
     """Send the final assignments back in ``header_name`` on the response."""
-    set_cookie: bool = False
+    set_cookie: bool = field(default=False, metadata=setting(env="EXPTRACE_SET_COOKIE"))
     """Send the final assignments back as ``cookie_name`` so clients stay sticky."""
-    cookie_max_age: int = 30 * 24 * 3600
-    inject_header: bool = False
+    cookie_max_age: int = field(
+        default=30 * 24 * 3600, metadata=setting(env="EXPTRACE_COOKIE_MAX_AGE")
+    )
+    inject_header: bool = field(default=False, metadata=setting(env="EXPTRACE_INJECT_HEADER"))
     """Make the ``experiment`` propagator also write ``header_name`` on outbound requests."""
-    record_metrics: bool = True
+    record_metrics: bool = field(default=True, metadata=setting(env="EXPTRACE_RECORD_METRICS"))
     """Record per-cohort request count, error count and duration in the middleware."""
     sdk_disabled: bool = field(default=False, metadata=setting(env="OTEL_SDK_DISABLED"))
 

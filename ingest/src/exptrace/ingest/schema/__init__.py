@@ -1,0 +1,36 @@
+"""The schema: which tables, views and dictionaries a store holds, and bringing a store to them.
+
+All DDL (the three signals' tables, the landing tables and their materialized views,
+redaction as SQL, the registry tables, the cluster form), its version, and the forward
+migrations that start-up applies.
+
+The DDL itself is text in ``sql/`` (tables, registry, views, dictionaries, shared parts),
+rendered by :mod:`~exptrace.ingest.schema.ddl`; :mod:`~exptrace.ingest.schema.migrate` reads
+what a store has and runs what the schema renders (one way).
+
+Imports: :mod:`exptrace.ingest.store` (to run the DDL and quote literals), the leaves
+:mod:`exptrace.ingest.errors` and :mod:`exptrace.ingest.defaults`, and
+``exptrace.propagation`` (the wire grammar).
+"""
+
+from exptrace.ingest.schema.ddl import SCHEMA_VERSION, UNIT_ATTRIBUTES, Schema
+from exptrace.ingest.schema.migrate import (
+    STORE_MIN_FREE_BYTES,
+    ensure_query_views,
+    ensure_schema,
+    open_existing,
+)
+from exptrace.ingest.schema.redaction import DEFAULT_DROP_KEYS, DEFAULT_MASKS, Redaction
+
+__all__ = [
+    "DEFAULT_DROP_KEYS",
+    "DEFAULT_MASKS",
+    "SCHEMA_VERSION",
+    "STORE_MIN_FREE_BYTES",
+    "UNIT_ATTRIBUTES",
+    "Redaction",
+    "Schema",
+    "ensure_query_views",
+    "ensure_schema",
+    "open_existing",
+]
