@@ -20,7 +20,7 @@ import time
 import urllib.parse
 from pathlib import Path
 
-from exptrace.query import demo
+from exptrace.query.demo import run as demo
 from tests.query.browser import CHROMIUM, Browser
 
 TOKEN = "demo-token"

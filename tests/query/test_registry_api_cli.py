@@ -9,10 +9,10 @@ import httpx
 import pytest
 
 from exptrace.ingest.http_receiver import bearer_check
-from exptrace.query import cli
-from exptrace.query.api import Queries, Window
-from exptrace.query.http_api import api_routes
-from exptrace.query.registry import Experiment, Registry, RegistryError, UnknownExperiment
+from exptrace.query.cli import commands as cli
+from exptrace.query.core.queries import Queries, Window
+from exptrace.query.core.registry import Experiment, Registry, RegistryError, UnknownExperiment
+from exptrace.query.web.http_api import api_routes
 from tests.ingest.helpers import query
 from tests.query.synth import Request, experiment, send
 

@@ -10,13 +10,13 @@ import pytest
 from scipy import stats as scipy_stats
 from scipy.stats.contingency import relative_risk
 
-from exptrace.query import render
-from exptrace.query.api import Queries, Window, json_safe
-from exptrace.query.cli import _slo
-from exptrace.query.inference import ArmStats, Boundary, error_rate_effect
-from exptrace.query.registry import Experiment, Registry, RegistryError
-from exptrace.query.report import MIN_UNITS
-from exptrace.query.statistics import chi_square_sf, normal_quantile, sample_ratio_mismatch
+from exptrace.query.cli import render
+from exptrace.query.cli.commands import _slo
+from exptrace.query.core.inference import ArmStats, Boundary, error_rate_effect
+from exptrace.query.core.queries import Queries, Window, json_safe
+from exptrace.query.core.registry import Experiment, Registry, RegistryError
+from exptrace.query.core.report import MIN_UNITS
+from exptrace.query.core.statistics import chi_square_sf, normal_quantile, sample_ratio_mismatch
 from tests.query.synth import experiment, send
 
 

@@ -13,9 +13,9 @@ import json
 
 import pytest
 
-from exptrace.query.api import Queries
-from exptrace.query.registry import Experiment, Registry
-from exptrace.query.series import Series
+from exptrace.query.core.queries import Queries
+from exptrace.query.core.registry import Experiment, Registry
+from exptrace.query.core.series import Series
 from tests.query.test_views_report import NOW, insert, span, window
 
 
@@ -200,8 +200,8 @@ def test_incident_counts_the_unit_each_experiment_was_registered_with(receiver, 
 def test_an_incident_over_nothing_gives_no_verdict(receiver, queries):
     """A misspelled service, or a window with no traffic, is no all-clear: the answer says
     there was nothing to judge, in a field and in the words the CLI prints."""
-    from exptrace.query import render
-    from exptrace.query.api import Window
+    from exptrace.query.cli import render
+    from exptrace.query.core.queries import Window
 
     _incident_traffic(receiver.store)
     typo = queries.incident(window(), service="chekout")

@@ -14,9 +14,9 @@ import json
 import numpy as np
 import pytest
 
-from exptrace.query.api import Queries, Window
-from exptrace.query.report import Report, _arm
-from exptrace.query.sqlfiles import MissingParameters, load
+from exptrace.query.core.queries import Queries, Window
+from exptrace.query.core.report import Report, _arm
+from exptrace.query.core.sqlfiles import MissingParameters, load
 from tests.query.simstats import arm_stats
 from tests.query.synth import insert_clustered
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from exptrace.query.api import Queries
-from exptrace.query.sqlfiles import load, views
+from exptrace.query.core.queries import Queries
+from exptrace.query.core.sqlfiles import load, views
 from tests.query.test_views_report import NOW, insert, span, window
 
 

@@ -1,0 +1,257 @@
+"""The HTTP API: registry reads and writes plus every query, as JSON under ``/api/v1``."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
+
+from exptrace.ingest import FailureLimit, OutageNotes, StoreError
+from exptrace.query.core.queries import Page, Queries, Rows, Window, json_safe
+from exptrace.query.core.registry import (
+    ACTIONS,
+    Experiment,
+    Registry,
+    RegistryError,
+    known,
+)
+from exptrace.query.core.watch import Watcher
+from exptrace.query.core.window_check import parse_moment, parse_window
+from exptrace.query.web.act_api import act_endpoints
+from exptrace.query.web.gate import LOOPBACK, Gate, Hosts, Refused
+from exptrace.query.web.gates_api import gate_endpoints
+from exptrace.query.web.pages import page_routes
+from exptrace.query.web.ui_scope import PrefixRoutes
+from exptrace.query.web.watch_api import watch_endpoints
+
+_SET_BY_THE_REGISTRY = ("version", "changed_at", "changed_by", "status", "start_time", "end_time")
+"""Experiment fields a client cannot give: versions, the audit trail, and what start/stop set."""
+_MAX_BUCKET_SECONDS = 2**32 - 1
+
+
+class BadParameter(ValueError):
+    """A query parameter or body field this route cannot take (HTTP 400)."""
+
+
+def _window(request: Request) -> Window:
+    q = request.query_params
+    return parse_window(q.get("from"), q.get("to"))
+
+
+def _whole(request: Request, name: str, default: int, high: int) -> int:
+    text = request.query_params.get(name)
+    if text is None:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= high:
+        raise BadParameter(f"{name} must be a whole number from 1 to {high}, got {text!r}")
+    return value
+
+
+def _share(request: Request, name: str, default: float) -> float:
+    text = request.query_params.get(name)
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value <= 1:
+        raise BadParameter(f"{name} must be a share between 0 and 1, got {text!r}")
+    return value
+
+
+def _page(request: Request) -> dict[str, int]:
+    """``limit``/``offset`` query parameters as keyword arguments (defaults when absent)."""
+    q = request.query_params
+    return Page.parse(q.get("limit"), q.get("offset")).params()
+
+
+_TRUE, _FALSE = ("1", "true", "yes"), ("", "0", "false", "no")
+
+
+def _flag(request: Request, name: str) -> bool:
+    text = request.query_params.get(name, "")
+    if text.lower() not in _TRUE + _FALSE:
+        raise BadParameter(f"{name} must be true or false (1/0, yes/no), got {text!r}")
+    return text.lower() in _TRUE
+
+
+def api_routes(
+    queries: Queries,
+    registry: Registry,
+    authorized: Callable[[Request], bool],
+    hosts: Hosts = LOOPBACK,
+    watcher: Watcher | None = None,
+    failures: FailureLimit | None = None,
+) -> list[BaseRoute]:
+    """Routes for the query layer; every one needs the bearer token when one is configured,
+    and goes through the :class:`Gate` (Host, origin, JSON only, failures rate-limited in
+    ``failures``: the receiver's own, so the OTLP doors' failures count too).
+    ``watcher``: the one whose loop runs in this process, so a round asked for over the API
+    waits for the loop's (default: a watcher of its own)."""
+    gate = Gate(authorized, hosts, failures or FailureLimit())
+    watcher = watcher or Watcher(queries, registry)
+    outages = OutageNotes()
+
+    def endpoint(fn: Callable[[Request], Any], status: int = 200):
+        async def handle(request: Request) -> Response:
+            try:
+                gate.check_api(request)
+            except Refused as refused:
+                return JSONResponse({"error": str(refused)}, refused.status, refused.headers)
+            try:
+                body = None
+                if request.method == "POST":
+                    raw = await request.body()
+                    body = json.loads(raw) if raw else {}
+                    if not isinstance(body, dict):
+                        raise BadParameter("the request body must be a JSON object")
+                result = (
+                    await run_in_threadpool(fn, request, body)
+                    if body is not None
+                    else await run_in_threadpool(fn, request)
+                )
+            except RegistryError as error:
+                return JSONResponse({"error": str(error)}, error.status)
+            except ValueError as error:
+                return JSONResponse({"error": str(error)}, 400)
+            except StoreError as error:
+                return JSONResponse({"error": outages.describe(error)}, 503)
+            if isinstance(result, Response):
+                return result
+            headers = result.headers() if isinstance(result, Rows) else None
+            return JSONResponse(json_safe(result), status, headers=headers)
+
+        return handle
+
+    def actor(request: Request, body: dict | None = None) -> str:
+        given = (body or {}).get("actor")
+        if given is not None and not isinstance(given, str):
+            raise BadParameter("actor must be a string: who makes the change")
+        return given or request.headers.get("x-exptrace-actor") or "api"
+
+    def list_experiments(request: Request):
+        status = request.query_params.get("status") or None
+        return [e.to_dict() for e in registry.list(status)]
+
+    def create(request: Request, body: dict):
+        fields = {k: v for k, v in body.items() if k != "actor"}
+        if "id" not in fields:
+            raise BadParameter("an experiment needs an id")
+        given_by_registry = set(fields) & set(_SET_BY_THE_REGISTRY)
+        if given_by_registry:
+            raise BadParameter(
+                f"{', '.join(sorted(given_by_registry))}: set by the registry "
+                "(status, start and end times by start, stop and archive)"
+            )
+        unknown = set(fields) - set(Experiment.__dataclass_fields__)
+        if unknown:
+            raise BadParameter(f"unknown fields: {', '.join(sorted(unknown))}")
+        return registry.create(Experiment(**fields), actor(request, body)).to_dict()
+
+    def show(request: Request):
+        return registry.get(request.path_params["id"]).to_dict()
+
+    def change_status(request: Request, body: dict):
+        action = request.path_params["action"]
+        if action not in ACTIONS:
+            raise BadParameter(f"unknown action {action!r}: use start, stop or archive")
+        experiment = request.path_params["id"]
+        return registry.set_status(experiment, ACTIONS[action], actor(request, body)).to_dict()
+
+    def history(request: Request):
+        return registry.history(request.path_params["id"])
+
+    def report(request: Request):
+        q = request.query_params
+        window = _window(request) if q.get("from") or q.get("to") else None  # None: whole run
+        return known(queries.report(request.path_params["id"], window))
+
+    def slis(request: Request):
+        return queries.cohort_slis(
+            _window(request),
+            request.query_params.get("experiment", ""),
+            _flag(request, "by_service"),
+            _flag(request, "by_route"),
+        )
+
+    def coverage(request: Request):
+        return queries.tagging_coverage(
+            _window(request),
+            _whole(request, "bucket_seconds", 300, _MAX_BUCKET_SECONDS),
+            _share(request, "threshold", 0.95),
+        )
+
+    def propagation(request: Request):
+        return queries.propagation_coverage(_window(request), _share(request, "threshold", 0.95))
+
+    def incident(request: Request):
+        q = request.query_params
+        return queries.incident(
+            _window(request), q.get("service", ""), q.get("route", ""), **_page(request)
+        )
+
+    def seen(request: Request):
+        return queries.seen_experiments(
+            _window(request), unregistered=_flag(request, "unregistered"), **_page(request)
+        )
+
+    def burn(request: Request):
+        at = request.query_params.get("at")
+        return queries.burn_rates(parse_moment(at) if at else None, **_page(request))
+
+    async def not_found(scope: Scope, receive: Receive, send: Send) -> None:
+        path = Request(scope).url.path
+        answer = JSONResponse({"error": f"no such API path: {path}"}, 404)
+        await answer(scope, receive, send)
+
+    api = [
+        Route("/api/v1/experiments", endpoint(list_experiments), methods=["GET"]),
+        Route("/api/v1/experiments", endpoint(create, 201), methods=["POST"]),
+        Route("/api/v1/experiments/{id}", endpoint(show), methods=["GET"]),
+        Route("/api/v1/experiments/{id}/history", endpoint(history), methods=["GET"]),
+        *[
+            Route(path, endpoint(fn, status), methods=[method])
+            for path, method, fn, status in [
+                *act_endpoints(registry, actor),
+                *watch_endpoints(watcher, actor),
+                *gate_endpoints(watcher, registry),
+            ]
+        ],
+        Route("/api/v1/experiments/{id}/{action}", endpoint(change_status), methods=["POST"]),
+        Route("/api/v1/report/{id}", endpoint(report), methods=["GET"]),
+        Route("/api/v1/slis", endpoint(slis), methods=["GET"]),
+        Route("/api/v1/coverage", endpoint(coverage), methods=["GET"]),
+        Route("/api/v1/propagation", endpoint(propagation), methods=["GET"]),
+        Route(
+            "/api/v1/attribution",
+            endpoint(lambda r: queries.attribution(_window(r))),
+            methods=["GET"],
+        ),
+        Route("/api/v1/incident", endpoint(incident), methods=["GET"]),
+        Route("/api/v1/burn", endpoint(burn), methods=["GET"]),
+        Route("/api/v1/seen", endpoint(seen), methods=["GET"]),
+        Route(
+            "/api/v1/lag", endpoint(lambda r: queries.ingestion_lag(_window(r))), methods=["GET"]
+        ),
+        Route(
+            "/api/v1/cardinality",
+            endpoint(lambda r: queries.cardinality(_window(r), **_page(r))),
+            methods=["GET"],
+        ),
+    ]
+    return [
+        *page_routes(queries, registry, gate, outages),
+        PrefixRoutes("/api/v1", api, {}, not_found),
+    ]
