@@ -18,7 +18,7 @@ import statistics, sys, time
 from exptrace.ingest.store import open_store
 from exptrace.ingest.schema import Schema
 from exptrace.ingest.migrate import ensure_schema
-from exptrace.query.core.queries import Queries, Window
+from exptrace.query import Queries, Window
 from exptrace.query.core.registry import Experiment, Registry
 
 path, spans, rounds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])

@@ -19,7 +19,7 @@ import datetime as dt, statistics, sys, time
 from exptrace.ingest.store import open_store
 from exptrace.ingest.schema import Schema
 from exptrace.ingest.migrate import ensure_schema
-from exptrace.query.core.queries import Queries
+from exptrace.query import Queries
 from exptrace.query.core.registry import Experiment, Registry
 from exptrace.query.core.watch import Watcher
 

@@ -12,7 +12,7 @@ import random
 import httpx
 
 from exptrace.ingest.http_receiver import bearer_check
-from exptrace.query.core.queries import Queries
+from exptrace.query import Queries
 from exptrace.query.core.registry import Experiment, Registry
 from exptrace.query.web.http_api import api_routes
 from tests.query.synth import Request, encode, experiment

@@ -14,8 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from exptrace.query import Queries
 from exptrace.query.core.alerts import Notifier, Target
-from exptrace.query.core.queries import Queries
 from exptrace.query.core.registry import Registry
 from exptrace.query.core.watch import Watcher
 from tests.query.synth import insert_clustered

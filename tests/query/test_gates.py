@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from exptrace.query.core.queries import Queries
+from exptrace.query import Queries
 from exptrace.query.core.registry import Registry
 from exptrace.query.core.watch import Finding, Watcher
 from tests.query.synth import insert_clustered

@@ -9,8 +9,8 @@ import datetime as dt
 import httpx
 import pytest
 
+from exptrace.query import DEFAULT_LIMIT, Queries, Window
 from exptrace.query.cli import commands as cli
-from exptrace.query.core.queries import DEFAULT_LIMIT, Queries, Window
 from exptrace.query.core.registry import Experiment, Registry
 from tests.conftest import truncate
 from tests.query.synth import insert_clustered

@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from exptrace.ingest.http_receiver import bearer_check
+from exptrace.query import Queries, Window
 from exptrace.query.cli import commands as cli
-from exptrace.query.core.queries import Queries, Window
 from exptrace.query.core.registry import Experiment, Registry, RegistryError, UnknownExperiment
 from exptrace.query.web.http_api import api_routes
 from tests.ingest.helpers import query
@@ -262,7 +262,7 @@ def test_hostile_input_through_every_parameter_is_only_data(make_receiver, hosti
 def test_the_query_layer_cannot_write(receiver):
     from exptrace.ingest.store import StoreError
 
-    reader = Queries(receiver.store).reader
+    reader = Queries(receiver.store).engine.reader
     with pytest.raises(StoreError):
         reader.query("INSERT INTO exptrace_audit (actor) SELECT 'x'")
     with pytest.raises(StoreError):

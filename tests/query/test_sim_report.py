@@ -12,7 +12,7 @@ from collections import Counter
 
 import pytest
 
-from exptrace.query.core.queries import Queries, Window
+from exptrace.query import Queries, Window
 from exptrace.query.core.registry import Experiment, Registry
 from exptrace.query.core.statistics import sequential_srm_p_value
 from tests.query.simstats import ALPHA, band

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from exptrace.query.core.queries import Queries
+from exptrace.query import Queries
 from exptrace.query.core.registry import Experiment, Registry
 from exptrace.query.core.watch import FIRING, Watcher
 from tests.query.synth import insert_clustered

@@ -8,7 +8,7 @@ import re
 
 import httpx
 
-from exptrace.query.core.queries import Queries
+from exptrace.query import Queries
 from exptrace.query.core.registry import Registry
 from exptrace.query.core.watch import Watcher
 from tests.query.synth import insert_clustered

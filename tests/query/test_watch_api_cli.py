@@ -8,8 +8,8 @@ import time
 import httpx
 
 from exptrace.ingest.http_receiver import bearer_check
+from exptrace.query import Queries
 from exptrace.query.cli import commands as cli
-from exptrace.query.core.queries import Queries
 from exptrace.query.core.registry import Registry
 from exptrace.query.core.watch import Watcher, WatchLoop
 from exptrace.query.web.http_api import api_routes

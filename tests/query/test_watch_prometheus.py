@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from exptrace.ingest.http_receiver import bearer_check
-from exptrace.query.core.queries import Queries
+from exptrace.query import Queries
 from exptrace.query.core.registry import Registry
 from exptrace.query.core.watch import Watcher
 from exptrace.query.service.metrics import FAILING, LAST_ROUND

@@ -7,8 +7,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+from exptrace.query import Queries
 from exptrace.query.core.decisions import DecisionLog
-from exptrace.query.core.queries import Queries
 from exptrace.query.core.registry import Experiment, Registry
 from exptrace.query.core.watch import Watcher
 from tests.query.synth import insert_clustered

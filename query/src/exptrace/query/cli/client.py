@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from exptrace.ingest import SchemaError, Store, open_existing
+from exptrace.query.core.answers import DEFAULT_LIMIT, Page, Rows, json_safe
 from exptrace.query.core.decisions import DecisionLog
-from exptrace.query.core.queries import DEFAULT_LIMIT, Page, Queries, Rows, json_safe
+from exptrace.query.core.queries import Queries
 from exptrace.query.core.registry import (
     ACTIONS,
     Experiment,

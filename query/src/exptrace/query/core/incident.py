@@ -28,27 +28,28 @@ from exptrace.query.core.inference import (
 )
 
 if TYPE_CHECKING:
-    from exptrace.query.core.queries import Page, Queries, Window
+    from exptrace.query.core.answers import Page, Window
+    from exptrace.query.core.engine import Engine
 
 METHOD: Method = "fixed-horizon"
 """The test incident attribution uses: the window is chosen once, after the fact."""
 
 
 def attribute(
-    queries: Queries, window: Window, service: str, route: str, page: Page
+    engine: Engine, window: Window, service: str, route: str, page: Page
 ) -> dict[str, Any]:
     """Suspects with excess errors and intervals; ``suspects`` names only the significant."""
-    registered = queries.registry.list()
+    registered = engine.registry.list()
     params = {
         **window.params(),
         "service": service,
         "route": route,
         "experiment": "",
-        **queries.request_params(registered),
+        **engine.request_params(registered),
     }
-    rows = queries.run("incident_arms", params)
-    scope = _scope(queries.run("incident_totals", params)[0], service, route)
-    boundary = Boundary(METHOD, queries.alpha)
+    rows = engine.run("incident_arms", params)
+    scope = _scope(engine.run("incident_totals", params)[0], service, route)
+    boundary = Boundary(METHOD, engine.alpha)
     controls = {e.id: e.control for e in registered}
     by_experiment: dict[str, dict[str, dict[str, Any]]] = {}
     for row in rows:
@@ -72,7 +73,7 @@ def attribute(
                 tests.append(_Test(experiment, variant, control, arm.requests, effect, excess))
     for test, adjusted in zip(tests, holm([t.effect.p_value for t in tests]), strict=True):
         test.adjusted = adjusted
-        test.suspect = adjusted is not None and adjusted < queries.alpha and test.excess > 0
+        test.suspect = adjusted is not None and adjusted < engine.alpha and test.excess > 0
     tests.sort(
         key=lambda t: (
             not t.suspect,
@@ -121,7 +122,7 @@ def attribute(
             if named
             else "no experiment stands out: every arm fails alike or the evidence is too thin"
         ),
-        "registry_events": queries.registry.events(window.start, window.end),
+        "registry_events": engine.registry.events(window.start, window.end),
     }
 
 

@@ -1,209 +1,32 @@
-"""The Python API: answers from the telemetry, computed by the engine from ``sql/*.sql``."""
+"""The Python API: every question the telemetry answers, as one facade over an
+:class:`~exptrace.query.core.engine.Engine` (the store, the registry and the analysis
+settings), computed by the engine from ``sql/*.sql``."""
 
 from __future__ import annotations
 
 import datetime as dt
-import math
-from dataclasses import dataclass
 from typing import Any
 
-from exptrace.ingest import ReadOnlyStore, Store
-from exptrace.propagation import UNIT_MEMBER
+from exptrace.ingest import Store
 from exptrace.query.core import burn
+from exptrace.query.core.answers import DEFAULT_LIMIT, Page, Rows, Window, sql_time, to_datetime
+from exptrace.query.core.engine import Engine
 from exptrace.query.core.incident import attribute
-from exptrace.query.core.inference import Method
-from exptrace.query.core.registry import Experiment, Registry
+from exptrace.query.core.registry import Registry
 from exptrace.query.core.report import ROLLED_BACK_RUN, ROLLED_BACK_WINDOW, Report
-from exptrace.query.core.sqlfiles import load
 
-DEFAULT_LIMIT = 200
-"""Rows a list-returning query answers unless asked for another page size."""
-MAX_LIMIT = 10_000
-"""The largest page a caller may ask for."""
 LAG_TARGET_MS = 30_000
 """The receiver's own lag (acknowledged -> queryable) should stay under this."""
-
-
-@dataclass(frozen=True)
-class Window:
-    """A half-open time window ``[start, end)`` in UTC."""
-
-    start: str
-    end: str
-
-    @classmethod
-    def parse(
-        cls,
-        start: str | dt.datetime | None = None,
-        end: str | dt.datetime | None = None,
-        last: dt.timedelta = dt.timedelta(hours=1),
-    ) -> Window:
-        end_at = _to_datetime(end) if end else dt.datetime.now(dt.UTC).replace(tzinfo=None)
-        start_at = _to_datetime(start) if start else end_at - last
-        if start_at >= end_at:
-            raise ValueError("the window's start must be before its end")
-        return cls(_text(start_at), _text(end_at))
-
-    def params(self) -> dict[str, str]:
-        return {"start": self.start, "end": self.end}
-
-
-@dataclass(frozen=True)
-class Page:
-    """Which slice of a list to answer: ``limit`` rows from ``offset`` (0-based)."""
-
-    limit: int = DEFAULT_LIMIT
-    offset: int = 0
-
-    def __post_init__(self) -> None:
-        if isinstance(self.limit, bool) or not isinstance(self.limit, int):
-            raise ValueError(f"limit must be a whole number, got {self.limit!r}")
-        if isinstance(self.offset, bool) or not isinstance(self.offset, int):
-            raise ValueError(f"offset must be a whole number, got {self.offset!r}")
-        if not 1 <= self.limit <= MAX_LIMIT:
-            raise ValueError(f"limit must be between 1 and {MAX_LIMIT}, got {self.limit}")
-        if self.offset < 0:
-            raise ValueError(f"offset must be 0 or more, got {self.offset}")
-
-    @classmethod
-    def parse(cls, limit: str | None, offset: str | None) -> Page:
-        """From query parameters (absent: the defaults); a bad value is a ValueError."""
-
-        def whole(name: str, text: str | None, default: int) -> int:
-            if text is None or not text.strip():
-                return default
-            try:
-                return int(text)
-            except ValueError:
-                raise ValueError(f"{name} must be a whole number, got {text!r}") from None
-
-        return cls(whole("limit", limit, DEFAULT_LIMIT), whole("offset", offset, 0))
-
-    def params(self) -> dict[str, int]:
-        return {"limit": self.limit, "offset": self.offset}
-
-    def cut(self, items: list[Any]) -> Rows:
-        """This page of a list computed whole."""
-        return Rows(items[self.offset : self.offset + self.limit], len(items), self)
-
-
-class Rows(list):
-    """One page of a longer list: the rows, plus how many there are in all (``total``)."""
-
-    def __init__(self, rows: list[Any], total: int, page: Page) -> None:
-        super().__init__(rows)
-        self.total = total
-        self.page = page
-
-    @property
-    def truncated(self) -> bool:
-        """True when rows exist beyond this page (before or after it)."""
-        return len(self) < self.total
-
-    def overflow(self) -> dict[str, Any]:
-        """The page's place in the whole list, for JSON answers."""
-        return {
-            "total": self.total,
-            "shown": len(self),
-            "limit": self.page.limit,
-            "offset": self.page.offset,
-            "truncated": self.truncated,
-        }
-
-    def headers(self) -> dict[str, str]:
-        """The same, as HTTP headers beside a bare JSON list."""
-        return {
-            "X-Total-Count": str(self.total),
-            "X-Limit": str(self.page.limit),
-            "X-Offset": str(self.page.offset),
-        }
-
-
-def _to_datetime(value: str | dt.datetime) -> dt.datetime:
-    if isinstance(value, dt.datetime):
-        moment = value
-    else:
-        try:
-            moment = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        except ValueError:
-            raise ValueError(f"not a date and time: {value!r} (use ISO 8601)") from None
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(dt.UTC).replace(tzinfo=None)
-    return moment
-
-
-def _text(moment: dt.datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M:%S.%f")
-
-
-def json_safe(value: Any) -> Any:
-    """JSON-safe: no NaN or infinities."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, Rows):
-        return Rows([json_safe(v) for v in value], value.total, value.page)
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    return value
 
 
 class Queries:
     """Cohort SLIs, comparisons, coverage, attribution, incidents, burn rates, lag, cardinality."""
 
-    def __init__(
-        self,
-        store: Store,
-        registry: Registry | None = None,
-        *,
-        alpha: float = 0.05,
-        method: Method = "always-valid",
-        tuning_units: int = 1_000,
-        unit_attribute: str = UNIT_MEMBER,
-        trace_horizon_seconds: int = 300,
-    ) -> None:
-        """``method``: ``always-valid`` (look as often as you like) or ``fixed-horizon``
-        (one look at a pre-registered end). ``tuning_units``: where the always-valid
-        intervals are tightest. ``trace_horizon_seconds``: how far beyond the window a
-        trace's spans are read, so a trace is counted whole in the window where it starts."""
-        self.reader = store if isinstance(store, ReadOnlyStore) else ReadOnlyStore(store)
-        self.registry = registry or Registry(store)
-        self.alpha = alpha
-        self.method: Method = method
-        self.tuning_units = tuning_units
-        self.unit_attribute = unit_attribute
-        self.trace_horizon_seconds = trace_horizon_seconds
-
-    def request_params(self, registered: list[Experiment] | None = None) -> dict[str, Any]:
-        """Values for the shared request definition (``sql/requests_in_window.sql``): each
-        registered experiment's unit attribute (from ``registered`` when the caller has
-        already read the registry), the default for the others, and the trace horizon."""
-        experiments = self.registry.list() if registered is None else registered
-        return {
-            "unit_attribute": self.unit_attribute,
-            "unit_attributes": {e.id: e.unit for e in experiments},
-            "trace_horizon_seconds": self.trace_horizon_seconds,
-        }
-
-    def run(self, name: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-        """Run the query ``sql/<name>.sql``; every value travels as a bound parameter."""
-        sql = load(name)
-        return self.reader.query(sql.text, sql.bind(params)).dicts()
-
-    def run_page(self, name: str, params: dict[str, Any], page: Page) -> Rows:
-        """Run a query that answers one page and counts every row in ``total_rows``."""
-        rows = self.run(name, {**params, **page.params()})
-        if rows:
-            total = int(rows[0]["total_rows"])
-        elif page.offset:  # past the end: ask only for the count
-            counted = self.run(name, {**params, "limit": 1, "offset": 0})
-            total = int(counted[0]["total_rows"]) if counted else 0
-        else:
-            total = 0
-        for row in rows:
-            del row["total_rows"]
-        return Rows(rows, total, page)
+    def __init__(self, store: Store, registry: Registry | None = None, **settings: Any) -> None:
+        """``settings``: the :class:`Engine`'s analysis settings (``alpha``, ``method``,
+        ``tuning_units``, ``unit_attribute``, ``trace_horizon_seconds``)."""
+        self.engine = Engine(store, registry, **settings)
+        self.registry = self.engine.registry
 
     # -- 1. cohort SLIs --------------------------------------------------------------------
 
@@ -213,14 +36,14 @@ class Queries:
         """Requests, errors, availability and latency per (experiment, variant): the report's
         requests (each trace once, its root's outcome), by the edge's route with
         ``by_route``; with ``by_service`` each service's own entry spans instead."""
-        rows = self.run(
+        rows = self.engine.run(
             "cohort_slis",
             {
                 **window.params(),
                 "experiment": experiment,
                 "by_service": int(by_service),
                 "by_route": int(by_route),
-                **self.request_params(),
+                **self.engine.request_params(),
             },
         )
         for row in rows:
@@ -264,7 +87,7 @@ class Queries:
             scope = "run"
         if window is None:
             window, scope = Window.parse(), "last_hour"
-        built = Report(self, experiment, window, scope).build()
+        built = Report(self.engine, experiment, window, scope).build()
         rollback = self.registry.first_rollback(experiment)
         built["rolled_back_at"] = rollback
         if rollback is not None and scope == "run":
@@ -278,7 +101,9 @@ class Queries:
     def tagging_coverage(
         self, window: Window, bucket_seconds: int = 300, threshold: float = 0.95
     ) -> dict[str, Any]:
-        rows = self.run("tagging_coverage", {**window.params(), "bucket_seconds": bucket_seconds})
+        rows = self.engine.run(
+            "tagging_coverage", {**window.params(), "bucket_seconds": bucket_seconds}
+        )
         totals: dict[tuple[str, str], list[int]] = {}
         for row in rows:
             t = totals.setdefault((row["service"], row["route"]), [0, 0])
@@ -302,7 +127,7 @@ class Queries:
         }
 
     def propagation_coverage(self, window: Window, threshold: float = 0.95) -> dict[str, Any]:
-        rows = self.run("propagation_coverage", window.params())
+        rows = self.engine.run("propagation_coverage", window.params())
         hops = [r for r in rows if r["signal"] == "span"]
         return {
             "window": window.__dict__,
@@ -315,7 +140,7 @@ class Queries:
     # -- 4. attribution completeness -----------------------------------------------------------
 
     def attribution(self, window: Window) -> list[dict[str, Any]]:
-        return self.run("attribution", window.params())
+        return self.engine.run("attribution", window.params())
 
     # -- 5. incident attribution ---------------------------------------------------------------
 
@@ -331,7 +156,7 @@ class Queries:
         """Which experiment's variant explains the errors: excess errors with intervals,
         ranked by Holm-corrected evidence over every arm; ``suspects`` names only the
         significant ones. One page of the ranking; ``overflow`` counts the whole."""
-        return attribute(self, window, service, route, Page(limit, offset))
+        return attribute(self.engine, window, service, route, Page(limit, offset))
 
     # -- 6. burn rates ---------------------------------------------------------------------------
 
@@ -349,18 +174,20 @@ class Queries:
         of them (``total``: how many in all)."""
         page = Page(limit, offset)
         moment = (
-            _text(_to_datetime(at)) if at else _text(dt.datetime.now(dt.UTC).replace(tzinfo=None))
+            sql_time(to_datetime(at))
+            if at
+            else sql_time(dt.datetime.now(dt.UTC).replace(tzinfo=None))
         )
-        end = _to_datetime(moment)
+        end = to_datetime(moment)
         params = {
-            "start": _text(end - burn.HORIZON),
+            "start": sql_time(end - burn.HORIZON),
             "end": moment,
             "windows": list(burn.WINDOWS.values()),
             "default_availability": default_availability,
             "experiment": "",
-            **self.request_params(),
+            **self.engine.request_params(),
         }
-        rows = self.run_page("burn_rates", params, page)
+        rows = self.engine.run_page("burn_rates", params, page)
         return Rows([{**burn.evaluate(row, end), "at": moment} for row in rows], rows.total, page)
 
     # -- 7. ingestion lag and cardinality ---------------------------------------------------------
@@ -369,11 +196,11 @@ class Queries:
         """Two measures, one row each per service: ``pipeline`` (received -> queryable, the
         receiver's own lag against ``target_ms``) and ``arrival`` (how late telemetry from
         its sources reaches the store, with future-dated items counted apart)."""
-        return self.run("ingestion_lag", {**window.params(), "target_ms": target_ms})
+        return self.engine.run("ingestion_lag", {**window.params(), "target_ms": target_ms})
 
     def cardinality(self, window: Window, *, limit: int = DEFAULT_LIMIT, offset: int = 0) -> Rows:
         """Per service, the most cohorts first; one page (``total``: services in all)."""
-        return self.run_page("cardinality", window.params(), Page(limit, offset))
+        return self.engine.run_page("cardinality", window.params(), Page(limit, offset))
 
     def failed_examples(
         self, experiment: str, variant: str, window: Window, limit: int = 5
@@ -386,9 +213,9 @@ class Queries:
             "experiment": experiment,
             "variant": variant,
             "limit": limit,
-            **self.request_params([e for e in [self.registry.find(experiment)] if e]),
+            **self.engine.request_params([e for e in [self.registry.find(experiment)] if e]),
         }
-        rows = self.run("failed_examples", params)
+        rows = self.engine.run("failed_examples", params)
         for row in rows:
             row["logs"] = [
                 {"at": at, "severity": severity, "body": body} for at, severity, body in row["logs"]
@@ -407,4 +234,4 @@ class Queries:
         """Experiments that tagged entry spans in the window (variants, spans, last seen), in
         id order; ``only`` those named, or ``unregistered`` only; one page of them."""
         params = {**window.params(), "only": only or [], "unregistered": int(unregistered)}
-        return self.run_page("seen_experiments", params, Page(limit, offset))
+        return self.engine.run_page("seen_experiments", params, Page(limit, offset))

@@ -23,7 +23,8 @@ from exptrace.query.core.inference import (
 from exptrace.query.core.statistics import sample_ratio_mismatch
 
 if TYPE_CHECKING:
-    from exptrace.query.core.queries import Queries, Window
+    from exptrace.query.core.answers import Window
+    from exptrace.query.core.engine import Engine
 
 MIN_UNITS = 100
 """Below this many units in an arm a comparison says "not enough data": with fewer, the
@@ -81,18 +82,18 @@ class Report:
     """One report: read the arms (one query), compare, correct, decide."""
 
     def __init__(
-        self, queries: Queries, experiment: str, window: Window, scope: str = "custom"
+        self, engine: Engine, experiment: str, window: Window, scope: str = "custom"
     ) -> None:
-        self.q = queries
+        self.engine = engine
         self.experiment = experiment
         self.window = window
         self.scope = scope
         """Which question the window asks: a key of :data:`SCOPES`."""
-        self.registered = queries.registry.find(experiment)
+        self.registered = engine.registry.find(experiment)
         self.control = self.registered.control if self.registered else "control"
-        self.unit_attribute = self.registered.unit if self.registered else queries.unit_attribute
+        self.unit_attribute = self.registered.unit if self.registered else engine.unit_attribute
         """The registered experiment's unit attribute, else the query layer's default."""
-        self.boundary = Boundary(queries.method, queries.alpha, queries.tuning_units)
+        self.boundary = Boundary(engine.method, engine.alpha, engine.tuning_units)
         slo = self.registered.slo if self.registered else {}
         self.expected_units = slo.get("expected_units")
         """Units (all arms) at the planned horizon, from the registry; None: no plan."""
@@ -105,12 +106,12 @@ class Report:
             **window.params(),
             "experiment": experiment,
             # the one experiment asked about is all the query reads: no second registry read
-            **queries.request_params([self.registered] if self.registered else []),
+            **engine.request_params([self.registered] if self.registered else []),
             "bracket_z": BRACKET_Z,
         }
 
     def build(self) -> dict[str, Any]:
-        rows = self.q.run("report_arms", self.params)
+        rows = self.engine.run("report_arms", self.params)
         by_variant = {r["variant"]: r for r in rows}
         arms = {v: _arm(r) for v, r in by_variant.items()}
         registered = list(self.registered.variants) if self.registered else []
@@ -164,7 +165,11 @@ class Report:
         for e, adjusted in zip(flat, holm([e.p_value for e in flat]), strict=True):
             e.adjusted_p_value = adjusted
         comparisons = [
-            {**self._comparison(v, arms, effects.get(v)), "unit": analysis, "method": self.q.method}
+            {
+                **self._comparison(v, arms, effects.get(v)),
+                "unit": analysis,
+                "method": self.engine.method,
+            }
             for v in treatments
             if control is not None or v in registered
         ]
@@ -174,7 +179,7 @@ class Report:
             "control": self.control,
             "registered": self.registered is not None,
             "empty": empty_scope,
-            "alpha": self.q.alpha,
+            "alpha": self.engine.alpha,
             "min_units": MIN_UNITS,
             "margins": self.margins,
             "cohorts": [self._cohort(v, by_variant.get(v)) for v in variants if rows],
@@ -182,9 +187,9 @@ class Report:
             "sample_ratio": self._srm(arms, analysis),
             "notes": notes,
             "method": {
-                "name": self.q.method,
+                "name": self.engine.method,
                 "boundary": (boundary := self._boundary(self.control).name),  # everyone's
-                "tuning_units": self.q.tuning_units if boundary == "mixture" else None,
+                "tuning_units": self.engine.tuning_units if boundary == "mixture" else None,
                 "expected_units": self.expected_units,
                 "information_fraction": {
                     v: b.information(arms[v].units + arms[self.control].units)
@@ -224,11 +229,11 @@ class Report:
         units its two arms are to reach (their share of the weights), the mixture tuned
         there; otherwise the report's mixture."""
         weights = self.registered.variants if self.registered else {}
-        if self.expected_units is None or self.q.method == "fixed-horizon" or not weights:
+        if self.expected_units is None or self.engine.method == "fixed-horizon" or not weights:
             return self.boundary
         share = (weights.get(variant, 0) + weights[self.control]) / sum(weights.values())
         planned = max(1, round(self.expected_units * share))
-        return Boundary(self.q.method, self.q.alpha, planned, planned)
+        return Boundary(self.engine.method, self.engine.alpha, planned, planned)
 
     def _effects(self, t: ArmStats, c: ArmStats, boundary: Boundary) -> list[Effect]:
         if min(t.units, c.units) < MIN_UNITS:
@@ -263,7 +268,7 @@ class Report:
             else:
                 result["verdict"] = f"not enough data (needs {MIN_UNITS} units per arm)"
             return result
-        decision = decide(effects, self.q.alpha)
+        decision = decide(effects, self.engine.alpha)
         errors, *latency = effects
         median = latency[0]
         result.update(
@@ -329,7 +334,9 @@ class Report:
         if self.registered is None:
             return None
         check = sample_ratio_mismatch(
-            {v: a.units for v, a in arms.items()}, self.registered.variants, method=self.q.method
+            {v: a.units for v, a in arms.items()},
+            self.registered.variants,
+            method=self.engine.method,
         )
         return None if check is None else {**check.__dict__, "unit": analysis}
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from exptrace.query.core.queries import Queries, Window
+from exptrace.query.core.answers import Window
+from exptrace.query.core.engine import Engine
 
 STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
 """Bucket widths in seconds, smallest first."""
@@ -23,11 +24,11 @@ def bucket_seconds(window: Window, max_buckets: int = MAX_BUCKETS) -> int:
 class Series:
     """Reads the page series through the query layer's read-only store."""
 
-    def __init__(self, queries: Queries) -> None:
-        self.queries = queries
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
 
     def _run(self, name: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-        return self.queries.run(name, params)
+        return self.engine.run(name, params)
 
     def experiment(self, experiment: str, window: Window, bucket: int) -> list[dict[str, Any]]:
         """Rows of (bucket, variant, requests, errors, error_rate, p95_ms): requests as the
@@ -38,7 +39,7 @@ class Series:
                 **window.params(),
                 "experiment": experiment,
                 "bucket_seconds": bucket,
-                **self.queries.request_params(),
+                **self.engine.request_params(),
             },
         )
 
@@ -56,7 +57,7 @@ class Series:
                 "route": route,
                 "top": top,
                 "experiment": "",
-                **self.queries.request_params(),
+                **self.engine.request_params(),
             },
         )
 

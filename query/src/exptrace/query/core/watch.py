@@ -23,8 +23,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from exptrace.ingest import StoreError
+from exptrace.query.core.answers import MAX_LIMIT, Page, Rows
 from exptrace.query.core.decisions import DecisionLog
-from exptrace.query.core.queries import MAX_LIMIT, Page, Queries, Rows
+from exptrace.query.core.queries import Queries
 from exptrace.query.core.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -133,21 +134,23 @@ class Watcher:
 
     def state(self, experiment: str = "") -> list[dict[str, Any]]:
         """The latest finding per experiment, variant and rule."""
-        rows = self.queries.run("watch_state", {"experiment": experiment})
+        rows = self.queries.engine.run("watch_state", {"experiment": experiment})
         for row in rows:
             row["detail"] = json.loads(row["detail"] or "{}")
         return rows
 
     def history(self, experiment: str = "", page: Page | None = None) -> Rows:
         """Every state change, newest first; one page of them."""
-        rows = self.queries.run_page("watch_history", {"experiment": experiment}, page or Page())
+        rows = self.queries.engine.run_page(
+            "watch_history", {"experiment": experiment}, page or Page()
+        )
         for row in rows:
             row["detail"] = json.loads(row["detail"] or "{}")
         return rows
 
     def rounds(self, limit: int = 1) -> list[dict[str, Any]]:
         """The latest rounds, newest first."""
-        return self.queries.run("watch_recent_rounds", {"limit": limit})
+        return self.queries.engine.run("watch_recent_rounds", {"limit": limit})
 
     def status(self, experiment: str = "") -> dict[str, Any]:
         """What the API and CLI show: the last round, the state, and what fires."""

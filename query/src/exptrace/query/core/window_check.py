@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from exptrace.query.core.queries import Window
+from exptrace.query.core.answers import Window
 
 EARLIEST = dt.datetime(1900, 1, 1)
 LATEST = dt.datetime(2262, 4, 11, 23, 47, 16, 854775)

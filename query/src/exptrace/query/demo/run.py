@@ -65,7 +65,8 @@ from exptrace.propagation import (
     current_assignments,
 )
 from exptrace.query.cli import render
-from exptrace.query.core.queries import Queries, Window
+from exptrace.query.core.answers import Window
+from exptrace.query.core.queries import Queries
 from exptrace.query.core.registry import Experiment, Registry
 from exptrace.query.core.sqlfiles import views
 from exptrace.query.core.watch import Watcher

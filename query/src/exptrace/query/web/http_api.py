@@ -14,7 +14,8 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from exptrace.ingest import FailureLimit, OutageNotes, StoreError
-from exptrace.query.core.queries import Page, Queries, Rows, Window, json_safe
+from exptrace.query.core.answers import Page, Rows, Window, json_safe
+from exptrace.query.core.queries import Queries
 from exptrace.query.core.registry import (
     ACTIONS,
     Experiment,

@@ -10,7 +10,8 @@ from typing import Any
 from starlette.requests import Request
 
 from exptrace.query.core import words
-from exptrace.query.core.queries import Page, Queries, Window, json_safe
+from exptrace.query.core.answers import Page, Window, json_safe
+from exptrace.query.core.queries import Queries
 from exptrace.query.core.registry import Experiment, Registry
 from exptrace.query.core.series import Series, as_datetime, bucket_seconds
 from exptrace.query.core.words import pct, pp

@@ -7,7 +7,8 @@ from __future__ import annotations
 from starlette.requests import Request
 
 from exptrace.query.core import burn
-from exptrace.query.core.queries import LAG_TARGET_MS, MAX_LIMIT, Queries, Rows, json_safe
+from exptrace.query.core.answers import MAX_LIMIT, Rows, json_safe
+from exptrace.query.core.queries import LAG_TARGET_MS, Queries
 from exptrace.query.core.series import Series, as_datetime, bucket_seconds
 from exptrace.query.core.words import ATTRIBUTION_NOTE, NO_PIPELINE, interval_text, pct, pp
 from exptrace.query.web import charts
@@ -119,7 +120,7 @@ class OperationsPages:
             parts.append(
                 charts.interval_chart(
                     f"Error rate above control, suspects "
-                    f"({1 - self.queries.alpha:.0%} fixed-horizon interval, this window)",
+                    f"({1 - self.queries.engine.alpha:.0%} fixed-horizon interval, this window)",
                     rows,
                     pp,
                     "same as control",

@@ -8,8 +8,9 @@ import json
 from starlette.requests import Request
 
 from exptrace.query.core.alerts import SEVERITY
+from exptrace.query.core.answers import MAX_LIMIT, Page, json_safe
 from exptrace.query.core.decisions import DECISIONS, DecisionLog
-from exptrace.query.core.queries import MAX_LIMIT, Page, Queries, json_safe
+from exptrace.query.core.queries import Queries
 from exptrace.query.core.registry import Registry
 from exptrace.query.core.watch import FIRING, Watcher
 from exptrace.query.web.charts import esc

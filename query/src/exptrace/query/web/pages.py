@@ -57,7 +57,7 @@ def page_routes(
 
     Every response under /ui, a 404 or 405 included, carries :data:`HEADERS`."""
     sessions = Sessions(gate.authorized)
-    series = Series(queries)
+    series = Series(queries.engine)
     experiments = ExperimentPages(queries, registry, series)
     operations = OperationsPages(queries, series)
     views = ViewPages(queries, registry)

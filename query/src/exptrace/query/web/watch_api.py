@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
-from exptrace.query.core.queries import Page
+from exptrace.query.core.answers import Page
 from exptrace.query.core.watch import Watcher
 from exptrace.query.web.act_api import Actor, Endpoint
 
