@@ -11,7 +11,8 @@ import pytest
 from exptrace.ingest.http_receiver import bearer_check
 from exptrace.query import Queries, Window
 from exptrace.query.cli import commands as cli
-from exptrace.query.core.registry import Experiment, Registry, RegistryError, UnknownExperiment
+from exptrace.query.core.registry import Experiment, Registry
+from exptrace.query.errors import RegistryError, UnknownExperiment
 from exptrace.query.web.http_api import api_routes
 from tests.ingest.helpers import query
 from tests.query.synth import Request, experiment, send

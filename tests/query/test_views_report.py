@@ -16,7 +16,8 @@ import pytest
 
 from exptrace.query import Queries, Window
 from exptrace.query.core.report import Report, _arm
-from exptrace.query.core.sqlfiles import MissingParameters, load
+from exptrace.query.core.sqlfiles import load
+from exptrace.query.errors import MissingParameters
 from tests.query.simstats import arm_stats
 from tests.query.synth import insert_clustered
 

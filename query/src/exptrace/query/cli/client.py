@@ -16,24 +16,10 @@ from exptrace.ingest import SchemaError, Store, open_existing
 from exptrace.query.core.answers import DEFAULT_LIMIT, Page, Rows, json_safe
 from exptrace.query.core.decisions import DecisionLog
 from exptrace.query.core.queries import Queries
-from exptrace.query.core.registry import (
-    ACTIONS,
-    Experiment,
-    Registry,
-    RegistryError,
-    UnknownExperiment,
-    known,
-)
+from exptrace.query.core.registry import ACTIONS, Experiment, Registry, known
 from exptrace.query.core.watch import Watcher
 from exptrace.query.core.window_check import parse_moment, parse_window
-
-
-class ClientError(Exception):
-    """A request the server or store refused, with its message and HTTP status if any."""
-
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
+from exptrace.query.errors import BadInput, ClientError, UnknownExperiment
 
 
 class LocalClient:
@@ -60,10 +46,8 @@ class LocalClient:
     def call(self, name: str, **kw: Any) -> Any:
         try:
             return json_safe(getattr(self, f"_{name}")(**kw))
-        except RegistryError as error:
-            raise ClientError(str(error), error.status) from None
-        except ValueError as error:
-            raise ClientError(str(error), 400) from None
+        except BadInput as error:
+            raise ClientError(str(error)) from None
 
     def _experiments(self, status=None):
         return [e.to_dict() for e in self.registry.list(status)]
@@ -177,7 +161,7 @@ class ApiClient:
                 message = json.loads(error.read()).get("error", error.reason)
             except ValueError:
                 message = error.reason
-            raise ClientError(f"{message} (HTTP {error.code})", error.code) from None
+            raise ClientError(f"{message} (HTTP {error.code})") from None
         except (OSError, http.client.HTTPException) as error:
             raise ClientError(
                 f"no exptrace API answers at {self.url}: {_reason(error, self.url)}"

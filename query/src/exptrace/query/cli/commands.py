@@ -16,11 +16,12 @@ from exptrace import ingest
 from exptrace.ingest import UNIT_ATTRIBUTES, StoreError
 from exptrace.propagation import UNIT_MEMBER, SettingsError, settings_from_env
 from exptrace.query.cli import render, render_act, render_watch
-from exptrace.query.cli.client import ApiClient, ClientError, LocalClient, api_answers
+from exptrace.query.cli.client import ApiClient, LocalClient, api_answers
 from exptrace.query.core.answers import DEFAULT_LIMIT, MAX_LIMIT, Page, Rows
 from exptrace.query.core.decisions import DECISIONS
 from exptrace.query.core.registry import POLICIES, SLOS, STATUSES, Experiment
 from exptrace.query.core.window_check import parse_moment, parse_window
+from exptrace.query.errors import ClientError
 
 DEFAULT_API = "http://127.0.0.1:4318"
 DEFAULT_DATA_DIR = "exptrace-data"

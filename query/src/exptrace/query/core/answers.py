@@ -8,6 +8,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from exptrace.query.errors import BadInput
+
 DEFAULT_LIMIT = 200
 """Rows a list-returning query answers unless asked for another page size."""
 MAX_LIMIT = 10_000
@@ -31,7 +33,7 @@ class Window:
         end_at = to_datetime(end) if end else dt.datetime.now(dt.UTC).replace(tzinfo=None)
         start_at = to_datetime(start) if start else end_at - last
         if start_at >= end_at:
-            raise ValueError("the window's start must be before its end")
+            raise BadInput("the window's start must be before its end")
         return cls(sql_time(start_at), sql_time(end_at))
 
     def params(self) -> dict[str, str]:
@@ -47,13 +49,13 @@ class Page:
 
     def __post_init__(self) -> None:
         if isinstance(self.limit, bool) or not isinstance(self.limit, int):
-            raise ValueError(f"limit must be a whole number, got {self.limit!r}")
+            raise BadInput(f"limit must be a whole number, got {self.limit!r}")
         if isinstance(self.offset, bool) or not isinstance(self.offset, int):
-            raise ValueError(f"offset must be a whole number, got {self.offset!r}")
+            raise BadInput(f"offset must be a whole number, got {self.offset!r}")
         if not 1 <= self.limit <= MAX_LIMIT:
-            raise ValueError(f"limit must be between 1 and {MAX_LIMIT}, got {self.limit}")
+            raise BadInput(f"limit must be between 1 and {MAX_LIMIT}, got {self.limit}")
         if self.offset < 0:
-            raise ValueError(f"offset must be 0 or more, got {self.offset}")
+            raise BadInput(f"offset must be 0 or more, got {self.offset}")
 
     @classmethod
     def parse(cls, limit: str | None, offset: str | None) -> Page:
@@ -65,7 +67,7 @@ class Page:
             try:
                 return int(text)
             except ValueError:
-                raise ValueError(f"{name} must be a whole number, got {text!r}") from None
+                raise BadInput(f"{name} must be a whole number, got {text!r}") from None
 
         return cls(whole("limit", limit, DEFAULT_LIMIT), whole("offset", offset, 0))
 
@@ -116,7 +118,7 @@ def to_datetime(value: str | dt.datetime) -> dt.datetime:
         try:
             moment = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
         except ValueError:
-            raise ValueError(f"not a date and time: {value!r} (use ISO 8601)") from None
+            raise BadInput(f"not a date and time: {value!r} (use ISO 8601)") from None
     if moment.tzinfo is not None:
         moment = moment.astimezone(dt.UTC).replace(tzinfo=None)
     return moment

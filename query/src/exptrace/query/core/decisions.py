@@ -12,7 +12,8 @@ import datetime as dt
 from typing import Any
 
 from exptrace.ingest import Store
-from exptrace.query.core.registry import Registry, RegistryError, require_reason
+from exptrace.query.core.registry import Registry, require_reason
+from exptrace.query.errors import RegistryError
 
 DECISIONS = ("ship", "rollback", "iterate")
 TARGET_SECONDS = 48 * 3600

@@ -13,6 +13,7 @@ from typing import Any
 from exptrace.query.core.freeze import FreezeLog
 from exptrace.query.core.registry import Registry
 from exptrace.query.core.watch import FIRING, RULES, SRM, Watcher
+from exptrace.query.errors import BadInput
 
 FLAGGER_HOOKS = ("confirm-rollout", "rollout", "confirm-promotion", "rollback")
 """The Flagger webhook types exptrace answers."""
@@ -23,7 +24,7 @@ def verdict(watcher: Watcher, experiment: str, variant: str = "") -> dict[str, A
     registered = watcher.registry.get(experiment)  # UnknownExperiment: 404
     treatments = [v for v in registered.variants if v != registered.control]
     if variant and variant not in treatments:
-        raise ValueError(f"{variant!r} is not a treatment of {experiment}")
+        raise BadInput(f"{variant!r} is not a treatment of {experiment}")
     asked = [variant] if variant else treatments
     rows = [r for r in watcher.state(experiment) if r["variant"] in asked or r["rule"] == SRM]
     states = {f"{r['variant'] or 'all'}/{r['rule']}": r["state"] for r in rows}
@@ -54,7 +55,7 @@ def flagger(
     once it passes (inconclusive: wait). ``rollback``: "go" means roll back now, when it fails.
     """
     if hook not in FLAGGER_HOOKS:
-        raise ValueError(f"unknown Flagger hook {hook!r}: use one of {', '.join(FLAGGER_HOOKS)}")
+        raise BadInput(f"unknown Flagger hook {hook!r}: use one of {', '.join(FLAGGER_HOOKS)}")
     answer = verdict(watcher, experiment, variant)
     result = answer["result"]
     if hook == "confirm-rollout":

@@ -13,6 +13,12 @@ from typing import Any
 from exptrace.ingest import UNIT_ATTRIBUTES, Store, StoreError
 from exptrace.propagation import UNIT_MEMBER, grammar
 from exptrace.query.core.freeze import Freeze, FreezeLog
+from exptrace.query.errors import (
+    ExperimentsFrozen,
+    RegistryConflict,
+    RegistryError,
+    UnknownExperiment,
+)
 
 STATUSES = ("draft", "running", "stopped", "archived")
 ACTIONS = {"start": "running", "stop": "stopped", "archive": "archived"}
@@ -78,29 +84,6 @@ _INSERT = (
     "{start_time:Nullable(DateTime64(3))}, {end_time:Nullable(DateTime64(3))}, "
     "{changed_at:DateTime64(3)}, {changed_by:String})"
 )
-
-
-class RegistryError(ValueError):
-    """A registry request that cannot be carried out, with the reason (HTTP 400)."""
-
-    status = 400
-
-
-class UnknownExperiment(RegistryError):
-    """No such experiment is registered (HTTP 404)."""
-
-    status = 404
-
-
-class RegistryConflict(RegistryError):
-    """The change conflicts with the registry's state: an existing id, a forbidden transition
-    (HTTP 409)."""
-
-    status = 409
-
-
-class ExperimentsFrozen(RegistryConflict):
-    """Experiments are frozen: none may start until they are unfrozen (HTTP 409)."""
 
 
 @dataclass(frozen=True)

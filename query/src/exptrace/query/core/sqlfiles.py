@@ -14,12 +14,10 @@ from functools import cache
 from importlib.resources import files
 from typing import Any
 
+from exptrace.query.errors import MissingParameters
+
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*):([^{}]+)\}")
 _WITH = re.compile(r"^-- with: ([a-z_]+)\s*$", re.MULTILINE)
-
-
-class MissingParameters(ValueError):
-    """A query was run without values for some of its declared parameters."""
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 
 from exptrace.query.core.answers import Window
+from exptrace.query.errors import WindowOutOfRange
 
 EARLIEST = dt.datetime(1900, 1, 1)
 LATEST = dt.datetime(2262, 4, 11, 23, 47, 16, 854775)
@@ -17,12 +18,6 @@ _RANGE = (
     f"times must lie between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d %H:%M} UTC "
     "(what the store's nanosecond timestamps hold)"
 )
-
-
-class WindowOutOfRange(ValueError):
-    """A window or moment the store cannot represent (HTTP 400, CLI exit 2)."""
-
-    status = 400
 
 
 def parse_window(

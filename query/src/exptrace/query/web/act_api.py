@@ -16,6 +16,7 @@ from exptrace.query.core.assignment_config import assignment_config, encode
 from exptrace.query.core.decisions import DecisionLog
 from exptrace.query.core.freeze import FreezeLog
 from exptrace.query.core.registry import Registry
+from exptrace.query.errors import BadInput
 
 Actor = Callable[[Request, "dict | None"], str]
 Endpoint = tuple[str, str, Callable[..., Any], int]
@@ -29,7 +30,7 @@ def act_endpoints(registry: Registry, actor: Actor) -> list[Endpoint]:
     def text(body: dict, name: str, default: str | None = None) -> Any:
         value = body.get(name, default)
         if value is not None and not isinstance(value, str):
-            raise ValueError(f"{name} must be a string")
+            raise BadInput(f"{name} must be a string")
         return value
 
     def rollback(request: Request, body: dict) -> dict:

@@ -20,24 +20,12 @@ from collections.abc import Callable
 
 from starlette.requests import Request
 
+from exptrace.query.errors import CrossSite, SignInError, WrongToken
+
 SESSION_COOKIE = "exptrace_session"
 CSRF_COOKIE = "exptrace_csrf"
 SESSION_SECONDS = 12 * 3600
 MAX_FORM_BYTES = 8192
-
-
-class SignInError(Exception):
-    """A sign-in that cannot go on; carries the HTTP status to answer with."""
-
-    status = 400
-
-
-class WrongToken(SignInError):
-    status = 401
-
-
-class CrossSite(SignInError):
-    status = 403
 
 
 def _digest(value: str) -> bytes:

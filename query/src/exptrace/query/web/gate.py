@@ -18,12 +18,13 @@ from dataclasses import dataclass, field
 from starlette.requests import Request
 
 from exptrace.ingest import FailureLimit
+from exptrace.query.errors import QueryError
 
 _WILDCARDS = {"", "0.0.0.0", "::"}  # noqa: S104 (names, not a bind)
 _LOOPBACK_NAMES = {"localhost"}
 
 
-class Refused(Exception):
+class Refused(QueryError):
     """A request the gate turns away; ``status`` and ``headers`` say how."""
 
     status = 403

@@ -16,6 +16,7 @@ from exptrace.query.core.answers import json_safe
 from exptrace.query.core.gates import flagger, verdict
 from exptrace.query.core.registry import Registry
 from exptrace.query.core.watch import Watcher
+from exptrace.query.errors import BadInput
 from exptrace.query.web.act_api import Endpoint
 
 HALT = 412
@@ -30,10 +31,10 @@ def gate_endpoints(watcher: Watcher, registry: Registry) -> list[Endpoint]:
     def flagger_hook(request: Request, body: dict) -> JSONResponse:
         metadata = body.get("metadata") or {}
         if not isinstance(metadata, dict) or not isinstance(metadata.get("experiment"), str):
-            raise ValueError("Flagger's metadata must name the experiment: {experiment: ID}")
+            raise BadInput("Flagger's metadata must name the experiment: {experiment: ID}")
         variant = metadata.get("variant", "")
         if not isinstance(variant, str):
-            raise ValueError("metadata.variant must be a string")
+            raise BadInput("metadata.variant must be a string")
         hook = request.path_params["hook"]
         go, answer = flagger(watcher, registry, hook, metadata["experiment"], variant)
         answer["canary"] = f"{body.get('namespace', '')}/{body.get('name', '')}"

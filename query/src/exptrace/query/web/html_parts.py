@@ -17,6 +17,7 @@ from starlette.requests import Request
 from exptrace.query.core.answers import Page, Rows, Window
 from exptrace.query.core.series import as_datetime
 from exptrace.query.core.window_check import parse_window
+from exptrace.query.errors import BadInput
 from exptrace.query.web.charts import Marker, esc
 
 NAV = (
@@ -93,7 +94,7 @@ def choose_window(
             return Choice(run, RUN, run.start[:19], run.end[:19])
         last = default
     if last not in PRESETS:
-        raise ValueError(f"unknown window {last!r}: use one of {', '.join(PRESETS)}")
+        raise BadInput(f"unknown window {last!r}: use one of {', '.join(PRESETS)}")
     window = Window.parse(last=dt.timedelta(minutes=PRESETS[last]))
     return Choice(window, last, window.start[:19], window.end[:19])
 
@@ -189,14 +190,6 @@ def badge(text: str, kind: str = "") -> str:
 
 def ms(value: float | None) -> str:
     return "-" if value is None else f"{value:,.0f} ms"
-
-
-class NotFound(Exception):
-    """A page for something that is neither registered nor seen in the window (HTTP 404)."""
-
-    def __init__(self, title: str, body: str) -> None:
-        super().__init__(title)
-        self.title, self.body = title, body
 
 
 def path_segment(experiment_id: str) -> str:

@@ -16,29 +16,21 @@ from starlette.types import Receive, Scope, Send
 from exptrace.ingest import FailureLimit, OutageNotes, StoreError
 from exptrace.query.core.answers import Page, Rows, Window, json_safe
 from exptrace.query.core.queries import Queries
-from exptrace.query.core.registry import (
-    ACTIONS,
-    Experiment,
-    Registry,
-    RegistryError,
-    known,
-)
+from exptrace.query.core.registry import ACTIONS, Experiment, Registry, known
 from exptrace.query.core.watch import Watcher
 from exptrace.query.core.window_check import parse_moment, parse_window
+from exptrace.query.errors import BadInput, QueryError
 from exptrace.query.web.act_api import act_endpoints
 from exptrace.query.web.gate import LOOPBACK, Gate, Hosts, Refused
 from exptrace.query.web.gates_api import gate_endpoints
 from exptrace.query.web.pages import page_routes
+from exptrace.query.web.statuses import status_of
 from exptrace.query.web.ui_scope import PrefixRoutes
 from exptrace.query.web.watch_api import watch_endpoints
 
 _SET_BY_THE_REGISTRY = ("version", "changed_at", "changed_by", "status", "start_time", "end_time")
 """Experiment fields a client cannot give: versions, the audit trail, and what start/stop set."""
 _MAX_BUCKET_SECONDS = 2**32 - 1
-
-
-class BadParameter(ValueError):
-    """A query parameter or body field this route cannot take (HTTP 400)."""
 
 
 def _window(request: Request) -> Window:
@@ -55,7 +47,7 @@ def _whole(request: Request, name: str, default: int, high: int) -> int:
     except ValueError:
         value = 0
     if not 1 <= value <= high:
-        raise BadParameter(f"{name} must be a whole number from 1 to {high}, got {text!r}")
+        raise BadInput(f"{name} must be a whole number from 1 to {high}, got {text!r}")
     return value
 
 
@@ -68,7 +60,7 @@ def _share(request: Request, name: str, default: float) -> float:
     except ValueError:
         value = math.nan
     if not 0 <= value <= 1:
-        raise BadParameter(f"{name} must be a share between 0 and 1, got {text!r}")
+        raise BadInput(f"{name} must be a share between 0 and 1, got {text!r}")
     return value
 
 
@@ -84,7 +76,7 @@ _TRUE, _FALSE = ("1", "true", "yes"), ("", "0", "false", "no")
 def _flag(request: Request, name: str) -> bool:
     text = request.query_params.get(name, "")
     if text.lower() not in _TRUE + _FALSE:
-        raise BadParameter(f"{name} must be true or false (1/0, yes/no), got {text!r}")
+        raise BadInput(f"{name} must be true or false (1/0, yes/no), got {text!r}")
     return text.lower() in _TRUE
 
 
@@ -115,18 +107,22 @@ def api_routes(
                 body = None
                 if request.method == "POST":
                     raw = await request.body()
-                    body = json.loads(raw) if raw else {}
+                    try:
+                        body = json.loads(raw) if raw else {}
+                    except ValueError as error:  # not JSON, or not UTF-8
+                        raise BadInput(str(error)) from None
                     if not isinstance(body, dict):
-                        raise BadParameter("the request body must be a JSON object")
+                        raise BadInput("the request body must be a JSON object")
                 result = (
                     await run_in_threadpool(fn, request, body)
                     if body is not None
                     else await run_in_threadpool(fn, request)
                 )
-            except RegistryError as error:
-                return JSONResponse({"error": str(error)}, error.status)
-            except ValueError as error:
-                return JSONResponse({"error": str(error)}, 400)
+            except QueryError as error:
+                answer = status_of(error)
+                if answer is None:
+                    raise
+                return JSONResponse({"error": str(error)}, answer)
             except StoreError as error:
                 return JSONResponse({"error": outages.describe(error)}, 503)
             if isinstance(result, Response):
@@ -139,7 +135,7 @@ def api_routes(
     def actor(request: Request, body: dict | None = None) -> str:
         given = (body or {}).get("actor")
         if given is not None and not isinstance(given, str):
-            raise BadParameter("actor must be a string: who makes the change")
+            raise BadInput("actor must be a string: who makes the change")
         return given or request.headers.get("x-exptrace-actor") or "api"
 
     def list_experiments(request: Request):
@@ -149,16 +145,16 @@ def api_routes(
     def create(request: Request, body: dict):
         fields = {k: v for k, v in body.items() if k != "actor"}
         if "id" not in fields:
-            raise BadParameter("an experiment needs an id")
+            raise BadInput("an experiment needs an id")
         given_by_registry = set(fields) & set(_SET_BY_THE_REGISTRY)
         if given_by_registry:
-            raise BadParameter(
+            raise BadInput(
                 f"{', '.join(sorted(given_by_registry))}: set by the registry "
                 "(status, start and end times by start, stop and archive)"
             )
         unknown = set(fields) - set(Experiment.__dataclass_fields__)
         if unknown:
-            raise BadParameter(f"unknown fields: {', '.join(sorted(unknown))}")
+            raise BadInput(f"unknown fields: {', '.join(sorted(unknown))}")
         return registry.create(Experiment(**fields), actor(request, body)).to_dict()
 
     def show(request: Request):
@@ -167,7 +163,7 @@ def api_routes(
     def change_status(request: Request, body: dict):
         action = request.path_params["action"]
         if action not in ACTIONS:
-            raise BadParameter(f"unknown action {action!r}: use start, stop or archive")
+            raise BadInput(f"unknown action {action!r}: use start, stop or archive")
         experiment = request.path_params["id"]
         return registry.set_status(experiment, ACTIONS[action], actor(request, body)).to_dict()
 

@@ -15,12 +15,12 @@ from exptrace.query.core.queries import Queries
 from exptrace.query.core.registry import Experiment, Registry
 from exptrace.query.core.series import Series, as_datetime, bucket_seconds
 from exptrace.query.core.words import pct, pp
+from exptrace.query.errors import NotFound
 from exptrace.query.web import charts, page_effects
 from exptrace.query.web.charts import Interval, Line, LineChart, esc
 from exptrace.query.web.html_parts import (
     RUN,
     Choice,
-    NotFound,
     badge,
     choose_window,
     experiment_link,

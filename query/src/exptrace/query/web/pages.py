@@ -16,14 +16,19 @@ from starlette.routing import Route
 from exptrace.ingest import OutageNotes, StoreError
 from exptrace.query.core.freeze import FreezeLog
 from exptrace.query.core.queries import Queries
-from exptrace.query.core.registry import Registry, UnknownExperiment
+from exptrace.query.core.registry import Registry
 from exptrace.query.core.series import Series
+from exptrace.query.errors import (
+    BadInput,
+    NotFound,
+    SignInError,
+    UnknownExperiment,
+    WrongToken,
+)
 from exptrace.query.web.auth import (
     CSRF_COOKIE,
     SESSION_COOKIE,
     Sessions,
-    SignInError,
-    WrongToken,
     cookie_options,
     new_csrf,
     read_form,
@@ -31,14 +36,11 @@ from exptrace.query.web.auth import (
 )
 from exptrace.query.web.charts import esc
 from exptrace.query.web.gate import Gate, Refused, check_origin
-from exptrace.query.web.html_parts import (
-    CSP,
-    NotFound,
-    layout,
-)
+from exptrace.query.web.html_parts import CSP, layout
 from exptrace.query.web.page_experiments import ExperimentPages
 from exptrace.query.web.page_operations import OperationsPages
 from exptrace.query.web.page_views import ViewPages
+from exptrace.query.web.statuses import status_of
 from exptrace.query.web.ui_scope import PrefixRoutes
 
 HEADERS = {
@@ -99,7 +101,7 @@ def page_routes(
                 return html(layout(missing.title, missing.body, path, signed_in), 404)
             except UnknownExperiment as error:
                 return html(layout("Not found", f"<p>{esc(error)}</p>", path, signed_in), 404)
-            except (ValueError, TypeError) as error:
+            except BadInput as error:
                 return html(layout("Bad request", f"<p>{esc(error)}</p>", path, signed_in), 400)
             except StoreError as error:
                 reason = outages.describe(error)
@@ -149,7 +151,7 @@ def page_routes(
         except SignInError as error:
             if isinstance(error, WrongToken):
                 gate.failed(request)
-            return signin_form(request, str(error), error.status)
+            return signin_form(request, str(error), status_of(error) or 400)
         response = RedirectResponse(safe_next(request.query_params.get("next")), 303)
         response.set_cookie(
             SESSION_COOKIE, session, max_age=int(sessions.lifetime), **cookie_options(request)

@@ -9,6 +9,7 @@ from starlette.requests import Request
 
 from exptrace.query.core.answers import Page
 from exptrace.query.core.watch import Watcher
+from exptrace.query.errors import BadInput
 from exptrace.query.web.act_api import Actor, Endpoint
 
 
@@ -26,7 +27,7 @@ def watch_endpoints(watcher: Watcher, actor: Actor) -> list[Endpoint]:
     def policy(request: Request, body: dict) -> dict:
         given = body.get("policy")
         if not isinstance(given, str):
-            raise ValueError('policy must be a string: "notify" or "rollback"')
+            raise BadInput('policy must be a string: "notify" or "rollback"')
         return watcher.registry.set_policy(request.path_params["id"], given, actor(request, body))
 
     return [
