@@ -9,17 +9,42 @@ import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from exptrace.ingest import SchemaError, Store, open_existing
 from exptrace.query.core.answers import DEFAULT_LIMIT, Page, Rows, json_safe
 from exptrace.query.core.decisions import DecisionLog
+from exptrace.query.core.operations import Operation
 from exptrace.query.core.queries import Queries
-from exptrace.query.core.registry import ACTIONS, Experiment, Registry, known
+from exptrace.query.core.registry import ACTIONS, Experiment, Registry
 from exptrace.query.core.watch import Watcher
-from exptrace.query.core.window_check import parse_moment, parse_window
 from exptrace.query.errors import BadInput, ClientError, UnknownExperiment
+
+
+class Client(Protocol):
+    """What the CLI asks, the same whether answered in process or over HTTP: the query
+    operations of :data:`~exptrace.query.core.operations.OPERATIONS` through ``query``,
+    and the registry's and the watcher's calls, each a method."""
+
+    def query(self, op: Operation, **args: Any) -> Any: ...
+    def experiments(self, status: str | None = None) -> list[dict[str, Any]]: ...
+    def experiment(self, id: str) -> dict[str, Any]: ...
+    def create(self, experiment: dict[str, Any], actor: str) -> dict[str, Any]: ...
+    def set_status(self, id: str, action: str, actor: str) -> dict[str, Any]: ...
+    def history(self, id: str) -> list[dict[str, Any]]: ...
+    def rollback(self, id: str, variant: str, reason: str, actor: str) -> dict[str, Any]: ...
+    def decide(self, id: str, decision: str, reason: str, actor: str) -> dict[str, Any]: ...
+    def decisions(self) -> dict[str, Any]: ...
+    def freeze(self, reason: str, actor: str) -> dict[str, Any]: ...
+    def unfreeze(self, reason: str, actor: str) -> dict[str, Any]: ...
+    def policy(self, id: str, policy: str, actor: str) -> dict[str, Any]: ...
+    def watch_round(self) -> dict[str, Any]: ...
+    def watch_state(self, experiment: str = "") -> Any: ...
+    def watch_history(
+        self, experiment: str = "", limit: int = DEFAULT_LIMIT, offset: int = 0
+    ) -> Rows: ...
 
 
 class LocalClient:
@@ -43,85 +68,61 @@ class LocalClient:
             raise ClientError(str(error)) from None
         return cls(store)
 
-    def call(self, name: str, **kw: Any) -> Any:
-        try:
-            return json_safe(getattr(self, f"_{name}")(**kw))
-        except BadInput as error:
-            raise ClientError(str(error)) from None
+    def query(self, op: Operation, **args: Any) -> Any:
+        return _answer(lambda: op.run(self.queries, **args))
 
-    def _experiments(self, status=None):
-        return [e.to_dict() for e in self.registry.list(status)]
+    def experiments(self, status: str | None = None) -> list[dict[str, Any]]:
+        return _answer(lambda: [e.to_dict() for e in self.registry.list(status)])
 
-    def _experiment(self, id):
-        return self.registry.get(id).to_dict()
+    def experiment(self, id: str) -> dict[str, Any]:
+        return _answer(lambda: self.registry.get(id).to_dict())
 
-    def _create(self, experiment: dict, actor: str):
-        return self.registry.create(Experiment(**experiment), actor).to_dict()
+    def create(self, experiment: dict[str, Any], actor: str) -> dict[str, Any]:
+        return _answer(lambda: self.registry.create(Experiment(**experiment), actor).to_dict())
 
-    def _set_status(self, id, action, actor):
-        return self.registry.set_status(id, ACTIONS[action], actor).to_dict()
+    def set_status(self, id: str, action: str, actor: str) -> dict[str, Any]:
+        return _answer(lambda: self.registry.set_status(id, ACTIONS[action], actor).to_dict())
 
-    def _history(self, id):
-        return self.registry.history(id)
+    def history(self, id: str) -> list[dict[str, Any]]:
+        return _answer(lambda: self.registry.history(id))
 
-    def _rollback(self, id, variant, reason, actor):
-        return self.registry.rollback(id, variant, reason, actor)
+    def rollback(self, id: str, variant: str, reason: str, actor: str) -> dict[str, Any]:
+        return _answer(lambda: self.registry.rollback(id, variant, reason, actor))
 
-    def _decide(self, id, decision, reason, actor):
-        return DecisionLog(self.store, self.registry).decide(id, decision, reason, actor)
+    def decide(self, id: str, decision: str, reason: str, actor: str) -> dict[str, Any]:
+        log = DecisionLog(self.store, self.registry)
+        return _answer(lambda: log.decide(id, decision, reason, actor))
 
-    def _decisions(self):
-        return DecisionLog(self.store, self.registry).time_to_decision()
+    def decisions(self) -> dict[str, Any]:
+        return _answer(lambda: DecisionLog(self.store, self.registry).time_to_decision())
 
-    def _freeze(self, reason, actor):
-        return self.registry.freeze(actor, reason).to_dict()
+    def freeze(self, reason: str, actor: str) -> dict[str, Any]:
+        return _answer(lambda: self.registry.freeze(actor, reason).to_dict())
 
-    def _unfreeze(self, reason, actor):
-        return self.registry.unfreeze(actor, reason).to_dict()
+    def unfreeze(self, reason: str, actor: str) -> dict[str, Any]:
+        return _answer(lambda: self.registry.unfreeze(actor, reason).to_dict())
 
-    def _policy(self, id, policy, actor):
-        return self.registry.set_policy(id, policy, actor)
+    def policy(self, id: str, policy: str, actor: str) -> dict[str, Any]:
+        return _answer(lambda: self.registry.set_policy(id, policy, actor))
 
-    def _watch_round(self):
-        return self.watcher.round()
+    def watch_round(self) -> dict[str, Any]:
+        return _answer(self.watcher.round)
 
-    def _watch_state(self, experiment=""):
-        return self.watcher.status(experiment)
+    def watch_state(self, experiment: str = "") -> Any:
+        return _answer(lambda: self.watcher.status(experiment))
 
-    def _watch_history(self, experiment="", limit=DEFAULT_LIMIT, offset=0):
-        return self.watcher.history(experiment, Page(limit, offset))
+    def watch_history(
+        self, experiment: str = "", limit: int = DEFAULT_LIMIT, offset: int = 0
+    ) -> Rows:
+        return _answer(lambda: self.watcher.history(experiment, Page(limit, offset)))
 
-    def _report(self, id, start=None, end=None):
-        window = parse_window(start, end) if start or end else None
-        return known(self.queries.report(id, window))
 
-    def _coverage(self, start=None, end=None, threshold=0.95):
-        return self.queries.tagging_coverage(parse_window(start, end), threshold=threshold)
-
-    def _propagation(self, start=None, end=None, threshold=0.95):
-        return self.queries.propagation_coverage(parse_window(start, end), threshold)
-
-    def _attribution(self, start=None, end=None):
-        return self.queries.attribution(parse_window(start, end))
-
-    def _incident(self, start=None, end=None, service="", route="", limit=DEFAULT_LIMIT, offset=0):
-        return self.queries.incident(
-            parse_window(start, end), service, route, limit=limit, offset=offset
-        )
-
-    def _burn(self, at=None, limit=DEFAULT_LIMIT, offset=0):
-        return self.queries.burn_rates(parse_moment(at) if at else None, limit=limit, offset=offset)
-
-    def _seen(self, start=None, end=None, unregistered=False, limit=DEFAULT_LIMIT, offset=0):
-        return self.queries.seen_experiments(
-            parse_window(start, end), unregistered=unregistered, limit=limit, offset=offset
-        )
-
-    def _lag(self, start=None, end=None):
-        return self.queries.ingestion_lag(parse_window(start, end))
-
-    def _cardinality(self, start=None, end=None, limit=DEFAULT_LIMIT, offset=0):
-        return self.queries.cardinality(parse_window(start, end), limit=limit, offset=offset)
+def _answer(compute: Callable[[], Any]) -> Any:
+    """``compute``'s answer, JSON-safe as the API would send it; a refusal is a ClientError."""
+    try:
+        return json_safe(compute())
+    except BadInput as error:
+        raise ClientError(str(error)) from None
 
 
 class ApiClient:
@@ -178,64 +179,63 @@ class ApiClient:
             reason = _reason(error, self.url)
         raise ClientError(f"no exptrace API answers at {self.url}: {reason}")
 
-    def call(self, name: str, **kw: Any) -> Any:
-        quoted = {
-            k: urllib.parse.quote(str(v), safe="") for k, v in kw.items() if k in ("id", "action")
-        }
-        window = {"from": kw.get("start"), "to": kw.get("end")}
-        page = {"limit": kw.get("limit"), "offset": kw.get("offset")}
-        if name == "experiments":
-            return self._request("GET", "/api/v1/experiments", {"status": kw.get("status")})
-        if name == "experiment":
-            return self._request("GET", f"/api/v1/experiments/{quoted['id']}")
-        if name == "create":
-            return self._request(
-                "POST", "/api/v1/experiments", body={**kw["experiment"], "actor": kw["actor"]}
-            )
-        if name == "set_status":
-            return self._request(
-                "POST",
-                f"/api/v1/experiments/{quoted['id']}/{quoted['action']}",
-                body={"actor": kw["actor"]},
-            )
-        if name == "history":
-            return self._request("GET", f"/api/v1/experiments/{quoted['id']}/history")
-        if name in ("rollback", "decide"):
-            body = {k: v for k, v in kw.items() if k != "id"}
-            return self._request("POST", f"/api/v1/experiments/{quoted['id']}/{name}", body=body)
-        if name == "decisions":
-            return self._request("GET", "/api/v1/decisions")
-        if name == "policy":
-            body = {"policy": kw["policy"], "actor": kw["actor"]}
-            return self._request("POST", f"/api/v1/experiments/{quoted['id']}/policy", body=body)
-        if name == "watch_round":
-            return self._request("POST", "/api/v1/watch/round", body={})
-        if name == "watch_state":
-            return self._request("GET", "/api/v1/watch", {"experiment": kw.get("experiment")})
-        if name == "watch_history":
-            params = {"experiment": kw.get("experiment"), **page}
-            return self._request("GET", "/api/v1/watch/history", params)
-        if name in ("freeze", "unfreeze"):
-            return self._request("POST", f"/api/v1/{name}", body=kw)
-        if name == "report":
-            return self._request("GET", f"/api/v1/report/{quoted['id']}", window)
-        if name in ("coverage", "propagation"):
-            return self._request(
-                "GET", f"/api/v1/{name}", {**window, "threshold": kw.get("threshold")}
-            )
-        if name == "incident":
-            params = {**window, **page, "service": kw.get("service"), "route": kw.get("route")}
-            return self._request("GET", "/api/v1/incident", params)
-        if name == "burn":
-            return self._request("GET", "/api/v1/burn", {"at": kw.get("at"), **page})
-        if name == "seen":
-            flag = "true" if kw.get("unregistered") else None
-            return self._request("GET", "/api/v1/seen", {**window, **page, "unregistered": flag})
-        if name == "cardinality":
-            return self._request("GET", "/api/v1/cardinality", {**window, **page})
-        if name in ("attribution", "lag"):
-            return self._request("GET", f"/api/v1/{name}", window)
-        raise ClientError(f"unknown call {name}")
+    def query(self, op: Operation, **args: Any) -> Any:
+        path, params = op.to_http(args, _quote)
+        return self._request("GET", path, params)
+
+    def experiments(self, status: str | None = None) -> list[dict[str, Any]]:
+        return self._request("GET", "/api/v1/experiments", {"status": status})
+
+    def experiment(self, id: str) -> dict[str, Any]:
+        return self._request("GET", f"/api/v1/experiments/{_quote(id)}")
+
+    def create(self, experiment: dict[str, Any], actor: str) -> dict[str, Any]:
+        return self._request("POST", "/api/v1/experiments", body={**experiment, "actor": actor})
+
+    def set_status(self, id: str, action: str, actor: str) -> dict[str, Any]:
+        path = f"/api/v1/experiments/{_quote(id)}/{_quote(action)}"
+        return self._request("POST", path, body={"actor": actor})
+
+    def history(self, id: str) -> list[dict[str, Any]]:
+        return self._request("GET", f"/api/v1/experiments/{_quote(id)}/history")
+
+    def rollback(self, id: str, variant: str, reason: str, actor: str) -> dict[str, Any]:
+        body = {"variant": variant, "reason": reason, "actor": actor}
+        return self._request("POST", f"/api/v1/experiments/{_quote(id)}/rollback", body=body)
+
+    def decide(self, id: str, decision: str, reason: str, actor: str) -> dict[str, Any]:
+        body = {"decision": decision, "reason": reason, "actor": actor}
+        return self._request("POST", f"/api/v1/experiments/{_quote(id)}/decide", body=body)
+
+    def decisions(self) -> dict[str, Any]:
+        return self._request("GET", "/api/v1/decisions")
+
+    def freeze(self, reason: str, actor: str) -> dict[str, Any]:
+        return self._request("POST", "/api/v1/freeze", body={"reason": reason, "actor": actor})
+
+    def unfreeze(self, reason: str, actor: str) -> dict[str, Any]:
+        return self._request("POST", "/api/v1/unfreeze", body={"reason": reason, "actor": actor})
+
+    def policy(self, id: str, policy: str, actor: str) -> dict[str, Any]:
+        body = {"policy": policy, "actor": actor}
+        return self._request("POST", f"/api/v1/experiments/{_quote(id)}/policy", body=body)
+
+    def watch_round(self) -> dict[str, Any]:
+        return self._request("POST", "/api/v1/watch/round", body={})
+
+    def watch_state(self, experiment: str = "") -> Any:
+        return self._request("GET", "/api/v1/watch", {"experiment": experiment})
+
+    def watch_history(
+        self, experiment: str = "", limit: int = DEFAULT_LIMIT, offset: int = 0
+    ) -> Rows:
+        params = {"experiment": experiment, "limit": limit, "offset": offset}
+        return self._request("GET", "/api/v1/watch/history", params)
+
+
+def _quote(text: str) -> str:
+    """One URL path segment."""
+    return urllib.parse.quote(str(text), safe="")
 
 
 def api_answers(url: str) -> bool:
@@ -285,4 +285,4 @@ def _tls_protocol(host: str, port: int, timeout: float = 2.0) -> str | None:
         return None
 
 
-__all__ = ["ApiClient", "ClientError", "LocalClient", "UnknownExperiment", "api_answers"]
+__all__ = ["ApiClient", "Client", "ClientError", "LocalClient", "UnknownExperiment", "api_answers"]

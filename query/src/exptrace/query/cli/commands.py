@@ -9,6 +9,7 @@ import os
 import re
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -16,9 +17,22 @@ from exptrace import ingest
 from exptrace.ingest import UNIT_ATTRIBUTES, StoreError
 from exptrace.propagation import UNIT_MEMBER, SettingsError, settings_from_env
 from exptrace.query.cli import render, render_act, render_watch
-from exptrace.query.cli.client import ApiClient, LocalClient, api_answers
+from exptrace.query.cli.client import ApiClient, Client, LocalClient, api_answers
 from exptrace.query.core.answers import DEFAULT_LIMIT, MAX_LIMIT, Page, Rows
 from exptrace.query.core.decisions import DECISIONS
+from exptrace.query.core.operations import (
+    ATTRIBUTION,
+    BURN,
+    CARDINALITY,
+    COVERAGE,
+    INCIDENT,
+    LAG,
+    OPERATIONS,
+    PROPAGATION,
+    REPORT,
+    SEEN,
+    Operation,
+)
 from exptrace.query.core.registry import POLICIES, SLOS, STATUSES, Experiment
 from exptrace.query.core.window_check import parse_moment, parse_window
 from exptrace.query.errors import ClientError
@@ -373,44 +387,29 @@ def make_parser() -> argparse.ArgumentParser:
     )
     create.add_argument("--actor", default=actor, help=actor_help)
 
-    report = sub.add_parser(
-        "report",
-        help="every variant against control, over the experiment's whole run unless a window "
-        "is given (a different question)",
-        parents=common,
-    )
-    report.add_argument("experiment", help="experiment id")
-    _add_window(report, whole_run=True)
-    for name, text in (
-        ("coverage", "tagging coverage: share of entry requests that carry an assignment"),
-        ("propagation", "propagation coverage per service hop, the hop that loses the tag first"),
-        ("attribution", "attribution completeness: tagged telemetry linked to an artifact"),
-        ("lag", "ingestion lag percentiles per signal and service"),
-        ("cardinality", "experiment, cohort and attribute cardinality per service"),
-    ):
-        listing = sub.add_parser(name, help=text, parents=common)
-        _add_window(listing)
-        if name == "cardinality":
-            _add_page(listing, "services, the most cohorts first")
-    incident = sub.add_parser(
-        "incident", help="which experiment broke things in a window", parents=common
-    )
-    _add_window(incident)
-    incident.add_argument("--service", default="", help="only this service (default: all)")
-    incident.add_argument("--route", default="", help="only this route (default: all)")
-    _add_page(incident, "ranked arms, the strongest evidence first")
-    seen = sub.add_parser(
-        "seen",
-        help="experiments that tagged requests in a window, registered or not",
-        parents=common,
-    )
-    _add_window(seen)
-    seen.add_argument("--unregistered", action="store_true", help="only those not in the registry")
-    _add_page(seen, "experiments, in id order")
-    burn = sub.add_parser("burn", help="SLO burn rates per experiment-variant", parents=common)
-    burn.add_argument("--at", metavar="TIME", help="evaluate at this time, ISO 8601 (default: now)")
-    _add_page(burn, "rows, the most burning first")
+    for op in OPERATIONS:
+        if op.help:  # the others are HTTP and Python only
+            _add_operation(sub.add_parser(op.name, help=op.help, parents=common), op)
     return parser
+
+
+def _add_operation(parser: argparse.ArgumentParser, op: Operation) -> None:
+    """The command of one query operation: its parameters as arguments, in the table's order
+    (those without words for people, such as thresholds, stay HTTP and Python only)."""
+    parser.set_defaults(operation=op)
+    for param in op.params:
+        if param.in_path:
+            parser.add_argument(param.name, metavar="experiment", help=param.help)
+        elif param.name == "start":
+            _add_window(parser, whole_run=op.whole_run)
+        elif param.name == "limit":
+            _add_page(parser, param.help)
+        elif param.kind == "flag" and param.help:
+            parser.add_argument(f"--{param.name}", action="store_true", help=param.help)
+        elif param.kind == "moment":
+            parser.add_argument(f"--{param.name}", metavar="TIME", help=param.help)
+        elif param.help:
+            parser.add_argument(f"--{param.name}", default=param.default, help=param.help)
 
 
 def _add_page(parser: argparse.ArgumentParser, what: str) -> None:
@@ -486,59 +485,54 @@ def checked_arguments(args: argparse.Namespace) -> dict[str, Any]:
     return checked
 
 
-def run(args: argparse.Namespace, client: ApiClient | LocalClient, w: dict[str, Any]) -> Any:
+RENDERERS: dict[Operation, Callable[[Any], str]] = {
+    REPORT: render.report,
+    COVERAGE: render.coverage,
+    PROPAGATION: render.propagation,
+    ATTRIBUTION: render.attribution,
+    LAG: render.lag,
+    CARDINALITY: render.cardinality,
+    INCIDENT: render.incident,
+    SEEN: render.seen,
+    BURN: render.burn,
+}
+"""How each query command's answer reads as text."""
+
+
+def run(args: argparse.Namespace, client: Client, w: dict[str, Any]) -> Any:
     """The command's answer and the function that renders it as text."""
     if args.command == "experiments":
         if args.action == "list":
-            return client.call("experiments", status=args.status), render.experiments
+            return client.experiments(status=args.status), render.experiments
         if args.action == "create":
-            experiment = _experiment(args)
-            return client.call("create", experiment=experiment, actor=args.actor), render.experiment
+            return client.create(_experiment(args), args.actor), render.experiment
         if args.action == "history":
-            return client.call("history", id=args.id), render.history
+            return client.history(args.id), render.history
         if args.action == "show":
-            return client.call("experiment", id=args.id), render.experiment
+            return client.experiment(args.id), render.experiment
         if args.action == "rollback":
-            answer = client.call(
-                "rollback", id=args.id, variant=args.variant, reason=args.reason, actor=args.actor
-            )
+            answer = client.rollback(args.id, args.variant, args.reason, args.actor)
             return answer, render_act.rollback
         if args.action == "decide":
-            answer = client.call(
-                "decide", id=args.id, decision=args.decision, reason=args.reason, actor=args.actor
-            )
+            answer = client.decide(args.id, args.decision, args.reason, args.actor)
             return answer, render_act.decision
         if args.action == "decisions":
-            return client.call("decisions"), render_act.decisions
+            return client.decisions(), render_act.decisions
         if args.action == "policy":
-            answer = client.call("policy", id=args.id, policy=args.policy, actor=args.actor)
-            return answer, render_watch.policy
-        changed = client.call("set_status", id=args.id, action=args.action, actor=args.actor)
-        return changed, render.experiment
+            return client.policy(args.id, args.policy, args.actor), render_watch.policy
+        return client.set_status(args.id, args.action, args.actor), render.experiment
     if args.command == "watch":
         if args.what == "state":
-            return client.call("watch_state", experiment=args.experiment), render_watch.state
-        page = {"limit": w["limit"], "offset": w["offset"]}
-        history = client.call("watch_history", experiment=args.experiment, **page)
+            return client.watch_state(args.experiment), render_watch.state
+        history = client.watch_history(args.experiment, w["limit"], w["offset"])
         return history, render_watch.history
-    if args.command in ("freeze", "unfreeze"):
-        return client.call(args.command, reason=args.reason, actor=args.actor), render_act.freeze
-    if args.command == "report":
-        return client.call("report", id=args.experiment, **w), render.report
-    if args.command == "incident":
-        return client.call("incident", service=args.service, route=args.route, **w), render.incident
-    if args.command == "seen":
-        return client.call("seen", unregistered=args.unregistered, **w), render.seen
-    if args.command == "burn":
-        return client.call("burn", **w), render.burn
-    renderers = {
-        "coverage": render.coverage,
-        "propagation": render.propagation,
-        "attribution": render.attribution,
-        "lag": render.lag,
-        "cardinality": render.cardinality,
-    }
-    return client.call(args.command, **w), renderers[args.command]
+    if args.command == "freeze":
+        return client.freeze(args.reason, args.actor), render_act.freeze
+    if args.command == "unfreeze":
+        return client.unfreeze(args.reason, args.actor), render_act.freeze
+    op: Operation = args.operation
+    given = {p.name: getattr(args, p.name) for p in op.params if hasattr(args, p.name)}
+    return client.query(op, **{**given, **w}), RENDERERS[op]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -569,14 +563,12 @@ def main(argv: list[str] | None = None) -> int:
     return _emit(text)
 
 
-def watch(
-    client: ApiClient | LocalClient, every: dt.timedelta, as_json: bool, *, once: bool
-) -> int:
+def watch(client: Client, every: dt.timedelta, as_json: bool, *, once: bool) -> int:
     """Watch rounds every ``every`` until interrupted (or one with ``once``), each printed."""
     from exptrace.query.core.watch import WatchLoop
 
     def round_() -> None:
-        outcome = client.call("watch_round")
+        outcome = client.watch_round()
         text = json.dumps(outcome, default=str) if as_json else render_watch.round_(outcome)
         print(text, flush=True)
 

@@ -17,6 +17,9 @@ from exptrace.query.core.report import ROLLED_BACK_RUN, ROLLED_BACK_WINDOW, Repo
 
 LAG_TARGET_MS = 30_000
 """The receiver's own lag (acknowledged -> queryable) should stay under this."""
+COVERAGE_THRESHOLD = 0.95
+"""Routes whose tagging coverage, and hops whose propagation coverage, fall below this share
+are flagged."""
 
 
 class Queries:
@@ -99,7 +102,7 @@ class Queries:
     # -- 3. tagging and propagation coverage ---------------------------------------------------
 
     def tagging_coverage(
-        self, window: Window, bucket_seconds: int = 300, threshold: float = 0.95
+        self, window: Window, bucket_seconds: int = 300, threshold: float = COVERAGE_THRESHOLD
     ) -> dict[str, Any]:
         rows = self.engine.run(
             "tagging_coverage", {**window.params(), "bucket_seconds": bucket_seconds}
@@ -126,7 +129,9 @@ class Queries:
             "buckets": rows,
         }
 
-    def propagation_coverage(self, window: Window, threshold: float = 0.95) -> dict[str, Any]:
+    def propagation_coverage(
+        self, window: Window, threshold: float = COVERAGE_THRESHOLD
+    ) -> dict[str, Any]:
         rows = self.engine.run("propagation_coverage", window.params())
         hops = [r for r in rows if r["signal"] == "span"]
         return {

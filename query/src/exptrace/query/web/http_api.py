@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -14,11 +13,11 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from exptrace.ingest import FailureLimit, OutageNotes, StoreError
-from exptrace.query.core.answers import Page, Rows, Window, json_safe
+from exptrace.query.core.answers import Rows, json_safe
+from exptrace.query.core.operations import OPERATIONS, Operation
 from exptrace.query.core.queries import Queries
-from exptrace.query.core.registry import ACTIONS, Experiment, Registry, known
+from exptrace.query.core.registry import ACTIONS, Experiment, Registry
 from exptrace.query.core.watch import Watcher
-from exptrace.query.core.window_check import parse_moment, parse_window
 from exptrace.query.errors import BadInput, QueryError
 from exptrace.query.web.act_api import act_endpoints
 from exptrace.query.web.gate import LOOPBACK, Gate, Hosts, Refused
@@ -30,54 +29,13 @@ from exptrace.query.web.watch_api import watch_endpoints
 
 _SET_BY_THE_REGISTRY = ("version", "changed_at", "changed_by", "status", "start_time", "end_time")
 """Experiment fields a client cannot give: versions, the audit trail, and what start/stop set."""
-_MAX_BUCKET_SECONDS = 2**32 - 1
 
 
-def _window(request: Request) -> Window:
-    q = request.query_params
-    return parse_window(q.get("from"), q.get("to"))
-
-
-def _whole(request: Request, name: str, default: int, high: int) -> int:
-    text = request.query_params.get(name)
-    if text is None:
-        return default
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if not 1 <= value <= high:
-        raise BadInput(f"{name} must be a whole number from 1 to {high}, got {text!r}")
-    return value
-
-
-def _share(request: Request, name: str, default: float) -> float:
-    text = request.query_params.get(name)
-    if text is None:
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not 0 <= value <= 1:
-        raise BadInput(f"{name} must be a share between 0 and 1, got {text!r}")
-    return value
-
-
-def _page(request: Request) -> dict[str, int]:
-    """``limit``/``offset`` query parameters as keyword arguments (defaults when absent)."""
-    q = request.query_params
-    return Page.parse(q.get("limit"), q.get("offset")).params()
-
-
-_TRUE, _FALSE = ("1", "true", "yes"), ("", "0", "false", "no")
-
-
-def _flag(request: Request, name: str) -> bool:
-    text = request.query_params.get(name, "")
-    if text.lower() not in _TRUE + _FALSE:
-        raise BadInput(f"{name} must be true or false (1/0, yes/no), got {text!r}")
-    return text.lower() in _TRUE
+def _answering(op: Operation, queries: Queries) -> Callable[[Request], Any]:
+    """The handler of one query operation: its parameters from the request, its answer."""
+    return lambda request: op.run(
+        queries, **op.from_http(request.query_params, request.path_params)
+    )
 
 
 def api_routes(
@@ -170,44 +128,6 @@ def api_routes(
     def history(request: Request):
         return registry.history(request.path_params["id"])
 
-    def report(request: Request):
-        q = request.query_params
-        window = _window(request) if q.get("from") or q.get("to") else None  # None: whole run
-        return known(queries.report(request.path_params["id"], window))
-
-    def slis(request: Request):
-        return queries.cohort_slis(
-            _window(request),
-            request.query_params.get("experiment", ""),
-            _flag(request, "by_service"),
-            _flag(request, "by_route"),
-        )
-
-    def coverage(request: Request):
-        return queries.tagging_coverage(
-            _window(request),
-            _whole(request, "bucket_seconds", 300, _MAX_BUCKET_SECONDS),
-            _share(request, "threshold", 0.95),
-        )
-
-    def propagation(request: Request):
-        return queries.propagation_coverage(_window(request), _share(request, "threshold", 0.95))
-
-    def incident(request: Request):
-        q = request.query_params
-        return queries.incident(
-            _window(request), q.get("service", ""), q.get("route", ""), **_page(request)
-        )
-
-    def seen(request: Request):
-        return queries.seen_experiments(
-            _window(request), unregistered=_flag(request, "unregistered"), **_page(request)
-        )
-
-    def burn(request: Request):
-        at = request.query_params.get("at")
-        return queries.burn_rates(parse_moment(at) if at else None, **_page(request))
-
     async def not_found(scope: Scope, receive: Receive, send: Send) -> None:
         path = Request(scope).url.path
         answer = JSONResponse({"error": f"no such API path: {path}"}, 404)
@@ -227,26 +147,7 @@ def api_routes(
             ]
         ],
         Route("/api/v1/experiments/{id}/{action}", endpoint(change_status), methods=["POST"]),
-        Route("/api/v1/report/{id}", endpoint(report), methods=["GET"]),
-        Route("/api/v1/slis", endpoint(slis), methods=["GET"]),
-        Route("/api/v1/coverage", endpoint(coverage), methods=["GET"]),
-        Route("/api/v1/propagation", endpoint(propagation), methods=["GET"]),
-        Route(
-            "/api/v1/attribution",
-            endpoint(lambda r: queries.attribution(_window(r))),
-            methods=["GET"],
-        ),
-        Route("/api/v1/incident", endpoint(incident), methods=["GET"]),
-        Route("/api/v1/burn", endpoint(burn), methods=["GET"]),
-        Route("/api/v1/seen", endpoint(seen), methods=["GET"]),
-        Route(
-            "/api/v1/lag", endpoint(lambda r: queries.ingestion_lag(_window(r))), methods=["GET"]
-        ),
-        Route(
-            "/api/v1/cardinality",
-            endpoint(lambda r: queries.cardinality(_window(r), **_page(r))),
-            methods=["GET"],
-        ),
+        *[Route(op.path, endpoint(_answering(op, queries)), methods=["GET"]) for op in OPERATIONS],
     ]
     return [
         *page_routes(queries, registry, gate, outages),
