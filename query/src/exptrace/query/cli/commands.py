@@ -383,7 +383,7 @@ def make_parser() -> argparse.ArgumentParser:
         help=f"the span attribute naming the randomization unit: {UNIT_MEMBER} (the "
         "middleware's keyed hash, the default) or one of "
         f"{', '.join(a for a in UNIT_ATTRIBUTES if a != UNIT_MEMBER)} (the attributes the "
-        "request facts keep); any other id can travel as exptrace.unit",
+        f"request facts keep); any other id can travel as {UNIT_MEMBER}",
     )
     create.add_argument("--actor", default=actor, help=actor_help)
 

@@ -49,40 +49,30 @@ margins are non-inferiority margins: a report says ``pass`` only when each metri
 to be less worse than its margin (defaults in :mod:`exptrace.query.core.inference`)."""
 MARGINS = ("error_rate_margin", "latency_margin")
 """The entries of :data:`SLOS` that are guardrail margins."""
-_COLUMNS = (
-    "experiment_id",
-    "version",
-    "name",
-    "owner",
-    "description",
-    "status",
-    "variants",
-    "control",
-    "artifacts",
-    "scope",
-    "slo",
-    "unit",
-    "start_time",
-    "end_time",
-    "changed_at",
-    "changed_by",
-)
-_SELECT = (
-    "SELECT experiment_id, version, name, owner, description, status, variants, control, "
-    "artifacts, scope, slo, unit, start_time, end_time, changed_at, changed_by "
-    "FROM exptrace_experiments "
-)
+_COLUMNS = {
+    "experiment_id": "String",
+    "version": "UInt64",
+    "name": "String",
+    "owner": "String",
+    "description": "String",
+    "status": "String",
+    "variants": "Map(String, Float64)",
+    "control": "String",
+    "artifacts": "Map(String, Map(String, String))",
+    "scope": "Array(String)",
+    "slo": "Map(String, Float64)",
+    "unit": "String",
+    "start_time": "Nullable(DateTime64(3))",
+    "end_time": "Nullable(DateTime64(3))",
+    "changed_at": "DateTime64(3)",
+    "changed_by": "String",
+}
+"""The registry table's columns as this module reads and writes them, with their types."""
+# The SQL is built from the constants above only; every value is a bound parameter.
+_SELECT = f"SELECT {', '.join(_COLUMNS)} FROM exptrace_experiments "  # noqa: S608
 _INSERT = (
-    "INSERT INTO exptrace_experiments (experiment_id, version, name, owner, description, status, "
-    "variants, control, artifacts, scope, slo, unit, start_time, end_time, changed_at, "
-    "changed_by) "
-    "VALUES ("
-    "{experiment_id:String}, {version:UInt64}, {name:String}, {owner:String}, "
-    "{description:String}, {status:String}, {variants:Map(String, Float64)}, {control:String}, "
-    "{artifacts:Map(String, Map(String, String))}, {scope:Array(String)}, "
-    "{slo:Map(String, Float64)}, {unit:String}, "
-    "{start_time:Nullable(DateTime64(3))}, {end_time:Nullable(DateTime64(3))}, "
-    "{changed_at:DateTime64(3)}, {changed_by:String})"
+    f"INSERT INTO exptrace_experiments ({', '.join(_COLUMNS)}) "  # noqa: S608
+    f"VALUES ({', '.join(f'{{{name}:{kind}}}' for name, kind in _COLUMNS.items())})"
 )
 
 
@@ -130,7 +120,7 @@ class Experiment:
         if self.unit not in UNIT_ATTRIBUTES:
             raise RegistryError(
                 f"unit attribute {self.unit!r} must be one of {', '.join(UNIT_ATTRIBUTES)}: "
-                "the attributes kept per request (any other id can travel as exptrace.unit)"
+                f"the attributes kept per request (any other id can travel as {UNIT_MEMBER})"
             )
         if self.status not in STATUSES:
             raise RegistryError(f"status must be one of {', '.join(STATUSES)}")

@@ -27,6 +27,8 @@ from exptrace.query.web.html_parts import (
 )
 
 PAGE_BURN = burn.RULES[0].factor
+PAGE_WINDOW = burn.RULES[0].long
+"""The first paging rule's long window: the burn chart shows each arm's excess over it."""
 LINES = 7
 """Experiment = variant lines on the incident chart: those with the most failed requests."""
 INCIDENT_TIPS = {
@@ -408,12 +410,12 @@ class OperationsPages:
                 [
                     Bar(
                         f"{r['experiment']} = {r['variant']}",
-                        r["excess_burn_rates"]["1h"] or 0,
+                        r["excess_burn_rates"][PAGE_WINDOW] or 0,
                         charts.BAD
                         if r["status"] == "page"
                         else ("#d97706" if r["status"] == "ticket" else charts.GOOD),
-                        f"{r['excess_burn_rates']['1h'] or 0:.1f}x "
-                        f"({r['requests']['1h']:,} requests)",
+                        f"{r['excess_burn_rates'][PAGE_WINDOW] or 0:.1f}x "
+                        f"({r['requests'][PAGE_WINDOW]:,} requests)",
                     )
                     for r in rows
                 ],
