@@ -16,7 +16,22 @@ from typing import Any, Protocol
 from exptrace.ingest import SchemaError, Store, open_existing
 from exptrace.query.core.answers import DEFAULT_LIMIT, Page, Rows, json_safe
 from exptrace.query.core.decisions import DecisionLog
-from exptrace.query.core.operations import Operation
+from exptrace.query.core.operations import (
+    DECISIONS,
+    EXPERIMENT,
+    EXPERIMENT_ACTION,
+    EXPERIMENT_DECIDE,
+    EXPERIMENT_HISTORY,
+    EXPERIMENT_POLICY,
+    EXPERIMENT_ROLLBACK,
+    EXPERIMENTS,
+    FREEZE,
+    UNFREEZE,
+    WATCH,
+    WATCH_HISTORY,
+    WATCH_ROUND,
+    Operation,
+)
 from exptrace.query.core.queries import Queries
 from exptrace.query.core.registry import ACTIONS, Experiment, Registry
 from exptrace.query.core.watch import Watcher
@@ -184,53 +199,53 @@ class ApiClient:
         return self._request("GET", path, params)
 
     def experiments(self, status: str | None = None) -> list[dict[str, Any]]:
-        return self._request("GET", "/api/v1/experiments", {"status": status})
+        return self._request("GET", EXPERIMENTS, {"status": status})
 
     def experiment(self, id: str) -> dict[str, Any]:
-        return self._request("GET", f"/api/v1/experiments/{_quote(id)}")
+        return self._request("GET", EXPERIMENT.format(id=_quote(id)))
 
     def create(self, experiment: dict[str, Any], actor: str) -> dict[str, Any]:
-        return self._request("POST", "/api/v1/experiments", body={**experiment, "actor": actor})
+        return self._request("POST", EXPERIMENTS, body={**experiment, "actor": actor})
 
     def set_status(self, id: str, action: str, actor: str) -> dict[str, Any]:
-        path = f"/api/v1/experiments/{_quote(id)}/{_quote(action)}"
+        path = EXPERIMENT_ACTION.format(id=_quote(id), action=_quote(action))
         return self._request("POST", path, body={"actor": actor})
 
     def history(self, id: str) -> list[dict[str, Any]]:
-        return self._request("GET", f"/api/v1/experiments/{_quote(id)}/history")
+        return self._request("GET", EXPERIMENT_HISTORY.format(id=_quote(id)))
 
     def rollback(self, id: str, variant: str, reason: str, actor: str) -> dict[str, Any]:
         body = {"variant": variant, "reason": reason, "actor": actor}
-        return self._request("POST", f"/api/v1/experiments/{_quote(id)}/rollback", body=body)
+        return self._request("POST", EXPERIMENT_ROLLBACK.format(id=_quote(id)), body=body)
 
     def decide(self, id: str, decision: str, reason: str, actor: str) -> dict[str, Any]:
         body = {"decision": decision, "reason": reason, "actor": actor}
-        return self._request("POST", f"/api/v1/experiments/{_quote(id)}/decide", body=body)
+        return self._request("POST", EXPERIMENT_DECIDE.format(id=_quote(id)), body=body)
 
     def decisions(self) -> dict[str, Any]:
-        return self._request("GET", "/api/v1/decisions")
+        return self._request("GET", DECISIONS)
 
     def freeze(self, reason: str, actor: str) -> dict[str, Any]:
-        return self._request("POST", "/api/v1/freeze", body={"reason": reason, "actor": actor})
+        return self._request("POST", FREEZE, body={"reason": reason, "actor": actor})
 
     def unfreeze(self, reason: str, actor: str) -> dict[str, Any]:
-        return self._request("POST", "/api/v1/unfreeze", body={"reason": reason, "actor": actor})
+        return self._request("POST", UNFREEZE, body={"reason": reason, "actor": actor})
 
     def policy(self, id: str, policy: str, actor: str) -> dict[str, Any]:
         body = {"policy": policy, "actor": actor}
-        return self._request("POST", f"/api/v1/experiments/{_quote(id)}/policy", body=body)
+        return self._request("POST", EXPERIMENT_POLICY.format(id=_quote(id)), body=body)
 
     def watch_round(self) -> dict[str, Any]:
-        return self._request("POST", "/api/v1/watch/round", body={})
+        return self._request("POST", WATCH_ROUND, body={})
 
     def watch_state(self, experiment: str = "") -> Any:
-        return self._request("GET", "/api/v1/watch", {"experiment": experiment})
+        return self._request("GET", WATCH, {"experiment": experiment})
 
     def watch_history(
         self, experiment: str = "", limit: int = DEFAULT_LIMIT, offset: int = 0
     ) -> Rows:
         params = {"experiment": experiment, "limit": limit, "offset": offset}
-        return self._request("GET", "/api/v1/watch/history", params)
+        return self._request("GET", WATCH_HISTORY, params)
 
 
 def _quote(text: str) -> str:

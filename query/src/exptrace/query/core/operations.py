@@ -23,6 +23,24 @@ from exptrace.query.core.registry import known
 from exptrace.query.core.window_check import parse_moment, parse_window
 from exptrace.query.errors import BadInput
 
+API = "/api/v1"
+"""Where every JSON route lives."""
+EXPERIMENTS = f"{API}/experiments"
+EXPERIMENT = f"{EXPERIMENTS}/{{id}}"
+EXPERIMENT_HISTORY = f"{EXPERIMENT}/history"
+EXPERIMENT_ROLLBACK = f"{EXPERIMENT}/rollback"
+EXPERIMENT_DECIDE = f"{EXPERIMENT}/decide"
+EXPERIMENT_POLICY = f"{EXPERIMENT}/policy"
+EXPERIMENT_ACTION = f"{EXPERIMENT}/{{action}}"
+"""start / stop / archive; routed after the other ``EXPERIMENT_*`` paths."""
+DECISIONS = f"{API}/decisions"
+FREEZE = f"{API}/freeze"
+UNFREEZE = f"{API}/unfreeze"
+WATCH = f"{API}/watch"
+WATCH_HISTORY = f"{WATCH}/history"
+WATCH_ROUND = f"{WATCH}/round"
+"""The registry's and the watcher's calls (not query operations): the paths the web routes
+serve and the HTTP client asks, named once."""
 MAX_BUCKET_SECONDS = 2**32 - 1
 TRUE_WORDS, FALSE_WORDS = ("1", "true", "yes"), ("", "0", "false", "no")
 """How a yes/no query parameter may be written (case aside); absent is no."""
@@ -171,7 +189,7 @@ class Operation:
 
 REPORT = Operation(
     "report",
-    "/api/v1/report/{id}",
+    f"{API}/report/{{id}}",
     (Param("id", in_path=True, help="experiment id"), *WINDOW),
     lambda q, id, start, end: known(
         q.report(id, parse_window(start, end) if start or end else None)  # None: whole run
@@ -182,7 +200,7 @@ REPORT = Operation(
 )
 SLIS = Operation(
     "slis",
-    "/api/v1/slis",
+    f"{API}/slis",
     (
         *WINDOW,
         Param("experiment"),
@@ -195,7 +213,7 @@ SLIS = Operation(
 )
 COVERAGE = Operation(
     "coverage",
-    "/api/v1/coverage",
+    f"{API}/coverage",
     (
         *WINDOW,
         Param("bucket_seconds", "bucket", 300),
@@ -208,28 +226,28 @@ COVERAGE = Operation(
 )
 PROPAGATION = Operation(
     "propagation",
-    "/api/v1/propagation",
+    f"{API}/propagation",
     (*WINDOW, Param("threshold", "share", COVERAGE_THRESHOLD)),
     lambda q, start, end, threshold: q.propagation_coverage(parse_window(start, end), threshold),
     "propagation coverage per service hop, the hop that loses the tag first",
 )
 ATTRIBUTION = Operation(
     "attribution",
-    "/api/v1/attribution",
+    f"{API}/attribution",
     WINDOW,
     lambda q, start, end: q.attribution(parse_window(start, end)),
     "attribution completeness: tagged telemetry linked to an artifact",
 )
 LAG = Operation(
     "lag",
-    "/api/v1/lag",
+    f"{API}/lag",
     WINDOW,
     lambda q, start, end: q.ingestion_lag(parse_window(start, end)),
     "ingestion lag percentiles per signal and service",
 )
 CARDINALITY = Operation(
     "cardinality",
-    "/api/v1/cardinality",
+    f"{API}/cardinality",
     (*WINDOW, *page("services, the most cohorts first")),
     lambda q, start, end, limit, offset: q.cardinality(
         parse_window(start, end), limit=limit, offset=offset
@@ -238,7 +256,7 @@ CARDINALITY = Operation(
 )
 INCIDENT = Operation(
     "incident",
-    "/api/v1/incident",
+    f"{API}/incident",
     (
         *WINDOW,
         Param("service", help="only this service (default: all)"),
@@ -252,7 +270,7 @@ INCIDENT = Operation(
 )
 SEEN = Operation(
     "seen",
-    "/api/v1/seen",
+    f"{API}/seen",
     (
         *WINDOW,
         Param("unregistered", "flag", False, help="only those not in the registry"),
@@ -265,7 +283,7 @@ SEEN = Operation(
 )
 BURN = Operation(
     "burn",
-    "/api/v1/burn",
+    f"{API}/burn",
     (
         Param("at", "moment", None, help="evaluate at this time, ISO 8601 (default: now)"),
         *page("rows, the most burning first"),

@@ -15,6 +15,14 @@ from starlette.responses import Response
 from exptrace.query.core.assignment_config import assignment_config, encode
 from exptrace.query.core.decisions import DecisionLog
 from exptrace.query.core.freeze import FreezeLog
+from exptrace.query.core.operations import (
+    API,
+    DECISIONS,
+    EXPERIMENT_DECIDE,
+    EXPERIMENT_ROLLBACK,
+    FREEZE,
+    UNFREEZE,
+)
 from exptrace.query.core.registry import Registry
 from exptrace.query.errors import BadInput
 
@@ -65,11 +73,11 @@ def act_endpoints(registry: Registry, actor: Actor) -> list[Endpoint]:
         return Response(body, media_type="application/json", headers=headers)
 
     return [
-        ("/api/v1/experiments/{id}/rollback", "POST", rollback, 200),
-        ("/api/v1/experiments/{id}/decide", "POST", decide, 201),
-        ("/api/v1/decisions", "GET", lambda request: decisions.time_to_decision(), 200),
-        ("/api/v1/freeze", "GET", frozen, 200),
-        ("/api/v1/freeze", "POST", freeze, 200),
-        ("/api/v1/unfreeze", "POST", unfreeze, 200),
-        ("/api/v1/assignments", "GET", assignments, 200),
+        (EXPERIMENT_ROLLBACK, "POST", rollback, 200),
+        (EXPERIMENT_DECIDE, "POST", decide, 201),
+        (DECISIONS, "GET", lambda request: decisions.time_to_decision(), 200),
+        (FREEZE, "GET", frozen, 200),
+        (FREEZE, "POST", freeze, 200),
+        (UNFREEZE, "POST", unfreeze, 200),
+        (f"{API}/assignments", "GET", assignments, 200),
     ]

@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse
 
 from exptrace.query.core.answers import json_safe
 from exptrace.query.core.gates import flagger, verdict
+from exptrace.query.core.operations import API
 from exptrace.query.core.registry import Registry
 from exptrace.query.core.watch import Watcher
 from exptrace.query.errors import BadInput
@@ -41,6 +42,6 @@ def gate_endpoints(watcher: Watcher, registry: Registry) -> list[Endpoint]:
         return JSONResponse(json_safe(answer), 200 if go else HALT)
 
     return [
-        ("/api/v1/gates/argo/{id}", "GET", argo, 200),
-        ("/api/v1/gates/flagger/{hook}", "POST", flagger_hook, 200),
+        (f"{API}/gates/argo/{{id}}", "GET", argo, 200),
+        (f"{API}/gates/flagger/{{hook}}", "POST", flagger_hook, 200),
     ]

@@ -14,7 +14,15 @@ from starlette.types import Receive, Scope, Send
 
 from exptrace.ingest import FailureLimit, OutageNotes, StoreError
 from exptrace.query.core.answers import Rows, json_safe
-from exptrace.query.core.operations import OPERATIONS, Operation
+from exptrace.query.core.operations import (
+    API,
+    EXPERIMENT,
+    EXPERIMENT_ACTION,
+    EXPERIMENT_HISTORY,
+    EXPERIMENTS,
+    OPERATIONS,
+    Operation,
+)
 from exptrace.query.core.queries import Queries
 from exptrace.query.core.registry import ACTIONS, Experiment, Registry
 from exptrace.query.core.watch import Watcher
@@ -134,10 +142,10 @@ def api_routes(
         await answer(scope, receive, send)
 
     api = [
-        Route("/api/v1/experiments", endpoint(list_experiments), methods=["GET"]),
-        Route("/api/v1/experiments", endpoint(create, 201), methods=["POST"]),
-        Route("/api/v1/experiments/{id}", endpoint(show), methods=["GET"]),
-        Route("/api/v1/experiments/{id}/history", endpoint(history), methods=["GET"]),
+        Route(EXPERIMENTS, endpoint(list_experiments), methods=["GET"]),
+        Route(EXPERIMENTS, endpoint(create, 201), methods=["POST"]),
+        Route(EXPERIMENT, endpoint(show), methods=["GET"]),
+        Route(EXPERIMENT_HISTORY, endpoint(history), methods=["GET"]),
         *[
             Route(path, endpoint(fn, status), methods=[method])
             for path, method, fn, status in [
@@ -146,10 +154,10 @@ def api_routes(
                 *gate_endpoints(watcher, registry),
             ]
         ],
-        Route("/api/v1/experiments/{id}/{action}", endpoint(change_status), methods=["POST"]),
+        Route(EXPERIMENT_ACTION, endpoint(change_status), methods=["POST"]),
         *[Route(op.path, endpoint(_answering(op, queries)), methods=["GET"]) for op in OPERATIONS],
     ]
     return [
         *page_routes(queries, registry, gate, outages),
-        PrefixRoutes("/api/v1", api, {}, not_found),
+        PrefixRoutes(API, api, {}, not_found),
     ]

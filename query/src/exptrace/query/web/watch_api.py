@@ -8,6 +8,7 @@ from __future__ import annotations
 from starlette.requests import Request
 
 from exptrace.query.core.answers import Page
+from exptrace.query.core.operations import EXPERIMENT_POLICY, WATCH, WATCH_HISTORY, WATCH_ROUND
 from exptrace.query.core.watch import Watcher
 from exptrace.query.errors import BadInput
 from exptrace.query.web.act_api import Actor, Endpoint
@@ -31,8 +32,8 @@ def watch_endpoints(watcher: Watcher, actor: Actor) -> list[Endpoint]:
         return watcher.registry.set_policy(request.path_params["id"], given, actor(request, body))
 
     return [
-        ("/api/v1/experiments/{id}/policy", "POST", policy, 200),
-        ("/api/v1/watch", "GET", status, 200),
-        ("/api/v1/watch/history", "GET", history, 200),
-        ("/api/v1/watch/round", "POST", lambda request, body: watcher.round(), 200),
+        (EXPERIMENT_POLICY, "POST", policy, 200),
+        (WATCH, "GET", status, 200),
+        (WATCH_HISTORY, "GET", history, 200),
+        (WATCH_ROUND, "POST", lambda request, body: watcher.round(), 200),
     ]
