@@ -18,8 +18,8 @@ import statistics, sys, time
 from exptrace.ingest.store.backends import open_store
 from exptrace.ingest.schema.ddl import Schema
 from exptrace.ingest.schema.migrate import ensure_schema
-from exptrace.query.api import Queries, Window
-from exptrace.query.registry import Experiment, Registry
+from exptrace.query import Queries, Window
+from exptrace.query.core.registry import Experiment, Registry
 
 path, spans, rounds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 store = open_store("chdb://" + path)

@@ -20,8 +20,8 @@ import time
 import urllib.parse
 from pathlib import Path
 
-from exptrace.query import demo
-from tests.query.browser import CHROMIUM, Browser
+from benchmarks.browser import CHROMIUM, Browser
+from exptrace.query.demo import run as demo
 
 TOKEN = "demo-token"
 PAGES = (

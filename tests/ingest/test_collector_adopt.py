@@ -87,7 +87,7 @@ def test_exptrace_adopts_a_collector_database_in_place(tmp_path):
             "HttpRoute, HttpStatusCode FROM otel_traces ORDER BY ServiceName, SpanId"
         ).rows
         from exptrace.ingest.schema.migrate import open_readonly
-        from exptrace.query.api import Queries, Window
+        from exptrace.query import Queries, Window
         s.close()
         reader = open_readonly({f"chdb://{store}"!r})
         slis = Queries(reader).cohort_slis(Window.parse(), "checkout")
@@ -139,7 +139,7 @@ def test_rows_written_before_adoption_keep_an_unknown_ingest_time(tmp_path):
         rows = s.query({read!r}).rows
         later = s.query("SELECT IngestTime > now64(3) - INTERVAL 1 HOUR FROM otel_traces "
                         "WHERE SpanId LIKE 'c1a%'").rows
-        from exptrace.query.api import Queries, Window
+        from exptrace.query import Queries, Window
         lag = Queries(s).ingestion_lag(Window.parse("1970-01-01T00:00:00", "2200-01-01T00:00:00"))
         print(json.dumps({{"rows": rows, "later": later, "lag": lag}}, default=str))
         """,

@@ -10,9 +10,8 @@ import httpx
 import pytest
 
 from exptrace.ingest.door.http_receiver import bearer_check
-from exptrace.query.api import Queries
-from exptrace.query.http_api import api_routes
-from exptrace.query.registry import Registry
+from exptrace.query import Queries, Registry
+from exptrace.query.web.http_api import api_routes
 from tests.ingest.door import TRACE_METHOD, http_post, span, traces
 from tests.ingest.helpers import query
 

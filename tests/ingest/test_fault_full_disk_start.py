@@ -17,7 +17,7 @@ import urllib.request
 import grpc
 import pytest
 
-from exptrace.query.sqlfiles import views
+from exptrace.query import views
 from tests.ingest.crashload import (
     EXPTRACE_UP,
     TRACE_METHOD,

@@ -147,7 +147,7 @@ def test_http_route_and_status_fill_columns_and_count_as_errors(receiver):
         "ORDER BY HttpStatusCode",
     )
     assert rows == [["/pay", 200], ["/pay", 502], ["/pay", 503]]
-    from exptrace.query.api import Queries, Window
+    from exptrace.query import Queries, Window
 
     slis = Queries(receiver.store).cohort_slis(Window.parse(), "pay", by_route=True)
     assert [(r["route"], r["requests"], r["errors"]) for r in slis] == [("/pay", 3, 2)]

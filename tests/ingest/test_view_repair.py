@@ -15,13 +15,13 @@ import pytest
 from exptrace.ingest.schema.ddl import Schema
 from exptrace.ingest.schema.migrate import STORE_MIN_FREE_BYTES, ensure_query_views
 from exptrace.ingest.store._viewrepair import damage, remove_damaged_views
-from exptrace.query.sqlfiles import views
+from exptrace.query import views
 from tests.ingest import isolated
 
 SET_UP = """
 from exptrace.ingest.schema.migrate import ensure_schema, ensure_query_views
 from exptrace.ingest.schema.ddl import Schema
-from exptrace.query.sqlfiles import views
+from exptrace.query import views
 schema = Schema(query_views=views())
 ensure_schema(s, schema)
 s.command("INSERT INTO exptrace_audit (experiment_id, action) VALUES ('kept', 'create')")
@@ -54,7 +54,7 @@ def test_damaged_view_files_are_removed_and_the_views_created_again(tmp_path, ca
     opened = """
     from exptrace.ingest.schema.migrate import ensure_query_views
     from exptrace.ingest.schema.ddl import Schema
-    from exptrace.query.sqlfiles import views
+    from exptrace.query import views
     created = ensure_query_views(s, Schema(query_views=views()))
     audit = s.query("SELECT experiment_id FROM exptrace_audit").rows
     print(json.dumps([created, audit]))
@@ -72,7 +72,7 @@ def test_the_engine_opens_a_store_with_an_empty_view_file_once_exptrace_repairs_
     metadata(store, "exptrace_attribution").write_bytes(b"")
     code = """
     from exptrace.ingest.store.backends import open_store
-    from exptrace.query.sqlfiles import views
+    from exptrace.query import views
     s = open_store({url!r}, [name for name, _ in views()])
     print(json.dumps(s.query("SELECT count() FROM exptrace_audit").rows))
     """
@@ -92,7 +92,7 @@ def test_a_cut_that_looks_whole_is_found_by_the_engines_parser(tmp_path):
     import logging
     logging.basicConfig()
     from exptrace.ingest.store.backends import open_store
-    from exptrace.query.sqlfiles import views
+    from exptrace.query import views
     s = open_store({url!r}, [name for name, _ in views()])
     print(json.dumps(s.query("SELECT count() FROM exptrace_audit").rows))
     """

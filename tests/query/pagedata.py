@@ -12,9 +12,9 @@ import random
 import httpx
 
 from exptrace.ingest.door.http_receiver import bearer_check
-from exptrace.query.api import Queries
-from exptrace.query.http_api import api_routes
-from exptrace.query.registry import Experiment, Registry
+from exptrace.query import Queries
+from exptrace.query.core.registry import Experiment, Registry
+from exptrace.query.web.http_api import api_routes
 from tests.query.synth import Request, encode, experiment
 
 # Ingest keeps only token-shaped experiment ids and variants, so hostile ids reach the pages

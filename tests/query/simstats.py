@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy import stats as scipy_stats
 
-from exptrace.query.inference import BRACKET_Z, QUANTILES, ArmStats, QuantileStats
+from exptrace.query.core.inference import BRACKET_Z, QUANTILES, ArmStats, QuantileStats
 
 ALPHA = 0.05
 """The simulations' alpha (the report's default)."""

@@ -5,9 +5,9 @@ import re
 
 import httpx
 
-from exptrace.query import cli
-from exptrace.query.decisions import DecisionLog
-from exptrace.query.registry import Experiment, Registry
+from exptrace.query.cli import commands as cli
+from exptrace.query.core.decisions import DecisionLog
+from exptrace.query.core.registry import Experiment, Registry
 from tests.query.test_registry_api_cli import with_api
 
 AUTH = {"authorization": "Bearer s3cret"}

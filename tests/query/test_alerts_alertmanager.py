@@ -14,10 +14,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from exptrace.query.alerts import Notifier, Target
-from exptrace.query.api import Queries
-from exptrace.query.registry import Registry
-from exptrace.query.watch import Watcher
+from exptrace.query import Queries
+from exptrace.query.core.alerts import Notifier, Target
+from exptrace.query.core.registry import Registry
+from exptrace.query.core.watch import Watcher
 from tests.query.synth import insert_clustered
 from tests.query.test_watch_rounds import _running
 

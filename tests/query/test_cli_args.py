@@ -6,7 +6,7 @@ import pytest
 
 from exptrace.ingest import cli as ingest_cli
 from exptrace.propagation.settings import SettingsError
-from exptrace.query.cli import CliSettings, duration, make_parser
+from exptrace.query.cli.commands import CliSettings, duration, make_parser
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ import random
 import subprocess
 import sys
 
-from exptrace.query.client import api_answers
+from exptrace.query.cli.client import api_answers
 from tests.query.exptrace_cli import Server, assert_one_line_error, clean_env
 from tests.query.exptrace_cli import exptrace as run
 from tests.query.synth import experiment

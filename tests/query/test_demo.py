@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from exptrace.query import demo
-from exptrace.query.demo_act import Answer, move
+from exptrace.query.demo import run as demo
+from exptrace.query.demo.act import Answer, move
 
 PAGE = re.compile(
     r"\[ *([\d.]+) s\] PAGE, as the demo's webhook receiver got it \(Alertmanager webhook "

@@ -16,7 +16,8 @@ import threading
 import httpx
 import pytest
 
-from tests.query.browser import Browser, chromium_path
+from benchmarks.browser import Browser
+from tests.query.browser import chromium_path
 from tests.query.exptrace_cli import Server
 
 # A text/plain form posts "name=value": the name and value make the body one JSON object.

@@ -14,7 +14,7 @@ import pytest
 
 from exptrace.ingest.door.failures import FailureLimit
 from exptrace.ingest.settings import IngestSettings
-from exptrace.query.gate import Hosts
+from exptrace.query.web.gate import Hosts
 from tests.ingest.door import http_post, span, traces
 from tests.ingest.helpers import wait_for
 from tests.query.exptrace_cli import Server

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import httpx
 
-from exptrace.query.api import Queries
-from exptrace.query.registry import Registry
-from exptrace.query.watch import Finding, Watcher
+from exptrace.query import Queries
+from exptrace.query.core.registry import Registry
+from exptrace.query.core.watch import Finding, Watcher
 from tests.query.synth import insert_clustered
 from tests.query.test_registry_api_cli import with_api
 from tests.query.test_watch_rounds import _running

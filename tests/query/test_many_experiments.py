@@ -9,9 +9,9 @@ import datetime as dt
 import httpx
 import pytest
 
-from exptrace.query import cli
-from exptrace.query.api import DEFAULT_LIMIT, Queries, Window
-from exptrace.query.registry import Experiment, Registry
+from exptrace.query import DEFAULT_LIMIT, Queries, Window
+from exptrace.query.cli import commands as cli
+from exptrace.query.core.registry import Experiment, Registry
 from tests.conftest import truncate
 from tests.query.synth import insert_clustered
 from tests.query.test_registry_api_cli import with_api

@@ -9,7 +9,8 @@ import urllib.parse
 
 import pytest
 
-from tests.query.browser import Browser, chromium_path
+from benchmarks.browser import Browser
+from tests.query.browser import chromium_path
 from tests.query.pagedata import (
     HOSTILE_ID,
     HOSTILE_ROUTE,

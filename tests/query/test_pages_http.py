@@ -6,7 +6,7 @@ import urllib.parse
 
 import httpx
 
-from exptrace.query.page_effects import method_words
+from exptrace.query.web.page_effects import method_words
 from tests.ingest.test_tls import self_signed
 from tests.query.pagedata import HOSTILE_ID, base_url, populate, with_api
 

@@ -2,10 +2,12 @@
 
 import pytest
 
-from exptrace.query import charts, render
-from exptrace.query.api import Window
-from exptrace.query.page_experiments import _metric_rows, decision
-from exptrace.query.series import bucket_seconds
+from exptrace.query import Window
+from exptrace.query.cli import render
+from exptrace.query.core import words
+from exptrace.query.core.series import bucket_seconds
+from exptrace.query.web import charts
+from exptrace.query.web.page_experiments import _metric_rows, decision
 
 
 def test_each_metric_row_carries_its_own_verdict_not_the_variants():
@@ -30,14 +32,14 @@ def test_each_metric_row_carries_its_own_verdict_not_the_variants():
 def test_the_unit_line_says_how_many_requests_had_a_unit():
     unit = {"attribute": "user.id", "attribute_from": "registry", "analysis": "units"}
     partial = {**unit, "units": 508, "unidentified_requests": 70, "coverage": 0.9}
-    assert render.unit_words({**partial, "low_coverage": True}) == (
+    assert words.unit_words({**partial, "low_coverage": True}) == (
         "user.id (registered), 508 units; 90.0% of requests carry one (70 without one left out)"
         " (LOW: see notes)"
     )
     fallback = {**unit, "analysis": "requests", "identified_units": 0, "units": 9}
-    assert "no request carries user.id" in render.unit_words(fallback)
+    assert "no request carries user.id" in words.unit_words(fallback)
     empty = {**unit, "analysis": "requests", "identified_units": 0, "units": 0}
-    assert render.unit_words(empty) == "user.id (registered): no request in this window to count"
+    assert words.unit_words(empty) == "user.id (registered): no request in this window to count"
 
 
 def test_bucket_width_keeps_at_most_forty_buckets():

@@ -10,10 +10,11 @@ import pytest
 
 from exptrace.ingest import StoreError
 from exptrace.ingest.door.http_receiver import bearer_check
-from exptrace.query import cli
-from exptrace.query.api import Queries, Window
-from exptrace.query.http_api import api_routes
-from exptrace.query.registry import Experiment, Registry, RegistryError, UnknownExperiment
+from exptrace.query import Queries, Window
+from exptrace.query.cli import commands as cli
+from exptrace.query.core.registry import Experiment, Registry
+from exptrace.query.errors import RegistryError, UnknownExperiment
+from exptrace.query.web.http_api import api_routes
 from tests.ingest.helpers import query
 from tests.query.synth import Request, experiment, send
 
@@ -262,7 +263,7 @@ def test_hostile_input_through_every_parameter_is_only_data(make_receiver, hosti
 
 def test_the_query_layer_cannot_write(receiver):
 
-    reader = Queries(receiver.store).reader
+    reader = Queries(receiver.store).engine.reader
     with pytest.raises(StoreError):
         reader.query("INSERT INTO exptrace_audit (actor) SELECT 'x'")
     with pytest.raises(StoreError):

@@ -8,8 +8,8 @@ import html
 
 import httpx
 
-from exptrace.query import cli
-from exptrace.query.registry import Experiment, Registry
+from exptrace.query.cli import commands as cli
+from exptrace.query.core.registry import Experiment, Registry
 from tests.query.synth import insert_clustered
 from tests.query.test_registry_api_cli import with_api
 
@@ -56,7 +56,7 @@ def test_after_a_rollback_the_run_is_analysed_up_to_the_rollback(make_receiver, 
     there would double units and flag a sample-ratio mismatch the rollback caused. The run's
     report stops at the first rollback and says so; a window past it says it is not a
     randomized comparison there."""
-    from exptrace.query import registry as registry_module
+    from exptrace.query.core import registry as registry_module
 
     server = make_receiver(with_api("s3cret"))
     base = f"http://127.0.0.1:{server.http_port}"

@@ -11,7 +11,7 @@ import datetime as dt
 
 import pytest
 
-from exptrace.query.api import Queries, Window
+from exptrace.query import Queries, Window
 from tests.query.simstats import band
 
 OVERLAPPING = """

@@ -17,8 +17,8 @@ import math
 import numpy as np
 import pytest
 
-from exptrace.query.inference import Boundary, error_rate_effect
-from exptrace.query.statistics import brownian_boundary, brownian_exit
+from exptrace.query.core.inference import Boundary, error_rate_effect
+from exptrace.query.core.statistics import brownian_boundary, brownian_exit
 from tests.query.simstats import ALPHA, arm_stats, band
 
 PLANNED = 4_800

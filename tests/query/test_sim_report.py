@@ -12,9 +12,9 @@ from collections import Counter
 
 import pytest
 
-from exptrace.query.api import Queries, Window
-from exptrace.query.registry import Experiment, Registry
-from exptrace.query.statistics import sequential_srm_p_value
+from exptrace.query import Queries, Window
+from exptrace.query.core.registry import Experiment, Registry
+from exptrace.query.core.statistics import sequential_srm_p_value
 from tests.query.simstats import ALPHA, band
 from tests.query.synth import insert_clustered
 

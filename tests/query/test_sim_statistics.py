@@ -10,7 +10,7 @@ wolf; a variant that breaks 1% of requests while control breaks none and is call
 import numpy as np
 import pytest
 
-from exptrace.query.inference import (
+from exptrace.query.core.inference import (
     QUANTILES,
     Boundary,
     decide,
@@ -19,8 +19,8 @@ from exptrace.query.inference import (
     holm,
     quantile_effect,
 )
-from exptrace.query.report import MIN_UNITS
-from exptrace.query.statistics import sample_ratio_mismatch
+from exptrace.query.core.report import MIN_UNITS
+from exptrace.query.core.statistics import sample_ratio_mismatch
 from tests.query.simstats import ALPHA, band, clustered
 
 FIXED = Boundary("fixed-horizon", ALPHA)

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from exptrace.query.api import Queries
-from exptrace.query.registry import Experiment, Registry
-from exptrace.query.watch import FIRING, Watcher
+from exptrace.query import Queries
+from exptrace.query.core.registry import Experiment, Registry
+from exptrace.query.core.watch import FIRING, Watcher
 from tests.query.synth import insert_clustered
 from tests.query.test_watch_rounds import AN_HOUR_AGO
 

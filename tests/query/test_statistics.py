@@ -10,13 +10,15 @@ import pytest
 from scipy import stats as scipy_stats
 from scipy.stats.contingency import relative_risk
 
-from exptrace.query import render
-from exptrace.query.api import Queries, Window, json_safe
-from exptrace.query.cli import _slo
-from exptrace.query.inference import ArmStats, Boundary, error_rate_effect
-from exptrace.query.registry import Experiment, Registry, RegistryError
-from exptrace.query.report import MIN_UNITS
-from exptrace.query.statistics import chi_square_sf, normal_quantile, sample_ratio_mismatch
+from exptrace.query import Queries, Window
+from exptrace.query.cli import render
+from exptrace.query.cli.commands import _slo
+from exptrace.query.core.answers import json_safe
+from exptrace.query.core.inference import ArmStats, Boundary, error_rate_effect
+from exptrace.query.core.registry import Experiment, Registry
+from exptrace.query.core.report import MIN_UNITS
+from exptrace.query.core.statistics import chi_square_sf, normal_quantile, sample_ratio_mismatch
+from exptrace.query.errors import RegistryError
 from tests.query.synth import experiment, send
 
 
@@ -213,7 +215,7 @@ def test_a_planned_horizon_switches_to_the_obrien_fleming_boundary_and_its_inter
     assert planned["method"]["boundary"] == "obrien-fleming+mixture"
     assert planned["method"]["expected_units"] == 4000
     assert planned["method"]["information_fraction"] == {"B": 1.0}
-    boundary = Boundary("always-valid", queries.alpha, 4000, 4000)
+    boundary = Boundary("always-valid", queries.engine.alpha, 4000, 4000)
     for before, after in zip(
         mixture["comparisons"][0]["metrics"], planned["comparisons"][0]["metrics"], strict=True
     ):
@@ -224,7 +226,7 @@ def test_a_planned_horizon_switches_to_the_obrien_fleming_boundary_and_its_inter
             se = (high - low) / (2 * boundary.multiplier(4000))
             z = after["estimate"] / se
             assert after["p_value"] == pytest.approx(boundary.p_value(z, 4000), rel=1e-6)
-            assert (low > 0 or high < 0) == (after["p_value"] < queries.alpha)
+            assert (low > 0 or high < 0) == (after["p_value"] < queries.engine.alpha)
     assert _slo("expected_units=20000") == ("expected_units", 20000.0)  # the README's flag
     with pytest.raises(RegistryError, match="expected_units"):
         registry.update("plan", "test", slo={"expected_units": 0})

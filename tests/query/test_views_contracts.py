@@ -13,9 +13,9 @@ import json
 
 import pytest
 
-from exptrace.query.api import Queries
-from exptrace.query.registry import Experiment, Registry
-from exptrace.query.series import Series
+from exptrace.query import Queries
+from exptrace.query.core.registry import Experiment, Registry
+from exptrace.query.core.series import Series
 from tests.query.test_views_report import NOW, insert, span, window
 
 
@@ -130,7 +130,7 @@ def test_experiment_series_counts_requests_as_the_report_does(receiver, queries)
             span(799, "e3", "c2", "c1", service="checkout", variant="B", unit="u3"),  # mixed
         ],
     )
-    rows = Series(queries).experiment("checkout", window(), bucket=3600)
+    rows = Series(queries.engine).experiment("checkout", window(), bucket=3600)
     by_variant = {}
     for row in rows:
         by_variant.setdefault(row["variant"], [0, 0])
@@ -175,7 +175,7 @@ def test_incident_arms_rank_the_failing_variant_with_its_excess(receiver, querie
 
 def test_incident_series_buckets_the_arms_with_the_most_errors(receiver, queries):
     _incident_traffic(receiver.store)
-    rows = Series(queries).incident(window(), bucket=3600, top=1)
+    rows = Series(queries.engine).incident(window(), bucket=3600, top=1)
     assert {(r["experiment"], r["variant"]) for r in rows} == {("checkout", "B")}
     assert sum(int(r["errors"]) for r in rows) == 40  # as the attribution counts: s1's root is fine
 
@@ -200,8 +200,8 @@ def test_incident_counts_the_unit_each_experiment_was_registered_with(receiver, 
 def test_an_incident_over_nothing_gives_no_verdict(receiver, queries):
     """A misspelled service, or a window with no traffic, is no all-clear: the answer says
     there was nothing to judge, in a field and in the words the CLI prints."""
-    from exptrace.query import render
-    from exptrace.query.api import Window
+    from exptrace.query import Window
+    from exptrace.query.cli import render
 
     _incident_traffic(receiver.store)
     typo = queries.incident(window(), service="chekout")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 
 from exptrace.ingest.log.wal import Signal
-from exptrace.query.api import Queries, Window
+from exptrace.query import Queries, Window
 from tests.ingest.helpers import wait_for
 from tests.query.synth import Request, encode
 

@@ -14,9 +14,10 @@ import json
 import numpy as np
 import pytest
 
-from exptrace.query.api import Queries, Window
-from exptrace.query.report import Report, _arm
-from exptrace.query.sqlfiles import MissingParameters, load
+from exptrace.query import Queries, Window
+from exptrace.query.core.report import Report, _arm
+from exptrace.query.core.sqlfiles import load
+from exptrace.query.errors import MissingParameters
 from tests.query.simstats import arm_stats
 from tests.query.synth import insert_clustered
 
@@ -163,8 +164,8 @@ def test_the_engine_sums_what_the_numpy_reference_sums(store):
     ).dicts()
     queries = Queries(store)
     report = queries.report("sim-0", Window.parse(last=dt.timedelta(hours=1)))
-    engine = Report(queries, "sim-0", Window.parse(last=dt.timedelta(hours=1)))
-    engine_arms = {r["variant"]: _arm(r) for r in queries.run("report_arms", engine.params)}
+    engine = Report(queries.engine, "sim-0", Window.parse(last=dt.timedelta(hours=1)))
+    engine_arms = {r["variant"]: _arm(r) for r in queries.engine.run("report_arms", engine.params)}
     for variant in ("control", "treatment"):
         pick = [r for r in rows if r["v"] == variant]
         reference = arm_stats(

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from exptrace.query.api import Queries
-from exptrace.query.sqlfiles import load, views
+from exptrace.query import Queries
+from exptrace.query.core.sqlfiles import load, views
 from tests.query.test_views_report import NOW, insert, span, window
 
 
@@ -89,7 +89,7 @@ def test_views_created_at_up_answer_as_the_files_do(receiver, queries):
         f"SELECT * FROM exptrace_report_arms({args})",
         params,
     ).dicts()
-    assert through_view == queries.run("report_arms", params)
+    assert through_view == queries.engine.run("report_arms", params)
     assert through_view[0]["errors"] == 1
 
 

@@ -8,11 +8,11 @@ import time
 import httpx
 
 from exptrace.ingest.door.http_receiver import bearer_check
-from exptrace.query import cli
-from exptrace.query.api import Queries
-from exptrace.query.http_api import api_routes
-from exptrace.query.registry import Registry
-from exptrace.query.watch import Watcher, WatchLoop
+from exptrace.query import Queries
+from exptrace.query.cli import commands as cli
+from exptrace.query.core.registry import Registry
+from exptrace.query.core.watch import Watcher, WatchLoop
+from exptrace.query.web.http_api import api_routes
 from tests.query.synth import insert_clustered
 from tests.query.test_watch_rounds import _running
 

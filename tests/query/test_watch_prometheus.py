@@ -11,12 +11,12 @@ import httpx
 import pytest
 
 from exptrace.ingest.door.http_receiver import bearer_check
-from exptrace.query.api import Queries
-from exptrace.query.http_api import api_routes
-from exptrace.query.registry import Registry
-from exptrace.query.watch import Watcher
-from exptrace.query.watch_metrics import FAILING, LAST_ROUND
-from exptrace.query.watch_service import attach
+from exptrace.query import Queries
+from exptrace.query.core.registry import Registry
+from exptrace.query.core.watch import Watcher
+from exptrace.query.service.metrics import FAILING, LAST_ROUND
+from exptrace.query.service.watcher import attach
+from exptrace.query.web.http_api import api_routes
 from tests.query.synth import insert_clustered
 from tests.query.test_watch_api_cli import _until
 from tests.query.test_watch_rounds import _running

@@ -7,10 +7,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from exptrace.query.api import Queries
-from exptrace.query.decisions import DecisionLog
-from exptrace.query.registry import Experiment, Registry
-from exptrace.query.watch import Watcher
+from exptrace.query import Queries
+from exptrace.query.core.decisions import DecisionLog
+from exptrace.query.core.registry import Experiment, Registry
+from exptrace.query.core.watch import Watcher
 from tests.query.synth import insert_clustered
 
 AN_HOUR_AGO = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).strftime("%Y-%m-%d %H:%M:%S")
@@ -82,7 +82,7 @@ def test_no_query_view_takes_the_name_of_a_table():
     """Every ``sql/NAME.sql`` becomes the view ``exptrace_NAME`` in ``exptrace up``: a view
     named like a table would replace it."""
     from exptrace.ingest.schema.ddl import REGISTRY_TABLES
-    from exptrace.query.sqlfiles import views
+    from exptrace.query.core.sqlfiles import views
 
     assert not {name for name, _ in views()} & {t.name for t in REGISTRY_TABLES}
 

@@ -1,0 +1,6 @@
+"""What ``exptrace up`` runs beside the receiver: the watcher's rounds, alert deliveries and
+the gauges on ``/metrics``. Imports ``core``; never ``web``, ``cli`` or ``demo``."""
+
+from exptrace.query.service.watcher import attach
+
+__all__ = ["attach"]

@@ -1,0 +1,42 @@
+"""The watcher inside ``exptrace up``: its rounds, its alert deliveries and its gauges, run
+beside the receiver as the settings say."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from exptrace.ingest import IngestSettings, split_endpoint
+from exptrace.query.core.alerts import Notifier, Target
+from exptrace.query.core.watch import Watcher, WatchLoop
+from exptrace.query.service.metrics import exposition
+
+if TYPE_CHECKING:
+    from exptrace.ingest import IngestServer
+
+
+def targets(settings: IngestSettings) -> list[Target]:
+    """Alertmanager and/or a webhook, as configured."""
+    given = (("alertmanager", settings.alertmanager_url), ("webhook", settings.alert_webhook_url))
+    return [Target(kind, url) for kind, url in given if url]
+
+
+def link_base(settings: IngestSettings) -> str:
+    """Where people open the pages: ``external_url``, else the HTTP listening address."""
+    if settings.external_url:
+        return settings.external_url
+    host, port = split_endpoint(settings.http_endpoint)
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
+    return f"{'https' if settings.tls_cert_file else 'http'}://{shown}:{port}"
+
+
+def attach(server: IngestServer, settings: IngestSettings, watcher: Watcher) -> None:
+    """Rounds every ``watch_interval`` (none when 0), deliveries every ``alert_interval`` to
+    the configured targets, and the gauges on ``/metrics``."""
+    server.stats.expositions.append(lambda: exposition(watcher))
+    if settings.watch_interval <= 0:
+        return
+    server.add_task(WatchLoop(watcher.round, settings.watch_interval))
+    configured = targets(settings)
+    if configured:
+        notifier = Notifier(watcher, configured, link_base(settings), settings.alert_interval)
+        server.add_task(WatchLoop(notifier.tick, settings.alert_interval))
