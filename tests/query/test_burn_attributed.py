@@ -10,9 +10,9 @@ import re
 import httpx
 
 from exptrace.query import Queries
-from exptrace.query.cli import render
 from exptrace.query.core.burn import min_requests
 from exptrace.query.core.registry import Experiment, Registry
+from exptrace.query.text import render
 from tests.query.synth import experiment, send
 from tests.query.test_registry_api_cli import with_api
 

@@ -3,9 +3,9 @@
 import pytest
 
 from exptrace.query import Window
-from exptrace.query.cli import render
 from exptrace.query.core import words
 from exptrace.query.core.series import bucket_seconds
+from exptrace.query.text import render
 from exptrace.query.web import charts
 from exptrace.query.web.page_experiments import _metric_rows, decision
 

@@ -11,7 +11,6 @@ from scipy import stats as scipy_stats
 from scipy.stats.contingency import relative_risk
 
 from exptrace.query import Queries, Window
-from exptrace.query.cli import render
 from exptrace.query.cli.commands import _slo
 from exptrace.query.core.answers import json_safe
 from exptrace.query.core.inference import ArmStats, Boundary, error_rate_effect
@@ -19,6 +18,7 @@ from exptrace.query.core.registry import Experiment, Registry
 from exptrace.query.core.report import MIN_UNITS
 from exptrace.query.core.statistics import chi_square_sf, normal_quantile, sample_ratio_mismatch
 from exptrace.query.errors import RegistryError
+from exptrace.query.text import render
 from tests.query.synth import experiment, send
 
 

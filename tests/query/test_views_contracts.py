@@ -201,7 +201,7 @@ def test_an_incident_over_nothing_gives_no_verdict(receiver, queries):
     """A misspelled service, or a window with no traffic, is no all-clear: the answer says
     there was nothing to judge, in a field and in the words the CLI prints."""
     from exptrace.query import Window
-    from exptrace.query.cli import render
+    from exptrace.query.text import render
 
     _incident_traffic(receiver.store)
     typo = queries.incident(window(), service="chekout")

@@ -1,6 +1,6 @@
-"""The ``exptrace`` command: parsing (``commands``), the two clients (``client``: in-process
-or over HTTP) and the text tables (``render*``). Imports ``core``; imports ``web`` and
-``service`` only to serve (``exptrace up``)."""
+"""The ``exptrace`` command: parsing and dispatch (``commands``) and the two clients
+(``client``: in-process or over HTTP). Text comes from ``text``; only ``commands`` reaches
+``web``, ``service`` and ``demo``, to start what a command names."""
 
 from exptrace.query.cli.commands import main
 

@@ -16,7 +16,6 @@ from typing import Any, NoReturn
 from exptrace import ingest
 from exptrace.ingest import UNIT_ATTRIBUTES, StoreError
 from exptrace.propagation import UNIT_MEMBER, SettingsError, settings_from_env
-from exptrace.query.cli import render, render_act, render_watch
 from exptrace.query.cli.client import ApiClient, Client, LocalClient, api_answers
 from exptrace.query.core.answers import DEFAULT_LIMIT, MAX_LIMIT, Page, Rows
 from exptrace.query.core.decisions import DECISIONS
@@ -36,6 +35,7 @@ from exptrace.query.core.operations import (
 from exptrace.query.core.registry import POLICIES, SLOS, STATUSES, Experiment
 from exptrace.query.core.window_check import parse_moment, parse_window
 from exptrace.query.errors import ClientError
+from exptrace.query.text import render, render_act, render_watch
 
 DEFAULT_API = "http://127.0.0.1:4318"
 DEFAULT_DATA_DIR = "exptrace-data"

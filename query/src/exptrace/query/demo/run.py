@@ -64,7 +64,6 @@ from exptrace.propagation import (
     RegistrySettings,
     current_assignments,
 )
-from exptrace.query.cli import render
 from exptrace.query.core.answers import Window
 from exptrace.query.core.queries import Queries
 from exptrace.query.core.registry import Experiment, Registry
@@ -78,6 +77,7 @@ from exptrace.query.demo.act import (
     move,
     move_text,
 )
+from exptrace.query.text import render
 from exptrace.query.web.http_api import api_routes
 
 EXPERIMENTS = [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from exptrace.query.cli.render import table
+from exptrace.query.text.render import table
 
 
 def _summary(detail: dict[str, Any]) -> str:
