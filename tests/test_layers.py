@@ -1,84 +1,182 @@
-"""The arrows run one way: propagation <- ingest <- query.
+"""The arrows of ARCHITECTURE.md, enforced: propagation <- ingest <- query, and inside each
+distribution the arrows between its layers.
 
 The uv workspace installs all three distributions into one environment, so an import
 against the arrow would work here and break for a service that installs
-`exptrace-propagation` alone. This test reads every module's imports from its source.
+`exptrace-propagation` alone. This test reads every module's imports from its source and
+the arrows from the table in ARCHITECTURE.md, so the picture and the code cannot drift.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-# Each layer and the exptrace layers it may not import.
-FORBIDDEN = {
-    "propagation": ("exptrace.ingest", "exptrace.query"),
-    "ingest": ("exptrace.query",),
-    "query": (),
-}
+DISTRIBUTIONS = ("propagation", "ingest", "query")
 
 
-def imported_modules(path: Path) -> set[str]:
-    """Absolute module names imported by one source file."""
+def layers() -> dict[str, set[str]]:
+    """Each package in ARCHITECTURE.md's table and the packages it may import."""
+    table = {}
+    for line in (ROOT / "ARCHITECTURE.md").read_text().splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and re.fullmatch(r"`exptrace[\w.]*`", cells[0]):
+            table[cells[0].strip("`")] = set(re.findall(r"`(exptrace[\w.]*)`", cells[2]))
+    assert table, "ARCHITECTURE.md has no table of arrows"
+    return table
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[parts.index("src") + 1 :]).removesuffix(".__init__")
+
+
+def imported_modules(path: Path, module: str | None = None) -> set[str]:
+    """Module names (``module.name`` for each name taken from a module) that ``path`` imports
+    when it runs: relative imports resolved, ``if TYPE_CHECKING:`` blocks left out."""
     tree = ast.parse(path.read_text(), filename=str(path))
+    package = module or module_name(path)
+    if path.name != "__init__.py":
+        package = package.rpartition(".")[0]
+    for_types = {
+        id(inner)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING"
+        for inner in ast.walk(node)
+    }
     names: set[str] = set()
     for node in ast.walk(tree):
+        if id(node) in for_types:
+            continue
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names.add(node.module)
-            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                base = ".".join([*parts[: len(parts) - node.level + 1], *filter(None, [base])])
+            names.update(f"{base}.{alias.name}" for alias in node.names)
     return names
 
 
-def layer_sources(layer: str) -> list[Path]:
-    return sorted((ROOT / layer / "src" / "exptrace").rglob("*.py"))
-
-
-@pytest.mark.parametrize("layer", sorted(FORBIDDEN))
-def test_no_layer_imports_against_the_arrow(layer):
-    sources = layer_sources(layer)
-    assert sources, f"no sources found for {layer}"
-    wrong = sorted(
-        f"{path.relative_to(ROOT)} imports {name}"
-        for path in sources
-        for name in imported_modules(path)
-        if any(name == banned or name.startswith(banned + ".") for banned in FORBIDDEN[layer])
+def sources() -> list[Path]:
+    return sorted(
+        path for name in DISTRIBUTIONS for path in (ROOT / name / "src" / "exptrace").rglob("*.py")
     )
+
+
+def owner(module: str, table: dict[str, set[str]]) -> str | None:
+    """The layer a module belongs to: the longest package of the table that holds it."""
+    holders = [name for name in table if module == name or module.startswith(name + ".")]
+    return max(holders, key=len, default=None)
+
+
+def wrong_arrows(path: Path, module: str, table: dict[str, set[str]]) -> list[str]:
+    """The imports of one source file that the table does not draw."""
+    here = owner(module, table)
+    wrong = []
+    for name in sorted(imported_modules(path, module)):
+        there = owner(name, table)
+        if there is None or there == here or there in table[here]:
+            continue
+        if path.name in ("__init__.py", "__main__.py") and there.startswith(f"{here}."):
+            continue  # a package gathers, or runs, its own subpackages' names
+        wrong.append(f"{module} ({here}) imports {name} ({there})")
+    return wrong
+
+
+def test_every_package_is_in_the_picture():
+    table = layers()
+    packages = {module_name(path) for path in sources() if path.name == "__init__.py"}
+    assert sorted(packages - set(table)) == [], "packages ARCHITECTURE.md does not draw"
+    modules = {module_name(path) for path in sources()}
+    assert sorted(set(table) - modules) == [], "ARCHITECTURE.md draws what is gone"
+
+
+def test_no_module_imports_against_the_arrows():
+    table = layers()
+    wrong = [line for path in sources() for line in wrong_arrows(path, module_name(path), table)]
     assert not wrong, "\n".join(wrong)
 
 
-@pytest.mark.parametrize("layer", sorted(FORBIDDEN))
+def test_the_arrows_have_no_cycle():
+    table = layers()
+    done: set[str] = set()
+
+    def walk(name: str, path: tuple[str, ...]) -> None:
+        assert name not in path, " -> ".join([*path, name])
+        if name not in done:
+            for target in table[name]:
+                walk(target, (*path, name))
+            done.add(name)
+
+    for name in table:
+        walk(name, ())
+
+
+def test_every_package_says_what_it_holds_and_names_its_api():
+    for path in sources():
+        if path.name == "__init__.py":
+            tree = ast.parse(path.read_text())
+            assert ast.get_docstring(tree), f"{path.relative_to(ROOT)} has no docstring"
+            assert public_names(path) is not None, f"{path.relative_to(ROOT)} has no __all__"
+
+
+@pytest.mark.parametrize("layer", DISTRIBUTIONS)
 def test_other_distributions_are_used_through_their_public_api(layer):
-    """``exptrace.ingest`` and ``exptrace.propagation`` name what others may use in their
-    ``__all__``; a module of another distribution imports those names, never a module inside."""
+    """A module of one distribution imports another's names from its ``__init__``, and only
+    those in its ``__all__``, never a module inside."""
     wrong = sorted(
         f"{path.relative_to(ROOT)} imports {name}"
-        for path in layer_sources(layer)
+        for path in (ROOT / layer / "src" / "exptrace").rglob("*.py")
         for name in imported_modules(path)
-        for other in FORBIDDEN
+        for other in DISTRIBUTIONS
         if other != layer
         and name.startswith(f"exptrace.{other}.")
-        and name.removeprefix(f"exptrace.{other}.") not in public_names(other)
+        and name.removeprefix(f"exptrace.{other}.") not in distribution_api(other)
     )
     assert not wrong, "\n".join(wrong)
 
 
-def public_names(layer: str) -> set[str]:
-    """The names in a distribution's ``__all__``, read from its ``__init__``."""
-    init = ROOT / layer / "src" / "exptrace" / layer / "__init__.py"
+def public_names(init: Path) -> set[str] | None:
+    """The names in a package's ``__all__``, read from its ``__init__`` (or from the package
+    whose ``__all__`` it takes over)."""
     for node in ast.parse(init.read_text()).body:
+        if isinstance(node, ast.ImportFrom) and any(a.name == "__all__" for a in node.names):
+            source = init.parents[len(module_name(init).split("."))]
+            return public_names(source.joinpath(*node.module.split("."), "__init__.py"))
         if isinstance(node, ast.Assign) and any(
             isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets
         ):
             return set(ast.literal_eval(node.value))
-    raise AssertionError(f"{init} declares no __all__")
+    return None
 
 
-def test_the_check_sees_a_wrong_import(tmp_path):
-    wrong = tmp_path / "wrong.py"
-    wrong.write_text("from exptrace.query.api import Queries\nimport exptrace.ingest.log.wal\n")
-    assert {"exptrace.query.api", "exptrace.ingest.log.wal"} <= imported_modules(wrong)
+def distribution_api(layer: str) -> set[str]:
+    names = public_names(ROOT / layer / "src" / "exptrace" / layer / "__init__.py")
+    assert names is not None, f"exptrace.{layer} declares no __all__"
+    return names
+
+
+def test_the_check_sees_a_wrong_arrow(tmp_path):
+    table = layers()
+    source = tmp_path / "wrong.py"
+    source.write_text(
+        "from typing import TYPE_CHECKING\n"
+        "from exptrace.query.web import pages\n"
+        "from ..errors import QueryError\n"
+        "import exptrace.ingest.log.wal\n"
+        "if TYPE_CHECKING:\n"
+        "    from exptrace.query.cli import main\n"
+    )
+    wrong = wrong_arrows(source, "exptrace.query.core.wrong", table)
+    assert wrong == [
+        "exptrace.query.core.wrong (exptrace.query.core) imports exptrace.ingest.log.wal "
+        "(exptrace.ingest.log)",
+        "exptrace.query.core.wrong (exptrace.query.core) imports exptrace.query.web.pages "
+        "(exptrace.query.web)",
+    ]
