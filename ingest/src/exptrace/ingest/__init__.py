@@ -6,6 +6,7 @@ module is internal and may change.
 """
 
 from exptrace.ingest.cli import add_arguments, serve, settings_from_args
+from exptrace.ingest.defaults import DATA_DIR, HTTP_ENDPOINT, LOOPBACK_HOSTS
 from exptrace.ingest.door import FailureLimit, bearer_check
 from exptrace.ingest.errors import SchemaError, StoreError
 from exptrace.ingest.schema import (
@@ -20,6 +21,9 @@ from exptrace.ingest.settings import IngestSettings, split_endpoint
 from exptrace.ingest.store import OutageNotes, ReadOnlyStore, Store, open_store
 
 __all__ = [
+    "DATA_DIR",
+    "HTTP_ENDPOINT",
+    "LOOPBACK_HOSTS",
     "SCHEMA_VERSION",
     "UNIT_ATTRIBUTES",
     "FailureLimit",

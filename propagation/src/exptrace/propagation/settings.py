@@ -36,9 +36,11 @@ def setting(
 
 
 def variable(f: Field[Any]) -> str:
-    """The environment variable that sets field ``f``: the one its :func:`setting` names
-    (``EXPTRACE_<NAME>`` for a settings class that names none)."""
-    return f.metadata.get(_ENV) or f"EXPTRACE_{f.name.upper()}"
+    """The environment variable that sets field ``f``: the one its :func:`setting` names."""
+    name = f.metadata.get(_ENV)
+    if not name:
+        raise TypeError(f"settings field {f.name!r} names no variable: declare it with setting()")
+    return name
 
 
 def flag(f: Field[Any]) -> str | None:
@@ -64,12 +66,11 @@ def settings_from_env(
 ) -> T:
     """An instance of the settings dataclass ``cls`` from the environment, then ``overrides``.
 
-    Field ``name`` reads ``EXPTRACE_<NAME>`` (or the variable its :func:`setting` names); the
-    value is converted to the type of the field's default: bool, int, float, Path, tuple or
-    frozenset (comma-separated, or a JSON array; only a JSON array for ``json_array``
-    fields), or str. A value of the wrong form raises :class:`SettingsError` naming the
-    variable. ``environ`` (default ``os.environ``) is the only environment read: every field
-    is passed to ``cls``.
+    Each field reads the variable its :func:`setting` names; the value is converted to the
+    type of the field's default: bool, int, float, Path, tuple or frozenset (comma-separated,
+    or a JSON array; only a JSON array for ``json_array`` fields), or str. A value of the wrong
+    form raises :class:`SettingsError` naming the variable. ``environ`` (default
+    ``os.environ``) is the only environment read: every field is passed to ``cls``.
     """
     env = os.environ if environ is None else environ
     values = {f.name: _default(f) for f in fields(cls)}  # type: ignore[arg-type]

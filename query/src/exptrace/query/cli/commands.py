@@ -10,12 +10,12 @@ import re
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from exptrace import ingest
-from exptrace.ingest import UNIT_ATTRIBUTES, StoreError
-from exptrace.propagation import UNIT_MEMBER, SettingsError, settings_from_env
+from exptrace.ingest import DATA_DIR, HTTP_ENDPOINT, LOOPBACK_HOSTS, UNIT_ATTRIBUTES, StoreError
+from exptrace.propagation import UNIT_MEMBER, SettingsError, setting, settings_from_env
 from exptrace.query.cli.client import ApiClient, Client, LocalClient, api_answers
 from exptrace.query.core.answers import DEFAULT_LIMIT, MAX_LIMIT, Page, Rows
 from exptrace.query.core.decisions import DECISIONS
@@ -37,12 +37,10 @@ from exptrace.query.core.window_check import parse_moment, parse_window
 from exptrace.query.errors import ClientError
 from exptrace.query.text import render, render_act, render_watch
 
-DEFAULT_API = "http://127.0.0.1:4318"
-DEFAULT_DATA_DIR = "exptrace-data"
+DEFAULT_API = f"http://{HTTP_ENDPOINT}"
 DEFAULT_LAST = dt.timedelta(hours=1)
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 _UNSET = argparse.SUPPRESS
-_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
 @dataclass(frozen=True)
@@ -55,9 +53,9 @@ class CliSettings:
     store already in ``./exptrace-data``.
     """
 
-    api_url: str | None = None
-    token: str | None = None
-    data_dir: str | None = None
+    api_url: str | None = field(default=None, metadata=setting(env="EXPTRACE_API_URL"))
+    token: str | None = field(default=None, metadata=setting(env="EXPTRACE_TOKEN"))
+    data_dir: str | None = field(default=None, metadata=setting(env="EXPTRACE_DATA_DIR"))
 
     @classmethod
     def from_args(
@@ -157,7 +155,7 @@ def _global_options(json_only: bool = False) -> argparse.ArgumentParser:
             metavar="URL",
             default=_UNSET,
             help="ask this exptrace server's HTTP API and nothing else (env EXPTRACE_API_URL; "
-            f"default: {DEFAULT_API} if it answers, else the store in ./{DEFAULT_DATA_DIR})",
+            f"default: {DEFAULT_API} if it answers, else the store in ./{DATA_DIR})",
         )
         group.add_argument(
             "--data-dir",
@@ -464,10 +462,10 @@ def connect(settings: CliSettings) -> ApiClient | LocalClient:
     if api_answers(DEFAULT_API):
         return ApiClient(DEFAULT_API, settings.token)
     try:
-        return LocalClient.open_existing(DEFAULT_DATA_DIR)
+        return LocalClient.open_existing(DATA_DIR)
     except ClientError:
         raise ClientError(
-            f"no exptrace server answers at {DEFAULT_API} and ./{DEFAULT_DATA_DIR} holds no "
+            f"no exptrace server answers at {DEFAULT_API} and ./{DATA_DIR} holds no "
             "store: start one with `exptrace up`, or name one with --api or --data-dir"
         ) from None
 
@@ -637,7 +635,7 @@ def up(args: argparse.Namespace) -> int:
         base = f"{scheme}://{shown}:{server.http_port}"
         where = (
             "listening on 127.0.0.1 only (--grpc/--http 0.0.0.0:PORT for all interfaces)"
-            if hosts <= _LOOPBACK
+            if hosts <= set(LOOPBACK_HOSTS)
             else f"listening on {', '.join(sorted(hosts))}: reachable beyond this machine"
         )
         print(f"exptrace: web pages {base}/ui, HTTP API {base}/api/v1; {where}", flush=True)
