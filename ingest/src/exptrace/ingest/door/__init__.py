@@ -4,9 +4,6 @@ The gRPC and HTTP receivers, their bearer check and failure limit, body decoding
 OTLP/JSON) off the event loop, deadlines for slow clients, and the intake that screens an
 export and appends it to the log before it is acknowledged. How a refusal is answered (HTTP
 status, gRPC code, retry hints) is decided here and nowhere else.
-
-Imports: :mod:`exptrace.ingest.log` (the door appends to the log), and the leaves
-:mod:`exptrace.ingest.errors`, :mod:`exptrace.ingest.stats` and :mod:`exptrace.ingest.defaults`.
 """
 
 from exptrace.ingest.door.deadlines import deadline_protocol

@@ -3,9 +3,6 @@
 The write-ahead log and its on-disk format, recognising a re-sent export (dedup), the
 flusher that turns records into inserts (with the engine's Protobuf format schema), and the
 dead letters for what the store will never take.
-
-Imports: :mod:`exptrace.ingest.store` (the flusher inserts, the log locks its directory),
-and the leaves :mod:`exptrace.ingest.errors` and :mod:`exptrace.ingest.stats`.
 """
 
 from exptrace.ingest.log.deadletter import DeadLetters

@@ -7,10 +7,6 @@ migrations that start-up applies.
 The DDL itself is text in ``sql/`` (tables, registry, views, dictionaries, shared parts),
 rendered by :mod:`~exptrace.ingest.schema.ddl`; :mod:`~exptrace.ingest.schema.migrate` reads
 what a store has and runs what the schema renders (one way).
-
-Imports: :mod:`exptrace.ingest.store` (to run the DDL and quote literals), the leaves
-:mod:`exptrace.ingest.errors` and :mod:`exptrace.ingest.defaults`, and
-``exptrace.propagation`` (the wire grammar).
 """
 
 from exptrace.ingest.schema.ddl import SCHEMA_VERSION, UNIT_ATTRIBUTES, Schema

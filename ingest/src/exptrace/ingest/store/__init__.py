@@ -3,9 +3,6 @@
 The embedded chDB and the server backends, SQL quoting, the directory lock one process
 holds, removing views the engine can no longer load, the link that waits for a server that
 is down, and the probe that watches it.
-
-Imports: only the leaf :mod:`exptrace.ingest.errors`. Nothing here knows which tables
-exist; that is :mod:`exptrace.ingest.schema`.
 """
 
 from exptrace.ingest.store.backends import ReadOnlyStore, Result, Store, open_store

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from exptrace.ingest import SchemaError, Store, open_existing
-from exptrace.query.core.answers import DEFAULT_LIMIT, Page, Rows, json_safe
-from exptrace.query.core.decisions import DecisionLog
-from exptrace.query.core.operations import (
-    DECISIONS,
+from exptrace.query.core import (
+    ACTIONS,
+    DECISION_LOG,
+    DEFAULT_LIMIT,
     EXPERIMENT,
     EXPERIMENT_ACTION,
     EXPERIMENT_DECIDE,
@@ -30,11 +30,16 @@ from exptrace.query.core.operations import (
     WATCH,
     WATCH_HISTORY,
     WATCH_ROUND,
+    DecisionLog,
+    Experiment,
     Operation,
+    Page,
+    Queries,
+    Registry,
+    Rows,
+    Watcher,
+    json_safe,
 )
-from exptrace.query.core.queries import Queries
-from exptrace.query.core.registry import ACTIONS, Experiment, Registry
-from exptrace.query.core.watch import Watcher
 from exptrace.query.errors import BadInput, ClientError, UnknownExperiment
 
 
@@ -223,7 +228,7 @@ class ApiClient:
         return self._request("POST", EXPERIMENT_DECIDE.format(id=_quote(id)), body=body)
 
     def decisions(self) -> dict[str, Any]:
-        return self._request("GET", DECISIONS)
+        return self._request("GET", DECISION_LOG)
 
     def freeze(self, reason: str, actor: str) -> dict[str, Any]:
         return self._request("POST", FREEZE, body={"reason": reason, "actor": actor})

@@ -17,23 +17,30 @@ from exptrace import ingest
 from exptrace.ingest import DATA_DIR, HTTP_ENDPOINT, LOOPBACK_HOSTS, UNIT_ATTRIBUTES, StoreError
 from exptrace.propagation import UNIT_MEMBER, SettingsError, setting, settings_from_env
 from exptrace.query.cli.client import ApiClient, Client, LocalClient, api_answers
-from exptrace.query.core.answers import DEFAULT_LIMIT, MAX_LIMIT, Page, Rows
-from exptrace.query.core.decisions import DECISIONS
-from exptrace.query.core.operations import (
+from exptrace.query.core import (
     ATTRIBUTION,
     BURN,
     CARDINALITY,
     COVERAGE,
+    DECISIONS,
+    DEFAULT_LIMIT,
     INCIDENT,
     LAG,
+    MAX_LIMIT,
     OPERATIONS,
+    POLICIES,
     PROPAGATION,
     REPORT,
     SEEN,
+    SLOS,
+    STATUSES,
+    Experiment,
     Operation,
+    Page,
+    Rows,
+    parse_moment,
+    parse_window,
 )
-from exptrace.query.core.registry import POLICIES, SLOS, STATUSES, Experiment
-from exptrace.query.core.window_check import parse_moment, parse_window
 from exptrace.query.errors import ClientError
 from exptrace.query.text import render, render_act, render_watch
 
@@ -539,7 +546,7 @@ def main(argv: list[str] | None = None) -> int:
         return up(args)
     as_json = getattr(args, "json", False)
     if args.command == "demo":
-        from exptrace.query.demo.run import run_demo
+        from exptrace.query.demo import run_demo
 
         return run_demo(requests=args.requests, keep_data=args.keep_data, as_json=as_json)
     client = None
@@ -563,7 +570,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def watch(client: Client, every: dt.timedelta, as_json: bool, *, once: bool) -> int:
     """Watch rounds every ``every`` until interrupted (or one with ``once``), each printed."""
-    from exptrace.query.core.watch import WatchLoop
+    from exptrace.query.core import WatchLoop
 
     def round_() -> None:
         outcome = client.watch_round()
@@ -597,13 +604,9 @@ def _emit(text: str) -> int:
 def up(args: argparse.Namespace) -> int:
     """The collector plus the HTTP API, in one process that owns the store."""
     from exptrace.ingest import bearer_check, split_endpoint
-    from exptrace.query.core.queries import Queries
-    from exptrace.query.core.registry import Registry
-    from exptrace.query.core.sqlfiles import views
-    from exptrace.query.core.watch import Watcher
-    from exptrace.query.service.watcher import attach
-    from exptrace.query.web.gate import Hosts
-    from exptrace.query.web.http_api import api_routes
+    from exptrace.query.core import Queries, Registry, Watcher, views
+    from exptrace.query.service import attach
+    from exptrace.query.web import Hosts, api_routes
 
     try:
         settings = ingest.settings_from_args(args)

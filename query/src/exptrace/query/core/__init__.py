@@ -1,23 +1,125 @@
 """The computations: what the engine answers (``sql/*.sql``, one file per query or view) and
 the Python that turns rows into reports, incidents, burn, series and decisions; the registry,
-the watcher's rounds, alerts and gates. Nothing here knows HTTP, HTML or the command line:
-``core`` imports no other subpackage of ``exptrace.query``."""
+the watcher's rounds, alerts and gates. Nothing here knows HTTP, HTML or the command line."""
 
-from exptrace.query.core.answers import DEFAULT_LIMIT, MAX_LIMIT, Page, Rows, Window
-from exptrace.query.core.queries import Queries
-from exptrace.query.core.registry import Experiment, Registry
+from exptrace.query.core import burn, words
+from exptrace.query.core.alerts import SEVERITY, Notifier, Target
+from exptrace.query.core.answers import DEFAULT_LIMIT, MAX_LIMIT, Page, Rows, Window, json_safe
+from exptrace.query.core.assignment_config import assignment_config, encode
+from exptrace.query.core.burn import WINDOWS
+from exptrace.query.core.decisions import DECISIONS, DecisionLog
+from exptrace.query.core.freeze import FreezeLog
+from exptrace.query.core.gates import flagger, verdict
+from exptrace.query.core.operations import (
+    API,
+    ATTRIBUTION,
+    BURN,
+    CARDINALITY,
+    COVERAGE,
+    DECISION_LOG,
+    EXPERIMENT,
+    EXPERIMENT_ACTION,
+    EXPERIMENT_DECIDE,
+    EXPERIMENT_HISTORY,
+    EXPERIMENT_POLICY,
+    EXPERIMENT_ROLLBACK,
+    EXPERIMENTS,
+    FREEZE,
+    INCIDENT,
+    LAG,
+    OPERATIONS,
+    PROPAGATION,
+    REPORT,
+    SEEN,
+    UNFREEZE,
+    WATCH,
+    WATCH_HISTORY,
+    WATCH_ROUND,
+    Operation,
+)
+from exptrace.query.core.queries import LAG_TARGET_MS, Queries
+from exptrace.query.core.registry import ACTIONS, POLICIES, SLOS, STATUSES, Experiment, Registry
+from exptrace.query.core.series import Series, as_datetime, bucket_seconds
 from exptrace.query.core.sqlfiles import views
-from exptrace.query.core.watch import Watcher
+from exptrace.query.core.watch import FIRING, Watcher, WatchLoop
+from exptrace.query.core.window_check import parse_moment, parse_window
+from exptrace.query.core.words import (
+    ATTRIBUTION_NOTE,
+    NO_PIPELINE,
+    interval_text,
+    pct,
+    pp,
+    signed_pct,
+    unit_words,
+)
 
 __all__ = [
+    "ACTIONS",
+    "API",
+    "ATTRIBUTION",
+    "ATTRIBUTION_NOTE",
+    "BURN",
+    "CARDINALITY",
+    "COVERAGE",
+    "DECISIONS",
+    "DECISION_LOG",
     "DEFAULT_LIMIT",
+    "EXPERIMENT",
+    "EXPERIMENTS",
+    "EXPERIMENT_ACTION",
+    "EXPERIMENT_DECIDE",
+    "EXPERIMENT_HISTORY",
+    "EXPERIMENT_POLICY",
+    "EXPERIMENT_ROLLBACK",
+    "FIRING",
+    "FREEZE",
+    "INCIDENT",
+    "LAG",
+    "LAG_TARGET_MS",
     "MAX_LIMIT",
+    "NO_PIPELINE",
+    "OPERATIONS",
+    "POLICIES",
+    "PROPAGATION",
+    "REPORT",
+    "SEEN",
+    "SEVERITY",
+    "SLOS",
+    "STATUSES",
+    "UNFREEZE",
+    "WATCH",
+    "WATCH_HISTORY",
+    "WATCH_ROUND",
+    "WINDOWS",
+    "DecisionLog",
     "Experiment",
+    "FreezeLog",
+    "Notifier",
+    "Operation",
     "Page",
     "Queries",
     "Registry",
     "Rows",
+    "Series",
+    "Target",
+    "WatchLoop",
     "Watcher",
     "Window",
+    "as_datetime",
+    "assignment_config",
+    "bucket_seconds",
+    "burn",
+    "encode",
+    "flagger",
+    "interval_text",
+    "json_safe",
+    "parse_moment",
+    "parse_window",
+    "pct",
+    "pp",
+    "signed_pct",
+    "unit_words",
+    "verdict",
     "views",
+    "words",
 ]

@@ -17,10 +17,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from exptrace.query.core.alerts import Notifier, Target
-from exptrace.query.core.decisions import DecisionLog
-from exptrace.query.core.registry import Registry
-from exptrace.query.core.watch import FIRING, Watcher, WatchLoop
+from exptrace.query.core import FIRING, DecisionLog, Notifier, Registry, Target, Watcher, WatchLoop
 
 SLICE_SECONDS = 0.5
 """The width of each line of the move to control."""

@@ -64,11 +64,7 @@ from exptrace.propagation import (
     RegistrySettings,
     current_assignments,
 )
-from exptrace.query.core.answers import Window
-from exptrace.query.core.queries import Queries
-from exptrace.query.core.registry import Experiment, Registry
-from exptrace.query.core.sqlfiles import views
-from exptrace.query.core.watch import Watcher
+from exptrace.query.core import Experiment, Queries, Registry, Watcher, Window, views
 from exptrace.query.demo.act import (
     Answer,
     Console,
@@ -78,7 +74,7 @@ from exptrace.query.demo.act import (
     move_text,
 )
 from exptrace.query.text import render
-from exptrace.query.web.http_api import api_routes
+from exptrace.query.web import api_routes
 
 EXPERIMENTS = [
     Experiment(

@@ -1,5 +1,5 @@
 """What ``exptrace up`` runs beside the receiver: the watcher's rounds, alert deliveries and
-the gauges on ``/metrics``. Imports ``core``; never ``web``, ``cli`` or ``demo``."""
+the gauges on ``/metrics``."""
 
 from exptrace.query.service.watcher import attach
 

@@ -3,8 +3,7 @@ Prometheus (``deploy/prometheus/exptrace-rules.yml``)."""
 
 from __future__ import annotations
 
-from exptrace.query.core.alerts import SEVERITY
-from exptrace.query.core.watch import FIRING, Watcher
+from exptrace.query.core import FIRING, SEVERITY, Watcher
 
 FAILING = "exptrace_experiment_failing"
 LAST_ROUND = "exptrace_watch_last_round_timestamp_seconds"

@@ -6,8 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from exptrace.ingest import IngestSettings, split_endpoint
-from exptrace.query.core.alerts import Notifier, Target
-from exptrace.query.core.watch import Watcher, WatchLoop
+from exptrace.query.core import Notifier, Target, Watcher, WatchLoop
 from exptrace.query.service.metrics import exposition
 
 if TYPE_CHECKING:

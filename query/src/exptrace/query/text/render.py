@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from exptrace.query.core.burn import WINDOWS
-from exptrace.query.core.words import (
+from exptrace.query.core import (
     ATTRIBUTION_NOTE,
     NO_PIPELINE,
+    WINDOWS,
     interval_text,
     pct,
     signed_pct,

@@ -12,18 +12,19 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from exptrace.query.core.assignment_config import assignment_config, encode
-from exptrace.query.core.decisions import DecisionLog
-from exptrace.query.core.freeze import FreezeLog
-from exptrace.query.core.operations import (
+from exptrace.query.core import (
     API,
-    DECISIONS,
+    DECISION_LOG,
     EXPERIMENT_DECIDE,
     EXPERIMENT_ROLLBACK,
     FREEZE,
     UNFREEZE,
+    DecisionLog,
+    FreezeLog,
+    Registry,
+    assignment_config,
+    encode,
 )
-from exptrace.query.core.registry import Registry
 from exptrace.query.errors import BadInput
 
 Actor = Callable[[Request, "dict | None"], str]
@@ -75,7 +76,7 @@ def act_endpoints(registry: Registry, actor: Actor) -> list[Endpoint]:
     return [
         (EXPERIMENT_ROLLBACK, "POST", rollback, 200),
         (EXPERIMENT_DECIDE, "POST", decide, 201),
-        (DECISIONS, "GET", lambda request: decisions.time_to_decision(), 200),
+        (DECISION_LOG, "GET", lambda request: decisions.time_to_decision(), 200),
         (FREEZE, "GET", frozen, 200),
         (FREEZE, "POST", freeze, 200),
         (UNFREEZE, "POST", unfreeze, 200),

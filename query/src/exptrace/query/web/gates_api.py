@@ -12,11 +12,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from exptrace.query.core.answers import json_safe
-from exptrace.query.core.gates import flagger, verdict
-from exptrace.query.core.operations import API
-from exptrace.query.core.registry import Registry
-from exptrace.query.core.watch import Watcher
+from exptrace.query.core import API, Registry, Watcher, flagger, json_safe, verdict
 from exptrace.query.errors import BadInput
 from exptrace.query.web.act_api import Endpoint
 

@@ -14,9 +14,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from exptrace.query.core.answers import Page, Rows, Window
-from exptrace.query.core.series import as_datetime
-from exptrace.query.core.window_check import parse_window
+from exptrace.query.core import Page, Rows, Window, as_datetime, parse_window
 from exptrace.query.errors import BadInput
 from exptrace.query.web.charts import Marker, esc
 

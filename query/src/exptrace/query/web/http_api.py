@@ -13,19 +13,22 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from exptrace.ingest import FailureLimit, OutageNotes, StoreError
-from exptrace.query.core.answers import Rows, json_safe
-from exptrace.query.core.operations import (
+from exptrace.query.core import (
+    ACTIONS,
     API,
     EXPERIMENT,
     EXPERIMENT_ACTION,
     EXPERIMENT_HISTORY,
     EXPERIMENTS,
     OPERATIONS,
+    Experiment,
     Operation,
+    Queries,
+    Registry,
+    Rows,
+    Watcher,
+    json_safe,
 )
-from exptrace.query.core.queries import Queries
-from exptrace.query.core.registry import ACTIONS, Experiment, Registry
-from exptrace.query.core.watch import Watcher
 from exptrace.query.errors import BadInput, QueryError
 from exptrace.query.web.act_api import act_endpoints
 from exptrace.query.web.gate import LOOPBACK, Gate, Hosts, Refused

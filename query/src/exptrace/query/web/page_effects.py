@@ -10,8 +10,7 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-from exptrace.query.core.series import as_datetime
-from exptrace.query.core.words import pct, pp
+from exptrace.query.core import as_datetime, pct, pp
 from exptrace.query.web import charts
 from exptrace.query.web.charts import Line, LineChart, esc
 from exptrace.query.web.html_parts import (

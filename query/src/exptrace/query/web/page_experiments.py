@@ -9,12 +9,20 @@ from typing import Any
 
 from starlette.requests import Request
 
-from exptrace.query.core import words
-from exptrace.query.core.answers import Page, Window, json_safe
-from exptrace.query.core.queries import Queries
-from exptrace.query.core.registry import Experiment, Registry
-from exptrace.query.core.series import Series, as_datetime, bucket_seconds
-from exptrace.query.core.words import pct, pp
+from exptrace.query.core import (
+    Experiment,
+    Page,
+    Queries,
+    Registry,
+    Series,
+    Window,
+    as_datetime,
+    bucket_seconds,
+    json_safe,
+    pct,
+    pp,
+    words,
+)
 from exptrace.query.errors import NotFound
 from exptrace.query.web import charts, page_effects
 from exptrace.query.web.charts import Interval, Line, LineChart, esc

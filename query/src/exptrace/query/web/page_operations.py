@@ -6,11 +6,22 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
-from exptrace.query.core import burn
-from exptrace.query.core.answers import MAX_LIMIT, Rows, json_safe
-from exptrace.query.core.queries import LAG_TARGET_MS, Queries
-from exptrace.query.core.series import Series, as_datetime, bucket_seconds
-from exptrace.query.core.words import ATTRIBUTION_NOTE, NO_PIPELINE, interval_text, pct, pp
+from exptrace.query.core import (
+    ATTRIBUTION_NOTE,
+    LAG_TARGET_MS,
+    MAX_LIMIT,
+    NO_PIPELINE,
+    Queries,
+    Rows,
+    Series,
+    as_datetime,
+    bucket_seconds,
+    burn,
+    interval_text,
+    json_safe,
+    pct,
+    pp,
+)
 from exptrace.query.web import charts
 from exptrace.query.web.charts import Bar, Hop, Interval, Line, LineChart, esc
 from exptrace.query.web.html_parts import (

@@ -7,12 +7,18 @@ import json
 
 from starlette.requests import Request
 
-from exptrace.query.core.alerts import SEVERITY
-from exptrace.query.core.answers import MAX_LIMIT, Page, json_safe
-from exptrace.query.core.decisions import DECISIONS, DecisionLog
-from exptrace.query.core.queries import Queries
-from exptrace.query.core.registry import Registry
-from exptrace.query.core.watch import FIRING, Watcher
+from exptrace.query.core import (
+    DECISIONS,
+    FIRING,
+    MAX_LIMIT,
+    SEVERITY,
+    DecisionLog,
+    Page,
+    Queries,
+    Registry,
+    Watcher,
+    json_safe,
+)
 from exptrace.query.web.charts import esc
 from exptrace.query.web.html_parts import badge, path_segment, table
 

@@ -14,10 +14,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from exptrace.ingest import OutageNotes, StoreError
-from exptrace.query.core.freeze import FreezeLog
-from exptrace.query.core.queries import Queries
-from exptrace.query.core.registry import Registry
-from exptrace.query.core.series import Series
+from exptrace.query.core import FreezeLog, Queries, Registry, Series
 from exptrace.query.errors import (
     BadInput,
     NotFound,

@@ -7,9 +7,7 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
-from exptrace.query.core.answers import Page
-from exptrace.query.core.operations import EXPERIMENT_POLICY, WATCH, WATCH_HISTORY, WATCH_ROUND
-from exptrace.query.core.watch import Watcher
+from exptrace.query.core import EXPERIMENT_POLICY, WATCH, WATCH_HISTORY, WATCH_ROUND, Page, Watcher
 from exptrace.query.errors import BadInput
 from exptrace.query.web.act_api import Actor, Endpoint
 
