@@ -24,6 +24,8 @@ from exptrace.propagation.metrics import CohortMeter
 from exptrace.propagation.propagator import ExperimentPropagator
 from exptrace.propagation.registry_assigner import PollStatus, RegistryAssigner, RegistrySettings
 from exptrace.propagation.settings import (
+    FALSE_WORDS,
+    TRUE_WORDS,
     PropagationSettings,
     SettingsError,
     flag,
@@ -38,6 +40,8 @@ from exptrace.propagation.wsgi import ExperimentWSGIMiddleware
 
 __all__ = [
     "BAGGAGE_PREFIX",
+    "FALSE_WORDS",
+    "TRUE_WORDS",
     "UNIT_MEMBER",
     "Assigner",
     "CohortMeter",

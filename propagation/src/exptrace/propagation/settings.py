@@ -12,8 +12,10 @@ from typing import Any, TypeVar
 from exptrace.propagation import grammar
 from exptrace.propagation.members import Limits
 
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("", "0", "false", "no", "off")
+"""How a yes/no value may be written, case aside, in a variable, a flag or a query string;
+empty is no."""
 
 
 class SettingsError(ValueError):
@@ -118,9 +120,9 @@ def _convert(name: str, raw: str, default: Any, f: Field[Any]) -> Any:
     if default is None and "frozenset" in str(f.type):
         kind = frozenset
     if kind is bool:
-        if text.lower() in _TRUE:
+        if text.lower() in TRUE_WORDS:
             return True
-        if text.lower() in _FALSE:
+        if text.lower() in FALSE_WORDS:
             return False
         raise SettingsError(f"{name} must be true or false, got {raw!r}")
     if kind in (int, float):

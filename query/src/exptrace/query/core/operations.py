@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from exptrace.propagation import FALSE_WORDS, TRUE_WORDS
 from exptrace.query.core.answers import DEFAULT_LIMIT, Page
 from exptrace.query.core.queries import COVERAGE_THRESHOLD, Queries
 from exptrace.query.core.registry import known
@@ -42,8 +43,6 @@ WATCH_ROUND = f"{WATCH}/round"
 """The registry's and the watcher's calls (not query operations): the paths the web routes
 serve and the HTTP client asks, named once."""
 MAX_BUCKET_SECONDS = 2**32 - 1
-TRUE_WORDS, FALSE_WORDS = ("1", "true", "yes"), ("", "0", "false", "no")
-"""How a yes/no query parameter may be written (case aside); absent is no."""
 
 
 def _whole_number(name: str, text: str) -> int:
@@ -55,7 +54,7 @@ def _whole_number(name: str, text: str) -> int:
 
 def _flag(name: str, text: str) -> bool:
     if text.lower() not in TRUE_WORDS + FALSE_WORDS:
-        raise BadInput(f"{name} must be true or false (1/0, yes/no), got {text!r}")
+        raise BadInput(f"{name} must be true or false (1/0, yes/no, on/off), got {text!r}")
     return text.lower() in TRUE_WORDS
 
 
