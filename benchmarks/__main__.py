@@ -1,19 +1,34 @@
-"""Run the benchmarks: ``uv run python -m benchmarks [middleware|ingest|query ...]``."""
+"""Run the benchmarks: ``uv run python -m benchmarks [middleware|ingest|query|watch ...]``."""
 
 from __future__ import annotations
 
 import argparse
 import importlib
+from collections.abc import Sequence
 
 SUITES = ("middleware", "ingest", "query", "watch")
 
 
-def main() -> None:
+def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The suites to run (all when none is named) and whether to run them quickly."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    parser.add_argument("suites", nargs="*", choices=SUITES, help="default: all")
+    # No ``choices``: with nargs="*" Python 3.11 checks the empty default against them and
+    # refuses a run that names no suite.
+    parser.add_argument(
+        "suites", nargs="*", metavar="suite", help=f"{', '.join(SUITES)}; default: all"
+    )
     parser.add_argument("--quick", action="store_true", help="fewer iterations, for a smoke run")
-    args = parser.parse_args()
-    for suite in args.suites or SUITES:
+    args = parser.parse_args(argv)
+    unknown = [suite for suite in args.suites if suite not in SUITES]
+    if unknown:
+        parser.error(f"no suite {', '.join(unknown)}: choose from {', '.join(SUITES)}")
+    args.suites = args.suites or list(SUITES)
+    return args
+
+
+def main() -> None:
+    args = parse()
+    for suite in args.suites:
         module = importlib.import_module(f"benchmarks.{suite}")
         print(f"=== {suite}: {module.__doc__.strip().splitlines()[0]}")
         module.run(**({"quick": True} if args.quick else {}))

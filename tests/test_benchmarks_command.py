@@ -1,0 +1,26 @@
+"""The README's benchmark command: ``uv run python -m benchmarks`` runs every suite, a named
+suite runs alone, and a misspelled one is a usage error (exit 2) naming the suites."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks.__main__ import SUITES, parse
+
+
+def test_no_suite_named_runs_them_all():
+    assert parse([]).suites == list(SUITES)
+    assert parse(["--quick"]).quick
+
+
+def test_named_suites_run_alone():
+    assert parse(["query", "watch", "--quick"]).suites == ["query", "watch"]
+
+
+def test_a_misspelled_suite_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        parse(["querry"])
+    assert exit_.value.code == 2
+    assert (
+        "no suite querry: choose from middleware, ingest, query, watch" in capsys.readouterr().err
+    )
