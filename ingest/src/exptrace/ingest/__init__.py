@@ -5,7 +5,7 @@ What the layers above (``exptrace.query``) and operators may use is named here; 
 module is internal and may change.
 """
 
-from exptrace.ingest.cli import add_arguments, serve, settings_from_args
+from exptrace.ingest.cli import add_arguments, add_setting, serve, settings_from_args
 from exptrace.ingest.defaults import DATA_DIR, HTTP_ENDPOINT, LOOPBACK_HOSTS
 from exptrace.ingest.door import FailureLimit, bearer_check
 from exptrace.ingest.errors import SchemaError, StoreError
@@ -36,6 +36,7 @@ __all__ = [
     "Store",
     "StoreError",
     "add_arguments",
+    "add_setting",
     "bearer_check",
     "ensure_schema",
     "open_existing",

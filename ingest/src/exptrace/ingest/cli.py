@@ -21,19 +21,33 @@ if TYPE_CHECKING:
     from exptrace.ingest.server import IngestServer
 
 
+def add_setting(
+    parser: argparse.ArgumentParser,
+    name: str,
+    help_text: str,
+    default_text: str | None = None,
+    **options: Any,
+) -> None:
+    """The flag of :class:`IngestSettings` field ``name``, as the field declares it (flag,
+    variable and, unless ``default_text`` says it in words, default); unset, it leaves values
+    parsed elsewhere (and the environment) alone."""
+    f = next(f for f in fields(IngestSettings) if f.name == name)
+    if default_text is None:
+        default_text = "none" if f.default is None else f"{f.default:g}"
+    parser.add_argument(
+        flag(f),
+        dest=name,
+        default=argparse.SUPPRESS,
+        help=f"{help_text} (env {variable(f)}; default {default_text})",
+        **options,
+    )
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Receiver flags; unset flags leave values parsed elsewhere (and the environment) alone."""
-    by_name = {f.name: f for f in fields(IngestSettings)}
+    """The receiver's flags."""
 
     def add(name: str, help_text: str, default_text: str, **options: Any) -> None:
-        f = by_name[name]
-        parser.add_argument(
-            flag(f),
-            dest=name,
-            default=argparse.SUPPRESS,
-            help=f"{help_text} (env {variable(f)}; default {default_text})",
-            **options,
-        )
+        add_setting(parser, name, help_text, default_text, **options)
 
     add("data_dir", "log, embedded store and dead letters", f"./{defaults.DATA_DIR}", metavar="DIR")
     add(

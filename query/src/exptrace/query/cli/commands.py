@@ -228,28 +228,19 @@ def make_parser() -> argparse.ArgumentParser:
         "one process that owns the store. Listens on 127.0.0.1 unless told otherwise.",
     )
     ingest.add_arguments(up)
-    up.add_argument(
-        "--watch-interval",
-        dest="watch_interval",
+    ingest.add_setting(
+        up,
+        "watch_interval",
+        "seconds between the watcher's rounds over running experiments, 0 turns it off",
         type=float,
-        default=argparse.SUPPRESS,
         metavar="SECONDS",
-        help="seconds between the watcher's rounds over running experiments, 0 turns it off "
-        "(env EXPTRACE_WATCH_INTERVAL; default 60)",
     )
-    for name, flag, text in (
-        ("alertmanager_url", "--alertmanager", "Alertmanager's URL: alerts go to /api/v2/alerts"),
-        ("alert_webhook_url", "--alert-webhook", "a URL taking Alertmanager's webhook format"),
-        ("external_url", "--external-url", "the pages' base URL for alert links"),
+    for name, text, default in (
+        ("alertmanager_url", "Alertmanager's URL: alerts go to /api/v2/alerts", None),
+        ("alert_webhook_url", "a URL taking Alertmanager's webhook format", None),
+        ("external_url", "the pages' base URL for alert links", "the listening address"),
     ):
-        up.add_argument(
-            flag,
-            dest=name,
-            default=argparse.SUPPRESS,
-            metavar="URL",
-            help=f"{text} (env EXPTRACE_{name.upper()}; default: "
-            + ("the listening address)" if name == "external_url" else "none)"),
-        )
+        ingest.add_setting(up, name, text, default, metavar="URL")
     demo = sub.add_parser(
         "demo",
         help="run services, experiments and traffic, then report",
