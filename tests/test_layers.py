@@ -44,7 +44,8 @@ def imported_modules(path: Path, module: str | None = None) -> set[str]:
         id(inner)
         for node in ast.walk(tree)
         if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING"
-        for inner in ast.walk(node)
+        for statement in node.body
+        for inner in ast.walk(statement)
     }
     names: set[str] = set()
     for node in ast.walk(tree):
@@ -81,8 +82,8 @@ def wrong_arrows(path: Path, module: str, table: dict[str, set[str]]) -> list[st
         there = owner(name, table)
         if there is None or there == here:
             continue
-        if path.name in ("__init__.py", "__main__.py") and there.startswith(f"{here}."):
-            continue  # a package gathers, or runs, its own subpackages' names
+        if path.name == "__main__.py" and there.startswith(f"{here}."):
+            continue  # ``python -m`` runs what the package holds
         if there not in table[here]:
             wrong.append(f"{module} ({here}) imports {name} ({there})")
         elif not through_its_init(name, there, module):

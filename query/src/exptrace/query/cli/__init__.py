@@ -1,6 +1,7 @@
-"""The ``exptrace`` command: parsing and dispatch (``commands``) and the two clients
-(``client``: in-process or over HTTP); the text it prints comes from ``text``."""
+"""The ``exptrace`` command: parsing and dispatch (``commands``, whose ``main`` is the console
+script) and the two clients it asks (``client``: in-process or over HTTP); the text it
+prints comes from ``text``."""
 
-from exptrace.query.cli.commands import main
+from exptrace.query.cli.client import ApiClient, Client, LocalClient
 
-__all__ = ["main"]
+__all__ = ["ApiClient", "Client", "LocalClient"]

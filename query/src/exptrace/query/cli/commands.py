@@ -471,7 +471,12 @@ def connect(settings: CliSettings) -> ApiClient | LocalClient:
 def checked_arguments(args: argparse.Namespace) -> dict[str, Any]:
     """The command's window or moment and page, refused before any server or store is asked."""
     checked: dict[str, Any] = {}
-    whole_run = args.command == "report" and args.start is args.last is args.end is None
+    operation = getattr(args, "operation", None)
+    whole_run = (
+        operation is not None
+        and operation.whole_run
+        and args.start is args.last is args.end is None
+    )
     if hasattr(args, "start") and not whole_run:
         checked = window(args)
     elif getattr(args, "at", None):

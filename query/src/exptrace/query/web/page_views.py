@@ -17,10 +17,16 @@ from exptrace.query.core import (
     Queries,
     Registry,
     Watcher,
+    burn,
     json_safe,
 )
 from exptrace.query.web.charts import esc
 from exptrace.query.web.html_parts import badge, path_segment, table
+
+LONG_WINDOWS = tuple(dict.fromkeys(rule.long for rule in burn.RULES))
+"""The burn rules' long windows, the ones a status is judged on."""
+LONGEST_WINDOW = max(burn.WINDOWS, key=burn.WINDOWS.__getitem__)
+"""SLO impact is the excess burn over the longest window."""
 
 RECENT = 20
 """Rows in the on-call view's recent rollbacks and alerts."""
@@ -86,14 +92,12 @@ class ViewPages:
             ),
             "<h2>Error-budget burn by experiment</h2>",
             table(
-                ["experiment", "variant", "excess 1h", "excess 6h", "excess 3d", "status"],
+                ["experiment", "variant", *(f"excess {w}" for w in LONG_WINDOWS), "status"],
                 [
                     [
                         _link(r["experiment"]),
                         esc(r["variant"]),
-                        esc(_rate(r["excess_burn_rates"]["1h"])),
-                        esc(_rate(r["excess_burn_rates"]["6h"])),
-                        esc(_rate(r["excess_burn_rates"]["3d"])),
+                        *(esc(_rate(r["excess_burn_rates"][w])) for w in LONG_WINDOWS),
                         badge(r["status"], r["status"]),
                     ]
                     for r in burning
@@ -148,7 +152,7 @@ class ViewPages:
         average = timing["average_seconds"]
         impact: dict[str, float] = {}
         for r in json_safe(self.queries.burn_rates(limit=MAX_LIMIT)):
-            value = r["excess_burn_rates"]["3d"]
+            value = r["excess_burn_rates"][LONGEST_WINDOW]
             if r["status"] != "control" and value is not None:
                 impact[r["experiment"]] = max(impact.get(r["experiment"], value), value)
         parts = [

@@ -16,10 +16,9 @@ from starlette.routing import Route
 from exptrace.ingest import OutageNotes, StoreError
 from exptrace.query.core import FreezeLog, Queries, Registry, Series
 from exptrace.query.errors import (
-    BadInput,
     NotFound,
+    QueryError,
     SignInError,
-    UnknownExperiment,
     WrongToken,
 )
 from exptrace.query.web.auth import (
@@ -37,7 +36,7 @@ from exptrace.query.web.html_parts import CSP, layout
 from exptrace.query.web.page_experiments import ExperimentPages
 from exptrace.query.web.page_operations import OperationsPages
 from exptrace.query.web.page_views import ViewPages
-from exptrace.query.web.statuses import status_of
+from exptrace.query.web.statuses import TITLES, status_of
 from exptrace.query.web.ui_scope import PrefixRoutes
 
 HEADERS = {
@@ -96,10 +95,12 @@ def page_routes(
                 body = await run_in_threadpool(frozen_banner, registry) + body
             except NotFound as missing:
                 return html(layout(missing.title, missing.body, path, signed_in), 404)
-            except UnknownExperiment as error:
-                return html(layout("Not found", f"<p>{esc(error)}</p>", path, signed_in), 404)
-            except BadInput as error:
-                return html(layout("Bad request", f"<p>{esc(error)}</p>", path, signed_in), 400)
+            except QueryError as error:
+                status = status_of(error)
+                if status is None:
+                    raise
+                title = TITLES.get(status, "Bad request")
+                return html(layout(title, f"<p>{esc(error)}</p>", path, signed_in), status)
             except StoreError as error:
                 reason = outages.describe(error)
                 body = f"<p>{esc(reason[:1].upper() + reason[1:])}</p>"

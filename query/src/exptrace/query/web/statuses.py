@@ -28,3 +28,7 @@ STATUSES: tuple[tuple[type[QueryError], int], ...] = (
 def status_of(error: QueryError) -> int | None:
     """The status a refused request answers with; None: not a refusal but a failure (500)."""
     return next((status for kind, status in STATUSES if isinstance(error, kind)), None)
+
+
+TITLES = {400: "Bad request", 401: "Sign in", 403: "Forbidden", 404: "Not found", 409: "Conflict"}
+"""A page's title for a refusal, by its status."""
