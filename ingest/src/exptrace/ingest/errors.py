@@ -18,6 +18,10 @@ class IngestError(Exception):
     """Something the receiver could not do; the subclasses say what."""
 
 
+class CannotListen(IngestError, OSError):
+    """An endpoint the receiver was told to listen on is taken or not allowed."""
+
+
 # The store ---------------------------------------------------------------------------------
 
 # ClickHouse error codes that mean "this data can never be inserted", as opposed to the

@@ -10,6 +10,7 @@ import errno
 import os
 import socket
 
+from exptrace.ingest.errors import CannotListen
 from exptrace.ingest.settings import split_endpoint
 
 
@@ -24,7 +25,7 @@ def refuse_if_taken(endpoint: str, purpose: str) -> None:
             host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
         )
     except socket.gaierror as error:
-        raise OSError(f"cannot listen on {endpoint} for {purpose}: {error.strerror}") from None
+        raise CannotListen(f"cannot listen on {endpoint} for {purpose}: {error.strerror}") from None
     for family, kind, proto, _, address in addresses:
         with socket.socket(family, kind, proto) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -36,4 +37,4 @@ def refuse_if_taken(endpoint: str, purpose: str) -> None:
                     if error.errno == errno.EADDRINUSE
                     else os.strerror(error.errno or 0).lower()
                 )
-                raise OSError(f"cannot listen on {endpoint} for {purpose}: {reason}") from None
+                raise CannotListen(f"cannot listen on {endpoint} for {purpose}: {reason}") from None

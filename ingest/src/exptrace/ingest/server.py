@@ -26,7 +26,7 @@ from exptrace.ingest.door import (
     otlp_routes,
     start_grpc_server,
 )
-from exptrace.ingest.errors import StoreError
+from exptrace.ingest.errors import CannotListen, StoreError
 from exptrace.ingest.log import Damage, DeadLetters, Flusher, RecentExports, WriteAheadLog
 from exptrace.ingest.ports import refuse_if_taken
 from exptrace.ingest.schema import STORE_MIN_FREE_BYTES, Schema, ensure_query_views, ensure_schema
@@ -290,7 +290,7 @@ class IngestServer:
         while not self._http.started:
             if not self._http_thread.is_alive() or time.monotonic() > deadline:
                 self.stop()
-                raise OSError(f"cannot listen on {settings.http_endpoint} for OTLP/HTTP")
+                raise CannotListen(f"cannot listen on {settings.http_endpoint} for OTLP/HTTP")
             time.sleep(0.01)
         self.http_port = self._http.servers[0].sockets[0].getsockname()[1]
         log.info("OTLP/gRPC on port %s, OTLP/HTTP on port %s", self.grpc_port, self.http_port)

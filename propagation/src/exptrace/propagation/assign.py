@@ -29,14 +29,6 @@ class Assigner(Protocol):
     def __call__(self, request: RequestView, assigned: Mapping[str, str]) -> Mapping[str, str]: ...
 
 
-class UnitAssigner(Assigner, Protocol):
-    """An assigner that knows the request's randomization unit and can name it safely."""
-
-    def unit_token(self, request: RequestView) -> str | None:
-        """A keyed hash of the request's unit id (never the id itself), or None."""
-        ...
-
-
 class RevisingAssigner(Assigner, Protocol):
     """An assigner that may also change what a request already carries (from baggage, the
     edge header or the cookie): the registry-backed assigner moves rolled-back variants to

@@ -15,7 +15,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from exptrace.ingest.door._bearer import bearer_matches
 from exptrace.ingest.door.failures import FailureLimit
 from exptrace.ingest.door.intake import Intake
-from exptrace.ingest.errors import Refused, TooManyFailures
+from exptrace.ingest.errors import CannotListen, Refused, TooManyFailures
 from exptrace.ingest.log import Signal
 
 SERVICES = {
@@ -152,7 +152,7 @@ def start_grpc_server(
         port = 0
     if port == 0:
         server.stop(None)
-        raise OSError(
+        raise CannotListen(
             f"cannot listen on {endpoint} for OTLP/gRPC (in use by another process, "
             "or not an address of this machine)"
         )

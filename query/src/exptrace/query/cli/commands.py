@@ -23,6 +23,7 @@ from exptrace.query.core import (
     CARDINALITY,
     COVERAGE,
     DECISIONS,
+    DEFAULT_LAST,
     DEFAULT_LIMIT,
     INCIDENT,
     LAG,
@@ -45,7 +46,6 @@ from exptrace.query.errors import ClientError
 from exptrace.query.text import render, render_act, render_watch
 
 DEFAULT_API = f"http://{HTTP_ENDPOINT}"
-DEFAULT_LAST = dt.timedelta(hours=1)
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 _UNSET = argparse.SUPPRESS
 

@@ -4,7 +4,15 @@ the watcher's rounds, alerts and gates. Nothing here knows HTTP, HTML or the com
 
 from exptrace.query.core import burn, words
 from exptrace.query.core.alerts import SEVERITY, Notifier, Target
-from exptrace.query.core.answers import DEFAULT_LIMIT, MAX_LIMIT, Page, Rows, Window, json_safe
+from exptrace.query.core.answers import (
+    DEFAULT_LAST,
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    Page,
+    Rows,
+    Window,
+    json_safe,
+)
 from exptrace.query.core.assignment_config import assignment_config, encode
 from exptrace.query.core.burn import WINDOWS
 from exptrace.query.core.decisions import DECISIONS, DecisionLog
@@ -63,6 +71,7 @@ __all__ = [
     "COVERAGE",
     "DECISIONS",
     "DECISION_LOG",
+    "DEFAULT_LAST",
     "DEFAULT_LIMIT",
     "EXPERIMENT",
     "EXPERIMENTS",

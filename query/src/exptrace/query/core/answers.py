@@ -16,6 +16,10 @@ MAX_LIMIT = 10_000
 """The largest page a caller may ask for."""
 
 
+DEFAULT_LAST = dt.timedelta(hours=1)
+"""A window given by neither start nor length: the last hour."""
+
+
 @dataclass(frozen=True)
 class Window:
     """A half-open time window ``[start, end)`` in UTC."""
@@ -28,7 +32,7 @@ class Window:
         cls,
         start: str | dt.datetime | None = None,
         end: str | dt.datetime | None = None,
-        last: dt.timedelta = dt.timedelta(hours=1),
+        last: dt.timedelta = DEFAULT_LAST,
     ) -> Window:
         end_at = to_datetime(end) if end else dt.datetime.now(dt.UTC).replace(tzinfo=None)
         start_at = to_datetime(start) if start else end_at - last

@@ -19,7 +19,7 @@ from typing import Any
 
 from exptrace.propagation import FALSE_WORDS, TRUE_WORDS
 from exptrace.query.core.answers import DEFAULT_LIMIT, Page
-from exptrace.query.core.queries import COVERAGE_THRESHOLD, Queries
+from exptrace.query.core.queries import BUCKET_SECONDS, COVERAGE_THRESHOLD, Queries
 from exptrace.query.core.registry import known
 from exptrace.query.core.window_check import parse_moment, parse_window
 from exptrace.query.errors import BadInput
@@ -215,7 +215,7 @@ COVERAGE = Operation(
     f"{API}/coverage",
     (
         *WINDOW,
-        Param("bucket_seconds", "bucket", 300),
+        Param("bucket_seconds", "bucket", BUCKET_SECONDS),
         Param("threshold", "share", COVERAGE_THRESHOLD),
     ),
     lambda q, start, end, bucket_seconds, threshold: q.tagging_coverage(

@@ -17,6 +17,8 @@ from exptrace.query.core.report import ROLLED_BACK_RUN, ROLLED_BACK_WINDOW, Repo
 
 LAG_TARGET_MS = 30_000
 """The receiver's own lag (acknowledged -> queryable) should stay under this."""
+BUCKET_SECONDS = 300
+"""Coverage's default bucket: five minutes."""
 COVERAGE_THRESHOLD = 0.95
 """Routes whose tagging coverage, and hops whose propagation coverage, fall below this share
 are flagged."""
@@ -102,7 +104,10 @@ class Queries:
     # -- 3. tagging and propagation coverage ---------------------------------------------------
 
     def tagging_coverage(
-        self, window: Window, bucket_seconds: int = 300, threshold: float = COVERAGE_THRESHOLD
+        self,
+        window: Window,
+        bucket_seconds: int = BUCKET_SECONDS,
+        threshold: float = COVERAGE_THRESHOLD,
     ) -> dict[str, Any]:
         rows = self.engine.run(
             "tagging_coverage", {**window.params(), "bucket_seconds": bucket_seconds}

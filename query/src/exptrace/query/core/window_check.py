@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from exptrace.query.core.answers import Window
+from exptrace.query.core.answers import DEFAULT_LAST, Window
 from exptrace.query.errors import WindowOutOfRange
 
 EARLIEST = dt.datetime(1900, 1, 1)
@@ -23,7 +23,7 @@ _RANGE = (
 def parse_window(
     start: str | dt.datetime | None = None,
     end: str | dt.datetime | None = None,
-    last: dt.timedelta = dt.timedelta(hours=1),
+    last: dt.timedelta = DEFAULT_LAST,
 ) -> Window:
     """:meth:`Window.parse`, refusing a window that reaches outside the store's range."""
     try:

@@ -14,6 +14,7 @@ from typing import Any
 
 from starlette.requests import Request
 
+from exptrace.query.core import DEFAULT_LAST as WINDOW_LAST
 from exptrace.query.core import Page, Rows, Window, as_datetime, parse_window
 from exptrace.query.errors import BadInput
 from exptrace.query.web.charts import Marker, esc
@@ -30,7 +31,8 @@ NAV = (
     ("/ui/cardinality", "cardinality"),
 )
 PRESETS = {"15m": 15, "1h": 60, "6h": 360, "1d": 1440, "7d": 10080}
-DEFAULT_LAST = "1h"
+DEFAULT_LAST = next(n for n, m in PRESETS.items() if m * 60 == WINDOW_LAST.total_seconds())
+"""The preset that is the default window."""
 RUN = "run"
 """The experiment page's default window: the experiment's whole run (``?last=run``)."""
 CSP = (
