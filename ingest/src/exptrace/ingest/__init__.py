@@ -6,7 +6,7 @@ module is internal and may change.
 """
 
 from exptrace.ingest.cli import add_arguments, add_setting, serve, settings_from_args
-from exptrace.ingest.defaults import DATA_DIR, HTTP_ENDPOINT, LOOPBACK_HOSTS
+from exptrace.ingest.defaults import DATA_DIR, HTTP_ENDPOINT, LOOPBACK_HOSTS, WILDCARD_HOSTS
 from exptrace.ingest.door import FailureLimit, bearer_check
 from exptrace.ingest.errors import SchemaError, StoreError
 from exptrace.ingest.schema import (
@@ -26,6 +26,7 @@ __all__ = [
     "LOOPBACK_HOSTS",
     "SCHEMA_VERSION",
     "UNIT_ATTRIBUTES",
+    "WILDCARD_HOSTS",
     "FailureLimit",
     "IngestServer",
     "IngestSettings",

@@ -8,6 +8,8 @@ OTLP_HTTP_PORT = 4318
 """The ports OTLP names for gRPC and HTTP."""
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 """Host names that reach this machine only: listening there needs no token."""
+WILDCARD_HOSTS = ("", "0.0.0.0", "::")  # noqa: S104 (names, not a bind)
+"""Host names that mean every interface."""
 GRPC_ENDPOINT = f"{LOOPBACK_HOSTS[0]}:{OTLP_GRPC_PORT}"
 HTTP_ENDPOINT = f"{LOOPBACK_HOSTS[0]}:{OTLP_HTTP_PORT}"
 """Where the receiver listens unless told otherwise: this machine only."""

@@ -137,6 +137,14 @@ class IngestSettings:
         given = {k: v for k, v in overrides.items() if v is not None}
         return settings_from_env(cls, environ, given)
 
+    def http_url(self, port: int | None = None) -> str:
+        """Where this machine reaches the HTTP side: the listening address (every interface
+        shown as loopback) and ``port``, the one bound when the endpoint asked for any."""
+        host, listening = split_endpoint(self.http_endpoint)
+        shown = defaults.LOOPBACK_HOSTS[0] if host in defaults.WILDCARD_HOSTS else host
+        scheme = "https" if self.tls_cert_file else "http"
+        return f"{scheme}://{shown}:{listening if port is None else port}"
+
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir))
         for name in ("max_request_bytes", "wal_max_bytes", "wal_segment_bytes"):

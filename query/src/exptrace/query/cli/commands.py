@@ -628,10 +628,7 @@ def up(args: argparse.Namespace) -> int:
 
     def announce(server) -> None:
         hosts = {split_endpoint(e)[0] for e in (settings.grpc_endpoint, settings.http_endpoint)}
-        http_host = split_endpoint(settings.http_endpoint)[0]
-        shown = "127.0.0.1" if http_host in ("0.0.0.0", "::", "") else http_host  # noqa: S104
-        scheme = "https" if settings.tls_cert_file else "http"
-        base = f"{scheme}://{shown}:{server.http_port}"
+        base = settings.http_url(server.http_port)
         where = (
             "listening on 127.0.0.1 only (--grpc/--http 0.0.0.0:PORT for all interfaces)"
             if hosts <= set(LOOPBACK_HOSTS)

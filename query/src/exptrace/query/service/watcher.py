@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from exptrace.ingest import IngestSettings, split_endpoint
+from exptrace.ingest import IngestSettings
 from exptrace.query.core import Notifier, Target, Watcher, WatchLoop
 from exptrace.query.service.metrics import exposition
 
@@ -23,9 +23,7 @@ def link_base(settings: IngestSettings) -> str:
     """Where people open the pages: ``external_url``, else the HTTP listening address."""
     if settings.external_url:
         return settings.external_url
-    host, port = split_endpoint(settings.http_endpoint)
-    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
-    return f"{'https' if settings.tls_cert_file else 'http'}://{shown}:{port}"
+    return settings.http_url()
 
 
 def attach(server: IngestServer, settings: IngestSettings, watcher: Watcher) -> None:

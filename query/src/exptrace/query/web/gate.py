@@ -17,10 +17,9 @@ from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
-from exptrace.ingest import FailureLimit
+from exptrace.ingest import WILDCARD_HOSTS, FailureLimit
 from exptrace.query.errors import QueryError
 
-_WILDCARDS = {"", "0.0.0.0", "::"}  # noqa: S104 (names, not a bind)
 _LOOPBACK_NAMES = {"localhost"}
 
 
@@ -104,7 +103,7 @@ class Hosts:
         host = _host_of(header)
         if host in self.names or host == self.listen:
             return True
-        if self.listen in _WILDCARDS:
+        if self.listen in WILDCARD_HOSTS:
             return _is_ip(host) or host in _LOOPBACK_NAMES
         return _is_loopback(self.listen) and _is_loopback(host)
 
