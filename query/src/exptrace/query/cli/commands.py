@@ -18,6 +18,7 @@ from exptrace.ingest import DATA_DIR, HTTP_ENDPOINT, LOOPBACK_HOSTS, UNIT_ATTRIB
 from exptrace.propagation import UNIT_MEMBER, SettingsError, setting, settings_from_env
 from exptrace.query.cli.client import ApiClient, Client, LocalClient, api_answers
 from exptrace.query.core import (
+    ACTIONS,
     ATTRIBUTION,
     BURN,
     CARDINALITY,
@@ -265,7 +266,7 @@ def make_parser() -> argparse.ArgumentParser:
         exp_sub.add_parser(action, help=text, parents=common).add_argument(
             "id", help="experiment id"
         )
-    for action in ("start", "stop", "archive"):
+    for action in ACTIONS:
         changing = exp_sub.add_parser(action, help=f"{action} an experiment", parents=common)
         changing.add_argument("id", help="experiment id")
         changing.add_argument("--actor", default=actor, help=actor_help)
