@@ -18,12 +18,12 @@ import statistics, sys, time
 from exptrace.ingest.store.backends import open_store
 from exptrace.ingest.schema.ddl import Schema
 from exptrace.ingest.schema.migrate import ensure_schema
-from exptrace.query import Queries, Window
+from exptrace.query import Queries, schema_parts, Window
 from exptrace.query.core.registry import Experiment, Registry
 
 path, spans, rounds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 store = open_store("chdb://" + path)
-ensure_schema(store, Schema())
+ensure_schema(store, Schema(**schema_parts()))
 t0 = time.perf_counter()
 store.command('''
 INSERT INTO otel_traces (Timestamp, TraceId, SpanId, ParentSpanId, SpanName, SpanKind,

@@ -19,13 +19,13 @@ import datetime as dt, statistics, sys, time
 from exptrace.ingest.store.backends import open_store
 from exptrace.ingest.schema.ddl import Schema
 from exptrace.ingest.schema.migrate import ensure_schema
-from exptrace.query import Queries
+from exptrace.query import Queries, schema_parts
 from exptrace.query.core.registry import Experiment, Registry
 from exptrace.query.core.watch import Watcher
 
 path, spans, rounds, experiments = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), 100
 store = open_store("chdb://" + path)
-ensure_schema(store, Schema())
+ensure_schema(store, Schema(**schema_parts()))
 t0 = time.perf_counter()
 store.command('''
 INSERT INTO otel_traces (Timestamp, TraceId, SpanId, ParentSpanId, SpanName, SpanKind,

@@ -6,29 +6,22 @@ directory; each test starts from empty tables.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 
 import pytest
 
-DATA_TABLES = (
-    "otel_traces",
-    "otel_traces_trace_id_ts",
-    "exptrace_requests",
-    "otel_logs",
-    "otel_metrics_gauge",
-    "otel_metrics_sum",
-    "otel_metrics_histogram",
-    "otel_metrics_exponential_histogram",
-    "otel_metrics_summary",
-    "exptrace_experiments",
-    "exptrace_audit",
-    "exptrace_freezes",
-    "exptrace_decisions",
-    "exptrace_watch_findings",
-    "exptrace_watch_rounds",
-    "exptrace_alert_deliveries",
-)
+
+@functools.cache
+def data_tables() -> tuple[str, ...]:
+    """Every table that holds rows (ingest's and, handed over, the query layer's), from the
+    schema itself: the names are written in the templates only."""
+    from exptrace.ingest.schema.ddl import Schema
+    from exptrace.query import schema_parts
+
+    tables = Schema(**schema_parts()).tables()
+    return tuple(t.name for t in tables if t.engine != "Null" and t.name != "exptrace_schema")
 
 
 _EXIT_STATUS: list[int] = []
@@ -59,12 +52,19 @@ def chdb_url(tmp_path_factory) -> str:
 
 
 def truncate(store) -> None:
-    for table in DATA_TABLES:
+    for table in data_tables():
         store.command(f"TRUNCATE TABLE IF EXISTS {table}")
 
 
 @pytest.fixture
-def make_receiver(chdb_url, tmp_path):
+def query_parts() -> dict:
+    """What the receivers hand to ingest's schema: nothing here (ingest alone);
+    ``tests/query`` hands the query layer's tables and views (``schema_parts()``)."""
+    return {}
+
+
+@pytest.fixture
+def make_receiver(chdb_url, tmp_path, query_parts):
     """Start receivers on free ports over the session store; stops them after the test."""
     from exptrace.ingest.server import IngestServer
     from exptrace.ingest.settings import IngestSettings
@@ -84,7 +84,7 @@ def make_receiver(chdb_url, tmp_path):
                 **overrides,
             }
         )
-        server = IngestServer(settings)
+        server = IngestServer(settings, **query_parts)
         if not started:
             truncate(server.store)
         if prepare is not None:

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from exptrace.ingest.door.http_receiver import bearer_check
-from exptrace.query import Queries, Registry
+from exptrace.query import Queries, Registry, schema_parts
 from exptrace.query.web.http_api import api_routes
 from tests.ingest.door import TRACE_METHOD, http_post, span, traces
 from tests.ingest.helpers import query
@@ -20,6 +20,12 @@ def _grpc_export(port: int, payload: bytes, authorization: str) -> bytes:
     with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
         call = channel.unary_unary(TRACE_METHOD)
         return call(payload, timeout=30, metadata=(("authorization", authorization),))
+
+
+@pytest.fixture
+def query_parts() -> dict:
+    """The receiver serves the query API: its store gets the query's tables and views."""
+    return schema_parts()
 
 
 @pytest.mark.parametrize("scheme", ["bearer", "BEARER", "Bearer", "bEaReR"])

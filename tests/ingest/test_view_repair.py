@@ -21,8 +21,8 @@ from tests.ingest import isolated
 SET_UP = """
 from exptrace.ingest.schema.migrate import ensure_schema, ensure_query_views
 from exptrace.ingest.schema.ddl import Schema
-from exptrace.query import views
-schema = Schema(query_views=views())
+from exptrace.query import schema_parts
+schema = Schema(**schema_parts())
 ensure_schema(s, schema)
 s.command("INSERT INTO exptrace_audit (experiment_id, action) VALUES ('kept', 'create')")
 print(json.dumps(ensure_query_views(s, schema)))
@@ -54,8 +54,8 @@ def test_damaged_view_files_are_removed_and_the_views_created_again(tmp_path, ca
     opened = """
     from exptrace.ingest.schema.migrate import ensure_query_views
     from exptrace.ingest.schema.ddl import Schema
-    from exptrace.query import views
-    created = ensure_query_views(s, Schema(query_views=views()))
+    from exptrace.query import schema_parts
+    created = ensure_query_views(s, Schema(**schema_parts()))
     audit = s.query("SELECT experiment_id FROM exptrace_audit").rows
     print(json.dumps([created, audit]))
     """

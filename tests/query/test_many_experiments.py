@@ -9,7 +9,7 @@ import datetime as dt
 import httpx
 import pytest
 
-from exptrace.query import DEFAULT_LIMIT, Queries, Window
+from exptrace.query import DEFAULT_LIMIT, Queries, Window, schema_parts
 from exptrace.query.cli import commands as cli
 from exptrace.query.core.registry import Experiment, Registry
 from tests.conftest import truncate
@@ -33,7 +33,8 @@ def many(chdb_url, tmp_path_factory):
             grpc_endpoint="127.0.0.1:0",
             http_endpoint="127.0.0.1:0",
             change_store_settings=True,
-        )
+        ),
+        **schema_parts(),
     )
     store = server.store
     truncate(store)

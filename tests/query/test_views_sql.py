@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from exptrace.query import Queries
+from exptrace.query import Queries, schema_parts
 from exptrace.query.core.sqlfiles import load, views
 from tests.query.test_views_report import NOW, insert, span, window
 
@@ -69,8 +69,8 @@ def test_burn_rates_per_window(receiver, queries):
 def test_views_created_at_up_answer_as_the_files_do(receiver, queries):
     """`exptrace up` hands every query to ingest as a parameterized view (replaced in place
     on each start); reading the view gives the same rows as running the file."""
-    receiver.add_views(views())
-    receiver.add_views(views())  # a second start replaces them without error
+    receiver.add_query_parts(**schema_parts())
+    receiver.add_query_parts(**schema_parts())  # a second start replaces them without error
     insert(receiver.store, [span(100, "t1", "a", variant="B", unit="u1", error=True)])
     names = {name for name, _ in views()}
     assert {"exptrace_report_arms", "exptrace_cohort_slis", "exptrace_ingestion_lag"} <= names
@@ -98,7 +98,7 @@ def test_the_readme_sql_example_runs_as_written(receiver):
     test's data, runs on the views `exptrace up` creates and counts the error."""
     readme = (Path(__file__).parents[2] / "README.md").read_text()
     [example] = re.findall(r"```sql\n(.*?)```", readme, flags=re.S)
-    receiver.add_views(views())
+    receiver.add_query_parts(**schema_parts())
     insert(receiver.store, [span(100, "t1", "a", variant="B", unit="u1", error=True)])
     w = window()
     sql = (

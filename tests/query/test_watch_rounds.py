@@ -81,10 +81,13 @@ def test_a_failing_variant_fires_once_is_rolled_back_under_the_policy_and_resolv
 def test_no_query_view_takes_the_name_of_a_table():
     """Every ``sql/NAME.sql`` becomes the view ``exptrace_NAME`` in ``exptrace up``: a view
     named like a table would replace it."""
-    from exptrace.ingest.schema.ddl import REGISTRY_TABLES
-    from exptrace.query.core.sqlfiles import views
+    from exptrace.ingest.schema.ddl import Schema
+    from exptrace.query import schema_parts
 
-    assert not {name for name, _ in views()} & {t.name for t in REGISTRY_TABLES}
+    parts = schema_parts()
+    tables = {t.name for t in Schema(**parts).tables()}
+    assert {name for name, _ in parts["query_tables"]} <= tables
+    assert not {name for name, _ in parts["query_views"]} & tables
 
 
 def test_a_sample_ratio_mismatch_fires_but_is_never_rolled_back(receiver):

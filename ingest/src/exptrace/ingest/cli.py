@@ -97,17 +97,19 @@ def serve(
     prepare: Callable[[IngestServer], None] | None = None,
     announce: Callable[[IngestServer], None] | None = None,
     query_views: Sequence[tuple[str, str]] = (),
+    query_tables: Sequence[tuple[str, str]] = (),
 ) -> int:
     """Run until SIGINT/SIGTERM, then drain and exit; returns the exit status.
 
     ``prepare`` may add routes (the query API) before the server starts; ``announce`` may
-    print where they are once it listens; ``query_views`` go to :class:`IngestServer`.
+    print where they are once it listens; ``query_views`` and ``query_tables`` go to
+    :class:`IngestServer`.
     """
     from exptrace.ingest.server import IngestServer
 
     raise_open_files_limit()
     try:
-        server = IngestServer(settings, query_views=query_views)
+        server = IngestServer(settings, query_views=query_views, query_tables=query_tables)
         if prepare is not None:
             prepare(server)
         server.start()

@@ -73,8 +73,9 @@ class IngestServer:
 
     ``routes`` adds HTTP routes (the query API) to the OTLP/HTTP server, so one process owns
     the embedded store and serves both. ``query_views`` are the query layer's ``(name,
-    select)`` views, created when the store is set up (see :meth:`add_views`); known before
-    the store opens, a view's metadata damaged by a full disk is removed first.
+    select)`` views and ``query_tables`` its ``(name, CREATE TABLE text)`` tables, created
+    when the store is set up (see :meth:`add_query_parts`); known before the store opens, a
+    view's metadata damaged by a full disk is removed first.
     """
 
     def __init__(
@@ -82,6 +83,7 @@ class IngestServer:
         settings: IngestSettings,
         routes: Sequence[BaseRoute] = (),
         query_views: Sequence[tuple[str, str]] = (),
+        query_tables: Sequence[tuple[str, str]] = (),
     ) -> None:
         self.settings = settings
         data_dir = Path(settings.data_dir)
@@ -99,6 +101,7 @@ class IngestServer:
             redaction=settings.redaction(),
             known_only=settings.known_experiments_only,
             query_views=tuple(query_views),
+            query_tables=tuple(query_tables),
         )
         try:
             self.recent = RecentExports(self.wal, settings.dedup_window, self.stats)
@@ -176,7 +179,7 @@ class IngestServer:
         self._tasks: list[Task] = []
 
     def _set_up(self, store: Store) -> None:
-        """Check the masks, bring the schema up to date, create the query views."""
+        """Check the masks, bring the schema up to date with the query's tables and views."""
         check_masks(store, self.settings)
         ensure_schema(
             store,
@@ -184,13 +187,19 @@ class IngestServer:
             self.settings.cluster,
             change_settings=self.settings.change_store_settings,
         )
-        ensure_query_views(store, self.schema, self.settings.cluster)
 
-    def add_views(self, views: Sequence[tuple[str, str]]) -> None:
-        """Create (or replace in place, when changed) the ``(name, select)`` query views handed
-        over; with the store not reached yet, they are created once it is."""
+    def add_query_parts(
+        self,
+        query_views: Sequence[tuple[str, str]] = (),
+        query_tables: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        """Create the query layer's tables handed over when missing and its ``(name, select)``
+        views (or replace them in place, when changed); with the store not reached yet, they
+        are created once it is."""
         with self.store.lock:
-            self.schema = replace(self.schema, query_views=tuple(views))
+            self.schema = replace(
+                self.schema, query_views=tuple(query_views), query_tables=tuple(query_tables)
+            )
             if self.store.ready:
                 ensure_query_views(self.store, self.schema, self.settings.cluster)
 

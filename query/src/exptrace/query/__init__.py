@@ -15,6 +15,7 @@ from exptrace.query.core import (
     Rows,
     Watcher,
     Window,
+    schema_parts,
     views,
 )
 
@@ -28,5 +29,6 @@ __all__ = [
     "Rows",
     "Watcher",
     "Window",
+    "schema_parts",
     "views",
 ]

@@ -1,8 +1,9 @@
 """The schema: which tables, views and dictionaries a store holds, and bringing a store to them.
 
 All DDL (the three signals' tables, the landing tables and their materialized views,
-redaction as SQL, the registry tables, the cluster form), its version, and the forward
-migrations that start-up applies.
+redaction as SQL, the registry's experiments, the cluster form), its version, and the forward
+migrations that start-up applies; the query layer's own tables and views are handed over
+(``Schema(query_tables=..., query_views=...)``) and rendered the same way.
 
 The DDL itself is text in ``sql/`` (tables, registry, views, dictionaries, shared parts),
 rendered by :mod:`~exptrace.ingest.schema.ddl`; :mod:`~exptrace.ingest.schema.migrate` reads

@@ -11,9 +11,11 @@ conversion and redaction. The same definitions render the single-node form (chDB
 and the cluster form (``ON CLUSTER``, Replicated engines, Distributed tables).
 
 The stored tables' DDL is text: one ``.sql`` file per table under ``sql/tables/`` (the
-signals' and our own) and ``sql/registry/`` (the registry), read by :func:`load_table`; this
-module adds what depends on a deployment (retention, our columns' expressions, database,
-cluster form) and renders every statement, ``ALTER`` included.
+signals' and our own) and ``sql/registry/`` (the registry the dictionaries read), read by
+:func:`load_table`; the query layer hands over the text of the tables only it reads and
+writes (:attr:`Schema.query_tables`, read by :func:`parse_table`). This module adds what
+depends on a deployment (retention, our columns' expressions, database, cluster form) and
+renders every statement, ``ALTER`` included.
 """
 
 from __future__ import annotations
@@ -94,13 +96,18 @@ _CLAUSES = {
 _PART = re.compile(r"\n    \{(\w+)\}(?=\n|$)|\{(\w+)\}")
 
 
-@cache
-def _template(path: str) -> str:
-    """``sql/<path>.sql`` without the ``--`` comment lines it starts with (its header)."""
-    lines = (_SQL / f"{path}.sql").read_text().splitlines()
+def _without_header(text: str) -> str:
+    """``text`` without the ``--`` comment lines it starts with (its header)."""
+    lines = text.splitlines()
     while lines and lines[0].startswith("--"):
         lines.pop(0)
     return "\n".join(lines)
+
+
+@cache
+def _template(path: str) -> str:
+    """``sql/<path>.sql`` without its header."""
+    return _without_header((_SQL / f"{path}.sql").read_text())
 
 
 def fill(path: str, **parts: str) -> str:
@@ -130,9 +137,15 @@ def load_table(path: str, name: str | None = None, **parts: str) -> Table:
     time column only (the retention is this deployment's, :meth:`Schema.ttl`), and the
     engine's settings and the cluster form are added when rendered.
     """
-    match = _CREATE.fullmatch(fill(path, **parts))
-    if not match or match.group(1) != (name or path.rsplit("/", 1)[-1]):
-        raise ValueError(f"{path}.sql is not one CREATE TABLE of {name or 'the file name'}")
+    return parse_table(fill(path, **parts), name or path.rsplit("/", 1)[-1], f"{path}.sql")
+
+
+def parse_table(text: str, name: str, source: str | None = None) -> Table:
+    """The table ``name`` that ``text`` (a ``CREATE TABLE`` as :func:`load_table` reads it,
+    after an optional ``--`` header) defines; ``source`` names where the text is from."""
+    match = _CREATE.fullmatch(_without_header(text).strip("\n"))
+    if not match or match.group(1) != name:
+        raise ValueError(f"{source or name} is not one CREATE TABLE of {name}")
     table, columns, engine, tail = match.groups()
     clauses = {}
     for line in tail.splitlines():
@@ -203,6 +216,9 @@ class Schema:
     the raw ``exp.*`` attributes stay in the attribute maps either way."""
     query_views: tuple[tuple[str, str], ...] = ()
     """``(name, select)`` parameterized views handed over by the query layer."""
+    query_tables: tuple[tuple[str, str], ...] = ()
+    """``(name, CREATE TABLE text)`` of the tables the query layer owns (its registry logs),
+    handed over with its views; rendered like every table (cluster form included)."""
 
     def __post_init__(self) -> None:
         identifier(self.database)
@@ -243,6 +259,15 @@ class Schema:
             if table not in registry:
                 out += self._table(table, cluster, on)
         return out
+
+    def query_table_statements(self, cluster: str | None = None) -> list[str]:
+        """The query layer's tables, each created if missing (at every start: a store set
+        up without them, or by an earlier release, gets them)."""
+        on = on_cluster(cluster)
+        return [s for table in self._query_tables() for s in self._table(table, cluster, on)]
+
+    def _query_tables(self) -> list[Table]:
+        return [parse_table(text, name) for name, text in self.query_tables]
 
     def query_view_statements(self, cluster: str | None = None) -> list[str]:
         """The query views handed over, replaced in place (no window) when their text changes."""
@@ -385,6 +410,7 @@ class Schema:
         return [
             load_table("tables/exptrace_schema"),
             *REGISTRY_TABLES,
+            *self._query_tables(),
             Table("otel_traces_landing", landing.TRACES, engine="Null"),
             Table("otel_logs_landing", landing.LOGS, engine="Null"),
             Table("otel_metrics_landing", landing.METRICS, engine="Null"),
@@ -563,7 +589,8 @@ class Schema:
         Version 6 adds the freeze and decision logs (``exptrace_freezes``,
         ``exptrace_decisions``), new tables that every migration creates. Version 7 adds the
         watcher's findings and rounds (``exptrace_watch_findings``, ``exptrace_watch_rounds``),
-        new tables likewise. Version 8 has the element-wise converter of nested lists
+        new tables likewise. Both are the query layer's tables (:attr:`query_tables`), which
+        every start also creates when missing. Version 8 has the element-wise converter of nested lists
         (:mod:`exptrace.ingest.schema._anyvalue`): every migration replaces the functions and views
         that call it."""
         return {
@@ -721,18 +748,10 @@ REQUESTS_SELECT = view_text(
 
 METRIC_KINDS = ("gauge", "sum", "histogram", "exponential_histogram", "summary")
 """The metric tables (``otel_metrics_<kind>``), in the exporter's order."""
-REGISTRY = (
-    "exptrace_experiments",
-    "exptrace_audit",
-    "exptrace_freezes",
-    "exptrace_decisions",
-    "exptrace_watch_findings",
-    "exptrace_watch_rounds",
-    "exptrace_alert_deliveries",
-)
+REGISTRY = ("exptrace_experiments",)
 REGISTRY_TABLES = [load_table(f"registry/{name}") for name in REGISTRY]
-"""The registry, one template each (``sql/registry/<name>.sql``) loaded through
-:data:`REGISTRY`: experiments (append-only versions), the audit log of their changes
-(rollbacks and policies included), the freeze log, the decision log, and the watcher's
-findings (a row each time a rule's state changes), rounds and alert deliveries (each
-target's cursor into the findings: the newest one it has been sent); all append-only."""
+"""The part of the registry ingest reads (its dictionaries: the allow-list, artifact links),
+one template each (``sql/registry/<name>.sql``) loaded through :data:`REGISTRY`: experiments,
+append-only versions. The rest of the registry (audit, freeze and decision logs, the
+watcher's findings, rounds and alert deliveries) is the query layer's, handed over as
+:attr:`Schema.query_tables`."""

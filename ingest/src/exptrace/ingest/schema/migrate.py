@@ -60,8 +60,10 @@ def ensure_schema(
     """Bring ``store`` to :data:`SCHEMA_VERSION` with ``schema``'s settings; returns the
     version it was at (0: new or a Collector's database).
 
-    Runs no DDL when the store is current and set up the same way. A newer store is refused;
-    other recorded settings raise :class:`SettingsConflict` unless ``change_settings``.
+    Runs no DDL when the store is current and set up the same way, beyond what the query
+    layer handed over and the store lacks (:func:`ensure_query_views`, at every call). A newer
+    store is refused; other recorded settings raise :class:`SettingsConflict` unless
+    ``change_settings``.
     """
     found, stored = recorded(store)
     if found > SCHEMA_VERSION:
@@ -78,6 +80,7 @@ def ensure_schema(
         }
         raise SettingsConflict(differences)
     if found == SCHEMA_VERSION and stored == wanted:
+        ensure_query_views(store, schema, cluster)
         return found
     existing = _existing_tables(store)
     for statement in schema.table_statements(cluster):
@@ -189,13 +192,21 @@ def _reconcile(store: Store, schema: Schema, table: Table, cluster: str | None) 
 
 
 def ensure_query_views(store: Store, schema: Schema, cluster: str | None = None) -> list[str]:
-    """Create the query views that are missing or whose text changed (their stored comment
-    differs); returns their names. A start with nothing changed writes nothing.
+    """Create what the query layer handed over: its tables that are missing (created, never
+    changed), then its views that are missing or whose text changed (their stored comment
+    differs); returns the views' names. A start with nothing changed writes nothing.
 
-    With less than :data:`STORE_MIN_FREE_BYTES` free on the store's disk, none is written
+    With less than :data:`STORE_MIN_FREE_BYTES` free on the store's disk, no view is written
     (a metadata file cut short there would keep the engine from opening the store): they
     stay as they are until a start with room, and the log says so.
     """
+    if schema.query_tables:
+        existing = _existing_tables(store)
+        wanted = {name for name, _ in schema.query_tables}
+        wanted |= {schema.stored_name(name, cluster) for name in wanted}
+        if wanted - existing:
+            for statement in schema.query_table_statements(cluster):
+                store.command(statement)
     views = schema.query_view_definitions(cluster)
     if not views:
         return []

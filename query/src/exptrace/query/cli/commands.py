@@ -601,7 +601,7 @@ def _emit(text: str) -> int:
 def up(args: argparse.Namespace) -> int:
     """The collector plus the HTTP API, in one process that owns the store."""
     from exptrace.ingest import bearer_check, split_endpoint
-    from exptrace.query.core import Queries, Registry, Watcher, views
+    from exptrace.query.core import Queries, Registry, Watcher, schema_parts
     from exptrace.query.service import attach
     from exptrace.query.web import Hosts, api_routes
 
@@ -637,4 +637,4 @@ def up(args: argparse.Namespace) -> int:
         )
         print(f"exptrace: web pages {base}/ui, HTTP API {base}/api/v1; {where}", flush=True)
 
-    return ingest.serve(settings, prepare, announce, query_views=views())
+    return ingest.serve(settings, prepare, announce, **schema_parts())

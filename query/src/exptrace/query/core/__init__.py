@@ -48,7 +48,7 @@ from exptrace.query.core.operations import (
 from exptrace.query.core.queries import LAG_TARGET_MS, Queries
 from exptrace.query.core.registry import ACTIONS, POLICIES, SLOS, STATUSES, Experiment, Registry
 from exptrace.query.core.series import Series, as_datetime, bucket_seconds
-from exptrace.query.core.sqlfiles import views
+from exptrace.query.core.sqlfiles import schema_parts, views
 from exptrace.query.core.watch import FIRING, Watcher, WatchLoop
 from exptrace.query.core.window_check import parse_moment, parse_window
 from exptrace.query.core.words import (
@@ -126,6 +126,7 @@ __all__ = [
     "parse_window",
     "pct",
     "pp",
+    "schema_parts",
     "signed_pct",
     "unit_words",
     "verdict",

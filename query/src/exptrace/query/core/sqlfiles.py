@@ -1,5 +1,8 @@
 """The query layer's SQL: one ``.sql`` file per query under ``sql/``, shipped with the package.
 
+``sql/tables/`` holds the ``CREATE TABLE`` of each table the query layer alone reads and
+writes (the registry's logs); ingest renders and creates them (:func:`schema_parts`).
+
 A file's parameters are its ``{name:Type}`` placeholders, declared once there: the Python
 API, the HTTP API and the CLI bind values to them, never text. A file whose first line is
 ``-- with: <fragment>`` starts with that fragment's common table expressions (a fragment may
@@ -74,3 +77,23 @@ def views() -> tuple[tuple[str, str], ...]:
     names = sorted(p.name.removesuffix(".sql") for p in folder.iterdir() if p.name.endswith(".sql"))
     fragments = {m for name in names for m in _WITH.findall(_read(name))}
     return tuple((f"exptrace_{name}", load(name).text) for name in names if name not in fragments)
+
+
+def tables() -> tuple[tuple[str, str], ...]:
+    """``(name, CREATE TABLE text)`` of each table in ``sql/tables/``, for ingest to render
+    (single-node or cluster form) and create where missing: the audit, freeze and decision
+    logs, the watcher's findings and rounds, and alert deliveries."""
+    folder = files("exptrace.query.core").joinpath("sql").joinpath("tables")
+    return tuple(
+        (p.name.removesuffix(".sql"), p.read_text(encoding="utf-8"))
+        for p in sorted(folder.iterdir(), key=lambda p: p.name)
+        if p.name.endswith(".sql")
+    )
+
+
+def schema_parts() -> dict[str, tuple[tuple[str, str], ...]]:
+    """What the query layer hands to ingest's schema, as keyword arguments of
+    ``Schema``, ``IngestServer`` and ``IngestServer.add_query_parts``: its views
+    (``query_views``) and its tables (``query_tables``). Everything that builds a store the
+    query layer uses takes them from here."""
+    return {"query_views": views(), "query_tables": tables()}

@@ -64,7 +64,14 @@ from exptrace.propagation import (
     RegistrySettings,
     current_assignments,
 )
-from exptrace.query.core import Experiment, Queries, Registry, Watcher, Window, views
+from exptrace.query.core import (
+    Experiment,
+    Queries,
+    Registry,
+    Watcher,
+    Window,
+    schema_parts,
+)
 from exptrace.query.demo.act import (
     Answer,
     Console,
@@ -410,16 +417,16 @@ class DemoStack:
 
 
 def start_stack(data_dir: Path, token: str | None = None) -> DemoStack:
-    """Start an embedded receiver on ``data_dir`` with the query views, the HTTP API and the
-    pages (behind ``token`` when given), and register and start the demo's experiments, each
-    with its watch policy."""
+    """Start an embedded receiver on ``data_dir`` with the query's tables and views, the HTTP
+    API and the pages (behind ``token`` when given), and register and start the demo's
+    experiments, each with its watch policy."""
     settings = IngestSettings(
         data_dir=data_dir,
         grpc_endpoint=f"127.0.0.1:{_free_port()}",
         http_endpoint=f"127.0.0.1:{_free_port()}",
         flush_interval=0.5,
     )
-    server = IngestServer(settings, query_views=views())
+    server = IngestServer(settings, **schema_parts())
     registry = Registry(server.store)
     queries = Queries(server.store, registry)
     watcher = Watcher(queries, registry)
