@@ -108,10 +108,15 @@ def serve(
     from exptrace.ingest.server import IngestServer
 
     raise_open_files_limit()
+    stop = threading.Event()
     try:
         server = IngestServer(settings, query_views=query_views, query_tables=query_tables)
         if prepare is not None:
             prepare(server)
+        # Before it answers: a stop sent as soon as /readyz says ready is a clean stop, not
+        # SIGTERM's default action (a stop while the store opens still ends the process).
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
         server.start()
     except (StoreError, WalError, SettingsError, OSError) as error:
         print(f"exptrace: {error}", file=sys.stderr)
@@ -123,9 +128,6 @@ def serve(
     )
     if announce is not None:
         announce(server)
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
     # Wake up now and then: a signal delivered to another thread (the engine runs dozens)
     # only runs its Python handler once the main thread leaves a blocking wait.
     while not stop.wait(0.5):
