@@ -2,8 +2,10 @@
 
 import json
 import random
+import signal
 import subprocess
 import sys
+from pathlib import Path
 
 from exptrace.query.cli.client import api_answers
 from tests.query.exptrace_cli import Server, assert_one_line_error, clean_env
@@ -93,3 +95,39 @@ def test_a_read_never_creates_a_store(tmp_path):
     assert not (empty / "exptrace-data").exists()
     if not api_answers("http://127.0.0.1:4318"):
         assert_one_line_error(default, "no exptrace server answers", "exptrace-data holds no store")
+
+
+def test_a_store_only_the_receiver_ran_answers_the_registrys_logs(tmp_path):
+    """``exptrace-ingest`` alone creates ingest's tables only; the registry's logs are the
+    query layer's. The CLI on such a store adds them as ``exptrace up`` would, then answers
+    (the decision log and the watcher's history: empty, not an engine error)."""
+    data = tmp_path / "ingest-only"
+    receiver = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("exptrace-ingest")),
+            "--data-dir",
+            str(data),
+            "--grpc",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=clean_env(),
+    )
+    assert receiver.stdout is not None
+    for line in receiver.stdout:
+        if "receiving OTLP" in line:
+            break
+    receiver.send_signal(signal.SIGTERM)
+    assert receiver.wait(120) == 0
+    assert "exptrace_decisions" not in {name for name, _ in schema_of(data)}
+
+    decisions = run("experiments", "decisions", "--json", "--data-dir", str(data))
+    assert decisions.returncode == 0, decisions.stderr
+    assert json.loads(decisions.stdout)["experiments"] == []
+    history = run("watch", "history", "--json", "--data-dir", str(data))
+    assert history.returncode == 0, history.stderr
+    assert json.loads(history.stdout) == []

@@ -13,6 +13,7 @@ from exptrace.ingest.schema import (
     SCHEMA_VERSION,
     UNIT_ATTRIBUTES,
     Schema,
+    ensure_query_views,
     ensure_schema,
     open_existing,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "add_arguments",
     "add_setting",
     "bearer_check",
+    "ensure_query_views",
     "ensure_schema",
     "open_existing",
     "open_store",

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from exptrace.ingest import SchemaError, Store, open_existing
+from exptrace.ingest import Schema, SchemaError, Store, ensure_query_views, open_existing
 from exptrace.query.core import (
     ACTIONS,
     DECISION_LOG,
@@ -39,6 +39,7 @@ from exptrace.query.core import (
     Rows,
     Watcher,
     json_safe,
+    schema_parts,
 )
 from exptrace.query.errors import BadInput, ClientError, UnknownExperiment
 
@@ -78,7 +79,8 @@ class LocalClient:
 
     @classmethod
     def open_existing(cls, data_dir: str | Path) -> LocalClient:
-        """The embedded store in ``<data_dir>/store``, opened as it is: never created, no DDL."""
+        """The embedded store in ``<data_dir>/store``, opened as it is: never created, never
+        migrated."""
         path = Path(data_dir) / "store"
         if not (path / "metadata").is_dir():
             raise ClientError(f"{Path(data_dir).resolve()} holds no exptrace store")
@@ -86,6 +88,9 @@ class LocalClient:
             store = open_existing(f"chdb://{path.resolve()}")
         except SchemaError as error:
             raise ClientError(str(error)) from None
+        # A store only ``exptrace-ingest`` ever ran lacks the query layer's own tables (the
+        # registry's logs): they are added as ``exptrace up`` adds them; nothing else changes.
+        ensure_query_views(store, Schema(query_tables=schema_parts()["query_tables"]))
         return cls(store)
 
     def query(self, op: Operation, **args: Any) -> Any:
