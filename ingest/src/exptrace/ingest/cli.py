@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import resource
 import signal
@@ -45,9 +46,7 @@ def add_setting(
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The receiver's flags."""
-
-    def add(name: str, help_text: str, default_text: str, **options: Any) -> None:
-        add_setting(parser, name, help_text, default_text, **options)
+    add = functools.partial(add_setting, parser)
 
     add("data_dir", "log, embedded store and dead letters", f"./{defaults.DATA_DIR}", metavar="DIR")
     add(

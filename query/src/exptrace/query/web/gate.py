@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
-from exptrace.ingest import WILDCARD_HOSTS, FailureLimit
+from exptrace.ingest import LOOPBACK_HOSTS, WILDCARD_HOSTS, FailureLimit
 from exptrace.query.errors import QueryError
 
 _LOOPBACK_NAMES = {"localhost"}
@@ -90,7 +90,7 @@ def _is_loopback(host: str) -> bool:
 class Hosts:
     """The names a Host header may carry: ``listen`` is the host the server listens on."""
 
-    listen: str = "127.0.0.1"
+    listen: str = LOOPBACK_HOSTS[0]
     names: frozenset[str] = field(default_factory=frozenset)
 
     @classmethod

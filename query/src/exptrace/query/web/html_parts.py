@@ -14,8 +14,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from exptrace.query.core import DEFAULT_LAST as WINDOW_LAST
-from exptrace.query.core import Page, Rows, Window, as_datetime, parse_window
+from exptrace.query.core import DEFAULT_LAST, Page, Rows, Window, as_datetime, parse_window
 from exptrace.query.errors import BadInput
 from exptrace.query.web.charts import Marker, esc
 
@@ -31,7 +30,7 @@ NAV = (
     ("/ui/cardinality", "cardinality"),
 )
 PRESETS = {"15m": 15, "1h": 60, "6h": 360, "1d": 1440, "7d": 10080}
-DEFAULT_LAST = next(n for n, m in PRESETS.items() if m * 60 == WINDOW_LAST.total_seconds())
+DEFAULT_PRESET = next(n for n, m in PRESETS.items() if m * 60 == DEFAULT_LAST.total_seconds())
 """The preset that is the default window."""
 RUN = "run"
 """The experiment page's default window: the experiment's whole run (``?last=run``)."""
@@ -77,7 +76,7 @@ class Choice:
 
 
 def choose_window(
-    request: Request, default: str = DEFAULT_LAST, run: Window | None = None
+    request: Request, default: str = DEFAULT_PRESET, run: Window | None = None
 ) -> Choice:
     """``from``/``to`` (ISO 8601, UTC) win over ``last``; a bad value is a ValueError.
     ``run``: the experiment's whole run, the default and the ``last=run`` choice (without
@@ -136,7 +135,7 @@ def _moment_input(name: str, value: str) -> str:
 
 def window_query(choice: Choice) -> str:
     """The query string that shows the same window on another page ("" for the default)."""
-    if choice.last in (DEFAULT_LAST, RUN):
+    if choice.last in (DEFAULT_PRESET, RUN):
         return ""
     if choice.last:
         return urllib.parse.urlencode({"last": choice.last})
