@@ -13,7 +13,13 @@ from scipy.stats.contingency import relative_risk
 from exptrace.query import Queries, Window
 from exptrace.query.cli.commands import _slo
 from exptrace.query.core.answers import json_safe
-from exptrace.query.core.inference import ArmStats, Boundary, error_rate_effect
+from exptrace.query.core.inference import (
+    ArmStats,
+    Boundary,
+    error_rate_effect,
+    normal_equivalent,
+    t_multiplier,
+)
 from exptrace.query.core.registry import Experiment, Registry
 from exptrace.query.core.report import MIN_UNITS
 from exptrace.query.core.statistics import chi_square_sf, normal_quantile, sample_ratio_mismatch
@@ -55,7 +61,9 @@ def test_aa_requests_without_a_unit_fall_back_to_requests_and_stay_calibrated(re
     assert positives["errors"] <= 8 and positives["p50"] <= 8, positives
 
 
-def test_known_effect_is_detected_with_its_direction_and_exact_medians(receiver, queries):
+def test_known_effect_is_detected_with_its_direction_and_medians(receiver, queries):
+    """The default report reads unit groups: each median within the histogram's stated
+    relative error of the exact one; ``exact=True`` gives the exact medians."""
     rng = random.Random(7)
     requests = experiment(rng, "effect", {"control": (1500, 0.02, 50.0), "B": (1500, 0.08, 65.0)})
     send(receiver, requests)
@@ -74,8 +82,17 @@ def test_known_effect_is_detected_with_its_direction_and_exact_medians(receiver,
         for v in ("B", "control")
     }
     # quantileExact: the value at position floor(0.5 * n) of the sorted durations
-    assert c["median_ms"] == pytest.approx(durations["B"][750] / 1e6, rel=1e-7)
-    assert c["control_median_ms"] == pytest.approx(durations["control"][750] / 1e6, rel=1e-7)
+    median = {v: durations[v][750] / 1e6 for v in durations}
+    assert report["data"]["source"] == "unit groups"
+    error = report["data"]["latency_relative_error"]
+    assert c["median_ms"] == pytest.approx(median["B"], rel=error)
+    assert c["control_median_ms"] == pytest.approx(median["control"], rel=error)
+    exact = queries.report("effect", Window.parse(), exact=True)
+    [e] = exact["comparisons"]
+    assert exact["data"]["source"] == "exact" and e["decision"] == "fail"
+    assert e["median_ms"] == pytest.approx(median["B"], rel=1e-7)
+    assert e["control_median_ms"] == pytest.approx(median["control"], rel=1e-7)
+    assert (e["units"], e["requests"], e["errors"]) == (c["units"], c["requests"], c["errors"])
     errors = {
         v: sum(r.error for r in requests if r.experiments["effect"] == v) for v in ("B", "control")
     }
@@ -223,8 +240,9 @@ def test_a_planned_horizon_switches_to_the_obrien_fleming_boundary_and_its_inter
         assert high - low < before["interval"][1] - before["interval"][0], after["metric"]
         assert after["p_value"] <= before["p_value"], after["metric"]
         if after["metric"].startswith("latency"):
-            se = (high - low) / (2 * boundary.multiplier(4000))
-            z = after["estimate"] / se
+            df = after["degrees_of_freedom"]
+            se = (high - low) / (2 * t_multiplier(boundary.multiplier(4000), df))
+            z = normal_equivalent(after["estimate"] / se, df)
             assert after["p_value"] == pytest.approx(boundary.p_value(z, 4000), rel=1e-6)
             assert (low > 0 or high < 0) == (after["p_value"] < queries.engine.alpha)
     assert _slo("expected_units=20000") == ("expected_units", 20000.0)  # the README's flag

@@ -73,6 +73,9 @@ class ArmStats:
     errors_sq: float  # sum of e^2
     errors_m: float  # sum of e*m
     quantiles: dict[float, QuantileStats] = field(default_factory=dict)
+    clusters: int | None = None
+    """Independent clusters the sums are over: the units, or groups of units
+    (:mod:`~exptrace.query.core.unit_groups`); None: the units."""
 
     @classmethod
     def from_row(
@@ -88,6 +91,7 @@ class ArmStats:
             float(row["errors_sq"]),
             float(row["errors_m"]),
             quantiles or {},
+            int(row["clusters"]) if row.get("clusters") is not None else None,
         )
 
     @property
@@ -95,9 +99,15 @@ class ArmStats:
         return self.errors / self.requests if self.requests else math.nan
 
     @property
+    def correction_n(self) -> int:
+        """How many independent clusters the sums are over."""
+        return self.units if self.clusters is None else self.clusters
+
+    @property
     def correction(self) -> float:
-        """n / (n - 1): the sample variance's correction."""
-        return self.units / (self.units - 1) if self.units > 1 else math.inf
+        """n / (n - 1) over the clusters: the sample variance's correction."""
+        n = self.correction_n
+        return n / (n - 1) if n > 1 else math.inf
 
     def rate_variance(self, rate: float) -> float:
         """Variance of ``errors / requests`` with residuals ``e - rate * m`` (delta method)."""
@@ -201,6 +211,9 @@ class Effect:
     margin: float | None = None
     """Non-inferiority margin relative to control's value (0.2: at most 20% worse)."""
     within_margin: bool = False
+    degrees_of_freedom: float | None = None
+    """Of the variance estimate (Welch-Satterthwaite over both arms' clusters); the interval
+    and p-value account for them (:func:`normal_equivalent`). None: not estimated."""
     note: str = ""
 
     def as_dict(self) -> dict:
@@ -220,8 +233,35 @@ class Effect:
             "margin": self.margin,
             "within_margin": self.within_margin,
             "mde": self.mde,
+            "degrees_of_freedom": self.degrees_of_freedom,
             "note": self.note,
         }
+
+
+def degrees_of_freedom(*parts: tuple[float, ArmStats]) -> float:
+    """Welch-Satterthwaite degrees of freedom of a sum of variance estimates, each taken over
+    an arm's clusters (its groups of units, or its units): ``(variance, arm)``."""
+    total = sum(v for v, _ in parts)
+    spread = sum(v * v / max(a.correction_n - 1, 1) for v, a in parts)
+    return total * total / spread if spread > 0 else math.inf
+
+
+def normal_equivalent(z: float, df: float) -> float:
+    """The normal deviate with the tail probability of Student's t at ``z`` with ``df``
+    degrees of freedom (Wallace 1959): a variance estimated over a few dozen groups of units
+    is itself uncertain, which a normal boundary alone would not count."""
+    if math.isinf(df):
+        return z
+    return z * (1 - 1 / (4 * df)) / math.sqrt(1 + z * z / (2 * df))
+
+
+def t_multiplier(k: float, df: float) -> float:
+    """The inverse of :func:`normal_equivalent`: the half-width, in standard errors, with
+    the coverage a normal half-width ``k`` has (infinite when ``df`` is too small for it)."""
+    if math.isinf(df) or math.isinf(k):
+        return k
+    denominator = (1 - 1 / (4 * df)) ** 2 - k * k / (2 * df)
+    return k / math.sqrt(denominator) if denominator > 0 else math.inf
 
 
 def _wilson(rate: float, n: float, k: float) -> tuple[float, float]:
@@ -259,12 +299,14 @@ def error_rate_effect(
     estimate = t.error_rate - c.error_rate
     effect.estimate = estimate
     units = t.units + c.units
-    k = boundary.multiplier(units)
     if variance <= 0:
         effect.note = "no errors in either arm" if pooled == 0 else "every request failed"
         return effect
+    df = degrees_of_freedom((t.rate_variance(pooled), t), (c.rate_variance(pooled), c))
+    effect.degrees_of_freedom = df
+    k = t_multiplier(boundary.multiplier(units), df)
     z = estimate / math.sqrt(variance)
-    effect.p_value = boundary.p_value(z, units)
+    effect.p_value = boundary.p_value(normal_equivalent(z, df), units)
     effect.direction = "worse" if estimate > 0 else "better" if estimate < 0 else "none"
     effect.mde = (k + POWER_Z) * math.sqrt(variance)
     base = pooled * (1 - pooled)
@@ -305,14 +347,16 @@ def quantile_effect(
     units = t.units + c.units
     effect.estimate = estimate
     effect.relative = estimate / qc.value if qc.value else None
-    k = boundary.multiplier(units)
+    df = degrees_of_freedom((qt.standard_error() ** 2, t), (qc.standard_error() ** 2, c))
+    effect.degrees_of_freedom = df
+    k = t_multiplier(boundary.multiplier(units), df)
     if se == 0:
         if estimate != 0:
             effect.note = "both arms' quantiles sit on ties: no interval"
             return effect
         effect.p_value, effect.direction = 1.0, "none"
     else:
-        effect.p_value = boundary.p_value(estimate / se, units)
+        effect.p_value = boundary.p_value(normal_equivalent(estimate / se, df), units)
         effect.direction = "worse" if estimate > 0 else "better" if estimate < 0 else "none"
     effect.interval = (estimate - k * se, estimate + k * se)
     effect.relative_interval = relative_interval(

@@ -189,9 +189,19 @@ class Operation:
 REPORT = Operation(
     "report",
     f"{API}/report/{{id}}",
-    (Param("id", in_path=True, help="experiment id"), *WINDOW),
-    lambda q, id, start, end: known(
-        q.report(id, parse_window(start, end) if start or end else None)  # None: whole run
+    (
+        Param("id", in_path=True, help="experiment id"),
+        *WINDOW,
+        Param(
+            "exact",
+            "flag",
+            False,
+            help="per-unit sums and exact quantiles over every request fact (slower) "
+            "instead of the unit groups",
+        ),
+    ),
+    lambda q, id, start, end, exact: known(
+        q.report(id, parse_window(start, end) if start or end else None, exact=exact)
     ),
     "every variant against control, over the experiment's whole run unless a window "
     "is given (a different question)",

@@ -12,8 +12,10 @@ from exptrace.query.core import burn
 from exptrace.query.core.answers import DEFAULT_LIMIT, Page, Rows, Window, sql_time, to_datetime
 from exptrace.query.core.engine import Engine
 from exptrace.query.core.incident import attribute
-from exptrace.query.core.registry import Registry
+from exptrace.query.core.registry import Experiment, Registry
 from exptrace.query.core.report import ROLLED_BACK_RUN, ROLLED_BACK_WINDOW, Report
+from exptrace.query.core.rollup import coverage, read_plan, seen_before
+from exptrace.query.core.unit_groups import arm_rows
 
 LAG_TARGET_MS = 30_000
 """The receiver's own lag (acknowledged -> queryable) should stay under this."""
@@ -64,16 +66,46 @@ class Queries:
         are sent to control and the arms are no longer a randomized comparison; None when it
         is not registered or has never started."""
         registered = self.registry.find(experiment)
-        if registered is None or registered.start_time is None:
-            return None
-        end = registered.end_time if registered.status != "running" else None
-        window = Window.parse(start=registered.start_time, end=end or now)
-        rollback = self.registry.first_rollback(experiment)
-        if rollback is not None and window.start < Window.parse(end=rollback).end < window.end:
-            window = Window.parse(start=window.start, end=rollback)
-        return window
+        rollback = self.registry.first_rollback(experiment) if registered else None
+        return _run_window(registered, rollback, now)
 
-    def report(self, experiment: str, window: Window | None = None) -> dict[str, Any]:
+    def reports(self, experiments: list[Experiment]) -> dict[str, dict[str, Any]]:
+        """Each registered experiment's report over its whole run, as :meth:`report` gives
+        it; the unit groups of every run that ends now are read in one query (a watch
+        round), the others' one by one."""
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        rollbacks = self.registry.first_rollbacks()
+        windows = {e.id: _run_window(e, rollbacks.get(e.id), now) for e in experiments}
+        open_ended = Window.parse(end=now).end
+        together = [e for e in experiments if (w := windows[e.id]) and w.end == open_ended]
+        out = {}
+        if together:
+            starts = {e.id: to_datetime(windows[e.id].start) for e in together}
+            whole = Window.parse(start=min(starts.values()), end=now)
+            plan = read_plan(coverage(self.engine), starts, whole)
+            params = {**self.engine.request_params(together), **plan.params(), "experiment": ""}
+            distinct = seen_before(self.engine, plan)
+            groups: dict[str, list[dict[str, Any]]] = {e.id: [] for e in together}
+            for name, ids in (
+                ("report_groups", set(starts) - distinct),
+                ("report_groups_distinct", distinct),
+            ):
+                if ids:
+                    batch = {e: s for e, s in plan.starts.items() if e in ids}
+                    for row in self.engine.run(name, {**params, "starts": batch}):
+                        groups[row["experiment"]].append(row)
+            for e in together:
+                read = (arm_rows(groups[e.id]), plan.describe(e.id))
+                built = Report(self.engine, e.id, windows[e.id], "run", read=read, registered=e)
+                out[e.id] = _noted(built.build(), rollbacks.get(e.id), "run", windows[e.id])
+        for e in experiments:
+            if e.id not in out:
+                out[e.id] = self.report(e.id)
+        return out
+
+    def report(
+        self, experiment: str, window: Window | None = None, exact: bool = False
+    ) -> dict[str, Any]:
         """Every variant against control at the randomization unit, valid while watched.
 
         ``window`` None: the experiment's whole run (:meth:`run_window`), the question the
@@ -84,7 +116,8 @@ class Queries:
         Per treatment: the error rate and the p50/p95/p99 latency effects with intervals and
         p-values (Holm-adjusted across treatments and metrics), a ``decision`` and the words
         for people; per arm, units and requests; SRM on units; contamination and the unit's
-        coverage in the notes.
+        coverage in the notes. ``exact``: per-unit sums and exact quantiles over every
+        request fact instead of the unit groups (``data`` says which was read).
         """
         scope = "custom"
         if window is None:
@@ -92,14 +125,8 @@ class Queries:
             scope = "run"
         if window is None:
             window, scope = Window.parse(), "last_hour"
-        built = Report(self.engine, experiment, window, scope).build()
-        rollback = self.registry.first_rollback(experiment)
-        built["rolled_back_at"] = rollback
-        if rollback is not None and scope == "run":
-            built["notes"].append(ROLLED_BACK_RUN.format(at=rollback[:19]))
-        elif rollback is not None and window.end > Window.parse(end=rollback).end:
-            built["notes"].append(ROLLED_BACK_WINDOW.format(at=rollback[:19]))
-        return built
+        built = Report(self.engine, experiment, window, scope, exact=exact).build()
+        return _noted(built, self.registry.first_rollback(experiment), scope, window)
 
     # -- 3. tagging and propagation coverage ---------------------------------------------------
 
@@ -245,3 +272,28 @@ class Queries:
         id order; ``only`` those named, or ``unregistered`` only; one page of them."""
         params = {**window.params(), "only": only or [], "unregistered": int(unregistered)}
         return self.engine.run_page("seen_experiments", params, Page(limit, offset))
+
+
+def _run_window(
+    registered: Experiment | None, rollback: str | None, now: dt.datetime | None
+) -> Window | None:
+    """The run of ``registered`` as randomized (see :meth:`Queries.run_window`)."""
+    if registered is None or registered.start_time is None:
+        return None
+    end = registered.end_time if registered.status != "running" else None
+    window = Window.parse(start=registered.start_time, end=end or now)
+    if rollback is not None and window.start < Window.parse(end=rollback).end < window.end:
+        window = Window.parse(start=window.start, end=rollback)
+    return window
+
+
+def _noted(
+    built: dict[str, Any], rollback: str | None, scope: str, window: Window
+) -> dict[str, Any]:
+    """A report with its first rollback, and the note on what it means for the window."""
+    built["rolled_back_at"] = rollback
+    if rollback is not None and scope == "run":
+        built["notes"].append(ROLLED_BACK_RUN.format(at=rollback[:19]))
+    elif rollback is not None and window.end > Window.parse(end=rollback).end:
+        built["notes"].append(ROLLED_BACK_WINDOW.format(at=rollback[:19]))
+    return built

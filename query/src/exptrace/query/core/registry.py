@@ -298,6 +298,14 @@ class Registry:
         ).rows
         return {experiment_id: json.loads(entry)["rolled_back"] for experiment_id, entry in rows}
 
+    def first_rollbacks(self) -> dict[str, str]:
+        """When each rolled-back experiment was first rolled back (as :meth:`first_rollback`)."""
+        rows = self.store.query(
+            "SELECT experiment_id, toString(min(at)) FROM exptrace_audit "
+            "WHERE action = 'rollback' GROUP BY experiment_id"
+        ).rows
+        return dict(rows)
+
     def first_rollback(self, experiment_id: str) -> str | None:
         """When ``experiment_id`` was first rolled back (UTC, as the registry writes times), or
         None: from then on a rolled-back variant's units are sent to control."""

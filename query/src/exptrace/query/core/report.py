@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from exptrace.query.core.inference import (
     BRACKET_Z,
@@ -20,11 +20,17 @@ from exptrace.query.core.inference import (
     holm,
     quantile_effect,
 )
+from exptrace.query.core.rollup import coverage, read_plan, seen_before
 from exptrace.query.core.statistics import sample_ratio_mismatch
+from exptrace.query.core.unit_groups import GROUPS, GROWTH, RELATIVE_ERROR, arm_rows
 
 if TYPE_CHECKING:
     from exptrace.query.core.answers import Window
     from exptrace.query.core.engine import Engine
+    from exptrace.query.core.registry import Experiment
+
+Read = tuple[list[dict[str, Any]], dict[str, Any]]
+"""An experiment's arms as ``sql/report_arms.sql`` rows, and what they were read from."""
 
 MIN_UNITS = 100
 """Below this many units in an arm a comparison says "not enough data": with fewer, the
@@ -82,14 +88,28 @@ class Report:
     """One report: read the arms (one query), compare, correct, decide."""
 
     def __init__(
-        self, engine: Engine, experiment: str, window: Window, scope: str = "custom"
+        self,
+        engine: Engine,
+        experiment: str,
+        window: Window,
+        scope: str = "custom",
+        exact: bool = False,
+        read: Read | None = None,
+        registered: Experiment | Literal["find"] | None = "find",
     ) -> None:
+        """``exact``: per-unit sums and exact quantiles from every request fact in the
+        window (``sql/report_arms.sql``); otherwise the unit groups (``sql/report_groups.sql``:
+        rolled periods, and the request facts after them). ``read``: the arms already read
+        with what was read (a watch round reads every experiment's in one query);
+        ``registered``: the registry's entry when the caller has it (``find``: look it up)."""
         self.engine = engine
+        self.exact = exact
+        self.read = read
         self.experiment = experiment
         self.window = window
         self.scope = scope
         """Which question the window asks: a key of :data:`SCOPES`."""
-        self.registered = engine.registry.find(experiment)
+        self.registered = engine.registry.find(experiment) if registered == "find" else registered
         self.control = self.registered.control if self.registered else "control"
         self.unit_attribute = self.registered.unit if self.registered else engine.unit_attribute
         """The registered experiment's unit attribute, else the query layer's default."""
@@ -110,8 +130,20 @@ class Report:
             "bracket_z": BRACKET_Z,
         }
 
+    def _rows(self) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """The arms' rows and where they were read from."""
+        if self.exact:
+            rows = self.engine.run("report_arms", self.params)
+            return rows, {"source": "exact", "latency": "exact quantiles of every request"}
+        if self.read is not None:
+            return self.read
+        plan = read_plan(coverage(self.engine), [self.experiment], self.window)
+        name = "report_groups_distinct" if seen_before(self.engine, plan) else "report_groups"
+        groups = self.engine.run(name, {**self.params, **plan.params()})
+        return arm_rows(groups), plan.describe()
+
     def build(self) -> dict[str, Any]:
-        rows = self.engine.run("report_arms", self.params)
+        rows, data = self._rows()
         by_variant = {r["variant"]: r for r in rows}
         arms = {v: _arm(r) for v, r in by_variant.items()}
         registered = list(self.registered.variants) if self.registered else []
@@ -186,6 +218,7 @@ class Report:
             "comparisons": comparisons,
             "sample_ratio": self._srm(arms, analysis),
             "notes": notes,
+            "data": data,
             "method": {
                 "name": self.engine.method,
                 "boundary": (boundary := self._boundary(self.control).name),  # everyone's
@@ -199,7 +232,16 @@ class Report:
                 "error_rate": "score test at the pooled rate, delta method over units; "
                 "Newcombe interval from Wilson intervals at design-effect sizes",
                 "latency": "p50/p95/p99 differences, unit-aware standard errors from the "
-                "CDF's delta-method interval (Deng et al. 2018)",
+                "CDF's delta-method interval (Deng et al. 2018)"
+                + (
+                    ""
+                    if self.exact
+                    else f"; quantiles from log-bucket histograms within "
+                    f"{RELATIVE_ERROR:.2%} (bins growing by {GROWTH})"
+                ),
+                "variance": "delta method over units"
+                if self.exact
+                else f"delta method over {GROUPS} random groups of units per arm (by unit hash)",
                 "relative": "delta method on the log ratio of treatment to control",
                 "pass": "non-inferiority: each relative interval's upper end below its margin",
             },

@@ -27,6 +27,7 @@ from exptrace.query.core.answers import MAX_LIMIT, Page, Rows
 from exptrace.query.core.decisions import DecisionLog
 from exptrace.query.core.queries import Queries
 from exptrace.query.core.registry import Registry
+from exptrace.query.core.rollup import Roller
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +125,7 @@ class Watcher:
         self.queries = queries
         self.registry = registry or queries.registry
         self.store = self.registry.store
+        self.roller = Roller(self.store, queries.engine)
         self.decisions = DecisionLog(self.store, self.registry)
         self._lock = threading.Lock()
         """One round at a time (the loop's and one asked for over the API)."""
@@ -181,9 +183,10 @@ class Watcher:
         running = [e for e in self.registry.list("running") if e.start_time is not None]
         rollbacks = self.registry.rollbacks()
         findings: list[Finding] = []
+        self.roller.roll()  # best effort: what is not rolled is read from the request facts
+        reports = self.queries.reports(running)  # each over its whole run so far
         for experiment in running:
-            report = self.queries.report(experiment.id)  # its whole run so far
-            findings += evaluate(report, rollbacks.get(experiment.id, []))
+            findings += evaluate(reports[experiment.id], rollbacks.get(experiment.id, []))
         ids = {e.id for e in running}
         worse = {
             (f.experiment, f.variant)

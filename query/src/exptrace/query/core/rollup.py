@@ -1,0 +1,304 @@
+"""The roller: request facts rolled once into unit groups, so reads cost groups, not spans.
+
+Each pass writes the minutes that are sealed (every span of their requests has had
+``trace_horizon_seconds`` and a minute more to arrive) into ``exptrace_unit_groups``
+(``sql/rollup_minutes.sql``), then each whole hour from its minutes
+(``sql/rollup_hours.sql``), and records every period rolled in ``exptrace_rollups`` with
+the roll's version, after its rows. Late data is caught: a minute of the last
+:data:`LATE_LOOKBACK` whose count of request facts has changed since its roll is rolled
+again (with the minutes its traces may reach), and so is its hour; readers take each
+period's latest roll. Reports read the rolled periods and compute the rest from the request
+facts (:mod:`~exptrace.query.core.report`), so a roller that is behind, or not running,
+costs time, never correctness.
+
+It runs before every watch round (inside ``exptrace up`` and ``exptrace watch``); rolling
+is idempotent, so several rollers on one store only repeat work.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from exptrace.query.core.sqlfiles import load
+from exptrace.query.core.unit_groups import GROUPS, GROWTH, RELATIVE_ERROR
+
+if TYPE_CHECKING:
+    from exptrace.ingest import Store
+    from exptrace.query.core.answers import Window
+    from exptrace.query.core.engine import Engine
+
+MINUTE = dt.timedelta(minutes=1)
+HOUR = dt.timedelta(hours=1)
+LATE_LOOKBACK = dt.timedelta(days=1)
+"""How far back a pass looks for minutes whose request facts changed after their roll."""
+CHUNK = dt.timedelta(hours=1)
+"""The most time one INSERT rolls (a first pass over a long history goes in steps)."""
+GROUPS_TABLE = "exptrace_unit_groups"
+LEDGER_TABLE = "exptrace_rollups"
+FIRST_TABLE = "exptrace_unit_first"
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """What is rolled: minutes from ``start`` (inclusive) to ``end`` (exclusive), or nothing,
+    and the hours rolled from their minutes."""
+
+    start: dt.datetime | None
+    end: dt.datetime | None
+    hours: frozenset[dt.datetime] = frozenset()
+
+
+def _floor(moment: dt.datetime, step: dt.timedelta) -> dt.datetime:
+    seconds = int(step.total_seconds())
+    epoch = int(moment.replace(tzinfo=dt.UTC).timestamp())
+    return dt.datetime.fromtimestamp(epoch - epoch % seconds, dt.UTC).replace(tzinfo=None)
+
+
+def ceil_minute(moment: dt.datetime) -> dt.datetime:
+    """``moment`` (naive UTC) rounded up to a whole minute."""
+    moment = moment.replace(tzinfo=None)
+    floor = _floor(moment, MINUTE)
+    return floor if floor == moment else floor + MINUTE
+
+
+def coverage(engine: Engine) -> Coverage:
+    """The minutes the ledger holds: contiguous from the first rolled to the last."""
+    rows = engine.run("rollup/coverage", {})
+    if not rows or not int(rows[0]["minutes"]):
+        return Coverage(None, None)
+    row = rows[0]
+    hours = frozenset(_parse(h) for h in row["hours"])
+    return Coverage(_parse(row["first"]), _parse(row["last"]) + MINUTE, hours)
+
+
+@dataclass(frozen=True)
+class ReadPlan:
+    """Where a read of unit groups (``sql/report_groups.sql``) takes each part from: the
+    rolled periods in ``[starts[e], rolled_end)`` of each experiment ``e``, and the request
+    facts in ``[live_start, end)``."""
+
+    starts: dict[str, dt.datetime]
+    rolled_end: dt.datetime
+    live_start: dt.datetime
+    end: dt.datetime
+    hours: list[dt.datetime]
+    """The hours read as hours (whole, rolled, inside some experiment's window)."""
+    minutes: list[dt.datetime]
+    """The minutes read as minutes: the others an experiment's window holds."""
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "starts": self.starts,
+            "experiments": sorted(self.starts),
+            "hours": self.hours,
+            "minutes": self.minutes,
+            "start": self.live_start,
+            "end": self.end,
+            "latency_growth": GROWTH,
+            "groups": GROUPS,
+        }
+
+    def describe(self, experiment: str | None = None) -> dict[str, Any]:
+        """For an answer (about ``experiment``, default the first): what was read, from
+        where, with which error."""
+        first = self.starts[experiment] if experiment else min(self.starts.values())
+        return {
+            "source": "unit groups",
+            "read_from": first.isoformat(sep=" "),
+            "rolled": [first.isoformat(sep=" "), self.rolled_end.isoformat(sep=" ")]
+            if self.rolled_end > first
+            else None,
+            "from_request_facts": [
+                self.live_start.isoformat(sep=" "),
+                self.end.isoformat(sep=" "),
+            ],
+            "groups": GROUPS,
+            "latency_relative_error": RELATIVE_ERROR,
+            "exact": "ask again with exact=true for exact quantiles and per-unit sums",
+        }
+
+
+def seen_before(engine: Engine, plan: ReadPlan) -> set[str]:
+    """The experiments of ``plan`` some of whose units were first seen before their window:
+    their units are counted as distinct units (``sql/report_groups_distinct.sql``)."""
+    rows = engine.run("rollup/seen_before", {"starts": plan.starts})
+    return {r["experiment"] for r in rows if int(r["units"])}
+
+
+def read_plan(
+    done: Coverage, experiments: list[str] | dict[str, dt.datetime], window: Window
+) -> ReadPlan:
+    """The plan for ``experiments`` (each from the window's start rounded up to a minute, or
+    from its own start) over ``window``: rolled minutes and hours as far as ``done`` reaches
+    and the window's whole minutes go, the request facts after them."""
+    start, end = _parse(window.start), _parse(window.end)
+    if isinstance(experiments, dict):
+        starts = {e: ceil_minute(max(s, start)) for e, s in experiments.items()}
+    else:
+        starts = {e: ceil_minute(start) for e in experiments}
+    first = min(starts.values())
+    rolled_end = first
+    if done.end is not None:
+        rolled_end = max(first, min(done.end, _floor(end, MINUTE)))
+    hours: set[dt.datetime] = set()
+    minutes: set[dt.datetime] = set()
+    for start_e in set(starts.values()):
+        used = {h for h in done.hours if h >= start_e and h + HOUR <= rolled_end}
+        hours |= used
+        moment = start_e
+        while moment < rolled_end:
+            hour = _floor(moment, HOUR)
+            if hour in used:
+                moment = hour + HOUR
+                continue
+            minutes.add(moment)
+            moment += MINUTE
+    return ReadPlan(starts, rolled_end, max(first, rolled_end), end, sorted(hours), sorted(minutes))
+
+
+def _parse(value: Any) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        return value.replace(tzinfo=None)
+    return dt.datetime.fromisoformat(str(value)).replace(tzinfo=None)
+
+
+class Roller:
+    """Rolls sealed minutes and hours; one :meth:`roll` per pass."""
+
+    def __init__(self, store: Store, engine: Engine) -> None:
+        self.store = store
+        self.engine = engine
+
+    def sealed(self, now: dt.datetime) -> dt.datetime:
+        """The end of what may be rolled at ``now``: every span has had time to arrive."""
+        wait = dt.timedelta(seconds=self.engine.trace_horizon_seconds) + MINUTE
+        return _floor(now.replace(tzinfo=None) - wait, MINUTE)
+
+    def roll(self, now: dt.datetime | None = None) -> dict[str, int]:
+        """One pass; returns how many minutes and hours it rolled."""
+        now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        sealed = self.sealed(now)
+        done = coverage(self.engine)
+        lookback = sealed - LATE_LOOKBACK
+        counts = self._counts(min(lookback, done.end or lookback), sealed)
+        first = self._first_start()
+        if first is None:
+            return {"minutes": 0, "hours": 0}
+        start = done.end if done.end is not None else _floor(first, MINUTE)
+        if done.start is not None and first < done.start:  # late data before the first roll
+            start = _floor(first, MINUTE)
+            done = Coverage(None, None)
+        todo = set()
+        moment = start
+        while moment < sealed:
+            todo.add(moment)
+            moment += MINUTE
+        if done.end is not None:
+            recorded = self._recorded(60, max(lookback, done.start or lookback), done.end)
+            horizon = dt.timedelta(seconds=self.engine.trace_horizon_seconds)
+            reach = int(horizon / MINUTE) + 1
+            for minute, source in recorded.items():
+                if counts.get(minute, 0) != source:
+                    for k in range(-reach, reach + 1):
+                        near = minute + k * MINUTE
+                        if near in recorded or near in todo:
+                            todo.add(near)
+        minutes = self._roll_minutes(sorted(todo), counts)
+        hours = self._roll_hours(sealed)
+        return {"minutes": minutes, "hours": hours}
+
+    def _first_start(self) -> dt.datetime | None:
+        row = self.engine.run("rollup/first_request", {})[0]
+        return _parse(row["first"]) if int(row["facts"]) else None
+
+    def _counts(self, start: dt.datetime, end: dt.datetime) -> dict[dt.datetime, int]:
+        """Request facts per minute in ``[start, end)``."""
+        rows = self.engine.run("rollup/counts", {"start": start, "end": end})
+        return {_parse(r["minute"]): int(r["facts"]) for r in rows}
+
+    def _recorded(self, grain: int, start: dt.datetime, end: dt.datetime) -> dict[dt.datetime, int]:
+        """Each period of ``grain`` seconds rolled in ``[start, end)``: its latest source."""
+        params = {"grain": grain, "start": start, "end": end}
+        return {
+            _parse(r["period"]): int(r["source"])
+            for r in self.engine.run("rollup/recorded", params)
+        }
+
+    def _insert(self, table: str, name: str, params: dict[str, Any]) -> None:
+        """``INSERT INTO table`` the rows of ``sql/<name>.sql`` (table: one of ours)."""
+        sql = load(name)
+        self.store.command(f"INSERT INTO {table} {sql.text}", sql.bind(params))
+
+    def _roll_minutes(self, minutes: list[dt.datetime], counts: dict[dt.datetime, int]) -> int:
+        if not minutes:
+            return 0
+        missing = min(minutes)
+        if missing not in counts:  # older than the counts read: read them too
+            counts = {**self._counts(missing, max(minutes) + MINUTE), **counts}
+        for start, end in _ranges(minutes):
+            version = _version()
+            params = {
+                **self.engine.request_params(),
+                "start": start,
+                "end": end,
+                "experiment": "",
+                "latency_growth": GROWTH,
+                "groups": GROUPS,
+                "version": version,
+            }
+            self._insert(GROUPS_TABLE, "rollup/minutes", params)
+            self._insert(FIRST_TABLE, "rollup/first_units", params)
+            moments = [start + k * MINUTE for k in range(int((end - start) / MINUTE))]
+            self._record(60, [(m, counts.get(m, 0)) for m in moments], version)
+        return len(minutes)
+
+    def _roll_hours(self, sealed: dt.datetime) -> int:
+        """Each whole sealed hour whose minutes changed since it was rolled (or never was)."""
+        hours = self.engine.run("rollup/hours_due", {"sealed": _floor(sealed, HOUR)})
+        if not hours:
+            return 0
+        first = min(_parse(h["hour"]) for h in hours)
+        rolled = self._recorded(3600, first, _floor(sealed, HOUR))
+        due = [
+            (_parse(h["hour"]), int(h["newest"]))
+            for h in hours
+            if int(h["minutes"]) == 60 and rolled.get(_parse(h["hour"])) != int(h["newest"])
+        ]
+        for hour, newest in due:
+            version = _version()
+            self._insert(
+                GROUPS_TABLE,
+                "rollup/hours",
+                {"start": hour, "end": hour + HOUR, "version": version},
+            )
+            self._record(3600, [(hour, newest)], version)
+        return len(due)
+
+    def _record(self, grain: int, periods: list[tuple[dt.datetime, int]], version: int) -> None:
+        """The ledger's rows, after the rows they vouch for."""
+        params = {
+            "grain": grain,
+            "version": version,
+            "periods": [p for p, _ in periods],
+            "sources": [s for _, s in periods],
+        }
+        self._insert(LEDGER_TABLE, "rollup/ledger", params)
+
+
+def _version() -> int:
+    """A roll's version: increasing across passes and processes (nanoseconds of wall time)."""
+    return time.time_ns()
+
+
+def _ranges(minutes: list[dt.datetime]) -> list[tuple[dt.datetime, dt.datetime]]:
+    """Contiguous runs of ``minutes`` (sorted), each at most :data:`CHUNK` long."""
+    out: list[tuple[dt.datetime, dt.datetime]] = []
+    for minute in minutes:
+        if out and out[-1][1] == minute and minute - out[-1][0] < CHUNK:
+            out[-1] = (out[-1][0], minute + MINUTE)
+        else:
+            out.append((minute, minute + MINUTE))
+    return out
