@@ -121,7 +121,8 @@ WITH
     exp({unit_sd:Float64} * sqrt(-2 * log(1 - uniform(number, 5)))
         * cos(2 * pi() * uniform(number, 6))) AS unit_speed
 SELECT
-    now64(9) - toIntervalMillisecond(toUInt64(uniform(request, 7) * {ago_ms:UInt64})) AS Timestamp,
+    now64(9) - toIntervalMillisecond({before_ms:UInt64}
+                                     + toUInt64(uniform(request, 7) * {ago_ms:UInt64})) AS Timestamp,
     lower(hex(cityHash64(seed, request, 8))) AS TraceId,
     lower(hex(cityHash64(seed, request, 9))) AS SpanId,
     '' AS ParentSpanId,
@@ -152,7 +153,7 @@ def insert_clustered(store, **overrides) -> None:
     around that. Treatment multiplies the propensity by ``error_factor`` and adds ``tail_ms``
     to requests slower than ``tail_above_ms``. Experiments are named ``prefix0..``. Only a
     ``unit_share`` of requests carry the unit id (the others, as from a service that does
-    not propagate it, carry none).
+    not propagate it, carry none). Requests start in the ``ago_ms`` before ``before_ms`` ago.
     """
     params = {
         "seed": 1,
@@ -167,6 +168,7 @@ def insert_clustered(store, **overrides) -> None:
         "tail_above_ms": 1e12,
         "tail_ms": 0.0,
         "ago_ms": 600_000,
+        "before_ms": 0,
         "unit_share": 1.0,
         "prefix": "sim-",
         **overrides,

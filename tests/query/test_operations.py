@@ -23,6 +23,7 @@ SAMPLES = {
     "service": "search",
     "route": "/cart",
     "unregistered": True,
+    "exact": True,
     "at": "2026-11-26 15:00:00.000000",
     "limit": 20,
     "offset": 40,

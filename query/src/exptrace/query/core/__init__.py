@@ -47,6 +47,7 @@ from exptrace.query.core.operations import (
 )
 from exptrace.query.core.queries import LAG_TARGET_MS, Queries
 from exptrace.query.core.registry import ACTIONS, POLICIES, SLOS, STATUSES, Experiment, Registry
+from exptrace.query.core.rollup import ROLL_INTERVAL, Roller
 from exptrace.query.core.series import Series, as_datetime, bucket_seconds
 from exptrace.query.core.sqlfiles import schema_parts, views
 from exptrace.query.core.watch import FIRING, Watcher, WatchLoop
@@ -91,6 +92,7 @@ __all__ = [
     "POLICIES",
     "PROPAGATION",
     "REPORT",
+    "ROLL_INTERVAL",
     "SEEN",
     "SEVERITY",
     "SLOS",
@@ -108,6 +110,7 @@ __all__ = [
     "Page",
     "Queries",
     "Registry",
+    "Roller",
     "Rows",
     "Series",
     "Target",

@@ -186,19 +186,22 @@ class Operation:
         return path, {k: v for k, v in query.items() if v is not None}
 
 
+EXACT = Param(
+    "exact",
+    "flag",
+    False,
+    help="read every request fact (per-unit sums, exact quantiles; slower) instead of the "
+    "unit groups",
+)
+"""Answer from the request facts themselves (:mod:`~exptrace.query.core.rollup`)."""
+
 REPORT = Operation(
     "report",
     f"{API}/report/{{id}}",
     (
         Param("id", in_path=True, help="experiment id"),
         *WINDOW,
-        Param(
-            "exact",
-            "flag",
-            False,
-            help="per-unit sums and exact quantiles over every request fact (slower) "
-            "instead of the unit groups",
-        ),
+        EXACT,
     ),
     lambda q, id, start, end, exact: known(
         q.report(id, parse_window(start, end) if start or end else None, exact=exact)
@@ -296,9 +299,10 @@ BURN = Operation(
     (
         Param("at", "moment", None, help="evaluate at this time, ISO 8601 (default: now)"),
         *page("rows, the most burning first"),
+        EXACT,
     ),
-    lambda q, at, limit, offset: q.burn_rates(
-        parse_moment(at) if at else None, limit=limit, offset=offset
+    lambda q, at, limit, offset, exact: q.burn_rates(
+        parse_moment(at) if at else None, limit=limit, offset=offset, exact=exact
     ),
     "SLO burn rates per experiment-variant",
 )

@@ -91,8 +91,7 @@ class Queries:
                 ("report_groups_distinct", distinct),
             ):
                 if ids:
-                    batch = {e: s for e, s in plan.starts.items() if e in ids}
-                    for row in self.engine.run(name, {**params, "starts": batch}):
+                    for row in self.engine.run(name, {**params, **plan.only(ids).params()}):
                         groups[row["experiment"]].append(row)
             for e in together:
                 read = (arm_rows(groups[e.id]), plan.describe(e.id))
@@ -204,11 +203,13 @@ class Queries:
         *,
         limit: int = DEFAULT_LIMIT,
         offset: int = 0,
+        exact: bool = False,
     ) -> Rows:
         """Experiment-caused burn per (experiment, variant) (:mod:`exptrace.query.core.burn`): the
         excess over control against the availability SLO per window, with intervals, each
         window's coverage, and the status its rules give; the largest excess first; one page
-        of them (``total``: how many in all)."""
+        of them (``total``: how many in all). Read from the unit groups (the shorter windows
+        from their start rounded up to a minute), or with ``exact`` from every request fact."""
         page = Page(limit, offset)
         moment = (
             sql_time(to_datetime(at))
@@ -224,7 +225,13 @@ class Queries:
             "experiment": "",
             **self.engine.request_params(),
         }
-        rows = self.engine.run_page("burn_rates", params, page)
+        if not exact:
+            window = Window(params["start"], moment)
+            shorter = sorted(burn.WINDOWS.values())[-2]  # read in minutes from its start on
+            hours_before = end - dt.timedelta(seconds=shorter)
+            plan = read_plan(coverage(self.engine), [], window, hours_before)
+            params.update(plan.params())
+        rows = self.engine.run_page("burn_rates" if exact else "burn_groups", params, page)
         return Rows([{**burn.evaluate(row, end), "at": moment} for row in rows], rows.total, page)
 
     # -- 7. ingestion lag and cardinality ---------------------------------------------------------

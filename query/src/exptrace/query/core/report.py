@@ -140,7 +140,7 @@ class Report:
         plan = read_plan(coverage(self.engine), [self.experiment], self.window)
         name = "report_groups_distinct" if seen_before(self.engine, plan) else "report_groups"
         groups = self.engine.run(name, {**self.params, **plan.params()})
-        return arm_rows(groups), plan.describe()
+        return arm_rows(groups), plan.describe(self.experiment)
 
     def build(self) -> dict[str, Any]:
         rows, data = self._rows()

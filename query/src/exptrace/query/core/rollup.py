@@ -18,8 +18,9 @@ is idempotent, so several rollers on one store only repeat work.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from exptrace.query.core.sqlfiles import load
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
 
 MINUTE = dt.timedelta(minutes=1)
 HOUR = dt.timedelta(hours=1)
+ROLL_INTERVAL = 60.0
+"""Seconds between roll passes in ``exptrace up`` when no watcher runs (a round rolls first)."""
 LATE_LOOKBACK = dt.timedelta(days=1)
 """How far back a pass looks for minutes whose request facts changed after their roll."""
 CHUNK = dt.timedelta(hours=1)
@@ -81,6 +84,9 @@ class ReadPlan:
     facts in ``[live_start, end)``."""
 
     starts: dict[str, dt.datetime]
+    """Per experiment, the first whole minute its window reads from the rolled periods."""
+    moments: dict[str, dt.datetime]
+    """Per experiment, where its window starts: the request facts are read from there."""
     rolled_end: dt.datetime
     live_start: dt.datetime
     end: dt.datetime
@@ -88,11 +94,35 @@ class ReadPlan:
     """The hours read as hours (whole, rolled, inside some experiment's window)."""
     minutes: list[dt.datetime]
     """The minutes read as minutes: the others an experiment's window holds."""
+    everyone_from: dt.datetime
+    """Without ``starts``: every experiment, from this minute."""
+
+    def live_from(self, experiment: str) -> dt.datetime:
+        """Where ``experiment``'s request facts are read from: the end of its rolled
+        periods, or its window's start when none of them is rolled."""
+        return (
+            self.rolled_end
+            if self.starts[experiment] < self.rolled_end
+            else self.moments[experiment]
+        )
+
+    @property
+    def first(self) -> dt.datetime:
+        """The earliest minute any experiment's window reads."""
+        return min(self.starts.values(), default=self.everyone_from)
+
+    def only(self, experiments: set[str]) -> ReadPlan:
+        """The same plan for some of its experiments."""
+        starts = {e: s for e, s in self.starts.items() if e in experiments}
+        return replace(self, starts=starts, moments={e: self.moments[e] for e in starts})
 
     def params(self) -> dict[str, Any]:
+        experiments = sorted(self.starts)
         return {
-            "starts": self.starts,
-            "experiments": sorted(self.starts),
+            "experiments": experiments,
+            "first_minutes": [self.starts[e] for e in experiments],
+            "live_from": [self.live_from(e) for e in experiments],
+            "everyone_from": self.everyone_from,
             "hours": self.hours,
             "minutes": self.minutes,
             "start": self.live_start,
@@ -104,15 +134,19 @@ class ReadPlan:
     def describe(self, experiment: str | None = None) -> dict[str, Any]:
         """For an answer (about ``experiment``, default the first): what was read, from
         where, with which error."""
-        first = self.starts[experiment] if experiment else min(self.starts.values())
+        first = self.starts.get(experiment or "", self.first)
+        moment = self.moments.get(experiment or "", first)
         return {
             "source": "unit groups",
-            "read_from": first.isoformat(sep=" "),
+            # the rolled periods start on a whole minute; the request facts, where asked
+            "read_from": (first if self.rolled_end > first else moment).isoformat(sep=" "),
             "rolled": [first.isoformat(sep=" "), self.rolled_end.isoformat(sep=" ")]
             if self.rolled_end > first
             else None,
             "from_request_facts": [
-                self.live_start.isoformat(sep=" "),
+                (
+                    self.live_from(experiment) if experiment in self.starts else self.live_start
+                ).isoformat(sep=" "),
                 self.end.isoformat(sep=" "),
             ],
             "groups": GROUPS,
@@ -124,29 +158,37 @@ class ReadPlan:
 def seen_before(engine: Engine, plan: ReadPlan) -> set[str]:
     """The experiments of ``plan`` some of whose units were first seen before their window:
     their units are counted as distinct units (``sql/report_groups_distinct.sql``)."""
-    rows = engine.run("rollup/seen_before", {"starts": plan.starts})
-    return {r["experiment"] for r in rows if int(r["units"])}
+    params = {**plan.params(), "latest": max(plan.starts.values())}
+    return {r["experiment"] for r in engine.run("rollup/seen_before", params) if int(r["units"])}
 
 
 def read_plan(
-    done: Coverage, experiments: list[str] | dict[str, dt.datetime], window: Window
+    done: Coverage,
+    experiments: list[str] | dict[str, dt.datetime],
+    window: Window,
+    hours_before: dt.datetime | None = None,
 ) -> ReadPlan:
     """The plan for ``experiments`` (each from the window's start rounded up to a minute, or
-    from its own start) over ``window``: rolled minutes and hours as far as ``done`` reaches
-    and the window's whole minutes go, the request facts after them."""
+    from its own start; none: every experiment from the window's start) over ``window``:
+    rolled minutes and hours as far as ``done`` reaches and the window's whole minutes go,
+    the request facts after them; ``hours_before``: whole hours only up to then (minutes
+    after it, for windows that start inside it)."""
     start, end = _parse(window.start), _parse(window.end)
     if isinstance(experiments, dict):
-        starts = {e: ceil_minute(max(s, start)) for e, s in experiments.items()}
+        moments = {e: max(s.replace(tzinfo=None), start) for e, s in experiments.items()}
     else:
-        starts = {e: ceil_minute(start) for e in experiments}
-    first = min(starts.values())
+        moments = dict.fromkeys(experiments, start)
+    starts = {e: ceil_minute(m) for e, m in moments.items()}
+    everyone_from = ceil_minute(start)
+    first = min(starts.values(), default=everyone_from)
     rolled_end = first
     if done.end is not None:
         rolled_end = max(first, min(done.end, _floor(end, MINUTE)))
     hours: set[dt.datetime] = set()
     minutes: set[dt.datetime] = set()
-    for start_e in set(starts.values()):
-        used = {h for h in done.hours if h >= start_e and h + HOUR <= rolled_end}
+    for start_e in set(starts.values()) or {everyone_from}:
+        limit = rolled_end if hours_before is None else min(rolled_end, hours_before)
+        used = {h for h in done.hours if h >= start_e and h + HOUR <= limit}
         hours |= used
         moment = start_e
         while moment < rolled_end:
@@ -156,7 +198,19 @@ def read_plan(
                 continue
             minutes.add(moment)
             moment += MINUTE
-    return ReadPlan(starts, rolled_end, max(first, rolled_end), end, sorted(hours), sorted(minutes))
+    return ReadPlan(
+        starts,
+        moments,
+        rolled_end,
+        min(
+            [rolled_end if s < rolled_end else moments[e] for e, s in starts.items()]
+            or [max(everyone_from, rolled_end)]
+        ),
+        end,
+        sorted(hours),
+        sorted(minutes),
+        everyone_from,
+    )
 
 
 def _parse(value: Any) -> dt.datetime:
@@ -171,6 +225,8 @@ class Roller:
     def __init__(self, store: Store, engine: Engine) -> None:
         self.store = store
         self.engine = engine
+        self._lock = threading.Lock()
+        """One pass at a time (a watch round's and the loop's)."""
 
     def sealed(self, now: dt.datetime) -> dt.datetime:
         """The end of what may be rolled at ``now``: every span has had time to arrive."""
@@ -179,7 +235,10 @@ class Roller:
 
     def roll(self, now: dt.datetime | None = None) -> dict[str, int]:
         """One pass; returns how many minutes and hours it rolled."""
-        now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        with self._lock:
+            return self._roll(now or dt.datetime.now(dt.UTC).replace(tzinfo=None))
+
+    def _roll(self, now: dt.datetime) -> dict[str, int]:
         sealed = self.sealed(now)
         done = coverage(self.engine)
         lookback = sealed - LATE_LOOKBACK
@@ -245,6 +304,8 @@ class Roller:
                 "start": start,
                 "end": end,
                 "experiment": "",
+                "experiments": [],  # every experiment, every request in the minutes
+                "live_from": [],
                 "latency_growth": GROWTH,
                 "groups": GROUPS,
                 "version": version,

@@ -18,6 +18,7 @@ import math
 from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
+from itertools import accumulate
 from typing import Any
 
 from exptrace.query.core.inference import BRACKET_Z, QUANTILES
@@ -94,8 +95,8 @@ def _arm(variant: str, members: list[Mapping[str, Any]], fallback: bool) -> dict
     e = [int(r["errors"]) for r in kept]
     requests = sum(m)
     merged: dict[int, int] = defaultdict(int)
-    for r in kept:
-        for b, c in zip(r["bins"], r["counts"], strict=True):
+    for r in kept:  # the engine's arm histogram is on one row of each (identified or not)
+        for b, c in zip(r["arm_bins"], r["arm_counts"], strict=True):
             merged[int(b)] += int(c)
     histogram = Histogram(merged)
     n = histogram.n
@@ -108,13 +109,14 @@ def _arm(variant: str, members: list[Mapping[str, Any]], fallback: bool) -> dict
         cuts = [histogram.locate(pos) for pos in positions[: len(QUANTILES)]]
         cuts = [(histogram.bins[i], fraction) for i, fraction in cuts]
         for r, mi in zip(kept, m, strict=True):
+            bins = r["bins"]  # ascending, as the engine's map keys come
+            counts = [int(c) for c in r["counts"]]
+            before = [0, *accumulate(counts)]
             for k, (q_bin, fraction) in enumerate(cuts):
-                c = 0.0
-                for b, cnt in zip(r["bins"], r["counts"], strict=True):
-                    if b < q_bin:
-                        c += int(cnt)
-                    elif b == q_bin:
-                        c += fraction * int(cnt)
+                i = bisect_left(bins, q_bin)
+                c = before[i]
+                if i < len(bins) and bins[i] == q_bin:
+                    c += fraction * counts[i]
                 below[k] += c
                 below_sq[k] += c * c
                 below_m[k] += c * mi

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from exptrace.ingest import IngestSettings
-from exptrace.query.core import Notifier, Target, Watcher, WatchLoop
+from exptrace.query.core import ROLL_INTERVAL, Notifier, Target, Watcher, WatchLoop
 from exptrace.query.service.metrics import exposition
 
 if TYPE_CHECKING:
@@ -27,10 +27,12 @@ def link_base(settings: IngestSettings) -> str:
 
 
 def attach(server: IngestServer, settings: IngestSettings, watcher: Watcher) -> None:
-    """Rounds every ``watch_interval`` (none when 0), deliveries every ``alert_interval`` to
-    the configured targets, and the gauges on ``/metrics``."""
+    """Rounds every ``watch_interval`` (each rolls first; without rounds, a roll pass every
+    :data:`ROLL_INTERVAL`), deliveries every ``alert_interval`` to the configured targets,
+    and the gauges on ``/metrics``."""
     server.stats.expositions.append(lambda: exposition(watcher))
-    if settings.watch_interval <= 0:
+    if settings.watch_interval <= 0:  # no rounds: the roller runs on its own
+        server.add_task(WatchLoop(watcher.roller.roll, ROLL_INTERVAL))
         return
     server.add_task(WatchLoop(watcher.round, settings.watch_interval))
     configured = targets(settings)

@@ -55,6 +55,19 @@ def _raw_and_adjusted(comparison: dict[str, Any], test: str) -> str:
     return f"{p_value(raw)} / {p_value(adjusted)}"
 
 
+def _data(data: dict[str, Any]) -> str:
+    """Where the report's numbers were read from, in one line."""
+    if data["source"] == "exact":
+        return "Read: exact (per-unit sums, exact quantiles over every request)"
+    rolled = data.get("rolled")
+    parts = [f"rolled {rolled[0]} to {rolled[1]}"] if rolled else []
+    parts.append(f"request facts from {data['from_request_facts'][0][:19]}")
+    return (
+        f"Read: unit groups from {data['read_from']} ({', '.join(parts)}); latency within "
+        f"{data['latency_relative_error']:.0%}; --exact for exact quantiles"
+    )
+
+
 def report(data: dict[str, Any]) -> str:
     """Arms, then each treatment against control; keys a report lacks are left out."""
     lines = [
@@ -62,6 +75,7 @@ def report(data: dict[str, Any]) -> str:
         + ("" if data["registered"] else "  [not in the registry]"),
         *([f"Window: {data['window']['means']}"] if "means" in data["window"] else []),
         _unit(data),
+        *([_data(data["data"])] if data.get("data") else []),
         "",
     ]
     if data["empty"]:

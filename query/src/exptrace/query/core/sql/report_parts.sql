@@ -1,6 +1,7 @@
 -- with: unit_groups
--- The unit groups of each experiment in {starts} (experiment -> the first minute its window
--- reads), in `parts`: the rolled periods of exptrace_unit_groups in {hours} and {minutes}
+-- The unit groups of each experiment in {experiments} (all when empty), each from its first
+-- minute in {first_minutes} (else {everyone_from}), in `parts`: the rolled periods of
+-- exptrace_unit_groups in {hours} and {minutes}
 -- (each period's latest roll; an hour's row where the whole hour is in an experiment's
 -- window, else its minutes: core/rollup.py's ReadPlan), and the requests after them, in
 -- [{start}, {end}), grouped the same way from the request facts (report_groups and
@@ -13,25 +14,28 @@ latest AS (
     GROUP BY Grain, Period
 ),
 rolled AS (
-    SELECT Experiment AS experiment, Variant AS variant, Identified AS identified,
-           UnitGroup AS unit_group, Requests AS requests, Errors AS errors,
-           Mixed AS mixed_requests, Rooted AS rooted, Units AS units, NewUnits AS new_units,
-           Latency AS latency
+    SELECT Experiment AS experiment, Period AS period, Variant AS variant,
+           Identified AS identified, UnitGroup AS unit_group, Requests AS requests,
+           Errors AS errors, Mixed AS mixed_requests, Rooted AS rooted, Units AS units,
+           NewUnits AS new_units, Latency AS latency,
+           transform(Experiment, {experiments:Array(String)}, {first_minutes:Array(DateTime)},
+                     {everyone_from:DateTime}) AS first_minute
     FROM exptrace_unit_groups
-    WHERE Experiment IN {experiments:Array(String)}
+    WHERE (empty({experiments:Array(String)}) OR Experiment IN {experiments:Array(String)})
       AND ((Grain = 3600 AND Period IN {hours:Array(DateTime)})
            OR (Grain = 60 AND Period IN {minutes:Array(DateTime)}))
-      AND Period >= {starts:Map(String, DateTime)}[Experiment]
+      AND Period >= first_minute
       AND (Grain = 3600
-           OR toStartOfHour(Period) < {starts:Map(String, DateTime)}[Experiment]
+           OR toStartOfHour(Period) < first_minute
            OR NOT has({hours:Array(DateTime)}, toStartOfHour(Period)))
       AND (Grain, Period, Version) GLOBAL IN (SELECT Grain, Period, Version FROM latest)
 ),
 live AS (
-    SELECT experiment, variant, identified, unit_group, requests, errors, mixed_requests,
-           rooted, units, new_units, latency
+    SELECT experiment, period, variant, identified, unit_group, requests, errors,
+           mixed_requests, rooted, units, new_units, latency,
+           transform(experiment, {experiments:Array(String)}, {first_minutes:Array(DateTime)},
+                     {everyone_from:DateTime}) AS first_minute
     FROM minute_groups
-    WHERE mapContains({starts:Map(String, DateTime)}, experiment)
-      AND period >= {starts:Map(String, DateTime)}[experiment]
+    WHERE (empty({experiments:Array(String)}) OR experiment IN {experiments:Array(String)})
 ),
 parts AS (SELECT * FROM rolled UNION ALL SELECT * FROM live)

@@ -7,15 +7,25 @@
 -- identified requests (a request without a unit is its own unit: core/unit_groups.py counts
 -- those as requests), both as a distinct-count state and as new_units: those whose first
 -- request in the store (first_seen: not in exptrace_unit_first before {start}) is here.
+-- Each experiment in {experiments} counts from its own moment in {live_from} on (to the
+-- nanosecond: a window's first, partial minute is read exactly here).
+window_requests AS (
+    SELECT *
+    FROM requests
+    WHERE at >= transform(experiment, {experiments:Array(String)},
+                          {live_from:Array(DateTime64(9))}, toDateTime64(0, 9))
+),
 first_seen AS MATERIALIZED (
     SELECT experiment, unit, argMin(trace, (at, trace)) AS first_trace,
            toDateTime(toStartOfMinute(min(at))) AS period, argMin(variant, (at, trace)) AS variant
-    FROM requests
+    FROM window_requests
     WHERE identified AND NOT mixed
       AND cityHash64(experiment, unit) GLOBAL NOT IN (
           SELECT Key FROM exptrace_unit_first
           WHERE ({experiment:String} = '' OR Experiment = {experiment:String})
-            AND Period < {start:DateTime64(9)})
+            AND Period < {start:DateTime64(9)}
+            -- only the units seen here: a small set to probe every stored unit against
+            AND Key IN (SELECT cityHash64(experiment, unit) FROM requests WHERE identified))
     GROUP BY experiment, unit
 ),
 minute_groups AS (
@@ -37,6 +47,6 @@ minute_groups AS (
         sumMapIf(map(if(duration_ms > 0,
                         toInt16(floor(log(duration_ms) / log({latency_growth:Float64}))),
                         toInt16(-32768)), toUInt64(1)), NOT mixed) AS latency
-    FROM requests
+    FROM window_requests
     GROUP BY experiment, period, variant, identified, unit_group
 )

@@ -1,0 +1,169 @@
+"""The roller and the reports that read what it rolled, on the real schema in chDB.
+
+What a user would see if these failed: a report whose counts differ from the exact one once
+minutes are rolled (a request counted in a minute and again in its hour, a user counted once
+per hour); data that arrived late never reaching the report; a report that stops at the
+last sealed minute instead of now; a watch round that leaves the store unrolled.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from exptrace.query import Queries, Watcher, Window
+from exptrace.query.core.registry import Experiment, Registry
+from exptrace.query.core.rollup import Roller, coverage
+from exptrace.query.core.unit_groups import RELATIVE_ERROR
+from tests.query.synth import insert_clustered
+
+HOURS = 3
+
+
+@pytest.fixture
+def store(receiver):
+    return receiver.store
+
+
+@pytest.fixture
+def queries(store):
+    return Queries(store)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def _counts(report: dict) -> list[tuple]:
+    return [(c["variant"], c["units"], c["requests"], c["errors"]) for c in report["cohorts"]]
+
+
+def _window() -> Window:
+    return Window.parse(last=dt.timedelta(hours=HOURS + 1))
+
+
+def _agree(rolled: dict, exact: dict) -> None:
+    """The unit groups' report counts what the exact one counts; its quantiles are within
+    the histogram's stated relative error."""
+    assert _counts(rolled) == _counts(exact)
+    for g, e in zip(rolled["cohorts"], exact["cohorts"], strict=True):
+        for key in ("p50_ms", "p90_ms", "p95_ms", "p99_ms"):
+            assert g[key] == pytest.approx(e[key], rel=RELATIVE_ERROR), key
+    assert rolled["unit"]["identified_units"] == exact["unit"]["identified_units"]
+    assert rolled["sample_ratio"] == exact["sample_ratio"]  # the same units: the same check
+
+
+def test_rolled_minutes_and_hours_count_what_the_exact_report_counts(store, queries):
+    """Three hours of users with several requests each: after one roll the report reads whole
+    hours, edge minutes and the request facts after them, and every count matches the exact
+    report's (a user with requests in many hours is one unit)."""
+    insert_clustered(store, units=800, ago_ms=HOURS * 3_600_000, prefix="roll-")
+    Registry(store).create(Experiment("roll-0", variants={"control": 1, "treatment": 1}), "t")
+    before = queries.report("roll-0", _window())
+    assert before["data"]["rolled"] is None  # nothing rolled yet: all from the request facts
+    rolled = Roller(store, queries.engine).roll()
+    assert rolled["minutes"] > 60 * (HOURS - 1) and rolled["hours"] >= HOURS - 2
+    after = queries.report("roll-0", _window())
+    exact = queries.report("roll-0", _window(), exact=True)
+    assert after["data"]["source"] == "unit groups" and after["data"]["rolled"] is not None
+    assert exact["data"]["source"] == "exact"
+    _agree(after, exact)
+    _agree(before, exact)
+    assert [c["verdict"] for c in after["comparisons"]] == [
+        c["verdict"] for c in before["comparisons"]
+    ]
+
+
+def test_a_second_pass_without_new_data_rolls_nothing(store, queries):
+    insert_clustered(store, units=200, ago_ms=HOURS * 3_600_000, prefix="idle-")
+    roller = Roller(store, queries.engine)
+    now = _now()  # the same moment: a pass a minute later has a new sealed minute to roll
+    roller.roll(now)
+    assert roller.roll(now) == {"minutes": 0, "hours": 0}
+
+
+def test_late_data_in_a_rolled_hour_is_rolled_again_and_reaches_the_report(store, queries):
+    """Requests that arrive after their minute was sealed (a client's retries, a log
+    replayed after an outage) change that minute's count of request facts: the next pass
+    rolls the minute again, and its hour, and the report counts them."""
+    insert_clustered(store, units=400, ago_ms=HOURS * 3_600_000, prefix="late-")
+    roller = Roller(store, queries.engine)
+    roller.roll()
+    exact_before = queries.report("late-0", _window(), exact=True)
+    # the same experiment, new users, all two hours ago: inside a rolled (sealed) hour
+    insert_clustered(
+        store, units=300, seed=2, ago_ms=60_000, before_ms=2 * 3_600_000, prefix="late-"
+    )
+    exact_after = queries.report("late-0", _window(), exact=True)
+    assert _counts(exact_after) != _counts(exact_before)
+    stale = queries.report("late-0", _window())
+    assert _counts(stale) == _counts(exact_before)  # rolled before the late data came
+    again = roller.roll()
+    assert again["minutes"] >= 1 and again["hours"] >= 1
+    _agree(queries.report("late-0", _window()), exact_after)
+
+
+def test_a_window_that_starts_after_users_were_first_seen_counts_them_as_distinct(store, queries):
+    """A custom window over the last 75 minutes: its users were first seen hours before, so
+    the report counts each user of the window once (distinct counts), as the exact one does.
+    (Unit groups read whole minutes: the window starts on one, as ``data.read_from`` says a
+    window's start is read.)"""
+    insert_clustered(store, units=600, ago_ms=HOURS * 3_600_000, prefix="win-")
+    Roller(store, queries.engine).roll()
+    start = (_now() - dt.timedelta(minutes=75)).replace(second=0, microsecond=0)
+    window = Window.parse(start=start)
+    rolled = queries.report("win-0", window)
+    assert rolled["data"]["read_from"] == start.isoformat(sep=" ")
+    _agree(rolled, queries.report("win-0", window, exact=True))
+
+
+def test_a_watch_round_rolls_first_and_reads_every_running_experiment_at_once(store, queries):
+    insert_clustered(store, units=300, experiments=3, ago_ms=HOURS * 3_600_000, prefix="w-")
+    registry = Registry(store)
+    started = (_now() - dt.timedelta(hours=HOURS + 1)).strftime("%Y-%m-%d %H:%M:%S")
+    for i in range(3):
+        registry.create(Experiment(f"w-{i}", variants={"control": 1, "treatment": 1}), "t")
+        registry.start(f"w-{i}", "t")
+        registry.update(f"w-{i}", "t", start_time=started)
+    assert coverage(queries.engine).end is None
+    watcher = Watcher(queries, registry)
+    assert watcher.round()["experiments"] == 3
+    assert coverage(queries.engine).end is not None
+    reports = queries.reports(registry.list("running"))
+    for i in range(3):
+        exact = queries.report(f"w-{i}", exact=True)
+        _agree(reports[f"w-{i}"], exact)
+        assert reports[f"w-{i}"]["data"]["rolled"] is not None
+
+
+def test_burn_rates_from_unit_groups_count_what_every_request_fact_counts(store, queries):
+    """Evaluated on a whole minute (so every window starts on one), the burn rates read from
+    the rolled minutes and hours and the request facts after them count the same requests
+    and give the same statuses as the burn rates over every request fact."""
+    insert_clustered(store, units=400, experiments=2, ago_ms=7 * 3_600_000, prefix="burn-")
+    Roller(store, queries.engine).roll()
+    at = _now().replace(second=0, microsecond=0)
+    grouped = {(r["experiment"], r["variant"]): r for r in queries.burn_rates(at)}
+    exact = {(r["experiment"], r["variant"]): r for r in queries.burn_rates(at, exact=True)}
+    assert grouped.keys() == exact.keys() and len(exact) == 4
+    for key, row in exact.items():
+        for field in ("requests", "control_requests", "burn_rates", "excess_burn_rates", "status"):
+            assert grouped[key][field] == row[field], (key, field)
+
+
+def test_a_window_that_starts_after_what_is_rolled_reads_its_first_partial_minute(
+    store, queries
+):
+    """An experiment started a few seconds into a minute, its traffic right after: nothing
+    of its window is rolled yet, so the request facts are read from its exact start and the
+    report counts the first seconds' requests too (the watcher's first looks)."""
+    insert_clustered(store, units=300, ago_ms=3 * 3_600_000, before_ms=600_000, prefix="new-")
+    Roller(store, queries.engine).roll()
+    insert_clustered(store, units=300, seed=3, ago_ms=20_000, prefix="new-")
+    window = Window.parse(start=_now() - dt.timedelta(seconds=25))
+    assert window.start[17:19] != "00" or window.start[20:] != "000000"
+    grouped = queries.report("new-0", window)
+    assert grouped["data"]["rolled"] is None and grouped["data"]["read_from"] == window.start
+    _agree(grouped, queries.report("new-0", window, exact=True))
+    assert sum(c["requests"] for c in grouped["cohorts"]) > 0
