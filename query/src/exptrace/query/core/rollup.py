@@ -287,9 +287,14 @@ class Roller:
         }
 
     def _insert(self, table: str, name: str, params: dict[str, Any]) -> None:
-        """``INSERT INTO table`` the rows of ``sql/<name>.sql`` (table: one of ours)."""
+        """``INSERT INTO table`` the rows of ``sql/<name>.sql`` (table: one of ours); on a
+        cluster, stored on their shards before the call returns (the ledger's rows come after
+        the rows they vouch for)."""
         sql = load(name)
-        self.store.command(f"INSERT INTO {table} {sql.text}", sql.bind(params))
+        self.store.command(
+            f"INSERT INTO {table} {sql.text}\nSETTINGS distributed_foreground_insert = 1",
+            sql.bind(params),
+        )
 
     def _roll_minutes(self, minutes: list[dt.datetime], counts: dict[dt.datetime, int]) -> int:
         if not minutes:
