@@ -1,9 +1,8 @@
 """The roller: request facts rolled once into unit groups, so reads cost groups, not spans.
 
-Each pass writes the minutes that are sealed (every span of their requests has had
-``trace_horizon_seconds`` and a minute more to arrive) into ``exptrace_unit_groups``
-(``sql/rollup_minutes.sql``), then each whole hour from its minutes
-(``sql/rollup_hours.sql``), and records every period rolled in ``exptrace_rollups`` with
+Each pass writes the minutes that are sealed (:data:`SEAL_DELAY` old: the spans of their
+requests have had time to arrive) into ``exptrace_unit_groups`` (``sql/rollup/minutes.sql``),
+then each whole hour from its minutes (``sql/rollup/hours.sql``), and records every period rolled in ``exptrace_rollups`` with
 the roll's version, after its rows. Late data is caught: a minute of the last
 :data:`LATE_LOOKBACK` whose count of request facts has changed since its roll is rolled
 again (with the minutes its traces may reach), and so is its hour; readers take each
@@ -33,6 +32,10 @@ if TYPE_CHECKING:
 
 MINUTE = dt.timedelta(minutes=1)
 HOUR = dt.timedelta(hours=1)
+SEAL_DELAY = dt.timedelta(minutes=2)
+"""A minute is rolled once it ended this long ago: most spans of its requests are stored by
+then (the receiver flushes every second); a span that comes later changes its minute's count
+of request facts, and the next pass rolls again what it touches."""
 ROLL_INTERVAL = 60.0
 """Seconds between roll passes in ``exptrace up`` when no watcher runs (a round rolls first)."""
 LATE_LOOKBACK = dt.timedelta(days=1)
@@ -229,9 +232,8 @@ class Roller:
         """One pass at a time (a watch round's and the loop's)."""
 
     def sealed(self, now: dt.datetime) -> dt.datetime:
-        """The end of what may be rolled at ``now``: every span has had time to arrive."""
-        wait = dt.timedelta(seconds=self.engine.trace_horizon_seconds) + MINUTE
-        return _floor(now.replace(tzinfo=None) - wait, MINUTE)
+        """The end of what is rolled at ``now``: whole minutes that ended a while ago."""
+        return _floor(now.replace(tzinfo=None) - SEAL_DELAY, MINUTE)
 
     def roll(self, now: dt.datetime | None = None) -> dict[str, int]:
         """One pass; returns how many minutes and hours it rolled."""
