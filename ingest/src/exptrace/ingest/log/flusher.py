@@ -299,9 +299,11 @@ class Flusher:
         state = self._segments.setdefault(seq, _SegmentState())
         if state.failing and started < min(f.due for f in state.failing.values()):
             return False  # nothing due yet: not even read (an outage must not cost a core)
+        reading = time.thread_time()
         by_signal: dict[Signal, list[Record]] = {}
         for record in self.wal.read(seq):
             by_signal.setdefault(record.signal, []).append(record)
+        self.stats.cpu("flusher_read", time.thread_time() - reading)
         done = True
         for signal, items in by_signal.items():
             for index, chunk in enumerate(self._chunks(items)):
@@ -410,11 +412,15 @@ class Flusher:
 
     def _send(self, signal: Signal, records: list[Record], token: str) -> None:
         table, message = LANDING[signal]
+        encoding = time.thread_time()
+        data = length_delimited(records)
+        inserting = time.thread_time()
+        self.stats.cpu("flusher_encode", inserting - encoding)
         self._sending_since = time.monotonic()
         try:
             self.store.insert_protobuf(
                 table,
-                length_delimited(records),
+                data,
                 otlp_schema(),
                 message,
                 {
@@ -426,6 +432,7 @@ class Flusher:
             )
         finally:
             self._sending_since = None
+            self.stats.cpu("engine_insert", time.thread_time() - inserting)
 
     def _probe(self, signal: Signal) -> bool:
         """Whether the store takes an empty export of ``signal`` (no rows) right now."""
