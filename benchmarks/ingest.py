@@ -316,6 +316,7 @@ def end_to_end(
         stages = _stage_cpu(http_port)
         stages.subtract(stages_before)
         rss = _rss_mib(receiver.pid, "VmHWM:")
+        inserts = _metric(http_port, 'exptrace_ingest_inserts_total{signal="traces"}')
     finally:
         receiver.terminate()
         receiver.wait(120)
@@ -326,6 +327,7 @@ def end_to_end(
         "queryable_wall": queryable,
         "rss_mib": rss,
         "rest_rss_mib": rest_rss,
+        "inserts": inserts,
         "stages": stages,
         "threads": threads,
         "p50_ms": statistics.median(latencies) * 1e3,
@@ -408,7 +410,8 @@ def run(quick: bool = False) -> dict[str, float]:
                     "exptrace end-to-end",
                     f"{e2e_rate:,.0f}",
                     f"{e2e['queryable_wall']:.2f}",
-                    f"receiver CPU {e2e['cpu']:.2f}s, acked in {e2e['acked_wall']:.2f}s",
+                    f"receiver CPU {e2e['cpu']:.2f}s, acked in {e2e['acked_wall']:.2f}s, "
+                    f"{e2e['inserts']:.0f} inserts",
                 ),
             ]
         )
