@@ -85,7 +85,7 @@ from pathlib import Path
 from exptrace.ingest.store.backends import open_store
 from exptrace.ingest.schema.ddl import Schema
 from exptrace.ingest.schema.migrate import ensure_schema
-from exptrace.ingest.log.flusher import length_delimited
+from exptrace.ingest.log.flusher import INSERT_SETTINGS, length_delimited
 from exptrace.ingest.log._protoschema import otlp_schema, TRACES
 from exptrace.ingest.log.wal import Record, Signal
 data_dir, requests_file, per_insert = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -99,7 +99,7 @@ store = open_store("chdb://" + data_dir)
 ensure_schema(store, Schema())
 for view in detached:
     store.command(f"DETACH TABLE {view}")
-settings = {"input_format_protobuf_oneof_presence": 1}
+settings = dict(INSERT_SETTINGS)  # as the receiver inserts
 start = resource.getrusage(resource.RUSAGE_SELF)
 t0 = time.perf_counter()
 thread = 0.0
