@@ -49,10 +49,6 @@ INSERT_SETTINGS: dict[str, str | int] = {
     "input_format_protobuf_oneof_presence": 1,
     "deduplicate_blocks_in_dependent_materialized_views": 1,
     "max_partitions_per_insert_block": MAX_PARTITIONS_PER_INSERT,
-    # The engine's JIT compilation of expressions costs more than it saves on the views'
-    # expressions: without it an insert took 13-17% less CPU (interleaved in one process,
-    # batches of 50k and 150k spans) and no more memory.
-    "compile_expressions": 0,
 }
 """Settings of every insert into a landing table (with its deduplication token)."""
 SPLIT_SUFFIX = ".split"
