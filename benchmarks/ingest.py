@@ -11,6 +11,7 @@ p50/p99 and the receiver's peak RSS.
 
 from __future__ import annotations
 
+import json
 import multiprocessing as mp
 import os
 import shutil
@@ -89,7 +90,6 @@ from exptrace.ingest.log.flusher import INSERT_SETTINGS, length_delimited
 from exptrace.ingest.log._protoschema import otlp_schema, TRACES
 from exptrace.ingest.log.wal import Record, Signal
 data_dir, requests_file, per_insert = sys.argv[1], sys.argv[2], int(sys.argv[3])
-detached = [v for v in sys.argv[4].split(",") if v]
 blob = Path(requests_file).read_bytes()
 requests, offset = [], 0
 while offset < len(blob):
@@ -97,8 +97,6 @@ while offset < len(blob):
     requests.append(blob[offset:offset + n]); offset += n
 store = open_store("chdb://" + data_dir)
 ensure_schema(store, Schema())
-for view in detached:
-    store.command(f"DETACH TABLE {view}")
 settings = dict(INSERT_SETTINGS)  # as the receiver inserts
 start = resource.getrusage(resource.RUSAGE_SELF)
 t0 = time.perf_counter()
@@ -128,10 +126,8 @@ class RawRun:
     """CPU seconds of the inserting thread inside the insert calls, as the flusher counts."""
 
 
-def raw_engine(
-    requests: list[bytes], per_insert: int, work: Path, detached: tuple[str, ...] = ()
-) -> RawRun:
-    """Inserting ``requests`` straight into a new chDB store, ``detached`` views detached."""
+def raw_engine(requests: list[bytes], per_insert: int, work: Path) -> RawRun:
+    """Inserting ``requests`` straight into a new chDB store."""
     blob = work / "requests.bin"
     if not blob.exists():
         blob.write_bytes(b"".join(len(r).to_bytes(4, "little") + r for r in requests))
@@ -144,7 +140,6 @@ def raw_engine(
             str(store),
             str(blob),
             str(per_insert),
-            ",".join(detached),
         ],
         capture_output=True,
         text=True,
@@ -158,43 +153,90 @@ def raw_engine(
 
 CHAINED = ("otel_traces_trace_id_ts_mv", "exptrace_requests_mv")
 """The views fed by otel_traces (otel_traces_mv feeds them all)."""
+VARIANTS = {
+    "all": (),
+    "no_trace_id_ts": ("otel_traces_trace_id_ts_mv",),
+    "no_requests": ("exptrace_requests_mv",),
+    "no_chained": CHAINED,
+    "landing_only": ("otel_traces_mv", *CHAINED),
+}
+"""Views detached for each kind of insert the view costs are measured with."""
+
+VIEWS_SCRIPT = """
+import json, sys, time
+from pathlib import Path
+from exptrace.ingest.store.backends import open_store
+from exptrace.ingest.schema.ddl import Schema
+from exptrace.ingest.schema.migrate import ensure_schema
+from exptrace.ingest.log.flusher import INSERT_SETTINGS, length_delimited
+from exptrace.ingest.log._protoschema import otlp_schema, TRACES
+from exptrace.ingest.log.wal import Record, Signal
+data_dir, requests_file, per_insert = sys.argv[1], sys.argv[2], int(sys.argv[3])
+variants = json.loads(sys.argv[4])
+blob = Path(requests_file).read_bytes()
+requests, offset = [], 0
+while offset < len(blob):
+    n = int.from_bytes(blob[offset:offset + 4], "little"); offset += 4
+    requests.append(blob[offset:offset + n]); offset += n
+store = open_store("chdb://" + data_dir)
+ensure_schema(store, Schema())
+def insert(name, data, token):
+    for view in variants[name]:
+        store.command(f"DETACH TABLE {view}")
+    began = time.thread_time()
+    store.insert_protobuf("otel_traces_landing", data, otlp_schema(), TRACES,
+                          {**INSERT_SETTINGS, "insert_deduplication_token": token})
+    spent = time.thread_time() - began
+    for view in reversed(variants[name]):
+        store.command(f"ATTACH TABLE {view}")
+    return spent
+for name in variants:  # untimed: what the first insert of a kind pays once (dictionaries...)
+    insert(name, length_delimited([Record(Signal.TRACES, requests[0])]), f"warm-{name}")
+spent = dict.fromkeys(variants, 0.0)
+for chunk_number, i in enumerate(range(0, len(requests), per_insert)):
+    data = length_delimited([Record(Signal.TRACES, r) for r in requests[i:i + per_insert]])
+    order = list(variants) if chunk_number % 2 == 0 else list(reversed(variants))
+    for name in order:
+        spent[name] += insert(name, data, f"{name}-{i}")
+print(json.dumps(spent))
+"""
 
 
-def view_costs(requests: list[bytes], per_insert: int, work: Path, full: RawRun) -> list[tuple]:
-    """Each view's cost as the difference between inserts with and without it (views that
-    read otel_traces are detached before otel_traces_mv, which feeds them)."""
-    spans = full.rows
-    without = {view: raw_engine(requests, per_insert, work, (view,)) for view in CHAINED}
-    bare = raw_engine(requests, per_insert, work, CHAINED)
-    landing = raw_engine(requests, per_insert, work, ("otel_traces_mv", *CHAINED))
-    rows = [
-        ("Protobuf parse into the Null landing table, fixed costs", landing, None),
-        ("otel_traces_mv: spans, attributes, redaction, write otel_traces", bare, landing),
-        *[(view, full, run) for view, run in without.items()],
-    ]
-    out = [("part of the raw insert", "CPU-s", "share", "us/span", "thread us/span")]
-    for name, run, minus in rows:
-        cpu = run.cpu - (minus.cpu if minus else 0.0)
-        thread = run.thread - (minus.thread if minus else 0.0)
-        out.append(
-            (
-                name,
-                f"{cpu:.2f}",
-                f"{cpu / full.cpu:.0%}",
-                f"{cpu / spans * 1e6:.1f}",
-                f"{thread / spans * 1e6:.1f}",
-            )
-        )
-    out.append(
-        (
-            "all views (the baseline)",
-            f"{full.cpu:.2f}",
-            "100%",
-            f"{full.cpu / spans * 1e6:.1f}",
-            f"{full.thread / spans * 1e6:.1f}",
-        )
+def view_costs(requests: list[bytes], per_insert: int, work: Path, spans: int) -> list[tuple]:
+    """Each view's cost: the inserting thread's CPU with the view and without it (the views
+    that read otel_traces detached before otel_traces_mv, which feeds them). The kinds of
+    insert alternate chunk by chunk in one process and store, so the machine's load falls on
+    each alike."""
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            VIEWS_SCRIPT,
+            str(work / "views-store"),
+            str(work / "requests.bin"),
+            str(per_insert),
+            json.dumps(VARIANTS),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=3600,
     )
-    return out
+    cpu = json.loads(out.stdout.strip().splitlines()[-1])
+    parts = [
+        ("Protobuf parse into the Null landing table", cpu["landing_only"]),
+        (
+            "otel_traces_mv: spans, attributes, redaction, write otel_traces",
+            cpu["no_chained"] - cpu["landing_only"],
+        ),
+        ("otel_traces_trace_id_ts_mv", cpu["all"] - cpu["no_trace_id_ts"]),
+        ("exptrace_requests_mv", cpu["all"] - cpu["no_requests"]),
+    ]
+    total = cpu["all"]
+    rows = [("part of the raw insert (thread CPU)", "CPU-s", "share", "us/span")]
+    rows += [(n, f"{v:.2f}", f"{v / total:.0%}", f"{v / spans * 1e6:.1f}") for n, v in parts]
+    rows.append(("all views", f"{total:.2f}", "100%", f"{total / spans * 1e6:.1f}"))
+    return rows
 
 
 def _client(port: int, requests: list[bytes], out: mp.Queue) -> None:
@@ -390,7 +432,7 @@ def run(quick: bool = False) -> dict[str, float]:
         raw = raw_engine(requests, per_insert=count, work=work)
         assert raw.rows == total, f"raw engine stored {raw.rows} of {total} spans"
         e2e = end_to_end(requests, clients, work)
-        views = view_costs(requests, count, work, raw)
+        views = view_costs(requests, count, work, total)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     raw_rate = total / raw.cpu
@@ -426,6 +468,9 @@ def run(quick: bool = False) -> dict[str, float]:
     )
     print("\nwhere the receiver's CPU went (its stage counters on /metrics, threads by name):")
     print(table(breakdown(e2e, total, Path(sys.executable).name[:15])))
-    print("\nthe raw insert's parts (the same requests, views detached in turn, fresh stores):")
+    print(
+        "\nthe raw insert's parts (the same requests, inserts with views detached alternating "
+        "with inserts with all, in one store):"
+    )
     print(table(views))
     return {"ratio": ratio, "e2e_rate": e2e_rate, "raw_rate": raw_rate, **e2e}
