@@ -317,7 +317,9 @@ def end_to_end(
         env={
             **os.environ,
             "EXPTRACE_FLUSH_INTERVAL": "1.0",
-            "EXPTRACE_WAL_SEGMENT_BYTES": str(32 << 20),
+            "EXPTRACE_WAL_SEGMENT_BYTES": os.environ.get(
+                "EXPTRACE_WAL_SEGMENT_BYTES", str(32 << 20)
+            ),
             **(env or {}),
         },
     )
