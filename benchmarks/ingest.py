@@ -11,6 +11,7 @@ p50/p99 and the receiver's peak RSS.
 
 from __future__ import annotations
 
+import json
 import multiprocessing as mp
 import os
 import shutil
@@ -21,6 +22,8 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.timing import table
@@ -75,20 +78,15 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _peak_rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
 RAW_SCRIPT = """
 import sys, time, resource
+from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from exptrace.ingest.store.backends import open_store
 from exptrace.ingest.schema.ddl import Schema
 from exptrace.ingest.schema.migrate import ensure_schema
-from exptrace.ingest.log.flusher import length_delimited
+from exptrace.ingest.log.flusher import INSERT_SETTINGS, length_delimited
 from exptrace.ingest.log._protoschema import otlp_schema, TRACES
 from exptrace.ingest.log.wal import Record, Signal
 data_dir, requests_file, per_insert = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -99,35 +97,146 @@ while offset < len(blob):
     requests.append(blob[offset:offset + n]); offset += n
 store = open_store("chdb://" + data_dir)
 ensure_schema(store, Schema())
-settings = {"input_format_protobuf_oneof_presence": 1}
+settings = dict(INSERT_SETTINGS)  # as the receiver inserts
 start = resource.getrusage(resource.RUSAGE_SELF)
 t0 = time.perf_counter()
+thread = 0.0
 for i in range(0, len(requests), per_insert):
     chunk = [Record(Signal.TRACES, r) for r in requests[i:i + per_insert]]
     token = {"insert_deduplication_token": f"raw-{i}"}  # replayed requests are not duplicates
     data = length_delimited(chunk)
+    began = time.thread_time()
     store.insert_protobuf("otel_traces_landing", data, otlp_schema(), TRACES, {**settings, **token})
+    thread += time.thread_time() - began
 wall = time.perf_counter() - t0
 end = resource.getrusage(resource.RUSAGE_SELF)
 cpu = (end.ru_utime - start.ru_utime) + (end.ru_stime - start.ru_stime)
 rows = store.query("SELECT count() FROM otel_traces").scalar()
-print(f"{rows} {cpu} {wall}")
+print(f"{rows} {cpu} {wall} {thread}")
 """
 
 
-def raw_engine(requests: list[bytes], per_insert: int, work: Path) -> tuple[int, float, float]:
-    """Rows, CPU seconds and wall seconds for inserting ``requests`` straight into chDB."""
+@dataclass(frozen=True)
+class RawRun:
+    rows: int
+    cpu: float
+    """Process CPU seconds of the inserts (the engine's background threads included)."""
+    wall: float
+    thread: float
+    """CPU seconds of the inserting thread inside the insert calls, as the flusher counts."""
+
+
+def raw_engine(requests: list[bytes], per_insert: int, work: Path) -> RawRun:
+    """Inserting ``requests`` straight into a new chDB store."""
     blob = work / "requests.bin"
-    blob.write_bytes(b"".join(len(r).to_bytes(4, "little") + r for r in requests))
+    if not blob.exists():
+        blob.write_bytes(b"".join(len(r).to_bytes(4, "little") + r for r in requests))
+    store = work / f"raw-store-{len(list(work.glob('raw-store-*')))}"
     out = subprocess.run(
-        [sys.executable, "-c", RAW_SCRIPT, str(work / "raw-store"), str(blob), str(per_insert)],
+        [
+            sys.executable,
+            "-c",
+            RAW_SCRIPT,
+            str(store),
+            str(blob),
+            str(per_insert),
+        ],
         capture_output=True,
         text=True,
         check=True,
         timeout=1800,
     )
-    rows, cpu, wall = out.stdout.split()
-    return int(rows), float(cpu), float(wall)
+    shutil.rmtree(store, ignore_errors=True)
+    rows, cpu, wall, thread = out.stdout.split()
+    return RawRun(int(rows), float(cpu), float(wall), float(thread))
+
+
+CHAINED = ("otel_traces_trace_id_ts_mv", "exptrace_requests_mv")
+"""The views fed by otel_traces (otel_traces_mv feeds them all)."""
+VARIANTS = {
+    "all": (),
+    "no_trace_id_ts": ("otel_traces_trace_id_ts_mv",),
+    "no_requests": ("exptrace_requests_mv",),
+    "no_chained": CHAINED,
+    "landing_only": ("otel_traces_mv", *CHAINED),
+}
+"""Views detached for each kind of insert the view costs are measured with."""
+
+VIEWS_SCRIPT = """
+import json, sys, time
+from pathlib import Path
+from exptrace.ingest.store.backends import open_store
+from exptrace.ingest.schema.ddl import Schema
+from exptrace.ingest.schema.migrate import ensure_schema
+from exptrace.ingest.log.flusher import INSERT_SETTINGS, length_delimited
+from exptrace.ingest.log._protoschema import otlp_schema, TRACES
+from exptrace.ingest.log.wal import Record, Signal
+data_dir, requests_file, per_insert = sys.argv[1], sys.argv[2], int(sys.argv[3])
+variants = json.loads(sys.argv[4])
+blob = Path(requests_file).read_bytes()
+requests, offset = [], 0
+while offset < len(blob):
+    n = int.from_bytes(blob[offset:offset + 4], "little"); offset += 4
+    requests.append(blob[offset:offset + n]); offset += n
+store = open_store("chdb://" + data_dir)
+ensure_schema(store, Schema())
+def insert(name, data, token):
+    for view in variants[name]:
+        store.command(f"DETACH TABLE {view}")
+    began = time.thread_time()
+    store.insert_protobuf("otel_traces_landing", data, otlp_schema(), TRACES,
+                          {**INSERT_SETTINGS, "insert_deduplication_token": token})
+    spent = time.thread_time() - began
+    for view in reversed(variants[name]):
+        store.command(f"ATTACH TABLE {view}")
+    return spent
+for name in variants:  # untimed: what the first insert of a kind pays once (dictionaries...)
+    insert(name, length_delimited([Record(Signal.TRACES, requests[0])]), f"warm-{name}")
+spent = dict.fromkeys(variants, 0.0)
+for chunk_number, i in enumerate(range(0, len(requests), per_insert)):
+    data = length_delimited([Record(Signal.TRACES, r) for r in requests[i:i + per_insert]])
+    order = list(variants) if chunk_number % 2 == 0 else list(reversed(variants))
+    for name in order:
+        spent[name] += insert(name, data, f"{name}-{i}")
+print(json.dumps(spent))
+"""
+
+
+def view_costs(requests: list[bytes], per_insert: int, work: Path, spans: int) -> list[tuple]:
+    """Each view's cost: the inserting thread's CPU with the view and without it (the views
+    that read otel_traces detached before otel_traces_mv, which feeds them). The kinds of
+    insert alternate chunk by chunk in one process and store, so the machine's load falls on
+    each alike."""
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            VIEWS_SCRIPT,
+            str(work / "views-store"),
+            str(work / "requests.bin"),
+            str(per_insert),
+            json.dumps(VARIANTS),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=3600,
+    )
+    cpu = json.loads(out.stdout.strip().splitlines()[-1])
+    parts = [
+        ("Protobuf parse into the Null landing table", cpu["landing_only"]),
+        (
+            "otel_traces_mv: spans, attributes, redaction, write otel_traces",
+            cpu["no_chained"] - cpu["landing_only"],
+        ),
+        ("otel_traces_trace_id_ts_mv", cpu["all"] - cpu["no_trace_id_ts"]),
+        ("exptrace_requests_mv", cpu["all"] - cpu["no_requests"]),
+    ]
+    total = cpu["all"]
+    rows = [("part of the raw insert (thread CPU)", "CPU-s", "share", "us/span")]
+    rows += [(n, f"{v:.2f}", f"{v / total:.0%}", f"{v / spans * 1e6:.1f}") for n, v in parts]
+    rows.append(("all views", f"{total:.2f}", "100%", f"{total / spans * 1e6:.1f}"))
+    return rows
 
 
 def _client(port: int, requests: list[bytes], out: mp.Queue) -> None:
@@ -143,15 +252,53 @@ def _client(port: int, requests: list[bytes], out: mp.Queue) -> None:
     out.put(latencies)
 
 
-def _metric(port: int, name: str) -> float:
+def _metrics(port: int) -> dict[str, float]:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-        for line in response.read().decode().splitlines():
-            if line.startswith(name):
-                return float(line.rsplit(" ", 1)[1])
+        lines = response.read().decode().splitlines()
+    return {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in lines
+        if line and not line.startswith("#")
+    }
+
+
+def _metric(port: int, name: str) -> float:
+    return _metrics(port).get(name, 0.0)
+
+
+def _stage_cpu(port: int) -> Counter[str]:
+    """The receiver's own per-stage thread CPU counters (``exptrace_ingest_cpu_seconds_total``)."""
+    prefix = 'exptrace_ingest_cpu_seconds_total{stage="'
+    return Counter(
+        {k[len(prefix) : -2]: v for k, v in _metrics(port).items() if k.startswith(prefix)}
+    )
+
+
+def _threads_cpu(pid: int) -> Counter[str]:
+    """CPU seconds of each live thread of ``pid``, summed by thread name (``comm``)."""
+    out: Counter[str] = Counter()
+    tick = os.sysconf("SC_CLK_TCK")
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            text = (task / "stat").read_text()
+        except OSError:  # the thread ended meanwhile
+            continue
+        name = text[text.index("(") + 1 : text.rindex(")")]
+        fields = text.rsplit(")", 1)[1].split()
+        out[name] += (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+def _rss_mib(pid: int, field: str = "VmRSS:") -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field):
+            return int(line.split()[1]) / 1024
     return 0.0
 
 
-def end_to_end(requests: list[bytes], clients: int, work: Path) -> dict[str, float]:
+def end_to_end(
+    requests: list[bytes], clients: int, work: Path, env: dict[str, str] | None = None
+) -> dict:
     grpc_port, http_port = _free_port(), _free_port()
     receiver = subprocess.Popen(
         [
@@ -170,7 +317,10 @@ def end_to_end(requests: list[bytes], clients: int, work: Path) -> dict[str, flo
         env={
             **os.environ,
             "EXPTRACE_FLUSH_INTERVAL": "1.0",
-            "EXPTRACE_WAL_SEGMENT_BYTES": str(32 << 20),
+            "EXPTRACE_WAL_SEGMENT_BYTES": os.environ.get(
+                "EXPTRACE_WAL_SEGMENT_BYTES", str(32 << 20)
+            ),
+            **(env or {}),
         },
     )
     try:
@@ -183,6 +333,10 @@ def end_to_end(requests: list[bytes], clients: int, work: Path) -> dict[str, flo
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
+        time.sleep(2)  # at rest: started, ready, idle
+        rest_rss = _rss_mib(receiver.pid)
+        stages_before = _stage_cpu(http_port)
+        threads_before = _threads_cpu(receiver.pid)
         cpu_before = _cpu_seconds(receiver.pid)
         queue: mp.Queue = mp.Queue()
         per_client = [requests[i::clients] for i in range(clients)]
@@ -201,7 +355,12 @@ def end_to_end(requests: list[bytes], clients: int, work: Path) -> dict[str, flo
             time.sleep(0.05)
         queryable = time.perf_counter() - start
         cpu = _cpu_seconds(receiver.pid) - cpu_before
-        rss = _peak_rss_mib(receiver.pid)
+        threads = _threads_cpu(receiver.pid)
+        threads.subtract(threads_before)
+        stages = _stage_cpu(http_port)
+        stages.subtract(stages_before)
+        rss = _rss_mib(receiver.pid, "VmHWM:")
+        inserts = _metric(http_port, 'exptrace_ingest_inserts_total{signal="traces"}')
     finally:
         receiver.terminate()
         receiver.wait(120)
@@ -211,9 +370,55 @@ def end_to_end(requests: list[bytes], clients: int, work: Path) -> dict[str, flo
         "acked_wall": acked,
         "queryable_wall": queryable,
         "rss_mib": rss,
+        "rest_rss_mib": rest_rss,
+        "inserts": inserts,
+        "stages": stages,
+        "threads": threads,
         "p50_ms": statistics.median(latencies) * 1e3,
         "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1e3,
     }
+
+
+DOOR_PARTS = ("door_decode", "door_screen", "door_dedup", "wal_append")
+GRPC_THREADS = ("grpc", "event_engine", "default-executo", "resolver-execu")
+"""Names (prefixes) of gRPC core's own threads; the engine's threads have ClickHouse's names."""
+RENAMED = "Unknown"
+"""What the engine renames a Python thread to once it ran a query in it (the flusher's)."""
+
+
+def breakdown(e2e: dict, spans: int, main_thread: str) -> list[tuple]:
+    """Where each receiver CPU-second went: the receiver's own stage counters, then the
+    threads of gRPC core and of the engine (by name), then what nothing accounts for."""
+    stages, threads, total = e2e["stages"], e2e["threads"], e2e["cpu"]
+    python = sum(v for k, v in threads.items() if k in (main_thread, RENAMED))
+    grpc_core = sum(v for k, v in threads.items() if k.startswith(GRPC_THREADS))
+    engine = sum(threads.values()) - python - grpc_core
+    own = sum(v for k, v in stages.items() if k != "door_grpc")
+    rows = [
+        ("door: decode (upb)", stages["door_decode"]),
+        ("door: screening + canonical re-encode", stages["door_screen"]),
+        ("door: dedup digest (+ fsync wait)", stages["door_dedup"]),
+        (
+            "door: rest of the gRPC handler",
+            stages["door_grpc"] - sum(stages[k] for k in DOOR_PARTS),
+        ),
+        ("log: append (MAC + write)", stages["wal_append"]),
+        ("log: fsync thread", stages["wal_sync"]),
+        ("flusher: read + check segment", stages["flusher_read"]),
+        ("flusher: length-delimited join", stages["flusher_encode"]),
+        ("engine INSERT (flusher thread)", stages["engine_insert"]),
+        ("engine's own threads (merges...)", engine),
+        ("gRPC core threads (HTTP/2, polling)", grpc_core),
+        (
+            "other Python-thread time (GC, HTTP, idle loops)",
+            python - own - (stages["door_grpc"] - sum(stages[k] for k in DOOR_PARTS)),
+        ),
+        ("threads that ended (not attributable)", total - sum(threads.values())),
+    ]
+    out = [("stage", "CPU-s", "share", "us/span")]
+    out += [(n, f"{v:.2f}", f"{v / total:.0%}", f"{v / spans * 1e6:.1f}") for n, v in rows]
+    out.append(("receiver total", f"{total:.2f}", "100%", f"{total / spans * 1e6:.1f}"))
+    return out
 
 
 def run(quick: bool = False) -> dict[str, float]:
@@ -226,12 +431,13 @@ def run(quick: bool = False) -> dict[str, float]:
     total = count * spans * repeat
     work = Path(tempfile.mkdtemp(prefix="exptrace-bench-"))
     try:
-        rows, raw_cpu, raw_wall = raw_engine(requests, per_insert=count, work=work)
-        assert rows == total, f"raw engine stored {rows} of {total} spans"
+        raw = raw_engine(requests, per_insert=count, work=work)
+        assert raw.rows == total, f"raw engine stored {raw.rows} of {total} spans"
         e2e = end_to_end(requests, clients, work)
+        views = view_costs(requests, count, work, total)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    raw_rate = total / raw_cpu
+    raw_rate = total / raw.cpu
     e2e_rate = total / e2e["cpu"]
     print(f"\n{total} spans ({count * repeat} requests of {spans}), {clients} client processes")
     print(
@@ -241,14 +447,15 @@ def run(quick: bool = False) -> dict[str, float]:
                 (
                     "raw chDB insert (baseline)",
                     f"{raw_rate:,.0f}",
-                    f"{raw_wall:.2f}",
+                    f"{raw.wall:.2f}",
                     f"{count} requests per insert",
                 ),
                 (
                     "exptrace end-to-end",
                     f"{e2e_rate:,.0f}",
                     f"{e2e['queryable_wall']:.2f}",
-                    f"receiver CPU {e2e['cpu']:.2f}s, acked in {e2e['acked_wall']:.2f}s",
+                    f"receiver CPU {e2e['cpu']:.2f}s, acked in {e2e['acked_wall']:.2f}s, "
+                    f"{e2e['inserts']:.0f} inserts",
                 ),
             ]
         )
@@ -257,5 +464,15 @@ def run(quick: bool = False) -> dict[str, float]:
     print(f"end-to-end / raw engine, per CPU-second: {ratio:.2f}  (target >= 0.70)")
     print(f"end-to-end spans per receiver CPU-second: {e2e_rate:,.0f}  (stretch >= 137,000)")
     latency = f"ack latency p50 {e2e['p50_ms']:.1f} ms, p99 {e2e['p99_ms']:.1f} ms"
-    print(f"{latency}; receiver peak RSS {e2e['rss_mib']:.0f} MiB")
+    print(
+        f"{latency}; receiver RSS at rest {e2e['rest_rss_mib']:.0f} MiB, "
+        f"peak {e2e['rss_mib']:.0f} MiB"
+    )
+    print("\nwhere the receiver's CPU went (its stage counters on /metrics, threads by name):")
+    print(table(breakdown(e2e, total, Path(sys.executable).name[:15])))
+    print(
+        "\nthe raw insert's parts (the same requests, inserts with views detached alternating "
+        "with inserts with all, in one store):"
+    )
+    print(table(views))
     return {"ratio": ratio, "e2e_rate": e2e_rate, "raw_rate": raw_rate, **e2e}

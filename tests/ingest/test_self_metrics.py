@@ -24,3 +24,27 @@ def test_own_metrics_land_in_the_store(make_receiver):
         flush=False,
     )
     assert gauges[0][0] >= 3
+
+
+def test_cpu_per_stage_is_counted(make_receiver):
+    """/metrics says where the receiver's CPU went, stage by stage, from the door to the
+    engine's insert (what benchmarks/ingest.py breaks its figure down by)."""
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+    from exptrace.ingest.stats import CPU_STAGES
+
+    server = make_receiver()
+    OTLPSpanExporter(endpoint=f"127.0.0.1:{server.grpc_port}", insecure=True).export(
+        make_spans("busy", 7)
+    )
+    assert server.flusher.flush_now()
+    text = server.stats.prometheus()
+    seconds = {
+        stage: float(line.rsplit(" ", 1)[1])
+        for stage in CPU_STAGES
+        for line in text.splitlines()
+        if line.startswith(f'exptrace_ingest_cpu_seconds_total{{stage="{stage}"}} ')
+    }
+    assert set(seconds) == set(CPU_STAGES)
+    assert seconds["engine_insert"] > 0
+    assert seconds["door_grpc"] >= seconds["door_decode"] + seconds["door_screen"]

@@ -95,6 +95,7 @@ class IngestServer:
             max_bytes=settings.wal_max_bytes,
             segment_bytes=settings.wal_segment_bytes,
             on_damage=self._keep_damage,
+            cpu=self.stats.cpu,
         )
         self.schema = Schema(
             retention_days=settings.retention_days,

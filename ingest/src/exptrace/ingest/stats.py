@@ -30,6 +30,23 @@ class Snapshot:
     flush_seconds: float
     last_lag_seconds: float
     refused_items: dict[tuple[str, str], int]
+    cpu_seconds: dict[str, float]
+
+
+CPU_STAGES = {
+    "door_decode": "parsing an export's bytes (upb)",
+    "door_screen": "screening its items and re-encoding the kept ones (the canonical bytes)",
+    "door_dedup": "the deduplication digest and bookkeeping (and the wait for the fsync)",
+    "wal_append": "the log record's MAC and the write to the active segment",
+    "wal_sync": "the log's fsyncs (its syncer thread)",
+    "door_grpc": "the whole gRPC handler: door_decode, door_screen, door_dedup and wal_append "
+    "of gRPC exports, plus the token, the peer and the response",
+    "flusher_read": "reading a sealed segment back and checking each record",
+    "flusher_encode": "joining records into one length-delimited insert",
+    "engine_insert": "the engine's INSERT in the flusher's thread: parsing, views, parts "
+    "(and writing the insert's scratch file); merges run on the engine's own threads",
+}
+"""Where the receiver's thread CPU time goes, by stage (``exptrace_ingest_cpu_seconds_total``)."""
 
 
 class IngestStats:
@@ -51,6 +68,7 @@ class IngestStats:
         self.flushes = 0
         self.flush_seconds = 0.0
         self.last_lag_seconds = 0.0
+        self.cpu_seconds: Counter[str] = Counter()
         self.gauges: dict[str, tuple[str, Callable[[], float]]] = {}
         self.expositions: list[Callable[[], str]] = []
         """Further metric families in Prometheus text (the watcher's labelled gauges)."""
@@ -79,6 +97,11 @@ class IngestStats:
             self.flushes += 1
             self.flush_seconds += seconds
             self.last_lag_seconds = lag
+
+    def cpu(self, stage: str, seconds: float) -> None:
+        """Thread CPU time spent in ``stage`` (one of :data:`CPU_STAGES`)."""
+        with self._lock:
+            self.cpu_seconds[stage] += seconds
 
     def dead_lettered(self, kind: str) -> None:
         """One letter: an export of ``kind`` (a signal) or damaged log bytes."""
@@ -111,6 +134,7 @@ class IngestStats:
                 self.flush_seconds,
                 self.last_lag_seconds,
                 dict(self.refused_items_by_reason),
+                dict(self.cpu_seconds),
             )
 
     def prometheus(self) -> str:
@@ -202,6 +226,14 @@ class IngestStats:
             "gauge",
             "Age of the oldest unflushed log segment at the last flush.",
             [("", snap.last_lag_seconds)],
+        )
+        family(
+            "exptrace_ingest_cpu_seconds_total",
+            "counter",
+            "Thread CPU time of the receiver's own work, by stage (time.thread_time; door_grpc "
+            "holds the door's and wal_append's share of gRPC exports); the "
+            "process's total CPU also holds gRPC's and the engine's own threads (merges).",
+            [(f'{{stage="{s}"}}', snap.cpu_seconds.get(s, 0.0)) for s in CPU_STAGES],
         )
         gauges = dict(self.gauges)
         for name, (help_text, read) in sorted(gauges.items()):

@@ -6,6 +6,7 @@ them durably before the response is sent: empty, or a partial success naming wha
 
 from __future__ import annotations
 
+import time
 from concurrent import futures
 
 import grpc
@@ -91,6 +92,13 @@ class _Handler(grpc.GenericRpcHandler):
         intake = self._intake
 
         def export(payload: bytes, context: grpc.ServicerContext) -> bytes:
+            started = time.thread_time()
+            try:
+                return handle(payload, context)
+            finally:
+                intake.stats.cpu("door_grpc", time.thread_time() - started)
+
+        def handle(payload: bytes, context: grpc.ServicerContext) -> bytes:
             self._admit(signal, context)
             try:
                 screened = intake.accept(signal, payload)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +29,7 @@ from exptrace.ingest.door.validation import (
     screen,
 )
 from exptrace.ingest.errors import NotOtlpJson, Refused, WalError, WalFull
-from exptrace.ingest.log import RecentExports, Signal, WriteAheadLog
+from exptrace.ingest.log import RecentExports, Signal, Ticket, WriteAheadLog
 from exptrace.ingest.stats import IngestStats
 
 REQUEST_TYPES = {
@@ -64,6 +65,7 @@ class Intake:
 
     def parse(self, signal: Signal, payload: bytes) -> object:
         """Decode to check the request is well-formed OTLP; raises Refused otherwise."""
+        started = time.thread_time()
         try:
             return REQUEST_TYPES[signal].FromString(payload)
         except DecodeError as error:
@@ -73,6 +75,8 @@ class Intake:
                 f"not a valid OTLP {signal.name.lower()} request: {error}",
                 retryable=False,
             ) from None
+        finally:
+            self.stats.cpu("door_decode", time.thread_time() - started)
 
     def parse_json(
         self, signal: Signal, body: bytes, convert: JsonConverter = to_protobuf
@@ -96,8 +100,10 @@ class Intake:
         """
         if request is None:
             request = self.parse(signal, payload)
+        started = time.thread_time()
         window = TimeWindow.now(self.retention_days, self.max_future_seconds)
         screened = screen(signal, request, window, self.max_nested_value_bytes)
+        self.stats.cpu("door_screen", time.thread_time() - started)
         if screened.kept > 0 and not self._log(signal, screened.payload, screened.kept):
             return screened  # a client's retry of an export already logged: counted there
         # Counted once the answer is certain: a retried request would count twice.
@@ -113,13 +119,22 @@ class Intake:
         bytes the log holds, so exports still in the log after a restart are recognised too.
         Raises Refused (retryable) when the log is full or failing.
         """
+        started = time.thread_time()
+        appending = 0.0
+
+        def append_durable() -> Ticket:
+            nonlocal appending
+            began = time.thread_time()
+            try:
+                ticket = self.wal.append(signal, payload)
+            finally:
+                appending = time.thread_time() - began
+                self.stats.cpu("wal_append", appending)
+            self.wal.wait(ticket, self.durable_timeout)
+            return ticket
+
         try:
-            return self.recent.admit(
-                signal,
-                payload,
-                items,
-                lambda: self.wal.append_durable(signal, payload, self.durable_timeout),
-            )
+            return self.recent.admit(signal, payload, items, append_durable)
         except WalFull as error:
             self.stats.refused_request(signal, "log_full")
             raise Refused(
@@ -130,6 +145,8 @@ class Intake:
             raise Refused(
                 "log_error", str(error), retryable=True, retry_after=self.retry_after
             ) from None
+        finally:
+            self.stats.cpu("door_dedup", time.thread_time() - started - appending)
 
     def response(self, signal: Signal, screened: Screened) -> Any:
         """The Export*ServiceResponse: empty, or a partial success naming what was refused."""

@@ -45,6 +45,12 @@ LANDING = {
 # refuses one export spanning 101 days; a batch beyond this bound is split, and a single
 # export beyond it is dead-lettered.
 MAX_PARTITIONS_PER_INSERT = 1000
+INSERT_SETTINGS: dict[str, str | int] = {
+    "input_format_protobuf_oneof_presence": 1,
+    "deduplicate_blocks_in_dependent_materialized_views": 1,
+    "max_partitions_per_insert_block": MAX_PARTITIONS_PER_INSERT,
+}
+"""Settings of every insert into a landing table (with its deduplication token)."""
 SPLIT_SUFFIX = ".split"
 SLOW_INSERT_SECONDS = 10.0
 """An insert that has not returned for this long (a hung store) counts as a stall from its
@@ -299,9 +305,11 @@ class Flusher:
         state = self._segments.setdefault(seq, _SegmentState())
         if state.failing and started < min(f.due for f in state.failing.values()):
             return False  # nothing due yet: not even read (an outage must not cost a core)
+        reading = time.thread_time()
         by_signal: dict[Signal, list[Record]] = {}
         for record in self.wal.read(seq):
             by_signal.setdefault(record.signal, []).append(record)
+        self.stats.cpu("flusher_read", time.thread_time() - reading)
         done = True
         for signal, items in by_signal.items():
             for index, chunk in enumerate(self._chunks(items)):
@@ -410,22 +418,22 @@ class Flusher:
 
     def _send(self, signal: Signal, records: list[Record], token: str) -> None:
         table, message = LANDING[signal]
+        encoding = time.thread_time()
+        data = length_delimited(records)
+        inserting = time.thread_time()
+        self.stats.cpu("flusher_encode", inserting - encoding)
         self._sending_since = time.monotonic()
         try:
             self.store.insert_protobuf(
                 table,
-                length_delimited(records),
+                data,
                 otlp_schema(),
                 message,
-                {
-                    "input_format_protobuf_oneof_presence": 1,
-                    "insert_deduplication_token": token,
-                    "deduplicate_blocks_in_dependent_materialized_views": 1,
-                    "max_partitions_per_insert_block": MAX_PARTITIONS_PER_INSERT,
-                },
+                {**INSERT_SETTINGS, "insert_deduplication_token": token},
             )
         finally:
             self._sending_since = None
+            self.stats.cpu("engine_insert", time.thread_time() - inserting)
 
     def _probe(self, signal: Signal) -> bool:
         """Whether the store takes an empty export of ``signal`` (no rows) right now."""

@@ -130,8 +130,10 @@ class WriteAheadLog:
         max_bytes: int = 1 << 30,
         segment_bytes: int = 16 << 20,
         on_damage: Callable[[Damage], None] | None = None,
+        cpu: Callable[[str, float], None] | None = None,
     ) -> None:
-        """Open (or create) the log; ``on_damage`` sees every damaged range before it is cut."""
+        """Open (or create) the log; ``on_damage`` sees every damaged range before it is cut,
+        ``cpu`` is told the thread CPU time of each fsync round (stage ``wal_sync``)."""
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self._lock_file = DirectoryLock(self.directory, WalBusy)
@@ -157,6 +159,7 @@ class WriteAheadLog:
         self._cuts: dict[int, Ticket] = {}  # epoch -> what was durable when it ended
         self._sync_fault: str | None = None
         self._write_fault: str | None = None
+        self._cpu = cpu
         self._syncer = threading.Thread(
             target=self._sync_loop, name="exptrace-wal-sync", daemon=True
         )
@@ -319,28 +322,39 @@ class WriteAheadLog:
         while True:
             self._dirty.wait(FAULT_RETRY_SECONDS if self.fault else None)
             self._dirty.clear()
-            if self._write_fault and self._room() >= self.segment_bytes:
-                self._write_fault = None
-            with self._lock:
-                if self._closed:
-                    return
-                segment, end, fd = self._active.seq, self._active.size, self._active.fd
-                fd = os.dup(fd)
+            started = time.thread_time()
             try:
-                os.fsync(fd)
-            except OSError as error:
-                # Said before the lock is taken: a seal in between must not sync (and so
-                # acknowledge) what the kernel may already have dropped.
-                self._sync_fault = f"fsync failed: {error}"
-                self._void_unsynced()
-                continue
+                if not self._sync_once():
+                    return
             finally:
-                os.close(fd)
-            with self._synced:
-                if (segment, end) > (self._durable.segment, self._durable.end):
-                    self._durable = Ticket(segment, end)
-                self._sync_fault = None
-                self._synced.notify_all()
+                if self._cpu is not None:
+                    self._cpu("wal_sync", time.thread_time() - started)
+
+    def _sync_once(self) -> bool:
+        """One fsync of the active segment and what it made durable; False once closed."""
+        if self._write_fault and self._room() >= self.segment_bytes:
+            self._write_fault = None
+        with self._lock:
+            if self._closed:
+                return False
+            segment, end, fd = self._active.seq, self._active.size, self._active.fd
+            fd = os.dup(fd)
+        try:
+            os.fsync(fd)
+        except OSError as error:
+            # Said before the lock is taken: a seal in between must not sync (and so
+            # acknowledge) what the kernel may already have dropped.
+            self._sync_fault = f"fsync failed: {error}"
+            self._void_unsynced()
+            return True
+        finally:
+            os.close(fd)
+        with self._synced:
+            if (segment, end) > (self._durable.segment, self._durable.end):
+                self._durable = Ticket(segment, end)
+            self._sync_fault = None
+            self._synced.notify_all()
+        return True
 
     def _void_unsynced(self) -> None:
         """Cut every record appended since the last good sync; their appenders are refused.
