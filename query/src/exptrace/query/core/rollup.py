@@ -2,11 +2,11 @@
 
 Each pass writes the minutes that are sealed (:data:`SEAL_DELAY` old: the spans of their
 requests have had time to arrive) into ``exptrace_unit_groups`` (``sql/rollup/minutes.sql``),
-then each whole hour from its minutes (``sql/rollup/hours.sql``), and records every period rolled in ``exptrace_rollups`` with
-the roll's version, after its rows. Late data is caught: a minute of the last
-:data:`LATE_LOOKBACK` whose count of request facts has changed since its roll is rolled
-again (with the minutes its traces may reach), and so is its hour; readers take each
-period's latest roll. Reports read the rolled periods and compute the rest from the request
+then each whole hour from its minutes (``sql/rollup/hours.sql``), and records every
+period rolled in ``exptrace_rollups`` with the roll's version, after its rows. Late data is
+caught: a minute of the last :data:`LATE_LOOKBACK` whose count of request facts has changed
+since its roll is rolled again (with the minutes its traces may reach), and so is its hour;
+readers take each period's latest roll. Reports read the rolled periods and compute the rest from the request
 facts (:mod:`~exptrace.query.core.report`), so a roller that is behind, or not running,
 costs time, never correctness.
 

@@ -100,6 +100,15 @@ def method_words(report: dict[str, Any]) -> tuple[str, str]:
         )
     words += f", {method['multiplicity'].capitalize()}-adjusted across variants and metrics"
     detail = f"error rate: {method['error_rate']}. latency: {method['latency']}."
+    data = report.get("data") or {}
+    if data.get("source") == "unit groups":
+        detail += (
+            f" Read from unit groups from {data['read_from']} ({data['groups']} groups of units "
+            f"per arm; latency within {data['latency_relative_error']:.0%}); "
+            "exptrace report --exact reads every request fact."
+        )
+    elif data:
+        detail += " Read exactly, from every request fact."
     return words, detail
 
 
