@@ -101,13 +101,14 @@ def _group_sums(
 
 
 def _z(s: dict[str, np.ndarray]) -> np.ndarray:
-    """The score statistic of :func:`error_rate_effect`, per experiment and look, as its
-    p-value reads it: through ``normal_equivalent`` at the Welch-Satterthwaite degrees of
+    """The score statistic of :func:`error_rate_effect` (residuals at the pooled rate,
+    centred per arm), per experiment and look, as its p-value reads it: through ``normal_equivalent`` at the Welch-Satterthwaite degrees of
     freedom over each arm's clusters (its units, or its unit groups)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         pooled = s["errors"].sum(0) / s["requests"].sum(0)
         spread = s["errors_sq"] - 2 * pooled * s["errors_m"] + pooled**2 * s["requests_sq"]
         n = s.get("clusters", s["units"])
+        spread = spread - (s["errors"] - pooled * s["requests"]) ** 2 / n  # centred
         arm = np.maximum(spread, 0) * n / (n - 1) / s["requests"] ** 2
         variance = arm.sum(0)
         df = variance**2 / (arm**2 / np.maximum(n - 1, 1)).sum(0)
