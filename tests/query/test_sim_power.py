@@ -27,8 +27,9 @@ PLANNED = 4_800
 """Users (both arms) at the planned horizon."""
 EVERY = 10
 """Users between looks: 480 looks to the plan."""
-CHUNK = {"exact": 250, "groups": 50}
-"""Experiments simulated at once (memory: the groups path keeps 128 cells per look)."""
+CHUNK = 50
+"""Experiments simulated at once (memory: the groups path keeps 128 cells per look); the
+same on both paths, so that they judge the same simulated experiments."""
 PLAN = Boundary("always-valid", ALPHA, PLANNED, planned_units=PLANNED)
 MIXTURE = Boundary("always-valid", ALPHA, PLANNED)
 FIXED = Boundary("fixed-horizon", ALPHA)
@@ -121,7 +122,7 @@ def _z(s: dict[str, np.ndarray]) -> np.ndarray:
 def _watch(seed: int, runs: int, looks: int, factor: float, path: str = "exact") -> np.ndarray:
     """z per experiment and look, ``runs`` experiments of ``looks`` looks, on ``path``."""
     rng = np.random.default_rng(seed)
-    chunk, users = CHUNK[path], looks * EVERY
+    chunk, users = CHUNK, looks * EVERY
     out = []
     for done in range(0, runs, chunk):
         drawn = _users(rng, min(chunk, runs - done), users, factor)
