@@ -290,7 +290,7 @@ def test_the_minimum_per_arm_keeps_a_fixed_horizon_aa_at_alpha(path):
     decision reads): at the report's minimum of units per arm the rate stays in the binomial
     band around alpha; at 15 units per arm (allowed before) it does not (3,000 runs: since
     the comparisons count the variance estimate's degrees of freedom, 15 per arm finds about
-    7%, which 600 runs could not tell from alpha). Runs where an arm falls below the minimum
+    9%, which 600 runs could not always tell from alpha). Runs where an arm falls below the minimum
     say "not enough data" and count as no finding, as in the report. On either path.
     """
     rng = np.random.default_rng(18)
