@@ -118,7 +118,7 @@ class ArmStats:
         ``(rate_arm - rate) * m`` per cluster, which is not variance. Per unit that shift is
         negligible; per group of units (a 64th of the arm's requests each) it is not: a
         treatment failing 1.6 times as often had its variance overstated by 7%, which cost
-        the watched comparisons 3-6 points of power (``tests/query/test_sim_power.py``)."""
+        the watched comparisons 2-6 points of power (``tests/query/test_sim_power.py``)."""
         spread = self.errors_sq - 2 * rate * self.errors_m + rate * rate * self.requests_sq
         n = self.correction_n
         if n > 0:
