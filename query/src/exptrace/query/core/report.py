@@ -229,8 +229,9 @@ class Report:
                     for v, b in boundaries.items()
                 },
                 "multiplicity": "holm",
-                "error_rate": "score test at the pooled rate, delta method over units; "
-                "Newcombe interval from Wilson intervals at design-effect sizes",
+                "error_rate": "score test at the pooled rate (residuals centred within each "
+                "arm), delta method over units or groups of units; Newcombe interval from "
+                "Wilson intervals at design-effect sizes",
                 "latency": "p50/p95/p99 differences, unit-aware standard errors from the "
                 "CDF's delta-method interval (Deng et al. 2018)"
                 + (
