@@ -152,9 +152,7 @@ def test_burn_rates_from_unit_groups_count_what_every_request_fact_counts(store,
             assert grouped[key][field] == row[field], (key, field)
 
 
-def test_a_window_that_starts_after_what_is_rolled_reads_its_first_partial_minute(
-    store, queries
-):
+def test_a_window_that_starts_after_what_is_rolled_reads_its_first_partial_minute(store, queries):
     """An experiment started a few seconds into a minute, its traffic right after: nothing
     of its window is rolled yet, so the request facts are read from its exact start and the
     report counts the first seconds' requests too (the watcher's first looks)."""

@@ -14,7 +14,7 @@ from exptrace.query.core.engine import Engine
 from exptrace.query.core.incident import attribute
 from exptrace.query.core.registry import Experiment, Registry
 from exptrace.query.core.report import ROLLED_BACK_RUN, ROLLED_BACK_WINDOW, Report
-from exptrace.query.core.rollup import coverage, read_plan, seen_before
+from exptrace.query.core.rollup import Coverage, coverage, read_plan, seen_before
 from exptrace.query.core.unit_groups import arm_rows
 
 LAG_TARGET_MS = 30_000
@@ -225,13 +225,11 @@ class Queries:
             "experiment": "",
             **self.engine.request_params(),
         }
-        if not exact:
-            window = Window(params["start"], moment)
-            shorter = sorted(burn.WINDOWS.values())[-2]  # read in minutes from its start on
-            hours_before = end - dt.timedelta(seconds=shorter)
-            plan = read_plan(coverage(self.engine), [], window, hours_before)
-            params.update(plan.params())
-        rows = self.engine.run_page("burn_rates" if exact else "burn_groups", params, page)
+        window = Window(params["start"], moment)
+        shorter = sorted(burn.WINDOWS.values())[-2]  # read in minutes from its start on
+        done = Coverage(None, None) if exact else coverage(self.engine)
+        plan = read_plan(done, [], window, end - dt.timedelta(seconds=shorter))
+        rows = self.engine.run_page("burn_rates", {**params, **plan.params()}, page)
         return Rows([{**burn.evaluate(row, end), "at": moment} for row in rows], rows.total, page)
 
     # -- 7. ingestion lag and cardinality ---------------------------------------------------------

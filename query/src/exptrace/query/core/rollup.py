@@ -6,9 +6,9 @@ then each whole hour from its minutes (``sql/rollup/hours.sql``), and records ev
 period rolled in ``exptrace_rollups`` with the roll's version, after its rows. Late data is
 caught: a minute of the last :data:`LATE_LOOKBACK` whose count of request facts has changed
 since its roll is rolled again (with the minutes its traces may reach), and so is its hour;
-readers take each period's latest roll. Reports read the rolled periods and compute the rest from the request
-facts (:mod:`~exptrace.query.core.report`), so a roller that is behind, or not running,
-costs time, never correctness.
+readers take each period's latest roll. Reports read the rolled periods and compute the
+rest from the request facts (:mod:`~exptrace.query.core.report`), so a roller that is
+behind, or not running, costs time, never correctness.
 
 It runs before every watch round (inside ``exptrace up`` and ``exptrace watch``); rolling
 is idempotent, so several rollers on one store only repeat work.
@@ -207,7 +207,7 @@ def read_plan(
         rolled_end,
         min(
             [rolled_end if s < rolled_end else moments[e] for e, s in starts.items()]
-            or [max(everyone_from, rolled_end)]
+            or [rolled_end if rolled_end > everyone_from else start]
         ),
         end,
         sorted(hours),

@@ -1,27 +1,41 @@
--- with: requests_in_window
+-- with: report_parts
 -- Error-budget burn per (experiment, variant) over each window of {windows} (seconds before
--- {end}; {start} is the longest before it): requests and errors per window as arrays in the
--- order given, the arm's first request (how much of each window has data), the registered
--- availability SLO (or default_availability) and control, and control's requests and errors
--- in the same windows. Requests as the report counts them (`requests_in_window`);
--- contaminated (mixed) traces are left out. The largest excess over control first (the
--- highest excess error rate of any window against the budget), {limit} rows from {offset};
--- total_rows: how many in all.
+-- {end}): requests and errors per window as arrays in the order given, the arm's first
+-- request (how much of each window has data), the registered availability SLO (or
+-- default_availability) and control, and control's requests and errors in the same windows.
+-- Requests as the report counts them, contaminated (mixed) traces left out: from the rolled
+-- unit groups (core/rollup.py's ReadPlan: whole hours only before the shorter windows
+-- start, whose first minute is then read whole) and the request facts in [{start}, {end})
+-- after them; with nothing rolled in the plan (exact), from the request facts alone. The
+-- largest excess over control first (the highest excess error rate of any window against
+-- the budget), {limit} rows from {offset}; total_rows: how many in all.
 registered AS (
     SELECT experiment_id AS experiment, argMax(slo, version) AS slo,
            argMax(control, version) AS control
     FROM exptrace_experiments GROUP BY experiment_id
 ),
 arms AS (
-    SELECT
-        experiment, variant,
-        sumForEach(arrayMap(w -> toUInt64(at >= {end:DateTime64(9)} - toIntervalSecond(w)),
-                            {windows:Array(UInt32)})) AS requests,
-        sumForEach(arrayMap(w -> toUInt64(failed AND at >= {end:DateTime64(9)} - toIntervalSecond(w)),
-                            {windows:Array(UInt32)})) AS errors,
-        min(at) AS first_at
-    FROM requests
-    WHERE NOT mixed
+    SELECT experiment, variant, sumForEach(r) AS requests, sumForEach(e) AS errors,
+           min(first_at) AS first_at
+    FROM (
+        SELECT experiment, variant,
+               arrayMap(w -> if(period >= {end:DateTime64(9)} - toIntervalSecond(w), requests, 0),
+                        {windows:Array(UInt32)}) AS r,
+               arrayMap(w -> if(period >= {end:DateTime64(9)} - toIntervalSecond(w), errors, 0),
+                        {windows:Array(UInt32)}) AS e,
+               toDateTime64(period, 9) AS first_at
+        FROM rolled
+        WHERE requests > 0
+        UNION ALL
+        SELECT experiment, variant,
+               arrayMap(w -> toUInt64(at >= {end:DateTime64(9)} - toIntervalSecond(w)),
+                        {windows:Array(UInt32)}) AS r,
+               arrayMap(w -> toUInt64(failed AND at >= {end:DateTime64(9)} - toIntervalSecond(w)),
+                        {windows:Array(UInt32)}) AS e,
+               at AS first_at
+        FROM requests
+        WHERE NOT mixed
+    )
     GROUP BY experiment, variant
 ),
 rows AS (
