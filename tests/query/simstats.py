@@ -173,8 +173,10 @@ def group_rows(
     variant: str, unit: np.ndarray, failed: np.ndarray, ms: np.ndarray, group: np.ndarray
 ) -> list[dict]:
     """One arm's rows of ``sql/report_groups.sql`` (every request with a unit, none mixed):
-    per unit group its requests, errors, distinct units and latency histogram."""
+    per unit group its requests, errors, distinct units and latency histogram, and on the
+    first group's row the arm's histogram (``arm_bins``, ``arm_counts``; empty on the others)."""
     bins = latency_bins(ms)
+    arm_values, arm_counts = np.unique(bins, return_counts=True)
     rows = []
     for g in np.unique(group):
         pick = group == g
@@ -191,6 +193,8 @@ def group_rows(
                 "rooted": int(pick.sum()),
                 "bins": values.tolist(),
                 "counts": counts.tolist(),
+                "arm_bins": [] if rows else arm_values.tolist(),
+                "arm_counts": [] if rows else arm_counts.tolist(),
             }
         )
     return rows
