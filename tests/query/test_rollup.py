@@ -16,7 +16,7 @@ from exptrace.query import Queries, Watcher, Window
 from exptrace.query.core.registry import Experiment, Registry
 from exptrace.query.core.rollup import Roller, coverage
 from exptrace.query.core.unit_groups import RELATIVE_ERROR
-from tests.query.synth import insert_clustered
+from tests.query.synth import Request, insert_clustered, send
 
 HOURS = 3
 
@@ -85,8 +85,9 @@ def test_a_second_pass_without_new_data_rolls_nothing(store, queries):
 
 def test_late_data_in_a_rolled_hour_is_rolled_again_and_reaches_the_report(store, queries):
     """Requests that arrive after their minute was sealed (a client's retries, a log
-    replayed after an outage) change that minute's count of request facts: the next pass
-    rolls the minute again, and its hour, and the report counts them."""
+    replayed after an outage) change that minute's count of request facts: a report asked
+    before the next pass reads from the request facts from there on, and the next pass rolls
+    the minute again, and its hour; either way the report counts them."""
     insert_clustered(store, units=400, ago_ms=HOURS * 3_600_000, prefix="late-")
     roller = Roller(store, queries.engine)
     roller.roll()
@@ -97,11 +98,19 @@ def test_late_data_in_a_rolled_hour_is_rolled_again_and_reaches_the_report(store
     )
     exact_after = queries.report("late-0", _window(), exact=True)
     assert _counts(exact_after) != _counts(exact_before)
-    stale = queries.report("late-0", _window())
-    assert _counts(stale) == _counts(exact_before)  # rolled before the late data came
+    # before the roller's next pass the report sees that minutes it rolled have grown, and
+    # computes from the request facts from before them on: already right, never stale
+    before_roll = queries.report("late-0", _window())
+    _agree(before_roll, exact_after)
+    late_start = _now() - dt.timedelta(hours=2, minutes=2)
+    assert before_roll["data"]["from_request_facts"][0] < late_start.isoformat(sep=" ")
     again = roller.roll()
     assert again["minutes"] >= 1 and again["hours"] >= 1
-    _agree(queries.report("late-0", _window()), exact_after)
+    after_roll = queries.report("late-0", _window())
+    _agree(after_roll, exact_after)
+    assert (
+        after_roll["data"]["from_request_facts"][0] > before_roll["data"]["from_request_facts"][0]
+    )
 
 
 def test_a_window_that_starts_after_users_were_first_seen_counts_them_as_distinct(store, queries):
@@ -165,3 +174,36 @@ def test_a_window_that_starts_after_what_is_rolled_reads_its_first_partial_minut
     assert grouped["data"]["rolled"] is None and grouped["data"]["read_from"] == window.start
     _agree(grouped, queries.report("new-0", window, exact=True))
     assert sum(c["requests"] for c in grouped["cohorts"]) > 0
+
+
+def test_users_seen_earlier_by_late_data_are_counted_once(receiver, store, queries):
+    """Users first seen twenty minutes ago, rolled; then late requests of the same users,
+    fifty minutes ago: after the next pass each user is one unit, where it was first seen,
+    not also where it was seen first before."""
+    users = [f"user-{i}" for i in range(240)]
+
+    def requests(ago: float) -> list[Request]:
+        return [
+            Request(
+                "checkout",
+                "/checkout",
+                {"move": "AB"[i % 2]},
+                duration_ms=20.0 + i % 7,
+                ago_seconds=ago + i % 50,
+                attributes={"exptrace.unit": user},
+            )
+            for i, user in enumerate(users)
+        ]
+
+    others = [
+        Request("checkout", "/checkout", {"move": "A"}, 20.0, ago_seconds=5400, attributes={})
+    ]
+    send(receiver, others + requests(1200))  # the roller starts an hour and a half ago
+    roller = Roller(store, queries.engine)
+    roller.roll()
+    send(receiver, requests(3000))
+    window = Window.parse(last=dt.timedelta(hours=2))
+    roller.roll()
+    grouped, exact = queries.report("move", window), queries.report("move", window, exact=True)
+    assert sum(c["units"] for c in exact["cohorts"]) == len(users)
+    _agree(grouped, exact)

@@ -8,13 +8,12 @@ import datetime as dt
 from typing import Any
 
 from exptrace.ingest import Store
-from exptrace.query.core import burn
+from exptrace.query.core import burn, rollup
 from exptrace.query.core.answers import DEFAULT_LIMIT, Page, Rows, Window, sql_time, to_datetime
 from exptrace.query.core.engine import Engine
 from exptrace.query.core.incident import attribute
 from exptrace.query.core.registry import Experiment, Registry
 from exptrace.query.core.report import ROLLED_BACK_RUN, ROLLED_BACK_WINDOW, Report
-from exptrace.query.core.rollup import Coverage, coverage, read_plan, seen_before
 from exptrace.query.core.unit_groups import arm_rows
 
 LAG_TARGET_MS = 30_000
@@ -82,9 +81,9 @@ class Queries:
         if together:
             starts = {e.id: to_datetime(windows[e.id].start) for e in together}
             whole = Window.parse(start=min(starts.values()), end=now)
-            plan = read_plan(coverage(self.engine), starts, whole)
+            plan = rollup.plan(self.engine, starts, whole)
             params = {**self.engine.request_params(together), **plan.params(), "experiment": ""}
-            distinct = seen_before(self.engine, plan)
+            distinct = rollup.seen_before(self.engine, plan)
             groups: dict[str, list[dict[str, Any]]] = {e.id: [] for e in together}
             for name, ids in (
                 ("report_groups", set(starts) - distinct),
@@ -227,8 +226,11 @@ class Queries:
         }
         window = Window(params["start"], moment)
         shorter = sorted(burn.WINDOWS.values())[-2]  # read in minutes from its start on
-        done = Coverage(None, None) if exact else coverage(self.engine)
-        plan = read_plan(done, [], window, end - dt.timedelta(seconds=shorter))
+        hours_before = end - dt.timedelta(seconds=shorter)
+        if exact:  # nothing rolled: the request facts alone
+            plan = rollup.read_plan(rollup.Coverage(None, None), [], window, hours_before)
+        else:
+            plan = rollup.plan(self.engine, [], window, hours_before)
         rows = self.engine.run_page("burn_rates", {**params, **plan.params()}, page)
         return Rows([{**burn.evaluate(row, end), "at": moment} for row in rows], rows.total, page)
 

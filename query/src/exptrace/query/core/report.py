@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any, Literal
 
+from exptrace.query.core import rollup
 from exptrace.query.core.inference import (
     BRACKET_Z,
     ERROR_RATE_MARGIN,
@@ -20,7 +21,6 @@ from exptrace.query.core.inference import (
     holm,
     quantile_effect,
 )
-from exptrace.query.core.rollup import coverage, read_plan, seen_before
 from exptrace.query.core.statistics import sample_ratio_mismatch
 from exptrace.query.core.unit_groups import GROUPS, GROWTH, RELATIVE_ERROR, arm_rows
 
@@ -137,8 +137,9 @@ class Report:
             return rows, {"source": "exact", "latency": "exact quantiles of every request"}
         if self.read is not None:
             return self.read
-        plan = read_plan(coverage(self.engine), [self.experiment], self.window)
-        name = "report_groups_distinct" if seen_before(self.engine, plan) else "report_groups"
+        plan = rollup.plan(self.engine, [self.experiment], self.window)
+        distinct = rollup.seen_before(self.engine, plan)
+        name = "report_groups_distinct" if distinct else "report_groups"
         groups = self.engine.run(name, {**self.params, **plan.params()})
         return arm_rows(groups), plan.describe(self.experiment)
 

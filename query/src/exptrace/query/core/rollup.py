@@ -39,7 +39,9 @@ of request facts, and the next pass rolls again what it touches."""
 ROLL_INTERVAL = 60.0
 """Seconds between roll passes in ``exptrace up`` when no watcher runs (a round rolls first)."""
 LATE_LOOKBACK = dt.timedelta(days=1)
-"""How far back a pass looks for minutes whose request facts changed after their roll."""
+"""How far back a pass looks for minutes whose request facts changed after their roll; once
+every :data:`FULL_CHECK` a pass looks back over everything it rolled."""
+FULL_CHECK = dt.timedelta(hours=1)
 CHUNK = dt.timedelta(hours=1)
 """The most time one INSERT rolls (a first pass over a long history goes in steps)."""
 GROUPS_TABLE = "exptrace_unit_groups"
@@ -99,6 +101,8 @@ class ReadPlan:
     """The minutes read as minutes: the others an experiment's window holds."""
     everyone_from: dt.datetime
     """Without ``starts``: every experiment, from this minute."""
+    rolled_from: dt.datetime | None = None
+    """Where the rolled periods read begin (the roller's first minute, or later)."""
 
     def live_from(self, experiment: str) -> dt.datetime:
         """Where ``experiment``'s request facts are read from: the end of its rolled
@@ -143,8 +147,11 @@ class ReadPlan:
             "source": "unit groups",
             # the rolled periods start on a whole minute; the request facts, where asked
             "read_from": (first if self.rolled_end > first else moment).isoformat(sep=" "),
-            "rolled": [first.isoformat(sep=" "), self.rolled_end.isoformat(sep=" ")]
-            if self.rolled_end > first
+            "rolled": [
+                max(first, self.rolled_from).isoformat(sep=" "),
+                self.rolled_end.isoformat(sep=" "),
+            ]
+            if self.rolled_from is not None and self.rolled_end > max(first, self.rolled_from)
             else None,
             "from_request_facts": [
                 (
@@ -163,6 +170,29 @@ def seen_before(engine: Engine, plan: ReadPlan) -> set[str]:
     their units are counted as distinct units (``sql/report_groups_distinct.sql``)."""
     params = {**plan.params(), "latest": max(plan.starts.values())}
     return {r["experiment"] for r in engine.run("rollup/seen_before", params) if int(r["units"])}
+
+
+def plan(
+    engine: Engine,
+    experiments: list[str] | dict[str, dt.datetime],
+    window: Window,
+    hours_before: dt.datetime | None = None,
+) -> ReadPlan:
+    """:func:`read_plan` over what is rolled and still true: a rolled minute whose request
+    facts have grown since its roll (late data, before the roller's next pass) ends the
+    rolled part a trace horizon before it, so nothing stale is read."""
+    done = coverage(engine)
+    draft = read_plan(done, experiments, window, hours_before)
+    if draft.rolled_end <= draft.first:
+        return draft
+    row = engine.run("rollup/stale", {"start": draft.first, "end": draft.rolled_end})[0]
+    if not int(row["stale"]):
+        return draft
+    reach = dt.timedelta(seconds=engine.trace_horizon_seconds) + MINUTE
+    fresh = _floor(_parse(row["first_stale"]) - reach, MINUTE)
+    return read_plan(
+        replace(done, end=max(done.start or fresh, fresh)), experiments, window, hours_before
+    )
 
 
 def read_plan(
@@ -213,6 +243,7 @@ def read_plan(
         sorted(hours),
         sorted(minutes),
         everyone_from,
+        done.start,
     )
 
 
@@ -230,6 +261,8 @@ class Roller:
         self.engine = engine
         self._lock = threading.Lock()
         """One pass at a time (a watch round's and the loop's)."""
+        self._checked_all: dt.datetime | None = None
+        """When a pass last looked for late data over everything rolled."""
 
     def sealed(self, now: dt.datetime) -> dt.datetime:
         """The end of what is rolled at ``now``: whole minutes that ended a while ago."""
@@ -244,6 +277,9 @@ class Roller:
         sealed = self.sealed(now)
         done = coverage(self.engine)
         lookback = sealed - LATE_LOOKBACK
+        if self._checked_all is None or now - self._checked_all >= FULL_CHECK:
+            lookback = min(lookback, done.start or lookback)
+            self._checked_all = now
         counts = self._counts(min(lookback, done.end or lookback), sealed)
         first = self._first_start()
         if first is None:
@@ -267,9 +303,25 @@ class Roller:
                         near = minute + k * MINUTE
                         if near in recorded or near in todo:
                             todo.add(near)
+        again = {m for m in todo if done.end is not None and m < done.end}
         minutes = self._roll_minutes(sorted(todo), counts)
+        if again:  # late data: a unit found earlier than it was first seen is counted once
+            moved: set[dt.datetime] = set()
+            for start, end in _ranges(sorted(again)):
+                rows = self.engine.run("rollup/moved_first", {"start": start, "end": end})
+                moved |= {_parse(r["minute"]) for r in rows} - again
+            minutes += self._roll_minutes(sorted(moved), self._counts_for(moved, counts))
         hours = self._roll_hours(sealed)
         return {"minutes": minutes, "hours": hours}
+
+    def _counts_for(
+        self, minutes: set[dt.datetime], counts: dict[dt.datetime, int]
+    ) -> dict[dt.datetime, int]:
+        """``counts``, with those of ``minutes`` it lacks read from the store."""
+        missing = [m for m in minutes if m not in counts]
+        if not missing:
+            return counts
+        return {**self._counts(min(missing), max(missing) + MINUTE), **counts}
 
     def _first_start(self) -> dt.datetime | None:
         row = self.engine.run("rollup/first_request", {})[0]

@@ -9,6 +9,6 @@ CREATE TABLE exptrace_unit_first (
     Period DateTime,
     Variant LowCardinality(String)
 )
-ENGINE = ReplacingMergeTree
+ENGINE = MergeTree
 ORDER BY (Experiment, Key)
 TTL Period

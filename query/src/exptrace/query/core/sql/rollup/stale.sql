@@ -1,0 +1,17 @@
+-- The first minute in [{start}, {end}) whose request facts outnumber what its latest roll
+-- counted (late data the roller has not rolled yet; a minute never rolled counts 0): a read
+-- computes from the request facts from before it on, until the roller has rolled it again.
+SELECT min(f.minute) AS first_stale, count() AS stale
+FROM (
+    SELECT toDateTime(toStartOfMinute(Start)) AS minute, count() AS facts
+    FROM exptrace_requests
+    WHERE Experiment != '' AND Start >= {start:DateTime} AND Start < {end:DateTime}
+    GROUP BY minute
+) AS f
+LEFT JOIN (
+    SELECT Period AS minute, argMax(Source, Version) AS source
+    FROM exptrace_rollups
+    WHERE Grain = 60 AND Period >= {start:DateTime} AND Period < {end:DateTime}
+    GROUP BY minute
+) AS l ON f.minute = l.minute
+WHERE f.facts > l.source
