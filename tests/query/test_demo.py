@@ -97,7 +97,7 @@ def test_demo_pages_rolls_back_moves_traffic_and_finds_the_bad_variant_and_the_l
     assert "checkout-v2" in first and " B " in first
     assert "checkout-v2  rollback by watcher" in incident
     report = out[out.index("== checkout-v2 against control") : out.index("== search-rerank")]
-    assert "Window: the experiment's whole run, since it started" in report
+    assert "Window: the experiment's whole run, from the minute it started" in report
     assert "note: rolled back at " in report
     assert "diff 95% CI" in report and "FAIL" in report
     for title in ("How much traffic is tagged?", "How much telemetry links", "Error-budget burn"):

@@ -288,7 +288,10 @@ def _run_window(
     if registered is None or registered.start_time is None:
         return None
     end = registered.end_time if registered.status != "running" else None
-    window = Window.parse(start=registered.start_time, end=end or now)
+    # from the minute it started: what is rolled starts on whole minutes, so the unit groups
+    # and every request fact (exact) answer the same run
+    started = to_datetime(registered.start_time).replace(second=0, microsecond=0)
+    window = Window.parse(start=started, end=end or now)
     if rollback is not None and window.start < Window.parse(end=rollback).end < window.end:
         window = Window.parse(start=window.start, end=rollback)
     return window

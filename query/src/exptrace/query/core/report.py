@@ -47,7 +47,7 @@ FALLBACK_RISK = (
     "(false positives, and SRM alarms that are not real)"
 )
 SCOPES = {
-    "run": "the experiment's whole run, since it started",
+    "run": "the experiment's whole run, from the minute it started",
     "custom": "a custom window: a different question from the experiment's whole run "
     "(looks at sliding windows are each a new sample)",
     "last_hour": "the last hour: the experiment is not registered or has not started",
