@@ -14,7 +14,6 @@ from exptrace.query.core.engine import Engine
 from exptrace.query.core.incident import attribute
 from exptrace.query.core.registry import Experiment, Registry
 from exptrace.query.core.report import ROLLED_BACK_RUN, ROLLED_BACK_WINDOW, Report
-from exptrace.query.core.unit_groups import arm_rows
 
 LAG_TARGET_MS = 30_000
 """The receiver's own lag (acknowledged -> queryable) should stay under this."""
@@ -82,18 +81,10 @@ class Queries:
             starts = {e.id: to_datetime(windows[e.id].start) for e in together}
             whole = Window.parse(start=min(starts.values()), end=now)
             plan = rollup.plan(self.engine, starts, whole)
-            params = {**self.engine.request_params(together), **plan.params(), "experiment": ""}
-            distinct = rollup.seen_before(self.engine, plan)
-            groups: dict[str, list[dict[str, Any]]] = {e.id: [] for e in together}
-            for name, ids in (
-                ("report_groups", set(starts) - distinct),
-                ("report_groups_distinct", distinct),
-            ):
-                if ids:
-                    for row in self.engine.run(name, {**params, **plan.only(ids).params()}):
-                        groups[row["experiment"]].append(row)
+            params = {**self.engine.request_params(together), "experiment": ""}
+            arms = rollup.read_arms(self.engine, plan, params)
             for e in together:
-                read = (arm_rows(groups[e.id]), plan.describe(e.id))
+                read = (arms[e.id], plan.describe(e.id))
                 built = Report(self.engine, e.id, windows[e.id], "run", read=read, registered=e)
                 out[e.id] = _noted(built.build(), rollbacks.get(e.id), "run", windows[e.id])
         for e in experiments:

@@ -22,7 +22,7 @@ from exptrace.query.core.inference import (
     quantile_effect,
 )
 from exptrace.query.core.statistics import sample_ratio_mismatch
-from exptrace.query.core.unit_groups import GROUPS, GROWTH, RELATIVE_ERROR, arm_rows
+from exptrace.query.core.unit_groups import GROUPS, GROWTH, RELATIVE_ERROR
 
 if TYPE_CHECKING:
     from exptrace.query.core.answers import Window
@@ -138,10 +138,8 @@ class Report:
         if self.read is not None:
             return self.read
         plan = rollup.plan(self.engine, [self.experiment], self.window)
-        distinct = rollup.seen_before(self.engine, plan)
-        name = "report_groups_distinct" if distinct else "report_groups"
-        groups = self.engine.run(name, {**self.params, **plan.params()})
-        return arm_rows(groups), plan.describe(self.experiment)
+        arms = rollup.read_arms(self.engine, plan, self.params)[self.experiment]
+        return arms, plan.describe(self.experiment)
 
     def build(self) -> dict[str, Any]:
         rows, data = self._rows()

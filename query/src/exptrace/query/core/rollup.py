@@ -17,13 +17,14 @@ is idempotent, so several rollers on one store only repeat work.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import threading
 import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from exptrace.query.core.sqlfiles import load
-from exptrace.query.core.unit_groups import GROUPS, GROWTH, RELATIVE_ERROR
+from exptrace.query.core.unit_groups import GROUPS, GROWTH, RELATIVE_ERROR, arm_rows
 
 if TYPE_CHECKING:
     from exptrace.ingest import Store
@@ -172,6 +173,25 @@ def seen_before(engine: Engine, plan: ReadPlan) -> set[str]:
     return {r["experiment"] for r in engine.run("rollup/seen_before", params) if int(r["units"])}
 
 
+def read_arms(
+    engine: Engine, plan: ReadPlan, params: dict[str, Any]
+) -> dict[str, list[dict[str, Any]]]:
+    """Each experiment of ``plan``'s arms (:func:`~exptrace.query.core.unit_groups.arm_rows`),
+    its unit groups read in one query: users counted where first seen, or as distinct users
+    for the experiments some of whose users were first seen before their window.
+    ``params``: the request definition's (and the rest ``sql/report_groups.sql`` takes)."""
+    distinct = seen_before(engine, plan)
+    groups: dict[str, list[dict[str, Any]]] = {e: [] for e in plan.starts}
+    for name, ids in (
+        ("report_groups", set(plan.starts) - distinct),
+        ("report_groups_distinct", distinct),
+    ):
+        if ids:
+            for row in engine.run(name, {**params, **plan.only(ids).params()}):
+                groups[row["experiment"]].append(row)
+    return {e: arm_rows(rows) for e, rows in groups.items()}
+
+
 def plan(
     engine: Engine,
     experiments: list[str] | dict[str, dt.datetime],
@@ -288,11 +308,7 @@ class Roller:
         if done.start is not None and first < done.start:  # late data before the first roll
             start = _floor(first, MINUTE)
             done = Coverage(None, None)
-        todo = set()
-        moment = start
-        while moment < sealed:
-            todo.add(moment)
-            moment += MINUTE
+        todo = set(_minutes(start, sealed))
         if done.end is not None:
             recorded = self._recorded(60, max(lookback, done.start or lookback), done.end)
             horizon = dt.timedelta(seconds=self.engine.trace_horizon_seconds)
@@ -310,7 +326,7 @@ class Roller:
             for start, end in _ranges(sorted(again)):
                 rows = self.engine.run("rollup/moved_first", {"start": start, "end": end})
                 moved |= {_parse(r["minute"]) for r in rows} - again
-            minutes += self._roll_minutes(sorted(moved), self._counts_for(moved, counts))
+            minutes += self._roll_minutes(sorted(moved), counts)
         hours = self._roll_hours(sealed)
         return {"minutes": minutes, "hours": hours}
 
@@ -328,9 +344,10 @@ class Roller:
         return _parse(row["first"]) if int(row["facts"]) else None
 
     def _counts(self, start: dt.datetime, end: dt.datetime) -> dict[dt.datetime, int]:
-        """Request facts per minute in ``[start, end)``."""
+        """Request facts per minute in ``[start, end)`` (0 for a minute without any)."""
         rows = self.engine.run("rollup/counts", {"start": start, "end": end})
-        return {_parse(r["minute"]): int(r["facts"]) for r in rows}
+        counts = dict.fromkeys(_minutes(_floor(start, MINUTE), end), 0)
+        return {**counts, **{_parse(r["minute"]): int(r["facts"]) for r in rows}}
 
     def _recorded(self, grain: int, start: dt.datetime, end: dt.datetime) -> dict[dt.datetime, int]:
         """Each period of ``grain`` seconds rolled in ``[start, end)``: its latest source."""
@@ -353,9 +370,7 @@ class Roller:
     def _roll_minutes(self, minutes: list[dt.datetime], counts: dict[dt.datetime, int]) -> int:
         if not minutes:
             return 0
-        missing = min(minutes)
-        if missing not in counts:  # older than the counts read: read them too
-            counts = {**self._counts(missing, max(minutes) + MINUTE), **counts}
+        counts = self._counts_for(set(minutes), counts)
         for start, end in _ranges(minutes):
             version = _version()
             params = {
@@ -371,8 +386,7 @@ class Roller:
             }
             self._insert(GROUPS_TABLE, "rollup/minutes", params)
             self._insert(FIRST_TABLE, "rollup/first_units", params)
-            moments = [start + k * MINUTE for k in range(int((end - start) / MINUTE))]
-            self._record(60, [(m, counts.get(m, 0)) for m in moments], version)
+            self._record(60, [(m, counts.get(m, 0)) for m in _minutes(start, end)], version)
         return len(minutes)
 
     def _roll_hours(self, sealed: dt.datetime) -> int:
@@ -406,6 +420,11 @@ class Roller:
             "sources": [s for _, s in periods],
         }
         self._insert(LEDGER_TABLE, "rollup/ledger", params)
+
+
+def _minutes(start: dt.datetime, end: dt.datetime) -> list[dt.datetime]:
+    """Every minute from ``start`` (a whole minute) up to ``end``."""
+    return [start + k * MINUTE for k in range(max(0, math.ceil((end - start) / MINUTE)))]
 
 
 def _version() -> int:
