@@ -78,8 +78,8 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-RAW_SCRIPT = """
-import sys, time, resource
+_PRELUDE = """
+import json, sys, time, resource
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,6 +90,7 @@ from exptrace.ingest.log.flusher import INSERT_SETTINGS, length_delimited
 from exptrace.ingest.log._protoschema import otlp_schema, TRACES
 from exptrace.ingest.log.wal import Record, Signal
 data_dir, requests_file, per_insert = sys.argv[1], sys.argv[2], int(sys.argv[3])
+variants = json.loads(sys.argv[4]) if len(sys.argv) > 4 else None
 blob = Path(requests_file).read_bytes()
 requests, offset = [], 0
 while offset < len(blob):
@@ -97,6 +98,12 @@ while offset < len(blob):
     requests.append(blob[offset:offset + n]); offset += n
 store = open_store("chdb://" + data_dir)
 ensure_schema(store, Schema())
+"""
+"""What both engine scripts start with: the encoded requests read back, the store set up."""
+
+RAW_SCRIPT = (
+    _PRELUDE
+    + """
 settings = dict(INSERT_SETTINGS)  # as the receiver inserts
 start = resource.getrusage(resource.RUSAGE_SELF)
 t0 = time.perf_counter()
@@ -114,6 +121,7 @@ cpu = (end.ru_utime - start.ru_utime) + (end.ru_stime - start.ru_stime)
 rows = store.query("SELECT count() FROM otel_traces").scalar()
 print(f"{rows} {cpu} {wall} {thread}")
 """
+)
 
 
 @dataclass(frozen=True)
@@ -162,24 +170,9 @@ VARIANTS = {
 }
 """Views detached for each kind of insert the view costs are measured with."""
 
-VIEWS_SCRIPT = """
-import json, sys, time
-from pathlib import Path
-from exptrace.ingest.store.backends import open_store
-from exptrace.ingest.schema.ddl import Schema
-from exptrace.ingest.schema.migrate import ensure_schema
-from exptrace.ingest.log.flusher import INSERT_SETTINGS, length_delimited
-from exptrace.ingest.log._protoschema import otlp_schema, TRACES
-from exptrace.ingest.log.wal import Record, Signal
-data_dir, requests_file, per_insert = sys.argv[1], sys.argv[2], int(sys.argv[3])
-variants = json.loads(sys.argv[4])
-blob = Path(requests_file).read_bytes()
-requests, offset = [], 0
-while offset < len(blob):
-    n = int.from_bytes(blob[offset:offset + 4], "little"); offset += 4
-    requests.append(blob[offset:offset + n]); offset += n
-store = open_store("chdb://" + data_dir)
-ensure_schema(store, Schema())
+VIEWS_SCRIPT = (
+    _PRELUDE
+    + """
 def insert(name, data, token):
     for view in variants[name]:
         store.command(f"DETACH TABLE {view}")
@@ -200,6 +193,7 @@ for chunk_number, i in enumerate(range(0, len(requests), per_insert)):
         spent[name] += insert(name, data, f"{name}-{i}")
 print(json.dumps(spent))
 """
+)
 
 
 def view_costs(requests: list[bytes], per_insert: int, work: Path, spans: int) -> list[tuple]:
