@@ -158,3 +158,38 @@ def test_an_older_store_gets_the_exporters_comments_and_keeps_its_column_order(s
         )
         store.command(f"ALTER TABLE otel_metrics_gauge MODIFY COLUMN {flags} AFTER Value")
         store.command("TRUNCATE TABLE otel_metrics_gauge")
+
+
+def test_a_version_8_store_gets_the_minute_counts_built_for_the_facts_it_holds(store):
+    """Before version 9 the request facts had no ``minute_counts`` projection: the upgrade
+    adds it and builds it for the facts already stored, so the late-data check reads it."""
+    from exptrace.ingest.schema.migrate import ensure_schema
+
+    counts = (
+        "SELECT toStartOfMinute(Start) AS minute, count() AS facts FROM exptrace_requests "
+        "WHERE Experiment != '' AND minute >= '2026-01-01 00:00:00' GROUP BY minute ORDER BY minute"
+    )
+    ensure_schema(store, Schema(retention_days=0), change_settings=True)
+    try:
+        store.command("ALTER TABLE exptrace_requests DROP PROJECTION minute_counts")
+        store.command(
+            "INSERT INTO exptrace_requests (Experiment, Trace, Start) SELECT 'old-exp', number, "
+            "toDateTime64('2026-01-01 00:00:00', 9) + toIntervalSecond(number * 20) "
+            "FROM numbers(7)"
+        )
+        settings = store.query(
+            "SELECT settings FROM exptrace_schema ORDER BY applied_at DESC LIMIT 1"
+        ).scalar()
+        store.command(
+            "INSERT INTO exptrace_schema (version, description, settings) "
+            "VALUES (8, 'before the minute counts', {s:String})",
+            {"s": settings},
+        )
+        assert "minute_counts" not in str(store.query("EXPLAIN " + counts).rows)
+
+        assert ensure_schema(store, Schema(retention_days=0)) == 8
+        assert "ReadFromMergeTree (minute_counts)" in str(store.query("EXPLAIN " + counts).rows)
+        assert [int(n) for _, n in store.query(counts).rows] == [3, 3, 1]
+    finally:
+        store.command("TRUNCATE TABLE exptrace_requests")
+        ensure_schema(store, Schema(), change_settings=True)

@@ -32,7 +32,7 @@ from exptrace.ingest.schema.redaction import Redaction, RedactionSql
 from exptrace.ingest.store import identifier, literal
 from exptrace.propagation import UNIT_MEMBER, grammar
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 UPSTREAM_RELEASE = "v0.152.0"
 """The clickhouseexporter release whose tables ours match (logs in the v0.151+ layout)."""
 
@@ -75,11 +75,16 @@ class Table:
     def column_definitions(self) -> dict[str, str]:
         """Column name (``Events`` for a Nested group) -> its definition."""
         return {
-            d.split()[0].strip("`"): d for d in self.definitions() if not d.startswith("INDEX ")
+            d.split()[0].strip("`"): d
+            for d in self.definitions()
+            if not d.startswith(("INDEX ", "PROJECTION "))
         }
 
     def index_definitions(self) -> dict[str, str]:
         return {d.split()[1]: d for d in self.definitions() if d.startswith("INDEX ")}
+
+    def projection_definitions(self) -> dict[str, str]:
+        return {d.split()[1]: d for d in self.definitions() if d.startswith("PROJECTION ")}
 
 
 _SQL = files(__package__) / "sql"
@@ -339,11 +344,13 @@ class Schema:
         cluster: str | None,
         columns: dict[str, str],
         indexes: set[str],
+        projections: set[str] = frozenset(),
     ) -> list[str]:
-        """What brings the stored ``table`` (its ``columns``: name -> comment, and its skip
-        ``indexes``) to this definition: missing columns and indexes, the exporter's column
-        comments, our columns' defaults, landing columns' current structure. Never drops or
-        rewrites data, nor moves a column."""
+        """What brings the stored ``table`` (its ``columns``: name -> comment, its skip
+        ``indexes`` and ``projections``) to this definition: missing columns, indexes and
+        projections (built for the rows already stored), the exporter's column comments, our
+        columns' defaults, landing columns' current structure. Never drops or rewrites data,
+        nor moves a column."""
         alter = f"ALTER TABLE {self.stored_name(table.name, cluster)}{on_cluster(cluster)}"
         present = {c.split(".")[0] for c in columns}
         definitions = table.column_definitions()
@@ -363,6 +370,13 @@ class Schema:
             if index not in indexes:
                 added = definition.replace("INDEX ", "INDEX IF NOT EXISTS ", 1)
                 out.append(f"{alter} ADD {added}")
+        for projection, definition in table.projection_definitions().items():
+            if projection not in projections:
+                added = definition.replace("PROJECTION ", "PROJECTION IF NOT EXISTS ", 1)
+                out.append(f"{alter} ADD {added}")
+                out.append(
+                    f"{alter} MATERIALIZE PROJECTION {projection} SETTINGS mutations_sync = 2"
+                )
         for column, expression in self.defaults(table.name).items():
             out.append(f"{alter} MODIFY COLUMN {column} DEFAULT {expression}")
         for column, comment in COLUMN_COMMENTS.get(table.name, {}).items():
@@ -592,7 +606,9 @@ class Schema:
         new tables likewise. Both are the query layer's tables (:attr:`query_tables`), which
         every start also creates when missing. Version 8 has the element-wise converter of nested lists
         (:mod:`exptrace.ingest.schema._anyvalue`): every migration replaces the functions and views
-        that call it."""
+        that call it. Version 9 has the ``minute_counts`` projection of :data:`REQUESTS_TABLE`
+        (facts per experiment and minute), which reconciliation adds and builds for the rows
+        already stored."""
         return {
             2: [],
             3: [],
@@ -601,6 +617,7 @@ class Schema:
             6: [],
             7: [],
             8: [],
+            9: [],
         }
 
 

@@ -178,17 +178,24 @@ def _reconcile(store: Store, schema: Schema, table: Table, cluster: str | None) 
         ).rows
     }
     indexes: set[str] = set()
+    projections: set[str] = set()
     if table.engine != "Null":
-        indexes = {
-            row[0]
-            for row in store.query(
-                "SELECT name FROM system.data_skipping_indices "
-                "WHERE database = currentDatabase() AND table = {t:String}",
-                {"t": name},
-            ).rows
-        }
-    for statement in schema.reconcile_statements(table, cluster, columns, indexes):
+        indexes = _names(store, "system.data_skipping_indices", name)
+        projections = _names(store, "system.projections", name)
+    for statement in schema.reconcile_statements(table, cluster, columns, indexes, projections):
         store.command(statement)
+
+
+def _names(store: Store, system_table: str, table: str) -> set[str]:
+    """The ``name`` column of ``system_table`` (a fixed name) for the stored ``table``."""
+    return {
+        row[0]
+        for row in store.query(
+            f"SELECT name FROM {system_table} "  # noqa: S608 (a fixed table name)
+            "WHERE database = currentDatabase() AND table = {t:String}",
+            {"t": table},
+        ).rows
+    }
 
 
 def ensure_query_views(store: Store, schema: Schema, cluster: str | None = None) -> list[str]:

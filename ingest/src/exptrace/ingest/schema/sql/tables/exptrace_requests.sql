@@ -1,4 +1,6 @@
 -- Per trace and experiment, the partial facts of one request (see exptrace_requests_mv); reports read these instead of every span.
+-- The projection minute_counts keeps how many facts each experiment has per minute, at every
+-- insert: the query layer compares them with what it rolled (late data) without reading the facts.
 CREATE TABLE exptrace_requests (
     Experiment LowCardinality(String) CODEC(ZSTD(1)),
     Trace UInt64 CODEC(ZSTD(1)),
@@ -11,7 +13,11 @@ CREATE TABLE exptrace_requests (
     HasRoot Bool CODEC(ZSTD(1)),
     VariantMin LowCardinality(String) CODEC(ZSTD(1)),
     VariantMax LowCardinality(String) CODEC(ZSTD(1)),
-    Units Map(LowCardinality(String), UInt64) CODEC(ZSTD(1))
+    Units Map(LowCardinality(String), UInt64) CODEC(ZSTD(1)),
+    PROJECTION minute_counts (
+        SELECT Experiment, toStartOfMinute(Start), count()
+        GROUP BY Experiment, toStartOfMinute(Start)
+    )
 )
 ENGINE = MergeTree
 PARTITION BY toDate(Start)
