@@ -47,13 +47,6 @@ roots AS (
     GROUP BY trace
 ),
 requests AS MATERIALIZED (
-    SELECT experiment, trace, mixed, variant, unit_hash != 0 AS identified,
-           if(identified, unit_hash, trace) AS unit,
-           false AS rootless, first_failed AS failed, first_duration / 1e6 AS duration_ms,
-           first_service AS service, first_route AS route, first_at AS at
-    FROM tagged
-    WHERE has_root AND first_at >= {start:DateTime64(9)} AND first_at < {end:DateTime64(9)}
-    UNION ALL
     SELECT
         t.experiment AS experiment,
         t.trace AS trace,
@@ -61,13 +54,15 @@ requests AS MATERIALIZED (
         t.variant AS variant,
         t.unit_hash != 0 AS identified,
         if(identified, t.unit_hash, t.trace) AS unit,
-        r.trace = 0 AS rootless,
-        if(r.trace = 0, t.first_failed, r.root_failed) AS failed,
-        if(r.trace = 0, t.first_duration, r.root_duration) / 1e6 AS duration_ms,
-        if(r.trace = 0, t.first_service, r.root_service) AS service,
-        if(r.trace = 0, t.first_route, r.root_route) AS route,
-        if(r.trace = 0, t.first_at, least(t.first_at, r.root_at)) AS at
-    FROM (SELECT * FROM tagged WHERE NOT has_root) AS t
+        -- the root's outcome, where it was looked up and found (else the tagged spans' own)
+        NOT t.has_root AND r.trace != 0 AS by_root,
+        NOT t.has_root AND r.trace = 0 AS rootless,
+        if(by_root, r.root_failed, t.first_failed) AS failed,
+        if(by_root, r.root_duration, t.first_duration) / 1e6 AS duration_ms,
+        if(by_root, r.root_service, t.first_service) AS service,
+        if(by_root, r.root_route, t.first_route) AS route,
+        if(by_root, least(t.first_at, r.root_at), t.first_at) AS at
+    FROM tagged AS t
     LEFT JOIN roots AS r ON t.trace = r.trace
     WHERE at >= {start:DateTime64(9)} AND at < {end:DateTime64(9)}
 )

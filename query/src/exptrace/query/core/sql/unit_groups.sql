@@ -10,23 +10,26 @@
 -- Each experiment in {experiments} counts from its own moment in {live_from} on (to the
 -- nanosecond: a window's first, partial minute is read exactly here).
 window_requests AS (
-    SELECT *
+    SELECT *, identified AND NOT mixed AS counted, cityHash64(experiment, unit) AS key
     FROM requests
     WHERE at >= transform(experiment, {experiments:Array(String)},
                           {live_from:Array(DateTime64(9))}, toDateTime64(0, 9))
 ),
-first_seen AS MATERIALIZED (
-    SELECT experiment, unit, argMin(trace, (at, trace)) AS first_trace,
-           toDateTime(toStartOfMinute(min(at))) AS period, argMin(variant, (at, trace)) AS variant
+-- A counted unit's first request here (ordered by time, then trace) is its first in the store
+-- unless exptrace_unit_first holds it from before {start}: one pass, no second read of the
+-- requests to join them back.
+flagged AS (
+    SELECT *,
+           counted
+           AND row_number() OVER (PARTITION BY counted, experiment, unit ORDER BY at, trace) = 1
+           AND key NOT IN (
+               SELECT Key FROM exptrace_unit_first
+               WHERE ({experiment:String} = '' OR Experiment = {experiment:String})
+                 AND Period < {start:DateTime64(9)}
+                 -- only the units seen around here: a small set to probe the stored ones with
+                 AND Key IN (SELECT cityHash64(experiment, unit_hash) FROM tagged
+                             WHERE unit_hash != 0)) AS first_seen
     FROM window_requests
-    WHERE identified AND NOT mixed
-      AND cityHash64(experiment, unit) GLOBAL NOT IN (
-          SELECT Key FROM exptrace_unit_first
-          WHERE ({experiment:String} = '' OR Experiment = {experiment:String})
-            AND Period < {start:DateTime64(9)}
-            -- only the units seen here: a small set to probe every stored unit against
-            AND Key IN (SELECT cityHash64(experiment, unit) FROM requests WHERE identified))
-    GROUP BY experiment, unit
 ),
 minute_groups AS (
     SELECT
@@ -39,14 +42,11 @@ minute_groups AS (
         countIf(NOT mixed AND failed) AS errors,
         countIf(mixed) AS mixed_requests,
         countIf(NOT rootless) AS rooted,
-        uniqExactStateIf(unit, identified AND NOT mixed) AS units,
-        -- a unit's first request (of those first seen here) counts it once
-        countIf(identified AND NOT mixed
-                AND (experiment, trace) GLOBAL IN (SELECT experiment, first_trace FROM first_seen))
-            AS new_units,
+        uniqExactStateIf(unit, counted) AS units,
+        countIf(first_seen) AS new_units,  -- a unit first seen here counts once
         sumMapIf(map(if(duration_ms > 0,
                         toInt16(floor(log(duration_ms) / log({latency_growth:Float64}))),
                         toInt16(-32768)), toUInt64(1)), NOT mixed) AS latency
-    FROM window_requests
+    FROM flagged
     GROUP BY experiment, period, variant, identified, unit_group
 )
