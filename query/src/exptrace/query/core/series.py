@@ -7,8 +7,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from exptrace.query.core import rollup
 from exptrace.query.core.answers import Window
 from exptrace.query.core.engine import Engine
+from exptrace.query.core.unit_groups import Histogram
 
 STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
 """Bucket widths in seconds, smallest first."""
@@ -32,16 +34,28 @@ class Series:
 
     def experiment(self, experiment: str, window: Window, bucket: int) -> list[dict[str, Any]]:
         """Rows of (bucket, variant, requests, errors, error_rate, p95_ms): requests as the
-        report counts them."""
-        return self._run(
-            "experiment_series",
-            {
-                **window.params(),
-                "experiment": experiment,
-                "bucket_seconds": bucket,
-                **self.engine.request_params(),
-            },
+        report counts them. Buckets of whole minutes are read from the unit groups (the p95
+        within :data:`~exptrace.query.core.unit_groups.RELATIVE_ERROR`; a window that starts
+        mid-minute inside what is rolled, from its first whole minute, as the report reads
+        it), others from every request fact."""
+        params = {
+            **window.params(),
+            "experiment": experiment,
+            "bucket_seconds": bucket,
+            **self.engine.request_params(),
+        }
+        if bucket % 60:
+            return self._run("experiment_series", params)
+        # rolled hours fit in buckets of whole hours only; in others, read the minutes
+        plan = rollup.plan(
+            self.engine, [experiment], window, None if bucket % 3600 == 0 else dt.datetime.min
         )
+        rows = self._run("experiment_series_groups", {**params, **plan.params()})
+        for row in rows:
+            bins, counts = row.pop("bins"), row.pop("counts")
+            del row["histogram"]
+            row["p95_ms"] = Histogram(dict(zip(bins, counts, strict=True))).quantile(0.95)
+        return rows
 
     def incident(
         self, window: Window, bucket: int, service: str = "", route: str = "", top: int = 7

@@ -71,6 +71,11 @@ class Histogram:
         low, high = bin_edges(self.bins[i])
         return low + fraction * (high - low)
 
+    def quantile(self, level: float) -> float:
+        """The ``level`` quantile by ``quantileExact``'s rule (the value at 0-based position
+        ``floor(level * n)``); NaN without requests."""
+        return self.value(math.floor(level * self.n) + 1) if self.n else math.nan
+
 
 def arm_rows(groups: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """One row per variant, as ``sql/report_arms.sql`` returns it (plus ``clusters``: the
@@ -100,13 +105,12 @@ def _arm(variant: str, members: list[Mapping[str, Any]], fallback: bool) -> dict
             merged[int(b)] += int(c)
     histogram = Histogram(merged)
     n = histogram.n
-    # quantileExact's rule: the value at 0-based position floor(level * n)
-    positions = [math.floor(p * n) + 1 for p in LEVELS]
+    positions = [math.floor(p * n) + 1 for p in QUANTILES]  # as Histogram.quantile reads
     below, below_sq, below_m = [0.0] * 3, [0.0] * 3, [0.0] * 3
     if n:
         # each group's requests at or below the quantile: its bins below the quantile's bin
         # and the same fraction of the quantile's bin as the arm's (spread evenly within)
-        cuts = [histogram.locate(pos) for pos in positions[: len(QUANTILES)]]
+        cuts = [histogram.locate(pos) for pos in positions]
         cuts = [(histogram.bins[i], fraction) for i, fraction in cuts]
         for r, mi in zip(kept, m, strict=True):
             bins = r["bins"]  # ascending, as the engine's map keys come
@@ -144,7 +148,7 @@ def _arm(variant: str, members: list[Mapping[str, Any]], fallback: bool) -> dict
         "errors_m": float(sum(x * y for x, y in zip(e, m, strict=True))),
         "mixed": sum(int(r["mixed"]) for r in members),
         "rooted": sum(int(r["rooted"]) for r in members),
-        "quantiles": [histogram.value(p) for p in positions] if n else [math.nan] * len(LEVELS),
+        "quantiles": [histogram.quantile(level) for level in LEVELS],
         "below": below,
         "below_sq": below_sq,
         "below_m": below_m,
