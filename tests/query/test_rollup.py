@@ -80,7 +80,7 @@ def test_a_second_pass_without_new_data_rolls_nothing(store, queries):
     roller = Roller(store, queries.engine)
     now = _now()  # the same moment: a pass a minute later has a new sealed minute to roll
     roller.roll(now)
-    assert roller.roll(now) == {"minutes": 0, "hours": 0}
+    assert roller.roll(now) == {"minutes": 0, "hours": 0, "days": 0}
 
 
 def test_late_data_in_a_rolled_hour_is_rolled_again_and_reaches_the_report(store, queries):
@@ -259,3 +259,64 @@ def test_the_experiment_series_from_unit_groups_count_what_the_request_facts_cou
     for g, e in zip(rolled, exact, strict=True):
         assert g["p95_ms"] == pytest.approx(e["p95_ms"], rel=RELATIVE_ERROR)
         assert g["error_rate"] == pytest.approx(e["error_rate"])
+
+
+def test_whole_days_are_rolled_and_read_as_days_and_late_data_rolls_them_again(store, queries):
+    """Two days and more of traffic: the roller rolls each whole UTC day from its hours, so a
+    report over the run reads a day's rows instead of 24 hours' (1,440 minutes'); the
+    report, the burn rates and the hourly and daily series count what every request fact
+    counts, before and after late data lands in a rolled day (read from the request facts
+    until the next pass rolls the minute, its hour and its day again)."""
+    from exptrace.query.core.rollup import read_plan
+    from exptrace.query.core.series import Series, as_datetime
+
+    insert_clustered(store, units=500, ago_ms=54 * 3_600_000, prefix="days-")
+    Registry(store).create(Experiment("days-0", variants={"control": 1, "treatment": 1}), "t")
+    roller = Roller(store, queries.engine)
+    first = roller.roll()
+    assert first["days"] >= 1 and first["hours"] >= 24
+    window = Window.parse(last=dt.timedelta(hours=60))
+    plan = read_plan(coverage(queries.engine), ["days-0"], window)
+    assert plan.days and all(d.hour == 0 and d.minute == 0 for d in plan.days)
+    assert not {h for h in plan.hours if any(d <= h < d + dt.timedelta(days=1) for d in plan.days)}
+    series = Series(queries.engine)
+    start = _now().replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=60)
+    whole = Window.parse(start=start.replace(hour=0), end=_now())
+
+    def check() -> None:
+        _agree(queries.report("days-0", window), queries.report("days-0", window, exact=True))
+        at = _now().replace(second=0, microsecond=0)
+        grouped = {(r["experiment"], r["variant"]): r for r in queries.burn_rates(at)}
+        exact = {(r["experiment"], r["variant"]): r for r in queries.burn_rates(at, exact=True)}
+        assert grouped.keys() == exact.keys() and len(exact) == 2
+        for key, row in exact.items():
+            for field in ("requests", "control_requests", "burn_rates", "status"):
+                assert grouped[key][field] == row[field], (key, field)
+        for bucket in (3600, 86400):
+            rows = series.experiment("days-0", whole, bucket)
+            exact_rows = queries.engine.run(
+                "experiment_series",
+                {
+                    **whole.params(),
+                    "experiment": "days-0",
+                    "bucket_seconds": bucket,
+                    **queries.engine.request_params(),
+                },
+            )
+            assert [
+                (as_datetime(r["bucket"]), r["variant"], r["requests"], r["errors"]) for r in rows
+            ] == [
+                (as_datetime(r["bucket"]), r["variant"], r["requests"], r["errors"])
+                for r in exact_rows
+            ], bucket
+
+    check()
+    # late requests of new users at noon of a rolled day; a pass an hour later looks back
+    # over everything rolled (older than a day: once an hour)
+    noon = min(plan.days) + dt.timedelta(hours=12)
+    before_ms = int((_now() - noon).total_seconds() * 1000)
+    insert_clustered(store, units=200, seed=4, ago_ms=60_000, before_ms=before_ms, prefix="days-")
+    check()
+    again = roller.roll(_now() + dt.timedelta(hours=1, minutes=1))
+    assert again["minutes"] >= 1 and again["hours"] >= 1 and again["days"] >= 1
+    check()

@@ -217,11 +217,11 @@ class Queries:
         }
         window = Window(params["start"], moment)
         shorter = sorted(burn.WINDOWS.values())[-2]  # read in minutes from its start on
-        hours_before = end - dt.timedelta(seconds=shorter)
+        whole_before = end - dt.timedelta(seconds=shorter)
         if exact:  # nothing rolled: the request facts alone
-            plan = rollup.read_plan(rollup.Coverage(None, None), [], window, hours_before)
+            plan = rollup.read_plan(rollup.Coverage(None, None), [], window, whole_before)
         else:
-            plan = rollup.plan(self.engine, [], window, hours_before)
+            plan = rollup.plan(self.engine, [], window, whole_before)
         rows = self.engine.run_page("burn_rates", {**params, **plan.params()}, page)
         return Rows([{**burn.evaluate(row, end), "at": moment} for row in rows], rows.total, page)
 

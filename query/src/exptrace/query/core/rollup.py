@@ -2,10 +2,12 @@
 
 Each pass writes the minutes that are sealed (:data:`SEAL_DELAY` old: the spans of their
 requests have had time to arrive) into ``exptrace_unit_groups`` (``sql/rollup/minutes.sql``),
-then each whole hour from its minutes (``sql/rollup/hours.sql``), and records every
-period rolled in ``exptrace_rollups`` with the roll's version, after its rows. Late data is
+then each whole hour from its minutes and each whole day (UTC) from its hours
+(``sql/rollup/merged.sql``), and records every period rolled in ``exptrace_rollups`` with the
+roll's version, after its rows, so a read over weeks costs days, not minutes. Late data is
 caught: a minute of the last :data:`LATE_LOOKBACK` whose count of request facts has changed
-since its roll is rolled again (with the minutes its traces may reach), and so is its hour;
+since its roll is rolled again (with the minutes its traces may reach), and so are its hour
+and day;
 readers take each period's latest roll. Reports read the rolled periods and compute the
 rest from the request facts (:mod:`~exptrace.query.core.report`), so a roller that is
 behind, or not running, costs time, never correctness.
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
 
 MINUTE = dt.timedelta(minutes=1)
 HOUR = dt.timedelta(hours=1)
+DAY = dt.timedelta(days=1)
 SEAL_DELAY = dt.timedelta(minutes=2)
 """A minute is rolled once it ended this long ago: most spans of its requests are stored by
 then (the receiver flushes every second); a span that comes later changes its minute's count
@@ -53,11 +56,12 @@ FIRST_TABLE = "exptrace_unit_first"
 @dataclass(frozen=True)
 class Coverage:
     """What is rolled: minutes from ``start`` (inclusive) to ``end`` (exclusive), or nothing,
-    and the hours rolled from their minutes."""
+    the hours rolled from their minutes and the days rolled from their hours."""
 
     start: dt.datetime | None
     end: dt.datetime | None
     hours: frozenset[dt.datetime] = frozenset()
+    days: frozenset[dt.datetime] = frozenset()
 
 
 def _floor(moment: dt.datetime, step: dt.timedelta) -> dt.datetime:
@@ -80,7 +84,8 @@ def coverage(engine: Engine) -> Coverage:
         return Coverage(None, None)
     row = rows[0]
     hours = frozenset(_parse(h) for h in row["hours"])
-    return Coverage(_parse(row["first"]), _parse(row["last"]) + MINUTE, hours)
+    days = frozenset(_parse(d) for d in row["days"])
+    return Coverage(_parse(row["first"]), _parse(row["last"]) + MINUTE, hours, days)
 
 
 @dataclass(frozen=True)
@@ -96,8 +101,11 @@ class ReadPlan:
     rolled_end: dt.datetime
     live_start: dt.datetime
     end: dt.datetime
+    days: list[dt.datetime]
+    """The days read as days (whole, rolled, inside some experiment's window)."""
     hours: list[dt.datetime]
-    """The hours read as hours (whole, rolled, inside some experiment's window)."""
+    """The hours read as hours: whole, rolled, inside some experiment's window, and not inside
+    a day it reads."""
     minutes: list[dt.datetime]
     """The minutes read as minutes: the others an experiment's window holds."""
     everyone_from: dt.datetime
@@ -131,6 +139,7 @@ class ReadPlan:
             "first_minutes": [self.starts[e] for e in experiments],
             "live_from": [self.live_from(e) for e in experiments],
             "everyone_from": self.everyone_from,
+            "days": self.days,
             "hours": self.hours,
             "minutes": self.minutes,
             "start": self.live_start,
@@ -196,13 +205,14 @@ def plan(
     engine: Engine,
     experiments: list[str] | dict[str, dt.datetime],
     window: Window,
-    hours_before: dt.datetime | None = None,
+    whole_before: dt.datetime | None = None,
+    coarsest: dt.timedelta = DAY,
 ) -> ReadPlan:
     """:func:`read_plan` over what is rolled and still true: a rolled minute whose request
     facts have grown since its roll (late data, before the roller's next pass) ends the
     rolled part a trace horizon before it, so nothing stale is read."""
     done = coverage(engine)
-    draft = read_plan(done, experiments, window, hours_before)
+    draft = read_plan(done, experiments, window, whole_before, coarsest)
     if draft.rolled_end <= draft.first:
         return draft
     row = engine.run("rollup/stale", {"start": draft.first, "end": draft.rolled_end})[0]
@@ -211,7 +221,11 @@ def plan(
     reach = dt.timedelta(seconds=engine.trace_horizon_seconds) + MINUTE
     fresh = _floor(_parse(row["first_stale"]) - reach, MINUTE)
     return read_plan(
-        replace(done, end=max(done.start or fresh, fresh)), experiments, window, hours_before
+        replace(done, end=max(done.start or fresh, fresh)),
+        experiments,
+        window,
+        whole_before,
+        coarsest,
     )
 
 
@@ -219,13 +233,15 @@ def read_plan(
     done: Coverage,
     experiments: list[str] | dict[str, dt.datetime],
     window: Window,
-    hours_before: dt.datetime | None = None,
+    whole_before: dt.datetime | None = None,
+    coarsest: dt.timedelta = DAY,
 ) -> ReadPlan:
     """The plan for ``experiments`` (each from the window's start rounded up to a minute, or
     from its own start; none: every experiment from the window's start) over ``window``:
-    rolled minutes and hours as far as ``done`` reaches and the window's whole minutes go,
-    the request facts after them; ``hours_before``: whole hours only up to then (minutes
-    after it, for windows that start inside it)."""
+    rolled minutes, hours and days as far as ``done`` reaches and the window's whole minutes
+    go, the request facts after them; ``whole_before``: whole hours and days only up to then
+    (minutes after it, for windows that start inside it); ``coarsest``: the longest rolled
+    period read (``HOUR``: no days; ``MINUTE``: minutes only)."""
     start, end = _parse(window.start), _parse(window.end)
     if isinstance(experiments, dict):
         moments = {e: max(s.replace(tzinfo=None), start) for e, s in experiments.items()}
@@ -237,20 +253,30 @@ def read_plan(
     rolled_end = first
     if done.end is not None:
         rolled_end = max(first, min(done.end, _floor(end, MINUTE)))
+    days: set[dt.datetime] = set()
     hours: set[dt.datetime] = set()
     minutes: set[dt.datetime] = set()
+    limit = rolled_end if whole_before is None else min(rolled_end, whole_before)
     for start_e in set(starts.values()) or {everyone_from}:
-        limit = rolled_end if hours_before is None else min(rolled_end, hours_before)
-        used = {h for h in done.hours if h >= start_e and h + HOUR <= limit}
-        hours |= used
+        used_days = {d for d in done.days if d >= start_e and d + DAY <= limit}
+        used_days = used_days if coarsest >= DAY else set()
+        used_hours = {
+            h
+            for h in done.hours
+            if h >= start_e and h + HOUR <= limit and _floor(h, DAY) not in used_days
+        }
+        used_hours = used_hours if coarsest >= HOUR else set()
+        days |= used_days
+        hours |= used_hours
         moment = start_e
         while moment < rolled_end:
-            hour = _floor(moment, HOUR)
-            if hour in used:
+            if (day := _floor(moment, DAY)) in used_days:
+                moment = day + DAY
+            elif (hour := _floor(moment, HOUR)) in used_hours:
                 moment = hour + HOUR
-                continue
-            minutes.add(moment)
-            moment += MINUTE
+            else:
+                minutes.add(moment)
+                moment += MINUTE
     return ReadPlan(
         starts,
         moments,
@@ -260,6 +286,7 @@ def read_plan(
             or [rolled_end if rolled_end > everyone_from else start]
         ),
         end,
+        sorted(days),
         sorted(hours),
         sorted(minutes),
         everyone_from,
@@ -303,7 +330,7 @@ class Roller:
         counts = self._counts(min(lookback, done.end or lookback), sealed)
         first = self._first_start()
         if first is None:
-            return {"minutes": 0, "hours": 0}
+            return {"minutes": 0, "hours": 0, "days": 0}
         start = done.end if done.end is not None else _floor(first, MINUTE)
         if done.start is not None and first < done.start:  # late data before the first roll
             start = _floor(first, MINUTE)
@@ -327,8 +354,9 @@ class Roller:
                 rows = self.engine.run("rollup/moved_first", {"start": start, "end": end})
                 moved |= {_parse(r["minute"]) for r in rows} - again
             minutes += self._roll_minutes(sorted(moved), counts)
-        hours = self._roll_hours(sealed)
-        return {"minutes": minutes, "hours": hours}
+        hours = self._roll_whole(HOUR, MINUTE, sealed)
+        days = self._roll_whole(DAY, HOUR, sealed)
+        return {"minutes": minutes, "hours": hours, "days": days}
 
     def _counts_for(
         self, minutes: set[dt.datetime], counts: dict[dt.datetime, int]
@@ -389,26 +417,30 @@ class Roller:
             self._record(60, [(m, counts.get(m, 0)) for m in _minutes(start, end)], version)
         return len(minutes)
 
-    def _roll_hours(self, sealed: dt.datetime) -> int:
-        """Each whole sealed hour whose minutes changed since it was rolled (or never was)."""
-        hours = self.engine.run("rollup/hours_due", {"sealed": _floor(sealed, HOUR)})
-        if not hours:
+    def _roll_whole(self, grain: dt.timedelta, parts: dt.timedelta, sealed: dt.datetime) -> int:
+        """Each whole sealed period of ``grain`` (an hour, a day) whose ``parts`` (minutes,
+        hours) are all rolled and changed since it was rolled (or never was)."""
+        seconds, part_seconds = int(grain.total_seconds()), int(parts.total_seconds())
+        end = _floor(sealed, grain)
+        params = {"grain": seconds, "parts_grain": part_seconds, "sealed": end}
+        periods = self.engine.run("rollup/due", params)
+        if not periods:
             return 0
-        first = min(_parse(h["hour"]) for h in hours)
-        rolled = self._recorded(3600, first, _floor(sealed, HOUR))
+        rolled = self._recorded(seconds, min(_parse(p["period"]) for p in periods), end)
         due = [
-            (_parse(h["hour"]), int(h["newest"]))
-            for h in hours
-            if int(h["minutes"]) == 60 and rolled.get(_parse(h["hour"])) != int(h["newest"])
+            (_parse(p["period"]), int(p["newest"]))
+            for p in periods
+            if int(p["parts"]) == seconds // part_seconds
+            and rolled.get(_parse(p["period"])) != int(p["newest"])
         ]
-        for hour, newest in due:
+        for period, newest in due:
             version = _version()
             self._insert(
                 GROUPS_TABLE,
-                "rollup/hours",
-                {"start": hour, "end": hour + HOUR, "version": version},
+                "rollup/merged",
+                {**params, "start": period, "end": period + grain, "version": version},
             )
-            self._record(3600, [(hour, newest)], version)
+            self._record(seconds, [(period, newest)], version)
         return len(due)
 
     def _record(self, grain: int, periods: list[tuple[dt.datetime, int]], version: int) -> None:

@@ -46,10 +46,10 @@ class Series:
         }
         if bucket % 60:
             return self._run("experiment_series", params)
-        # rolled hours fit in buckets of whole hours only; in others, read the minutes
-        plan = rollup.plan(
-            self.engine, [experiment], window, None if bucket % 3600 == 0 else dt.datetime.min
-        )
+        # a rolled day or hour is read whole only where a bucket holds it whole
+        whole = (g for g in (rollup.DAY, rollup.HOUR) if bucket % int(g.total_seconds()) == 0)
+        coarsest = next(whole, rollup.MINUTE)
+        plan = rollup.plan(self.engine, [experiment], window, coarsest=coarsest)
         rows = self._run("experiment_series_groups", {**params, **plan.params()})
         for row in rows:
             bins, counts = row.pop("bins"), row.pop("counts")

@@ -1,15 +1,16 @@
 -- with: unit_groups
 -- The unit groups of each experiment in {experiments} (all when empty), each from its first
 -- minute in {first_minutes} (else {everyone_from}), in `parts`: the rolled periods of
--- exptrace_unit_groups in {hours} and {minutes}
--- (each period's latest roll; an hour's row where the whole hour is in an experiment's
--- window, else its minutes: core/rollup.py's ReadPlan), and the requests after them, in
--- [{start}, {end}), grouped the same way from the request facts (report_groups and
+-- exptrace_unit_groups in {days}, {hours} and {minutes} (each period's latest roll; for each
+-- experiment, a day's row where the whole day is in its window, else an hour's where the
+-- whole hour is, else the minutes: core/rollup.py's ReadPlan), and the requests after them,
+-- in [{start}, {end}), grouped the same way from the request facts (report_groups and
 -- report_groups_distinct sum them per group).
 latest AS (
     SELECT Grain, Period, max(Version) AS Version
     FROM exptrace_rollups
-    WHERE (Grain = 3600 AND Period IN {hours:Array(DateTime)})
+    WHERE (Grain = 86400 AND Period IN {days:Array(DateTime)})
+       OR (Grain = 3600 AND Period IN {hours:Array(DateTime)})
        OR (Grain = 60 AND Period IN {minutes:Array(DateTime)})
     GROUP BY Grain, Period
 ),
@@ -22,12 +23,17 @@ rolled AS (
                      {everyone_from:DateTime}) AS first_minute
     FROM exptrace_unit_groups
     WHERE (empty({experiments:Array(String)}) OR Experiment IN {experiments:Array(String)})
-      AND ((Grain = 3600 AND Period IN {hours:Array(DateTime)})
+      AND ((Grain = 86400 AND Period IN {days:Array(DateTime)})
+           OR (Grain = 3600 AND Period IN {hours:Array(DateTime)})
            OR (Grain = 60 AND Period IN {minutes:Array(DateTime)}))
       AND Period >= first_minute
-      AND (Grain = 3600
-           OR toStartOfHour(Period) < first_minute
-           OR NOT has({hours:Array(DateTime)}, toStartOfHour(Period)))
+      -- not inside a day, or an hour, that this experiment reads whole
+      AND (Grain = 86400
+           OR NOT (has({days:Array(DateTime)}, toStartOfInterval(Period, toIntervalSecond(86400)) AS day)
+                   AND day >= first_minute))
+      AND (Grain >= 3600
+           OR NOT (has({hours:Array(DateTime)}, toStartOfHour(Period) AS hour)
+                   AND hour >= first_minute))
       AND (Grain, Period, Version) GLOBAL IN (SELECT Grain, Period, Version FROM latest)
 ),
 live AS (
