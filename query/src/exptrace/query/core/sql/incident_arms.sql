@@ -11,8 +11,8 @@ units AS (
     GROUP BY experiment, variant, unit
 ),
 kept AS (
-    SELECT *, identified OR experiment NOT IN (SELECT experiment FROM units WHERE identified)
-              AS kept
+    -- one pass: whether any unit of the experiment is identified, beside each unit
+    SELECT *, identified OR NOT max(identified) OVER (PARTITION BY experiment) AS kept
     FROM units
 )
 SELECT
