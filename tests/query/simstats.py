@@ -173,14 +173,25 @@ def group_rows(
     variant: str, unit: np.ndarray, failed: np.ndarray, ms: np.ndarray, group: np.ndarray
 ) -> list[dict]:
     """One arm's rows of ``sql/report_groups.sql`` (every request with a unit, none mixed):
-    per unit group its requests, errors, distinct units and latency histogram, and on the
-    first group's row the arm's histogram (``arm_bins``, ``arm_counts``; empty on the others)."""
+    per unit group its requests, errors, distinct units and its requests at or below each of
+    the arm's quantiles (``below``: bins below the arm's bin of the quantile whole, and the
+    arm's fraction of that bin), and on the first group's row the arm's histogram
+    (``arm_bins``, ``arm_counts``; empty on the others)."""
     bins = latency_bins(ms)
     arm_values, arm_counts = np.unique(bins, return_counts=True)
+    cumulative = np.cumsum(arm_counts)
+    cuts = [
+        _bin_value(arm_values, cumulative, np.floor(level * cumulative[-1]) + 1)
+        for level in QUANTILES
+    ]
     rows = []
     for g in np.unique(group):
         pick = group == g
-        values, counts = np.unique(bins[pick], return_counts=True)
+        mine = bins[pick]
+        below = [
+            float((mine < arm_values[i]).sum() + fraction * (mine == arm_values[i]).sum())
+            for i, fraction in cuts
+        ]
         rows.append(
             {
                 "variant": variant,
@@ -191,8 +202,7 @@ def group_rows(
                 "units": len(np.unique(unit[pick])),
                 "mixed": 0,
                 "rooted": int(pick.sum()),
-                "bins": values.tolist(),
-                "counts": counts.tolist(),
+                "below": below,
                 "arm_bins": [] if rows else arm_values.tolist(),
                 "arm_counts": [] if rows else arm_counts.tolist(),
             }

@@ -25,6 +25,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from exptrace.query.core.inference import QUANTILES
 from exptrace.query.core.sqlfiles import load
 from exptrace.query.core.unit_groups import GROUPS, GROWTH, RELATIVE_ERROR, arm_rows
 
@@ -146,6 +147,7 @@ class ReadPlan:
             "end": self.end,
             "latency_growth": GROWTH,
             "groups": GROUPS,
+            "quantiles": list(QUANTILES),
         }
 
     def describe(self, experiment: str | None = None) -> dict[str, Any]:

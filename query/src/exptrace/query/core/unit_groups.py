@@ -18,7 +18,6 @@ import math
 from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from itertools import accumulate
 from typing import Any
 
 from exptrace.query.core.inference import BRACKET_Z, QUANTILES
@@ -105,25 +104,14 @@ def _arm(variant: str, members: list[Mapping[str, Any]], fallback: bool) -> dict
             merged[int(b)] += int(c)
     histogram = Histogram(merged)
     n = histogram.n
-    positions = [math.floor(p * n) + 1 for p in QUANTILES]  # as Histogram.quantile reads
+    # each group's requests at or below each quantile (the engine's `below`: its bins below
+    # the arm's bin of the quantile and the same fraction of that bin as the arm's)
     below, below_sq, below_m = [0.0] * 3, [0.0] * 3, [0.0] * 3
-    if n:
-        # each group's requests at or below the quantile: its bins below the quantile's bin
-        # and the same fraction of the quantile's bin as the arm's (spread evenly within)
-        cuts = [histogram.locate(pos) for pos in positions]
-        cuts = [(histogram.bins[i], fraction) for i, fraction in cuts]
-        for r, mi in zip(kept, m, strict=True):
-            bins = r["bins"]  # ascending, as the engine's map keys come
-            counts = [int(c) for c in r["counts"]]
-            before = [0, *accumulate(counts)]
-            for k, (q_bin, fraction) in enumerate(cuts):
-                i = bisect_left(bins, q_bin)
-                c = before[i]
-                if i < len(bins) and bins[i] == q_bin:
-                    c += fraction * counts[i]
-                below[k] += c
-                below_sq[k] += c * c
-                below_m[k] += c * mi
+    for r, mi in zip(kept, m, strict=True):
+        for k, c in enumerate(r["below"]):
+            below[k] += c
+            below_sq[k] += c * c
+            below_m[k] += c * mi
     clusters = sum(1 for mi in m if mi > 0)
     requests_sq = float(sum(mi * mi for mi in m))
     correction = clusters / max(clusters - 1, 1)

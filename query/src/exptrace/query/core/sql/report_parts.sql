@@ -4,8 +4,7 @@
 -- exptrace_unit_groups in {days}, {hours} and {minutes} (each period's latest roll; for each
 -- experiment, a day's row where the whole day is in its window, else an hour's where the
 -- whole hour is, else the minutes: core/rollup.py's ReadPlan), and the requests after them,
--- in [{start}, {end}), grouped the same way from the request facts (report_groups and
--- report_groups_distinct sum them per group).
+-- in [{start}, {end}), grouped the same way from the request facts.
 latest AS (
     SELECT Grain, Period, max(Version) AS Version
     FROM exptrace_rollups
