@@ -320,3 +320,89 @@ def test_whole_days_are_rolled_and_read_as_days_and_late_data_rolls_them_again(s
     again = roller.roll(_now() + dt.timedelta(hours=1, minutes=1))
     assert again["minutes"] >= 1 and again["hours"] >= 1 and again["days"] >= 1
     check()
+
+
+def test_a_pass_cut_short_after_rolling_minutes_again_leaves_no_stale_hour_or_day(
+    store, queries, monkeypatch
+):
+    """Late data lands in a rolled day; a pass rolls its minutes again and is cut short
+    before their hour and day are rolled again (the process stopped, or a reader asked
+    meanwhile): the minutes' counts now match their facts, so only the retraction of the
+    hour and the day (written before the minutes) keeps readers off their stale rows. The
+    report, the burn rates' 3-day counts and the daily series equal the exact ones then,
+    and after the next whole pass, which reads days again."""
+    from exptrace.query.core.series import Series, as_datetime
+
+    insert_clustered(store, units=400, ago_ms=54 * 3_600_000, prefix="cut-")
+    roller = Roller(store, queries.engine)
+    roller.roll()
+    done = coverage(queries.engine)
+    assert done.days
+    noon = min(done.days) + dt.timedelta(hours=12)
+    before_ms = int((_now() - noon).total_seconds() * 1000)
+    insert_clustered(store, units=150, seed=6, ago_ms=60_000, before_ms=before_ms, prefix="cut-")
+    window = Window.parse(last=dt.timedelta(hours=60))
+    whole = Window.parse(start=min(done.days) - dt.timedelta(days=1), end=_now())
+
+    def check() -> None:
+        _agree(queries.report("cut-0", window), queries.report("cut-0", window, exact=True))
+        at = _now().replace(second=0, microsecond=0)
+        grouped = {(r["experiment"], r["variant"]): r["requests"] for r in queries.burn_rates(at)}
+        exact = {
+            (r["experiment"], r["variant"]): r["requests"]
+            for r in queries.burn_rates(at, exact=True)
+        }
+        assert grouped == exact
+        series = Series(queries.engine).experiment("cut-0", whole, 86400)
+        exact_series = queries.engine.run(
+            "experiment_series",
+            {
+                **whole.params(),
+                "experiment": "cut-0",
+                "bucket_seconds": 86400,
+                **queries.engine.request_params(),
+            },
+        )
+        assert [(as_datetime(r["bucket"]), r["variant"], r["requests"]) for r in series] == [
+            (as_datetime(r["bucket"]), r["variant"], r["requests"]) for r in exact_series
+        ]
+
+    with monkeypatch.context() as cut:  # a pass that stops after the minutes
+        cut.setattr(Roller, "_roll_whole", lambda self, grain, parts, sealed: 0)
+        assert roller.roll(_now() + dt.timedelta(hours=1, minutes=1))["minutes"] >= 1
+    check()
+    assert noon.replace(hour=0) not in coverage(queries.engine).days  # retracted
+    again = roller.roll(_now() + dt.timedelta(hours=1, minutes=2))
+    assert again["hours"] >= 1 and again["days"] >= 1
+    assert noon.replace(hour=0) in coverage(queries.engine).days
+    check()
+
+
+def test_an_interrupted_pass_stops_at_its_next_insert_and_the_next_roller_finishes(
+    store, queries, monkeypatch
+):
+    """A process stopping during a long first pass (hours of history to roll) interrupts
+    it: the pass ends after the chunk under way (so the store is not closed under an
+    insert), what it rolled is recorded, and the next process's roller rolls the rest; the
+    report then equals the exact one."""
+    insert_clustered(store, units=300, ago_ms=5 * 3_600_000, prefix="stop-")
+    roller = Roller(store, queries.engine)
+    inserts = []
+    real_insert = Roller._insert
+
+    def insert_then_stop(self, table, name, params):
+        inserts.append(name)
+        real_insert(self, table, name, params)
+        self.interrupt()  # the stop arrives during the first insert
+
+    monkeypatch.setattr(Roller, "_insert", insert_then_stop)
+    cut = roller.roll()
+    # the chunk under way is finished and recorded; nothing after it
+    assert inserts == ["rollup/minutes", "rollup/first_units", "rollup/ledger"]
+    assert 0 < cut["minutes"] <= 60 and cut["hours"] == cut["days"] == 0
+    assert roller.roll() == {"minutes": 0, "hours": 0, "days": 0}  # stays stopped
+    monkeypatch.setattr(Roller, "_insert", real_insert)
+    done = Roller(store, queries.engine).roll()
+    assert cut["minutes"] + done["minutes"] >= 5 * 60 - 2 and done["hours"] >= 4
+    window = Window.parse(last=dt.timedelta(hours=6))
+    _agree(queries.report("stop-0", window), queries.report("stop-0", window, exact=True))

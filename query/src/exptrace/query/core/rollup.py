@@ -310,8 +310,18 @@ class Roller:
         self.engine = engine
         self._lock = threading.Lock()
         """One pass at a time (a watch round's and the loop's)."""
+        self._interrupted = threading.Event()
+        """Set by :meth:`interrupt`: a pass stops after the chunk under way."""
         self._checked_all: dt.datetime | None = None
         """When a pass last looked for late data over everything rolled."""
+
+    def interrupt(self) -> None:
+        """End the pass under way after its chunk under way (at most an hour of minutes,
+        or one hour or day), and any later one at its start: the process is stopping, and
+        the store must not close under an insert. What was rolled stays consistent: the
+        ledger records each chunk after its rows, and hours and days whose minutes are
+        rolled again stay retracted until a later pass rolls them."""
+        self._interrupted.set()
 
     def sealed(self, now: dt.datetime) -> dt.datetime:
         """The end of what is rolled at ``now``: whole minutes that ended a while ago."""
@@ -323,6 +333,8 @@ class Roller:
             return self._roll(now or dt.datetime.now(dt.UTC).replace(tzinfo=None))
 
     def _roll(self, now: dt.datetime) -> dict[str, int]:
+        if self._interrupted.is_set():
+            return {"minutes": 0, "hours": 0, "days": 0}
         sealed = self.sealed(now)
         done = coverage(self.engine)
         lookback = sealed - LATE_LOOKBACK
@@ -349,13 +361,13 @@ class Roller:
                         if near in recorded or near in todo:
                             todo.add(near)
         again = {m for m in todo if done.end is not None and m < done.end}
-        minutes = self._roll_minutes(sorted(todo), counts)
+        minutes = self._roll_minutes(sorted(todo), counts, done)
         if again:  # late data: a unit found earlier than it was first seen is counted once
             moved: set[dt.datetime] = set()
             for start, end in _ranges(sorted(again)):
                 rows = self.engine.run("rollup/moved_first", {"start": start, "end": end})
                 moved |= {_parse(r["minute"]) for r in rows} - again
-            minutes += self._roll_minutes(sorted(moved), counts)
+            minutes += self._roll_minutes(sorted(moved), counts, done)
         hours = self._roll_whole(HOUR, MINUTE, sealed)
         days = self._roll_whole(DAY, HOUR, sealed)
         return {"minutes": minutes, "hours": hours, "days": days}
@@ -397,11 +409,17 @@ class Roller:
             sql.bind(params),
         )
 
-    def _roll_minutes(self, minutes: list[dt.datetime], counts: dict[dt.datetime, int]) -> int:
+    def _roll_minutes(
+        self, minutes: list[dt.datetime], counts: dict[dt.datetime, int], done: Coverage
+    ) -> int:
         if not minutes:
             return 0
         counts = self._counts_for(set(minutes), counts)
+        self._retract(minutes, done)
+        rolled = 0
         for start, end in _ranges(minutes):
+            if self._interrupted.is_set():
+                break
             version = _version()
             params = {
                 **self.engine.request_params(),
@@ -417,7 +435,8 @@ class Roller:
             self._insert(GROUPS_TABLE, "rollup/minutes", params)
             self._insert(FIRST_TABLE, "rollup/first_units", params)
             self._record(60, [(m, counts.get(m, 0)) for m in _minutes(start, end)], version)
-        return len(minutes)
+            rolled += len(_minutes(start, end))
+        return rolled
 
     def _roll_whole(self, grain: dt.timedelta, parts: dt.timedelta, sealed: dt.datetime) -> int:
         """Each whole sealed period of ``grain`` (an hour, a day) whose ``parts`` (minutes,
@@ -436,6 +455,8 @@ class Roller:
             and rolled.get(_parse(p["period"])) != int(p["newest"])
         ]
         for period, newest in due:
+            if self._interrupted.is_set():
+                return 0
             version = _version()
             self._insert(
                 GROUPS_TABLE,
@@ -444,6 +465,16 @@ class Roller:
             )
             self._record(seconds, [(period, newest)], version)
         return len(due)
+
+    def _retract(self, minutes: list[dt.datetime], done: Coverage) -> None:
+        """Before ``minutes`` are rolled again: their rolled hours and days are retracted
+        (Source 0), so no reader takes them for current (their rows miss what the minutes
+        gain) until this pass, or the next, rolls them again; readers read the minutes."""
+        version = _version()
+        for grain, rolled in ((HOUR, done.hours), (DAY, done.days)):
+            periods = sorted({_floor(m, grain) for m in minutes} & rolled)
+            if periods:
+                self._record(int(grain.total_seconds()), [(p, 0) for p in periods], version)
 
     def _record(self, grain: int, periods: list[tuple[dt.datetime, int]], version: int) -> None:
         """The ledger's rows, after the rows they vouch for."""

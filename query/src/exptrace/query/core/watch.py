@@ -267,10 +267,18 @@ class WatchLoop:
     """Run ``round`` every ``interval`` seconds on a thread until :meth:`stop`; a failed round
     is logged and the next one runs on time."""
 
-    def __init__(self, round: Callable[[], Any], interval: float) -> None:
+    def __init__(
+        self,
+        round: Callable[[], Any],
+        interval: float,
+        interrupt: Callable[[], None] | None = None,
+    ) -> None:
+        """``interrupt``: called at :meth:`stop` to cut a long round short (a roll pass
+        catching up), so the thread ends before the store it uses is closed."""
         if not interval > 0:
             raise ValueError(f"the watch interval must be above 0 seconds, got {interval}")
         self._round = round
+        self._interrupt = interrupt
         self.interval = interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="exptrace-watch", daemon=True)
@@ -281,6 +289,8 @@ class WatchLoop:
 
     def stop(self, timeout: float = 30.0) -> None:
         self._stop.set()
+        if self._interrupt is not None:
+            self._interrupt()
         if self._thread.is_alive():
             self._thread.join(timeout)
 

@@ -138,7 +138,7 @@ class DemoWatch:
         target = Target("webhook", self.webhook.url)
         notifier = Notifier(self.watcher, [target], self.link_base, self.alert_interval)
         self._loops = [
-            WatchLoop(self._round, self.interval),
+            WatchLoop(self._round, self.interval, self.watcher.roller.interrupt),
             WatchLoop(notifier.tick, self.alert_interval),
         ]
 

@@ -32,9 +32,9 @@ def attach(server: IngestServer, settings: IngestSettings, watcher: Watcher) -> 
     and the gauges on ``/metrics``."""
     server.stats.expositions.append(lambda: exposition(watcher))
     if settings.watch_interval <= 0:  # no rounds: the roller runs on its own
-        server.add_task(WatchLoop(watcher.roller.roll, ROLL_INTERVAL))
+        server.add_task(WatchLoop(watcher.roller.roll, ROLL_INTERVAL, watcher.roller.interrupt))
         return
-    server.add_task(WatchLoop(watcher.round, settings.watch_interval))
+    server.add_task(WatchLoop(watcher.round, settings.watch_interval, watcher.roller.interrupt))
     configured = targets(settings)
     if configured:
         notifier = Notifier(watcher, configured, link_base(settings), settings.alert_interval)

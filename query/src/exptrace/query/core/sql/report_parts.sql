@@ -8,9 +8,12 @@
 latest AS (
     SELECT Grain, Period, max(Version) AS Version
     FROM exptrace_rollups
-    WHERE (Grain = 86400 AND Period IN {days:Array(DateTime)})
-       OR (Grain = 3600 AND Period IN {hours:Array(DateTime)})
-       OR (Grain = 60 AND Period IN {minutes:Array(DateTime)})
+    WHERE ((Grain = 86400 AND Period IN {days:Array(DateTime)})
+           OR (Grain = 3600 AND Period IN {hours:Array(DateTime)})
+           OR (Grain = 60 AND Period IN {minutes:Array(DateTime)}))
+      -- a retraction (Source 0, while an hour or day is rolled again) has no rows: the roll
+      -- before it stands until the new one is recorded
+      AND (Grain = 60 OR Source > 0)
     GROUP BY Grain, Period
 ),
 rolled AS (

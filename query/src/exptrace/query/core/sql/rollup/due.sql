@@ -1,7 +1,12 @@
 -- Each period of {grain} seconds (an hour, a day) before {sealed}, with its parts rolled at
--- {parts_grain} seconds (minutes, hours): how many, and their newest roll.
+-- {parts_grain} seconds (minutes, hours) whose latest roll stands (an hour retracted while
+-- its minutes are rolled again is not one): how many, and the newest of their rolls.
 SELECT toStartOfInterval(Period, toIntervalSecond({grain:UInt32})) AS period,
-       max(Version) AS newest, count(DISTINCT Period) AS parts
-FROM exptrace_rollups
-WHERE Grain = {parts_grain:UInt32} AND Period < {sealed:DateTime}
+       max(version) AS newest, countIf(source > 0 OR {parts_grain:UInt32} = 60) AS parts
+FROM (
+    SELECT Period, max(Version) AS version, argMax(Source, Version) AS source
+    FROM exptrace_rollups
+    WHERE Grain = {parts_grain:UInt32} AND Period < {sealed:DateTime}
+    GROUP BY Period
+)
 GROUP BY period

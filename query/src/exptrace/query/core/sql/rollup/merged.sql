@@ -19,6 +19,7 @@ FROM (
           SELECT Grain, Period, max(Version) FROM exptrace_rollups
           WHERE Grain = {parts_grain:UInt32}
             AND Period >= {start:DateTime} AND Period < {end:DateTime}
+            AND (Grain = 60 OR Source > 0)  -- a retraction has no rows
           GROUP BY Grain, Period)
 )
 GROUP BY experiment, period, variant, identified, unit_group
