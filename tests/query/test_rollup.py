@@ -402,7 +402,12 @@ def test_an_interrupted_pass_stops_at_its_next_insert_and_the_next_roller_finish
     assert 0 < cut["minutes"] <= 60 and cut["hours"] == cut["days"] == 0
     assert roller.roll() == {"minutes": 0, "hours": 0, "days": 0}  # stays stopped
     monkeypatch.setattr(Roller, "_insert", real_insert)
-    done = Roller(store, queries.engine).roll()
-    assert cut["minutes"] + done["minutes"] >= 5 * 60 - 2 and done["hours"] >= 4
+    after, now = Roller(store, queries.engine), _now()
+    done = after.roll(now)
+    rolled = coverage(queries.engine)  # every minute from the first to the sealed one, once
+    assert rolled.end == after.sealed(now) and done["hours"] >= 4
+    assert cut["minutes"] + done["minutes"] == (rolled.end - rolled.start) // dt.timedelta(
+        minutes=1
+    )
     window = Window.parse(last=dt.timedelta(hours=6))
     _agree(queries.report("stop-0", window), queries.report("stop-0", window, exact=True))

@@ -260,14 +260,15 @@ def read_plan(
     minutes: set[dt.datetime] = set()
     limit = rolled_end if whole_before is None else min(rolled_end, whole_before)
     for start_e in set(starts.values()) or {everyone_from}:
-        used_days = {d for d in done.days if d >= start_e and d + DAY <= limit}
-        used_days = used_days if coarsest >= DAY else set()
+        used_days = {d for d in done.days if coarsest >= DAY and d >= start_e and d + DAY <= limit}
         used_hours = {
             h
             for h in done.hours
-            if h >= start_e and h + HOUR <= limit and _floor(h, DAY) not in used_days
+            if coarsest >= HOUR
+            and h >= start_e
+            and h + HOUR <= limit
+            and _floor(h, DAY) not in used_days
         }
-        used_hours = used_hours if coarsest >= HOUR else set()
         days |= used_days
         hours |= used_hours
         moment = start_e
@@ -454,9 +455,10 @@ class Roller:
             if int(p["parts"]) == seconds // part_seconds
             and rolled.get(_parse(p["period"])) != int(p["newest"])
         ]
+        rolled_now = 0
         for period, newest in due:
             if self._interrupted.is_set():
-                return 0
+                break
             version = _version()
             self._insert(
                 GROUPS_TABLE,
@@ -464,7 +466,8 @@ class Roller:
                 {**params, "start": period, "end": period + grain, "version": version},
             )
             self._record(seconds, [(period, newest)], version)
-        return len(due)
+            rolled_now += 1
+        return rolled_now
 
     def _retract(self, minutes: list[dt.datetime], done: Coverage) -> None:
         """Before ``minutes`` are rolled again: their rolled hours and days are retracted

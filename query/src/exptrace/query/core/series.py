@@ -53,7 +53,6 @@ class Series:
         rows = self._run("experiment_series_groups", {**params, **plan.params()})
         for row in rows:
             bins, counts = row.pop("bins"), row.pop("counts")
-            del row["histogram"]
             row["p95_ms"] = Histogram(dict(zip(bins, counts, strict=True))).quantile(0.95)
         return rows
 
