@@ -1,4 +1,4 @@
-"""Run the benchmarks: ``uv run python -m benchmarks [middleware|ingest|query|watch ...]``."""
+"""Run the benchmarks: ``uv run python -m benchmarks [SUITE ...]`` (all when none is named)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import importlib
 from collections.abc import Sequence
 
-SUITES = ("middleware", "ingest", "query", "watch")
+SUITES = ("middleware", "ingest", "query", "watch", "incident")
 
 
 def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:

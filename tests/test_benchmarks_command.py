@@ -22,5 +22,6 @@ def test_a_misspelled_suite_is_a_usage_error(capsys):
         parse(["querry"])
     assert exit_.value.code == 2
     assert (
-        "no suite querry: choose from middleware, ingest, query, watch" in capsys.readouterr().err
+        "no suite querry: choose from middleware, ingest, query, watch, incident"
+        in capsys.readouterr().err
     )

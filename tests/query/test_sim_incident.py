@@ -13,6 +13,7 @@ import pytest
 
 from exptrace.query import Queries, Window
 from tests.query.simstats import band
+from tests.query.synth import insert_clustered
 
 OVERLAPPING = """
 INSERT INTO otel_traces (Timestamp, TraceId, SpanId, ParentSpanId, SpanName, SpanKind, ServiceName,
@@ -144,3 +145,63 @@ def test_a_variant_at_twice_the_errors_among_ten_experiments_is_named_and_no_oth
     )
     assert named >= 0.6 * runs, named
     assert innocent <= band(runs)[1], innocent
+
+
+def test_the_ranking_is_read_a_page_at_a_time_and_pages_join_up(receiver):
+    """Ten experiments weighed by the score test and 300 too small to test (two users each,
+    one per arm) are ranked as one list: the tested arms first, by Holm-corrected evidence,
+    then the untested by excess errors. The query returns the tested arms and only this
+    page's untested ones, and pages stitched together are the whole ranking."""
+    generate(receiver.store, requests=4_000, error_rate=0.02, b_error_rate=0.06)
+    insert_clustered(
+        receiver.store, experiments=300, units=2, mean_requests=3.0, error_rate=0.3, prefix="tiny-"
+    )
+    both, with_control = receiver.store.query(
+        "SELECT countIf(length(arms) = 2), countIf(has(arms, 'control')) FROM ("
+        " SELECT experiment, groupUniqArray(variant) AS arms FROM otel_traces"
+        " ARRAY JOIN mapKeys(Experiments) AS experiment, mapValues(Experiments) AS variant"
+        " GROUP BY experiment)"
+    ).rows[0]
+    assert 100 < int(both) < 300  # a tiny experiment's two users share an arm half the time
+    queries = Queries(receiver.store)
+    window = Window.parse(last=dt.timedelta(hours=1))
+    whole = queries.incident(window, limit=1000)
+    ranked = whole["ranked"]
+    assert whole["overflow"]["ranked"]["total"] == len(ranked) == int(both)
+    assert whole["overflow"]["controls"] == int(with_control) and len(whole["controls"]) == int(
+        both
+    )
+    tested = [r for r in ranked if r["p_value"] is not None]
+    assert {r["experiment"] for r in tested} == {f"exp-{i}" for i in range(10)}
+    assert ranked[: len(tested)] == tested and ranked[0]["experiment"] == "exp-0"
+    untested = ranked[len(tested) :]
+    assert {r["note"] for r in untested} == {"fewer than two units in an arm"}
+    excess = [r["excess_errors"] for r in untested]
+    assert excess == sorted(excess, reverse=True) and excess[0] > 0 > excess[-1]
+
+    pages = [queries.incident(window, limit=7, offset=o) for o in range(0, len(ranked) + 7, 7)]
+    stitched = [r for page in pages for r in page["ranked"]]
+    assert [(r["experiment"], r["variant"]) for r in stitched] == [
+        (r["experiment"], r["variant"]) for r in ranked
+    ]
+    assert stitched == ranked  # the same numbers whichever page an arm is read on
+    for page in pages:
+        assert {c["experiment"] for c in page["controls"]} == {
+            r["experiment"] for r in page["ranked"]
+        }
+
+    engine = queries.engine
+    rows = engine.run(
+        "incident_arms",
+        {
+            **window.params(),
+            "service": "",
+            "route": "",
+            "experiment": "",
+            "controls": {},
+            **engine.request_params(),
+            "limit": 7,
+            "offset": 100,
+        },
+    )
+    assert len(rows) <= len(tested) + 7 + 1  # the tested, this page's others, one control

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from exptrace.query.core.answers import Rows
 from exptrace.query.core.inference import (
     ArmStats,
     Boundary,
@@ -45,32 +46,18 @@ def attribute(
         "service": service,
         "route": route,
         "experiment": "",
+        "controls": {e.id: e.control for e in registered},
         **engine.request_params(registered),
+        **page.params(),
     }
     rows = engine.run("incident_arms", params)
     scope = _scope(engine.run("incident_totals", params)[0], service, route)
     boundary = Boundary(METHOD, engine.alpha)
-    controls = {e.id: e.control for e in registered}
-    by_experiment: dict[str, dict[str, dict[str, Any]]] = {}
-    for row in rows:
-        by_experiment.setdefault(row["experiment"], {})[row["variant"]] = row
     all_errors = scope["errors"]
-    # Every treatment is tested (Holm counts them all); the rows people read are built only
-    # for the page shown.
-    tests: list[_Test] = []
-    control_count = 0
-    for experiment, arms in by_experiment.items():
-        control = controls.get(experiment, "control")
-        if control not in arms or not int(arms[control]["units"]):
-            continue
-        control_count += 1
-        c = ArmStats.from_row(arms[control])
-        for variant, row in arms.items():
-            if variant != control:
-                arm = ArmStats.from_row(row)
-                effect = error_rate_effect(arm, c, boundary)
-                excess = arm.errors - arm.requests * c.error_rate
-                tests.append(_Test(experiment, variant, control, arm.requests, effect, excess))
+    # Every treatment the score test can weigh is tested (Holm counts them all) and ranked
+    # first; the others (no p-value: too few units, or no error to weigh) follow by excess
+    # errors, and the query returns only those on this page.
+    tests = [_test(row, boundary) for row in rows if row["tested"]]
     for test, adjusted in zip(tests, holm([t.effect.p_value for t in tests]), strict=True):
         test.adjusted = adjusted
         test.suspect = adjusted is not None and adjusted < engine.alpha and test.excess > 0
@@ -81,15 +68,24 @@ def attribute(
             -t.excess,
         )
     )
+    # the others' places in the whole ranking follow the tested arms' (`position` from 1)
+    placed = dict(enumerate(tests)) | {
+        len(tests) + int(row["position"]) - 1: _test(row, boundary)
+        for row in rows
+        if not row["tested"] and not row["is_control"]
+    }
+    totals = rows[0] if rows else {"treatments": 0, "controls": 0}
+    shown = Rows(
+        [placed[i] for i in range(page.offset, page.offset + page.limit) if i in placed],
+        int(totals["treatments"]),
+        page,
+    )
     suspects = sum(t.suspect for t in tests)
-    shown = page.cut(tests)
-    ranked = [_ranked(t, by_experiment, all_errors) for t in shown]
-    on_page = {t.experiment for t in shown}
+    ranked = [_ranked(t, all_errors) for t in shown]
+    on_page = {t.experiment: t for t in shown}
     control_rows = [
-        {**_entry(experiment, control, arms, control, all_errors), "excess_errors": 0.0}
-        for experiment, arms in by_experiment.items()
-        if experiment in on_page
-        for control in [controls.get(experiment, "control")]
+        {**_entry(control, control, all_errors), "excess_errors": 0.0}
+        for control in (_control(t.row) for t in on_page.values())
     ]
     named = [f"{r['experiment']}={r['variant']}" for r in ranked if r["suspect"]]
     if suspects > len(named):
@@ -106,14 +102,14 @@ def attribute(
         "method": {
             "name": METHOD,
             "multiplicity": "holm",
-            "suspects": len(tests),
+            "suspects": int(totals["treatments"]),
             "why": "an incident window is chosen once, after the fact: one look, "
             "Holm-corrected over every treatment tested",
         },
         "overflow": {
             "ranked": shown.overflow(),
             "suspects": suspects,
-            "controls": control_count,
+            "controls": int(totals["controls"]),
         },
         "verdict": (
             f"no verdict: {scope['empty']}"
@@ -147,53 +143,62 @@ def _scope(totals: dict[str, Any], service: str, route: str) -> dict[str, Any]:
 class _Test:
     """One treatment against its control, before it is put into words."""
 
-    experiment: str
-    variant: str
-    control: str
-    requests: int
+    row: dict[str, Any]  # the treatment's sums and, as control_*, its control's
     effect: Effect
     excess: float
     adjusted: float | None = None
     suspect: bool = False
 
+    @property
+    def experiment(self) -> str:
+        return self.row["experiment"]
 
-def _entry(
-    experiment: str,
-    variant: str,
-    arms: dict[str, dict[str, Any]],
-    control: str,
-    all_errors: int,
-) -> dict[str, Any]:
-    arm, c = ArmStats.from_row(arms[variant]), ArmStats.from_row(arms[control])
+
+_CONTROL = "control_"
+
+
+def _control(row: dict[str, Any]) -> dict[str, Any]:
+    """The control's sums from a treatment's row (its ``control_*`` columns)."""
     return {
-        "experiment": experiment,
-        "variant": variant,
+        "experiment": row["experiment"],
+        **{k.removeprefix(_CONTROL): v for k, v in row.items() if k.startswith(_CONTROL)},
+    }
+
+
+def _test(row: dict[str, Any], boundary: Boundary) -> _Test:
+    arm, c = ArmStats.from_row(row), ArmStats.from_row(_control(row))
+    return _Test(row, error_rate_effect(arm, c, boundary), arm.errors - arm.requests * c.error_rate)
+
+
+def _entry(row: dict[str, Any], control: dict[str, Any], all_errors: int) -> dict[str, Any]:
+    arm, c = ArmStats.from_row(row), ArmStats.from_row(control)
+    return {
+        "experiment": row["experiment"],
+        "variant": arm.variant,
         "units": arm.units,
         "requests": arm.requests,
-        "unidentified_requests": int(arms[variant]["unidentified_requests"]),
+        "unidentified_requests": int(row["unidentified_requests"]),
         "errors": arm.errors,
         "error_rate": arm.error_rate,
         "control_error_rate": c.error_rate,
-        "p95_shift_ms": float(arms[variant]["p95_ms"]) - float(arms[control]["p95_ms"]),
+        "p95_shift_ms": float(row["p95_ms"]) - float(control["p95_ms"]),
         "error_share": arm.errors / all_errors if all_errors else 0.0,
         "excess_share": max(0.0, arm.errors - arm.requests * c.error_rate) / all_errors
         if all_errors
         else 0.0,
-        "is_control": variant == control,
+        "is_control": arm.variant == c.variant,
     }
 
 
-def _ranked(
-    test: _Test, by_experiment: dict[str, dict[str, dict[str, Any]]], all_errors: int
-) -> dict[str, Any]:
-    arms = by_experiment[test.experiment]
+def _ranked(test: _Test, all_errors: int) -> dict[str, Any]:
     low, high = test.effect.interval or (None, None)
+    requests = int(test.row["requests"])
     return {
-        **_entry(test.experiment, test.variant, arms, test.control, all_errors),
+        **_entry(test.row, _control(test.row), all_errors),
         "excess_errors": test.excess,
         "excess_errors_ci": [
-            None if low is None else low * test.requests,
-            None if high is None else high * test.requests,
+            None if low is None else low * requests,
+            None if high is None else high * requests,
         ],
         "error_rate_diff_ci": None if low is None else [low, high],
         "p_value": test.effect.p_value,
