@@ -10,8 +10,9 @@
 -- ranks them first, by Holm-corrected evidence); of the others, ranked after them by their
 -- `excess` errors (beyond the control's rate), only those in {limit} rows from {offset} of the
 -- whole ranking, so the rows read grow with the evidence, not with the ids in the window.
--- Each experiment's control comes as a row of its own (`is_control`); the first of them
--- always does, to carry the totals: `treatments`, `tested_total` and `controls`.
+-- Each row carries its experiment's control (control_*); the controls' own rows
+-- (`is_control`) are left out but for one, which carries the totals when no treatment comes:
+-- `treatments`, `tested_total` and `controls`.
 units AS (
     SELECT experiment, variant, unit, max(identified) AS identified,
            count() AS m, countIf(failed) AS e, groupArray(duration_ms) AS durations
