@@ -5,6 +5,7 @@ and the web pages; the rows that matter (the most burning, the strongest suspect
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import httpx
 import pytest
@@ -99,9 +100,11 @@ def test_python_api_answers_one_page_and_the_total(many):
     )
     both_arms = _count(store, f"SELECT countIf(length(arms) = 2) {arms}")
     with_control = _count(store, f"SELECT countIf(has(arms, 'control')) {arms}")
+    treated = _count(store, f"SELECT countIf(has(arms, 'treatment')) {arms}")
     incident = queries.incident(window, limit=20)
     overflow = incident["overflow"]
-    assert len(incident["ranked"]) == 20 and overflow["ranked"]["total"] == both_arms
+    assert len(incident["ranked"]) == 20 and overflow["ranked"]["total"] == treated
+    assert incident["without_control"] == treated - both_arms > 0  # listed, not dropped
     assert overflow["ranked"]["truncated"] and overflow["controls"] == with_control
     assert incident["ranked"][0]["experiment"] == "bad-0" and incident["ranked"][0]["suspect"]
     assert len(incident["controls"]) <= 20  # only the controls of the arms on the page
@@ -167,6 +170,11 @@ def test_pages_render_one_page_and_state_the_overflow(many):
     # The chart of failed requests draws the arms that fail most, not 100,000 lines.
     assert 1 <= incident.text.count('<g class="series"') <= 7
     assert 'data-series="bad-0=treatment"' in incident.text
+    later = httpx.get(f"{base}/ui/incident", params={"limit": 3, "offset": 3}, timeout=300).text
+    assert "Top suspect: bad-0 = treatment" in later and "banner good" not in later
+    assert "Showing 4-6 of " in later
+    past = httpx.get(f"{base}/ui/incident", params={"offset": 10**6}, timeout=300).text
+    assert "Nothing from offset 1,000,000: there are " in past and "offset=" in past
     cardinality = httpx.get(f"{base}/ui/cardinality", timeout=300)
     assert cardinality.status_code == 200 and "Showing" not in cardinality.text
 
@@ -177,7 +185,18 @@ def test_cli_limits_and_says_the_list_was_cut(many, capsys):
     out = capsys.readouterr().out
     assert "bad-0" in out and "showing 1-3 of " in out and "the list was cut" in out
     assert cli.main([*api, "incident", "--limit", "4", "--offset", "4"]) == 0
-    assert "Ranked arms showing 5-8 of " in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "Ranked arms showing 5-8 of " in out
+    # the suspect ranked first is named on every page, and this page's ranks are its own
+    assert out.split("Not suspects")[0].count("bad-0") == 1
+    ranks = [line.split()[0] for line in out.split("Not suspects")[1].splitlines() if line]
+    assert [r for r in ranks if r.isdigit()] == ["5", "6", "7", "8"]
+    assert cli.main([*api, "--json", "incident", "--limit", "2"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["overflow"]["ranked"]["shown"] == 2
+    assert "exptrace: showing 1-2 of " in captured.err and "the list was cut" in captured.err
+    assert cli.main([*api, "incident", "--offset", "1000000"]) == 0
+    assert "nothing from --offset 1000000: the list holds " in capsys.readouterr().out
     assert cli.main([*api, "--json", "burn", "--limit", "2"]) == 0
     captured = capsys.readouterr()
     assert captured.out.count('"experiment"') == 2 and "the list was cut" in captured.err

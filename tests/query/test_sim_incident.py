@@ -12,6 +12,7 @@ import datetime as dt
 import pytest
 
 from exptrace.query import Queries, Window
+from exptrace.query.core.registry import Experiment, Registry
 from tests.query.simstats import band
 from tests.query.synth import insert_clustered
 
@@ -148,36 +149,49 @@ def test_a_variant_at_twice_the_errors_among_ten_experiments_is_named_and_no_oth
 
 
 def test_the_ranking_is_read_a_page_at_a_time_and_pages_join_up(receiver):
-    """Ten experiments weighed by the score test and 300 too small to test (two users each,
-    one per arm) are ranked as one list: the tested arms first, by Holm-corrected evidence,
-    then the untested by excess errors. The query returns the tested arms and only this
-    page's untested ones, and pages stitched together are the whole ranking."""
+    """Ten experiments weighed by the score test and 300 too small to test (two users each:
+    one per arm, or both in one arm) are ranked as one list: the tested arms first, by
+    Holm-corrected evidence, then the untested by excess errors, then the treatments whose
+    control sent nothing, by errors (listed, not dropped). The query returns the tested arms
+    and only this page's others; pages stitched together are the whole ranking, and every
+    page names the same suspects."""
     generate(receiver.store, requests=4_000, error_rate=0.02, b_error_rate=0.06)
     insert_clustered(
         receiver.store, experiments=300, units=2, mean_requests=3.0, error_rate=0.3, prefix="tiny-"
     )
-    both, with_control = receiver.store.query(
-        "SELECT countIf(length(arms) = 2), countIf(has(arms, 'control')) FROM ("
-        " SELECT experiment, groupUniqArray(variant) AS arms FROM otel_traces"
-        " ARRAY JOIN mapKeys(Experiments) AS experiment, mapValues(Experiments) AS variant"
-        " GROUP BY experiment)"
-    ).rows[0]
-    assert 100 < int(both) < 300  # a tiny experiment's two users share an arm half the time
+    both, with_control, with_treatment = map(
+        int,
+        receiver.store.query(
+            "SELECT countIf(length(arms) = 2), countIf(has(arms, 'control')),"
+            " countIf(arrayExists(v -> v != 'control', arms)) FROM ("
+            " SELECT experiment, groupUniqArray(variant) AS arms FROM otel_traces"
+            " ARRAY JOIN mapKeys(Experiments) AS experiment, mapValues(Experiments) AS variant"
+            " GROUP BY experiment)"
+        ).rows[0],
+    )
+    assert 100 < both < 300 and with_treatment > both  # two users share an arm half the time
     queries = Queries(receiver.store)
     window = Window.parse(last=dt.timedelta(hours=1))
     whole = queries.incident(window, limit=1000)
     ranked = whole["ranked"]
-    assert whole["overflow"]["ranked"]["total"] == len(ranked) == int(both)
-    assert whole["overflow"]["controls"] == int(with_control) and len(whole["controls"]) == int(
-        both
-    )
+    assert whole["overflow"]["ranked"]["total"] == len(ranked) == with_treatment
+    assert whole["overflow"]["controls"] == with_control and len(whole["controls"]) == both
+    assert whole["without_control"] == with_treatment - both
     tested = [r for r in ranked if r["p_value"] is not None]
     assert {r["experiment"] for r in tested} == {f"exp-{i}" for i in range(10)}
+    assert whole["method"]["suspects"] == len(tested)  # Holm's family: the arms tested
     assert ranked[: len(tested)] == tested and ranked[0]["experiment"] == "exp-0"
-    untested = ranked[len(tested) :]
+    untested = ranked[len(tested) : len(tested) + both - 10]
     assert {r["note"] for r in untested} == {"fewer than two units in an arm"}
     excess = [r["excess_errors"] for r in untested]
     assert excess == sorted(excess, reverse=True) and excess[0] > 0 > excess[-1]
+    alone = ranked[len(tested) + both - 10 :]
+    assert {r["note"] for r in alone} == {
+        "its control (control) has no request in scope: nothing to compare with"
+    }
+    errors = [r["errors"] for r in alone]
+    assert errors == sorted(errors, reverse=True) and errors[0] > 0
+    assert {r["experiment"] for r in alone}.isdisjoint(c["experiment"] for c in whole["controls"])
 
     pages = [queries.incident(window, limit=7, offset=o) for o in range(0, len(ranked) + 7, 7)]
     stitched = [r for page in pages for r in page["ranked"]]
@@ -186,9 +200,11 @@ def test_the_ranking_is_read_a_page_at_a_time_and_pages_join_up(receiver):
     ]
     assert stitched == ranked  # the same numbers whichever page an arm is read on
     for page in pages:
+        assert page["suspects"] == whole["suspects"] and page["verdict"] == whole["verdict"]
         assert {c["experiment"] for c in page["controls"]} == {
             r["experiment"] for r in page["ranked"]
-        }
+        } - {r["experiment"] for r in alone}
+    assert whole["verdict"].startswith("exp-0=B")
 
     engine = queries.engine
     rows = engine.run(
@@ -204,4 +220,28 @@ def test_the_ranking_is_read_a_page_at_a_time_and_pages_join_up(receiver):
             "offset": 100,
         },
     )
-    assert len(rows) <= len(tested) + 7 + 1  # the tested, this page's others, one control
+    assert len(rows) <= len(tested) + 7 + 2  # the tested, this page's others, two to count
+
+
+def test_a_failing_variant_without_its_control_is_listed_and_the_verdict_says_so(receiver):
+    """An A/A experiment, and a flag registered with `off` as its control of which only the
+    other arms were seen, failing 40% of requests: no variant stands out, and the verdict says
+    two arms could not be weighed; they are listed with why (their control sent nothing),
+    not dropped."""
+    generate(receiver.store, requests=4_000, error_rate=0.02, experiments=1)
+    insert_clustered(receiver.store, units=400, error_rate=0.4, prefix="flag-")
+    variants = {"off": 1, "control": 1, "treatment": 1}
+    Registry(receiver.store).create(Experiment("flag-0", variants=variants, control="off"), "t")
+    result = Queries(receiver.store).incident(Window.parse(last=dt.timedelta(hours=1)))
+    assert result["suspects"] == [] and result["without_control"] == 2
+    assert result["verdict"] == (
+        "no experiment stands out: every arm fails alike or the evidence is too thin; "
+        "2 arms could not be weighed: their control has no request in scope"
+    )
+    flag = [r for r in result["ranked"] if r["experiment"] == "flag-0"]
+    assert {r["variant"] for r in flag} == {"control", "treatment"}
+    for row in flag:
+        assert row["note"] == "its control (off) has no request in scope: nothing to compare with"
+        assert row["errors"] > 0.3 * row["requests"] and row["p_value"] is None
+    assert result["ranked"][-2:] == sorted(flag, key=lambda r: -r["errors"])
+    assert [c["experiment"] for c in result["controls"]] == ["exp-0"]

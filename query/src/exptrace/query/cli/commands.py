@@ -537,6 +537,14 @@ def run(args: argparse.Namespace, client: Client, w: dict[str, Any]) -> Any:
     return client.query(op, **{**given, **w}), RENDERERS[op]
 
 
+def _cut(result: Any) -> dict[str, Any] | None:
+    """Where a cut list's page lies (a list, or an incident's ranking), else None."""
+    if isinstance(result, Rows):
+        return result.overflow() if result.truncated else None
+    ranked = (result.get("overflow") or {}).get("ranked") if isinstance(result, dict) else None
+    return ranked if ranked and ranked["truncated"] else None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
     if args.command == "up":
@@ -554,8 +562,9 @@ def main(argv: list[str] | None = None) -> int:
             return watch(client, args.every, as_json, once=args.once)
         result, renderer = run(args, client, times)
         text = json.dumps(result, indent=2, default=str) if as_json else renderer(result)
-        if as_json and isinstance(result, Rows) and result.truncated:
-            print(f"exptrace: {render.overflow(result.overflow())}", file=sys.stderr)
+        cut = _cut(result)
+        if as_json and cut:
+            print(f"exptrace: {render.overflow(cut)}", file=sys.stderr)
     except (ClientError, StoreError, SettingsError, ValueError) as error:
         print(f"exptrace: {error}", file=sys.stderr)
         return 2

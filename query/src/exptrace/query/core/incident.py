@@ -74,52 +74,67 @@ def attribute(
         for row in rows
         if not row["tested"] and not row["is_control"]
     }
-    totals = rows[0] if rows else {"treatments": 0, "controls": 0}
+    totals = rows[0] if rows else {"treatments": 0, "controls": 0, "without_control": 0}
     shown = Rows(
         [placed[i] for i in range(page.offset, page.offset + page.limit) if i in placed],
         int(totals["treatments"]),
         page,
     )
-    suspects = sum(t.suspect for t in tests)
+    suspects = [_ranked(t, all_errors) for t in tests if t.suspect]  # on any page
     ranked = [_ranked(t, all_errors) for t in shown]
-    on_page = {t.experiment: t for t in shown}
+    on_page = {t.experiment: _control(t.row) for t in shown}
     control_rows = [
         {**_entry(control, control, all_errors), "excess_errors": 0.0}
-        for control in (_control(t.row) for t in on_page.values())
+        for control in on_page.values()
+        if int(control["units"])
     ]
-    named = [f"{r['experiment']}={r['variant']}" for r in ranked if r["suspect"]]
-    if suspects > len(named):
-        named.append(f"{suspects - len(named)} more suspects beyond this page")
+    without_control = int(totals["without_control"])
     return {
         "window": window.__dict__,
         "service": service,
         "route": route,
         "ranked": ranked,
-        "suspects": [r for r in ranked if r["suspect"]],
+        "suspects": suspects,
         "controls": control_rows,
         "all_errors": all_errors,
         "scope": scope,
+        "without_control": without_control,
         "method": {
             "name": METHOD,
             "multiplicity": "holm",
-            "suspects": int(totals["treatments"]),
+            "suspects": sum(t.effect.p_value is not None for t in tests),
             "why": "an incident window is chosen once, after the fact: one look, "
             "Holm-corrected over every treatment tested",
         },
         "overflow": {
             "ranked": shown.overflow(),
-            "suspects": suspects,
+            "suspects": len(suspects),
             "controls": int(totals["controls"]),
         },
-        "verdict": (
-            f"no verdict: {scope['empty']}"
-            if scope["empty"]
-            else ", ".join(named)
-            if named
-            else "no experiment stands out: every arm fails alike or the evidence is too thin"
-        ),
+        "verdict": _verdict(scope, suspects, without_control),
         "registry_events": engine.registry.events(window.start, window.end),
     }
+
+
+NAMED = 10
+"""How many suspects the verdict names (the rest are counted)."""
+
+
+def _verdict(scope: dict[str, Any], suspects: list[dict[str, Any]], without_control: int) -> str:
+    """One line for the on-call: the suspects, else why none is named."""
+    if scope["empty"]:
+        return f"no verdict: {scope['empty']}"
+    named = [f"{r['experiment']}={r['variant']}" for r in suspects[:NAMED]]
+    if len(suspects) > NAMED:
+        named.append(f"{len(suspects) - NAMED} more suspects")
+    if named:
+        return ", ".join(named)
+    unweighed = (
+        f"; {without_control} arms could not be weighed: their control has no request in scope"
+        if without_control
+        else ""
+    )
+    return "no experiment stands out: every arm fails alike or the evidence is too thin" + unweighed
 
 
 def _scope(totals: dict[str, Any], service: str, route: str) -> dict[str, Any]:
@@ -145,7 +160,7 @@ class _Test:
 
     row: dict[str, Any]  # the treatment's sums and, as control_*, its control's
     effect: Effect
-    excess: float
+    excess: float | None  # errors beyond the control's rate; None without a control
     adjusted: float | None = None
     suspect: bool = False
 
@@ -167,7 +182,11 @@ def _control(row: dict[str, Any]) -> dict[str, Any]:
 
 def _test(row: dict[str, Any], boundary: Boundary) -> _Test:
     arm, c = ArmStats.from_row(row), ArmStats.from_row(_control(row))
-    return _Test(row, error_rate_effect(arm, c, boundary), arm.errors - arm.requests * c.error_rate)
+    effect = error_rate_effect(arm, c, boundary)
+    if not c.units:
+        effect.note = f"its control ({c.variant}) has no request in scope: nothing to compare with"
+        return _Test(row, effect, None)
+    return _Test(row, effect, arm.errors - arm.requests * c.error_rate)
 
 
 def _entry(row: dict[str, Any], control: dict[str, Any], all_errors: int) -> dict[str, Any]:
@@ -181,10 +200,11 @@ def _entry(row: dict[str, Any], control: dict[str, Any], all_errors: int) -> dic
         "errors": arm.errors,
         "error_rate": arm.error_rate,
         "control_error_rate": c.error_rate,
-        "p95_shift_ms": float(row["p95_ms"]) - float(control["p95_ms"]),
+        # without a control in scope (no units) there is nothing to shift from or exceed
+        "p95_shift_ms": float(row["p95_ms"]) - float(control["p95_ms"]) if c.units else None,
         "error_share": arm.errors / all_errors if all_errors else 0.0,
         "excess_share": max(0.0, arm.errors - arm.requests * c.error_rate) / all_errors
-        if all_errors
+        if all_errors and c.units
         else 0.0,
         "is_control": arm.variant == c.variant,
     }

@@ -241,10 +241,11 @@ def attribution(rows: list[dict[str, Any]]) -> str:
 
 
 def incident(data: dict[str, Any]) -> str:
-    """Suspects (significantly more errors than their control, Holm-adjusted) first; the
-    other arms after them, by evidence."""
-    suspects = [r for r in data["ranked"] if r["suspect"]]
-    others = [r for r in data["ranked"] if not r["suspect"]]
+    """Suspects (significantly more errors than their control, Holm-adjusted) first, whatever
+    the page; this page's other arms after them, by evidence, each with its rank."""
+    suspects = data["suspects"]
+    offset = data["overflow"]["ranked"]["offset"]
+    others = [(offset + i + 1, r) for i, r in enumerate(data["ranked"]) if not r["suspect"]]
     scope = data["scope"]
     lines = [
         f"Incident window {_window(data)}"
@@ -284,7 +285,7 @@ def incident(data: dict[str, Any]) -> str:
         lines.append(
             "Suspects: significantly more errors than their control "
             f"({data['method']['name']} test over this window, Holm-adjusted over "
-            f"{data['method']['suspects']} arms)"
+            f"{data['method']['suspects']} arms tested)"
         )
         lines.append(
             table(
@@ -294,9 +295,19 @@ def incident(data: dict[str, Any]) -> str:
         )
     else:
         lines.append("No experiment-variant has significantly more errors than its control.")
+    if data.get("without_control"):
+        lines.append(
+            f"{data['without_control']} arms could not be weighed: their control has no "
+            "request in scope."
+        )
     if others:
         lines += ["", "Not suspects (no significant excess), by evidence:"]
-        lines.append(table(["experiment", "variant", *columns], [cells(r) for r in others]))
+        lines.append(
+            table(
+                ["rank", "experiment", "variant", *columns, "why no p-value"],
+                [[rank, *cells(r), r["note"] or ""] for rank, r in others],
+            )
+        )
     ranked = (data.get("overflow") or {}).get("ranked")
     if ranked and ranked["truncated"]:
         lines += ["", f"Ranked arms {overflow(ranked)}"]
@@ -311,9 +322,13 @@ def incident(data: dict[str, Any]) -> str:
 
 def overflow(info: dict[str, Any]) -> str:
     """Where a cut list's page lies in the whole, and how to see the rest."""
-    first = info["offset"] + 1 if info["shown"] else info["offset"]
+    if not info["shown"]:
+        return (
+            f"nothing from --offset {info['offset']}: the list holds {info['total']} "
+            "(--offset N below that)"
+        )
     return (
-        f"showing {first}-{info['offset'] + info['shown']} of {info['total']}: "
+        f"showing {info['offset'] + 1}-{info['offset'] + info['shown']} of {info['total']}: "
         "the list was cut (--limit N, --offset N for more)"
     )
 

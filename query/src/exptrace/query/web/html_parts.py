@@ -232,7 +232,15 @@ def overflow(rows: Rows, what: str, request: Request, offset_name: str = "offset
     if not rows.truncated:
         return ""
     page = rows.page
-    first = page.offset + 1 if rows else page.offset
+    if not rows:  # past the end: the link goes back to the last page
+        last = max(rows.total - page.limit, 0)
+        query = urllib.parse.urlencode({**request.query_params, offset_name: last})
+        return (
+            f'<div class="banner info">Nothing from offset {page.offset:,}: there are '
+            f"{rows.total:,} {esc(what)}. "
+            f'<a href="{esc(request.url.path)}?{esc(query)}">last {page.limit}</a></div>'
+        )
+    first = page.offset + 1
     links = []
     for label, offset in (
         (f"previous {page.limit}", max(page.offset - page.limit, 0) if page.offset else None),

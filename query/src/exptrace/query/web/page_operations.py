@@ -51,6 +51,9 @@ INCIDENT_TIPS = {
     "experiment never add past 100%",
     "p95 shift": "p95 latency minus its control's",
     "adjusted p": "Holm-adjusted over every arm tested; suspect below alpha",
+    "rank": "place in the whole ranking: suspects first, then by evidence, then by excess errors",
+    "why no p-value": "what kept the arm out of the test: too few units, no error to weigh, "
+    "or no request from its control",
 }
 """What each incident column means, shown on hover."""
 COVERAGE_TIPS = {
@@ -86,8 +89,9 @@ class OperationsPages:
                 choice.window, service, route, limit=page.limit, offset=page.offset
             )
         )
-        suspects = [r for r in result["ranked"] if r["suspect"]]
-        others = [r for r in result["ranked"] if not r["suspect"]]
+        suspects = result["suspects"]  # on any page: they rank first
+        others = [(page.offset + i + 1, r) for i, r in enumerate(result["ranked"])]
+        others = [(rank, r) for rank, r in others if not r["suspect"]]
         rows = [
             Interval(
                 f"{r['experiment']} = {r['variant']}",
@@ -116,10 +120,16 @@ class OperationsPages:
                 f"{scope['errors']:,} failed requests in scope.</div>"
             )
         else:
+            unweighed = (
+                f" {result['without_control']:,} arms could not be weighed: their control has no "
+                "request in scope (listed below)."
+                if result["without_control"]
+                else ""
+            )
             parts.append(
                 '<div class="banner good">No experiment variant has significantly more errors '
                 f"than its control among the {scope['requests']:,} requests in this window and "
-                "scope.</div>"
+                f"scope.{esc(unweighed)}</div>"
             )
         parts.append(
             f'<p class="facts"><b>In scope</b>: {scope["requests"]:,} requests, '
@@ -157,7 +167,7 @@ class OperationsPages:
                 ],
                 [
                     [
-                        str(page.offset + i + 1),
+                        str(i + 1),
                         experiment_link(
                             r["experiment"], choice, f"{r['experiment']} = {r['variant']}"
                         ),
@@ -215,6 +225,7 @@ class OperationsPages:
             parts.append(
                 table(
                     [
+                        "rank",
                         "experiment = variant",
                         "requests",
                         "error rate (control)",
@@ -223,19 +234,24 @@ class OperationsPages:
                         "excess errors",
                         "p95 shift",
                         "adjusted p",
+                        "why no p-value",
                     ],
                     [
                         [
+                            str(rank),
                             f"{r['experiment']} = {r['variant']}",
                             r["requests"],
                             f"{pct(r['error_rate'])} ({pct(r['control_error_rate'])})",
-                            pp(r["error_rate"] - (r["control_error_rate"] or 0)),
+                            "-"
+                            if r["control_error_rate"] is None
+                            else pp(r["error_rate"] - r["control_error_rate"]),
                             interval_text(r["error_rate_diff_ci"]),
-                            f"{r['excess_errors']:.1f}",
+                            "-" if r["excess_errors"] is None else f"{r['excess_errors']:.1f}",
                             ms(r.get("p95_shift_ms")),
                             p_text(r["adjusted_p_value"]),
+                            r["note"] or "",
                         ]
-                        for r in others
+                        for rank, r in others
                     ],
                     tips=INCIDENT_TIPS,
                 )
