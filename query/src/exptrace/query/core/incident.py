@@ -4,7 +4,9 @@ Each treatment is compared with its own experiment's control on the requests in 
 same score test and delta method as the report, and as there, requests without a unit id
 are left out of an experiment that has any); its excess errors come with an interval.
 Suspects are ranked by evidence, and the p-values are Holm-corrected for the number of
-suspects: with many experiments running, one of them always looks worst by chance.
+arms tested: with many experiments running, one of them always looks worst by chance. Arms
+the test cannot weigh (too few units, no error, no control in scope) are listed after the
+tested, each saying why, never dropped.
 
 An incident is an after-the-fact question over a window chosen once: it gets the
 fixed-horizon test (one look), whatever method the report uses for running experiments,
@@ -55,17 +57,18 @@ def attribute(
     boundary = Boundary(METHOD, engine.alpha)
     all_errors = scope["errors"]
     # Every treatment the score test can weigh is tested (Holm counts them all) and ranked
-    # first; the others (no p-value: too few units, or no error to weigh) follow by excess
-    # errors, and the query returns only those on this page.
+    # first; the others (no p-value: too few units, no error to weigh, or no control in
+    # scope) follow as the query ranked them, and it returns only those on this page. A
+    # tested arm always has a control, so its excess is a number.
     tests = [_test(row, boundary) for row in rows if row["tested"]]
     for test, adjusted in zip(tests, holm([t.effect.p_value for t in tests]), strict=True):
         test.adjusted = adjusted
-        test.suspect = adjusted is not None and adjusted < engine.alpha and test.excess > 0
+        test.suspect = adjusted is not None and adjusted < engine.alpha and (test.excess or 0) > 0
     tests.sort(
         key=lambda t: (
             not t.suspect,
             t.adjusted if t.adjusted is not None else 2.0,
-            -t.excess,
+            -(t.excess or 0.0),
         )
     )
     # the others' places in the whole ranking follow the tested arms' (`position` from 1)
