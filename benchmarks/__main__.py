@@ -18,11 +18,19 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "suites", nargs="*", metavar="suite", help=f"{', '.join(SUITES)}; default: all"
     )
     parser.add_argument("--quick", action="store_true", help="fewer iterations, for a smoke run")
+    parser.add_argument(
+        "--spans",
+        type=int,
+        metavar="N",
+        help="query only: one day of N spans instead of its three standard runs",
+    )
     args = parser.parse_args(argv)
     unknown = [suite for suite in args.suites if suite not in SUITES]
     if unknown:
         parser.error(f"no suite {', '.join(unknown)}: choose from {', '.join(SUITES)}")
     args.suites = args.suites or list(SUITES)
+    if args.spans is not None and (args.spans < 4 or args.suites != ["query"]):
+        parser.error("--spans takes 4 spans or more, with the query suite alone")
     return args
 
 
@@ -31,7 +39,10 @@ def main() -> None:
     for suite in args.suites:
         module = importlib.import_module(f"benchmarks.{suite}")
         print(f"=== {suite}: {module.__doc__.strip().splitlines()[0]}")
-        module.run(**({"quick": True} if args.quick else {}))
+        options: dict[str, object] = {"quick": True} if args.quick else {}
+        if args.spans is not None:
+            options["spans"] = args.spans
+        module.run(**options)
 
 
 if __name__ == "__main__":
