@@ -172,6 +172,7 @@ def test_pages_render_one_page_and_state_the_overflow(many):
     assert 'data-series="bad-0=treatment"' in incident.text
     later = httpx.get(f"{base}/ui/incident", params={"limit": 3, "offset": 3}, timeout=300).text
     assert "Top suspect: bad-0 = treatment" in later and "banner good" not in later
+    assert "arms could not be weighed: their control has no request in scope (ranked last)" in later
     assert "Showing 4-6 of " in later
     past = httpx.get(f"{base}/ui/incident", params={"offset": 10**6}, timeout=300).text
     assert "Nothing from offset 1,000,000: there are " in past and "offset=" in past
@@ -189,6 +190,7 @@ def test_cli_limits_and_says_the_list_was_cut(many, capsys):
     assert "Ranked arms showing 5-8 of " in out
     # the suspect ranked first is named on every page, and this page's ranks are its own
     assert out.split("Not suspects")[0].count("bad-0") == 1
+    assert "arms could not be weighed: their control has no request in scope (ranked last)." in out
     ranks = [line.split()[0] for line in out.split("Not suspects")[1].splitlines() if line]
     assert [r for r in ranks if r.isdigit()] == ["5", "6", "7", "8"]
     assert cli.main([*api, "--json", "incident", "--limit", "2"]) == 0

@@ -204,7 +204,9 @@ def test_the_ranking_is_read_a_page_at_a_time_and_pages_join_up(receiver):
         assert {c["experiment"] for c in page["controls"]} == {
             r["experiment"] for r in page["ranked"]
         } - {r["experiment"] for r in alone}
-    assert whole["verdict"].startswith("exp-0=B")
+    assert whole["verdict"].startswith("exp-0=B") and whole["verdict"].endswith(
+        f"; {len(alone)} arms could not be weighed: their control has no request in scope"
+    )
 
     engine = queries.engine
     rows = engine.run(
@@ -243,5 +245,7 @@ def test_a_failing_variant_without_its_control_is_listed_and_the_verdict_says_so
     for row in flag:
         assert row["note"] == "its control (off) has no request in scope: nothing to compare with"
         assert row["errors"] > 0.3 * row["requests"] and row["p_value"] is None
+        # nothing to exceed or shift from: no number, rather than a made-up zero
+        assert row["excess_errors"] is row["excess_share"] is row["p95_shift_ms"] is None
     assert result["ranked"][-2:] == sorted(flag, key=lambda r: -r["errors"])
     assert [c["experiment"] for c in result["controls"]] == ["exp-0"]

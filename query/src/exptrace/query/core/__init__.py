@@ -55,11 +55,13 @@ from exptrace.query.core.window_check import parse_moment, parse_window
 from exptrace.query.core.words import (
     ATTRIBUTION_NOTE,
     NO_PIPELINE,
+    counted,
     interval_text,
     pct,
     pp,
     signed_pct,
     unit_words,
+    unweighed,
 )
 
 __all__ = [
@@ -121,6 +123,7 @@ __all__ = [
     "assignment_config",
     "bucket_seconds",
     "burn",
+    "counted",
     "encode",
     "flagger",
     "interval_text",
@@ -132,6 +135,7 @@ __all__ = [
     "schema_parts",
     "signed_pct",
     "unit_words",
+    "unweighed",
     "verdict",
     "views",
     "words",

@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from exptrace.query.core import words
 from exptrace.query.core.answers import Rows
 from exptrace.query.core.inference import (
     ArmStats,
@@ -130,13 +131,9 @@ def _verdict(scope: dict[str, Any], suspects: list[dict[str, Any]], without_cont
     named = [f"{r['experiment']}={r['variant']}" for r in suspects[:NAMED]]
     if len(suspects) > NAMED:
         named.append(f"{len(suspects) - NAMED} more suspects")
+    unweighed = f"; {words.unweighed(without_control)}" if without_control else ""
     if named:
-        return ", ".join(named)
-    unweighed = (
-        f"; {without_control} arms could not be weighed: their control has no request in scope"
-        if without_control
-        else ""
-    )
+        return ", ".join(named) + unweighed
     return "no experiment stands out: every arm fails alike or the evidence is too thin" + unweighed
 
 
@@ -206,8 +203,10 @@ def _entry(row: dict[str, Any], control: dict[str, Any], all_errors: int) -> dic
         # without a control in scope (no units) there is nothing to shift from or exceed
         "p95_shift_ms": float(row["p95_ms"]) - float(control["p95_ms"]) if c.units else None,
         "error_share": arm.errors / all_errors if all_errors else 0.0,
-        "excess_share": max(0.0, arm.errors - arm.requests * c.error_rate) / all_errors
-        if all_errors and c.units
+        "excess_share": None
+        if not c.units
+        else max(0.0, arm.errors - arm.requests * c.error_rate) / all_errors
+        if all_errors
         else 0.0,
         "is_control": arm.variant == c.variant,
     }

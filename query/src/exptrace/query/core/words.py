@@ -23,6 +23,16 @@ NO_PIPELINE = (
 """Why the lag answer has no pipeline rows (page and CLI)."""
 
 
+def counted(count: int, noun: str) -> str:
+    """``1 arm``, ``2 arms``: a count with its noun."""
+    return f"{count:,} {noun}" + ("" if count == 1 else "s")
+
+
+def unweighed(count: int) -> str:
+    """What the verdict, the CLI and the page say of treatments whose control sent nothing."""
+    return f"{counted(count, 'arm')} could not be weighed: their control has no request in scope"
+
+
 def pct(value: float | None, digits: int = 2) -> str:
     return "-" if value is None else f"{value * 100:.{digits}f}%"
 

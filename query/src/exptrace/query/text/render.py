@@ -9,10 +9,12 @@ from exptrace.query.core import (
     ATTRIBUTION_NOTE,
     NO_PIPELINE,
     WINDOWS,
+    counted,
     interval_text,
     pct,
     signed_pct,
     unit_words,
+    unweighed,
 )
 
 
@@ -285,7 +287,7 @@ def incident(data: dict[str, Any]) -> str:
         lines.append(
             "Suspects: significantly more errors than their control "
             f"({data['method']['name']} test over this window, Holm-adjusted over "
-            f"{data['method']['suspects']} arms tested)"
+            f"{counted(data['method']['suspects'], 'arm')} tested)"
         )
         lines.append(
             table(
@@ -296,10 +298,7 @@ def incident(data: dict[str, Any]) -> str:
     else:
         lines.append("No experiment-variant has significantly more errors than its control.")
     if data.get("without_control"):
-        lines.append(
-            f"{data['without_control']} arms could not be weighed: their control has no "
-            "request in scope."
-        )
+        lines.append(f"{unweighed(data['without_control'])} (ranked last).")
     if others:
         lines += ["", "Not suspects (no significant excess), by evidence:"]
         lines.append(

@@ -17,10 +17,12 @@ from exptrace.query.core import (
     as_datetime,
     bucket_seconds,
     burn,
+    counted,
     interval_text,
     json_safe,
     pct,
     pp,
+    unweighed,
 )
 from exptrace.query.web import charts
 from exptrace.query.web.charts import Bar, Hop, Interval, Line, LineChart, esc
@@ -108,6 +110,11 @@ class OperationsPages:
             overflow(ranked, "experiment = variant arms, strongest evidence first", request)
         )
         scope = result["scope"]
+        not_weighed = (
+            f" {unweighed(result['without_control'])} (ranked last)."
+            if result["without_control"]
+            else ""
+        )
         if scope["empty"]:
             parts.append(f'<div class="banner warn"><b>No verdict</b>: {esc(scope["empty"])}</div>')
         elif suspects:
@@ -120,24 +127,18 @@ class OperationsPages:
                 f"{scope['errors']:,} failed requests in scope.</div>"
             )
         else:
-            unweighed = (
-                f" {result['without_control']:,} arms could not be weighed: their control has no "
-                "request in scope (listed below)."
-                if result["without_control"]
-                else ""
-            )
             parts.append(
                 '<div class="banner good">No experiment variant has significantly more errors '
                 f"than its control among the {scope['requests']:,} requests in this window and "
-                f"scope.{esc(unweighed)}</div>"
+                f"scope.{esc(not_weighed)}</div>"
             )
         parts.append(
             f'<p class="facts"><b>In scope</b>: {scope["requests"]:,} requests, '
             f"{scope['errors']:,} failed ({esc(_scope_words(service, route))}, tagged or not). "
             "A suspect is a variant whose excess over its control is significant after Holm's "
-            f"correction over all {result['method']['suspects']:,} arms tested. The intervals "
-            "are fixed-horizon, for this one window; the experiment's report over its whole "
-            "run uses always-valid ones, which are wider.</p>"
+            f"correction over all {counted(result['method']['suspects'], 'arm')} tested. The "
+            "intervals are fixed-horizon, for this one window; the experiment's report over its "
+            f"whole run uses always-valid ones, which are wider.{esc(not_weighed)}</p>"
         )
         if rows:
             parts.append(
@@ -559,7 +560,7 @@ class OperationsPages:
 def _method_line(method: dict) -> str:
     """How the incident's arms were tested, in one sentence."""
     return (
-        f"Tested {method['suspects']} arms against their controls with a "
+        f"Tested {counted(method['suspects'], 'arm')} against their controls with a "
         f"{method['name']} test over this window, Holm-adjusted ({method['why']})."
     )
 
