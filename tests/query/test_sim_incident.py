@@ -199,6 +199,7 @@ def test_the_ranking_is_read_a_page_at_a_time_and_pages_join_up(receiver):
         (r["experiment"], r["variant"]) for r in ranked
     ]
     assert stitched == ranked  # the same numbers whichever page an arm is read on
+    assert [r["rank"] for r in stitched] == list(range(1, len(ranked) + 1))
     for page in pages:
         assert page["suspects"] == whole["suspects"] and page["verdict"] == whole["verdict"]
         assert {c["experiment"] for c in page["controls"]} == {

@@ -79,13 +79,11 @@ def attribute(
         if not row["tested"] and not row["is_control"]
     }
     totals = rows[0] if rows else {"treatments": 0, "controls": 0, "without_control": 0}
-    shown = Rows(
-        [placed[i] for i in range(page.offset, page.offset + page.limit) if i in placed],
-        int(totals["treatments"]),
-        page,
-    )
-    suspects = [_ranked(t, all_errors) for t in tests if t.suspect]  # on any page
-    ranked = [_ranked(t, all_errors) for t in shown]
+    places = [i for i in range(page.offset, page.offset + page.limit) if i in placed]
+    shown = Rows([placed[i] for i in places], int(totals["treatments"]), page)
+    # suspects rank first, so their places are their order among the tests; on any page
+    suspects = [_ranked(t, i + 1, all_errors) for i, t in enumerate(tests) if t.suspect]
+    ranked = [_ranked(placed[i], i + 1, all_errors) for i in places]
     on_page = {t.experiment: _control(t.row) for t in shown}
     control_rows = [
         {**_entry(control, control, all_errors), "excess_errors": 0.0}
@@ -212,10 +210,12 @@ def _entry(row: dict[str, Any], control: dict[str, Any], all_errors: int) -> dic
     }
 
 
-def _ranked(test: _Test, all_errors: int) -> dict[str, Any]:
+def _ranked(test: _Test, rank: int, all_errors: int) -> dict[str, Any]:
+    """A tested or untested arm as people read it; ``rank``: its place in the whole ranking."""
     low, high = test.effect.interval or (None, None)
     requests = int(test.row["requests"])
     return {
+        "rank": rank,
         **_entry(test.row, _control(test.row), all_errors),
         "excess_errors": test.excess,
         "excess_errors_ci": [

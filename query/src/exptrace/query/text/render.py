@@ -246,8 +246,7 @@ def incident(data: dict[str, Any]) -> str:
     """Suspects (significantly more errors than their control, Holm-adjusted) first, whatever
     the page; this page's other arms after them, by evidence, each with its rank."""
     suspects = data["suspects"]
-    offset = data["overflow"]["ranked"]["offset"]
-    others = [(offset + i + 1, r) for i, r in enumerate(data["ranked"]) if not r["suspect"]]
+    others = [r for r in data["ranked"] if not r["suspect"]]
     scope = data["scope"]
     lines = [
         f"Incident window {_window(data)}"
@@ -292,7 +291,7 @@ def incident(data: dict[str, Any]) -> str:
         lines.append(
             table(
                 ["rank", "experiment", "variant", *columns],
-                [[i + 1, *cells(r)] for i, r in enumerate(suspects)],
+                [[r["rank"], *cells(r)] for r in suspects],
             )
         )
     else:
@@ -304,7 +303,7 @@ def incident(data: dict[str, Any]) -> str:
         lines.append(
             table(
                 ["rank", "experiment", "variant", *columns, "why no p-value"],
-                [[rank, *cells(r), r["note"] or ""] for rank, r in others],
+                [[r["rank"], *cells(r), r["note"] or ""] for r in others],
             )
         )
     ranked = (data.get("overflow") or {}).get("ranked")

@@ -92,8 +92,7 @@ class OperationsPages:
             )
         )
         suspects = result["suspects"]  # on any page: they rank first
-        others = [(page.offset + i + 1, r) for i, r in enumerate(result["ranked"])]
-        others = [(rank, r) for rank, r in others if not r["suspect"]]
+        others = [r for r in result["ranked"] if not r["suspect"]]
         rows = [
             Interval(
                 f"{r['experiment']} = {r['variant']}",
@@ -168,7 +167,7 @@ class OperationsPages:
                 ],
                 [
                     [
-                        str(i + 1),
+                        str(r["rank"]),
                         experiment_link(
                             r["experiment"], choice, f"{r['experiment']} = {r['variant']}"
                         ),
@@ -181,7 +180,7 @@ class OperationsPages:
                         esc(ms(r.get("p95_shift_ms"))),
                         esc(p_text(r["adjusted_p_value"])),
                     ]
-                    for i, r in enumerate(suspects)
+                    for r in suspects
                 ],
                 classes=["bad"] * len(suspects),
                 raw_columns=frozenset(range(10)),
@@ -239,7 +238,7 @@ class OperationsPages:
                     ],
                     [
                         [
-                            str(rank),
+                            str(r["rank"]),
                             f"{r['experiment']} = {r['variant']}",
                             r["requests"],
                             f"{pct(r['error_rate'])} ({pct(r['control_error_rate'])})",
@@ -252,7 +251,7 @@ class OperationsPages:
                             p_text(r["adjusted_p_value"]),
                             r["note"] or "",
                         ]
-                        for rank, r in others
+                        for r in others
                     ],
                     tips=INCIDENT_TIPS,
                 )
