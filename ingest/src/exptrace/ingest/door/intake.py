@@ -102,7 +102,7 @@ class Intake:
             request = self.parse(signal, payload)
         started = time.thread_time()
         window = TimeWindow.now(self.retention_days, self.max_future_seconds)
-        screened = screen(signal, request, window, self.max_nested_value_bytes)
+        screened = screen(signal, request, len(payload), window, self.max_nested_value_bytes)
         self.stats.cpu("door_screen", time.thread_time() - started)
         if screened.kept > 0 and not self._log(signal, screened.payload, screened.kept):
             return screened  # a client's retry of an export already logged: counted there

@@ -102,18 +102,21 @@ _NESTED = ("array_value", "kvlist_value")
 def screen(
     signal: Signal,
     request: Any,
+    encoded_size: int,
     window: TimeWindow,
     max_nested_bytes: int = DEFAULT_MAX_NESTED_VALUE_BYTES,
 ) -> Screened:
     """Take out the items the store cannot keep; return the canonical bytes of the rest.
 
-    ``request`` is the decoded upb message; it is changed in place. A nested value whose
-    encoding exceeds ``max_nested_bytes`` makes its item refused.
+    ``request`` is the decoded upb message, ``encoded_size`` the length of the bytes it was
+    decoded from; it is changed in place. A nested value whose encoding exceeds
+    ``max_nested_bytes`` makes its item refused.
     """
     check = _CHECKS[signal]
     refused: Counter[str] = Counter()
-    # A request no larger than the bound cannot hold a larger value: nothing to look into.
-    limit = max_nested_bytes if request.ByteSize() > max_nested_bytes else None
+    # A request no larger than the bound cannot hold a larger value (its canonical encoding,
+    # which the bound measures, is never longer than the bytes received): nothing to look into.
+    limit = max_nested_bytes if encoded_size > max_nested_bytes else None
     kept = check(request, window, limit, refused)
     request.DiscardUnknownFields()
     return Screened(request.SerializeToString(), kept, refused)
