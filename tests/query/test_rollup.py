@@ -9,6 +9,7 @@ last sealed minute instead of now; a watch round that leaves the store unrolled.
 from __future__ import annotations
 
 import datetime as dt
+import os
 
 import pytest
 
@@ -411,3 +412,49 @@ def test_an_interrupted_pass_stops_at_its_next_insert_and_the_next_roller_finish
     )
     window = Window.parse(last=dt.timedelta(hours=6))
     _agree(queries.report("stop-0", window), queries.report("stop-0", window, exact=True))
+
+
+def test_a_late_root_that_carries_no_experiment_reaches_the_rolled_report(receiver, store, queries):
+    """The edge does not tag its span; a service downstream does. The tagged child spans are
+    stored and rolled first, their untagged roots (which decide the outcome: failed) come
+    later: the next report and the next pass count the roots' outcomes, as the exact report
+    does, not the children's (a stranger saw B's 22% failures read as none, for good)."""
+    children, roots = [], []
+    for i in range(200):
+        trace, root_id = os.urandom(16), os.urandom(8)
+        ago = 1800 + i * 3  # half an hour ago and before: rolled minutes
+        children.append(
+            Request(
+                "checkout",
+                "/pay",
+                {"edge": "AB"[i % 2]},
+                duration_ms=10.0,
+                trace_id=trace,
+                parent_span_id=root_id,
+                ago_seconds=ago,
+                attributes={"exptrace.unit": f"user-{i}"},
+            )
+        )
+        roots.append(
+            Request(
+                "frontend",
+                "/checkout",
+                {},
+                duration_ms=900.0,
+                error=i % 2 == 1,  # every B request fails at the edge
+                trace_id=trace,
+                span_id=root_id,
+                ago_seconds=ago + 20,  # the root starts 20 s before its child
+            )
+        )
+    send(receiver, children)
+    roller = Roller(store, queries.engine)
+    roller.roll()
+    window = Window.parse(last=dt.timedelta(hours=1))
+    assert sum(c["errors"] for c in queries.report("edge", window)["cohorts"]) == 0
+    send(receiver, roots)  # late: after the minutes of their children were rolled
+    exact = queries.report("edge", window, exact=True)
+    assert [(c["variant"], c["errors"]) for c in exact["cohorts"]] == [("A", 0), ("B", 100)]
+    _agree(queries.report("edge", window), exact)  # before the next pass: read from the facts
+    roller.roll()
+    _agree(queries.report("edge", window), exact)  # rolled again

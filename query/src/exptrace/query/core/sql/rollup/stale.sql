@@ -1,12 +1,13 @@
--- The first minute in [{start}, {end}) whose request facts outnumber what its latest roll
--- counted (late data the roller has not rolled yet; a minute never rolled counts 0): a read
--- computes from the request facts from before it on, until the roller has rolled it again.
+-- The first minute in [{start}, {end}) whose request facts (as rollup/counts.sql counts them:
+-- untagged roots too) outnumber what its latest roll counted (late data the roller has not
+-- rolled yet; a minute never rolled counts 0): a read computes from the request facts from
+-- before it on, until the roller has rolled it again.
 SELECT min(f.minute) AS first_stale, count() AS stale
 FROM (
     SELECT toStartOfMinute(Start) AS minute, count() AS facts
     FROM exptrace_requests
     -- on the minute, as the table's minute_counts projection keeps them: read from there
-    WHERE Experiment != '' AND minute >= {start:DateTime} AND minute < {end:DateTime}
+    WHERE minute >= {start:DateTime} AND minute < {end:DateTime}
     GROUP BY minute
 ) AS f
 LEFT JOIN (
