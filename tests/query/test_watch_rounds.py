@@ -117,3 +117,40 @@ def test_a_fast_experiment_caused_burn_pages_and_rolls_back_under_the_policy(rec
     assert burn["detail"]["reason"] == "page when 1h and 5m both exceed 14.4x"
     [action] = outcome["rollbacks"]  # once, though two rules fail
     assert action["rollback"]["rolled_back"] == ["treatment"]
+
+
+def test_a_sparse_tail_of_ten_minute_requests_is_reported_not_a_crash(receiver):
+    """About 1% of requests take ten minutes (timeouts) in both arms: the p99 sits on the gap
+    and its interval reaches far into the tail. The report says the relative interval is
+    unbounded (null) instead of failing, and the watch round evaluates every experiment
+    (a stranger saw an OverflowError answer 500 and stop every round, for all experiments)."""
+    import random
+
+    from exptrace.query import Window
+    from tests.query.synth import Request, send
+
+    rng = random.Random(7)
+    requests = [
+        Request(
+            "checkout",
+            "/checkout",
+            {"tail-0": variant},
+            duration_ms=600_000.0 if rng.random() < 0.01 else rng.expovariate(1 / 12),
+            ago_seconds=60 + 3000 * rng.random(),
+            attributes={"exptrace.unit": f"{variant}-user-{i % 300}"},
+        )
+        for variant in ("control", "treatment")
+        for i in range(3000)
+    ]
+    send(receiver, requests)
+    insert_clustered(receiver.store, units=400, seed=33, prefix="calm-")
+    registry = Registry(receiver.store)
+    for experiment_id in ("tail-0", "calm-0"):
+        _running(registry, experiment_id)
+    queries = Queries(receiver.store, registry)
+    report = queries.report("tail-0", Window.parse(last=dt.timedelta(hours=2)))
+    [p99] = [e for e in report["comparisons"][0]["metrics"] if e["metric"] == "latency_p99"]
+    assert p99["relative_interval"][1] is None  # unbounded: the tail is too sparse to bound it
+    watcher = Watcher(queries)
+    assert watcher.round()["experiments"] == 2
+    assert {r["experiment"] for r in watcher.state()} == {"tail-0", "calm-0"}

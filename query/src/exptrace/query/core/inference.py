@@ -21,6 +21,7 @@ see :class:`Boundary`) or fixed-horizon (one look, at a pre-registered end).
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -284,17 +285,24 @@ def _wilson(rate: float, n: float, k: float) -> tuple[float, float]:
     return max(centre - half, 0.0), min(centre + half, 1.0)
 
 
+_LOG_MAX = math.log(sys.float_info.max)
+"""The largest ``x`` whose ``exp(x)`` is a float."""
+
+
 def relative_interval(
     treatment: float, treatment_se: float, control: float, control_se: float, k: float
 ) -> tuple[float, float] | None:
     """``treatment / control - 1`` within ``k`` standard errors of the log ratio, whose
     variance by the delta method is the sum of both arms' squared relative errors; None
-    when either value is not positive (the log ratio is undefined)."""
+    when either value is not positive (the log ratio is undefined). An upper end past what
+    a float holds (a quantile whose bracket reaches far into a sparse tail) is ``inf``:
+    unbounded."""
     if treatment <= 0 or control <= 0:
         return None
     spread = k * math.hypot(treatment_se / treatment, control_se / control)
     ratio = math.log(treatment / control)
-    return math.expm1(ratio - spread), math.expm1(ratio + spread)
+    upper = ratio + spread
+    return math.expm1(ratio - spread), math.expm1(upper) if upper < _LOG_MAX else math.inf
 
 
 def error_rate_effect(
