@@ -458,3 +458,17 @@ def test_a_late_root_that_carries_no_experiment_reaches_the_rolled_report(receiv
     _agree(queries.report("edge", window), exact)  # before the next pass: read from the facts
     roller.roll()
     _agree(queries.report("edge", window), exact)  # rolled again
+
+
+def test_a_window_of_ten_years_reads_what_is_rolled_not_every_minute_it_spans(store, queries):
+    """`--last 3650d` over three hours of data: the plan lists the rolled periods (it listed
+    every minute of the ten years, five million of them, and the engine refused the query
+    after a minute and gigabytes), and the report counts what the exact one counts."""
+    from exptrace.query.core import rollup
+
+    insert_clustered(store, units=200, ago_ms=HOURS * 3_600_000, prefix="decade-")
+    Roller(store, queries.engine).roll()
+    window = Window.parse(last=dt.timedelta(days=3650))
+    plan = rollup.plan(queries.engine, ["decade-0"], window)
+    assert len(plan.minutes) + 60 * len(plan.hours) <= (HOURS + 1) * 60
+    _agree(queries.report("decade-0", window), queries.report("decade-0", window, exact=True))

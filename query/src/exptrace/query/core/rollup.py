@@ -271,7 +271,9 @@ def read_plan(
         }
         days |= used_days
         hours |= used_hours
-        moment = start_e
+        # no minute before the roller's first holds a roll: a window reaching back years
+        # lists the minutes rolled, not every minute it spans
+        moment = max(start_e, done.start) if done.start is not None else start_e
         while moment < rolled_end:
             if (day := _floor(moment, DAY)) in used_days:
                 moment = day + DAY
