@@ -154,3 +154,35 @@ def test_a_sparse_tail_of_ten_minute_requests_is_reported_not_a_crash(receiver):
     watcher = Watcher(queries)
     assert watcher.round()["experiments"] == 2
     assert {r["experiment"] for r in watcher.state()} == {"tail-0", "calm-0"}
+
+
+def test_an_experiment_whose_analysis_fails_leaves_the_others_watched(receiver, monkeypatch):
+    """A defect in one experiment's analysis (here injected: its report raises) must not
+    leave every other running experiment unwatched: the round evaluates the rest, keeps the
+    failing one's states, says which failed and why in the round and its record."""
+    from exptrace.query.core import report as report_module
+    from exptrace.query.text import render_watch
+
+    store = receiver.store
+    insert_clustered(store, units=4000, seed=41, error_rate=0.01, error_factor=4.0, prefix="bad-")
+    insert_clustered(store, units=400, seed=42, prefix="odd-")
+    registry = Registry(store)
+    for experiment_id in ("bad-0", "odd-0"):
+        _running(registry, experiment_id)
+    build = report_module.Report.build
+
+    def failing(self):
+        if self.experiment == "odd-0":
+            raise ArithmeticError("a defect in this experiment's analysis")
+        return build(self)
+
+    monkeypatch.setattr(report_module.Report, "build", failing)
+    watcher = Watcher(Queries(store, registry))
+    outcome = watcher.round()
+    assert outcome["failed"] == {"odd-0": "ArithmeticError: a defect in this experiment's analysis"}
+    assert _firing(watcher) == {("bad-0", "treatment", "error_rate")}
+    # its burn rates, read apart, are still judged; its report's rules wait for a good read
+    assert {r["rule"] for r in watcher.state("odd-0")} == {"burn_page", "burn_ticket"}
+    assert "could not evaluate odd-0" in render_watch.round_(outcome)
+    [last] = watcher.rounds()
+    assert "odd-0: ArithmeticError" in last["error"]

@@ -26,7 +26,7 @@ from exptrace.ingest import StoreError
 from exptrace.query.core.answers import MAX_LIMIT, Page, Rows
 from exptrace.query.core.decisions import DecisionLog
 from exptrace.query.core.queries import Queries
-from exptrace.query.core.registry import Registry
+from exptrace.query.core.registry import Experiment, Registry
 from exptrace.query.core.rollup import Roller
 
 log = logging.getLogger(__name__)
@@ -174,7 +174,8 @@ class Watcher:
                 self._record(at, 0, 0, time.monotonic() - began, str(error)[:500])
                 raise
             seconds = time.monotonic() - began
-            self._record(at, outcome["experiments"], len(outcome["changes"]), seconds)
+            failed = "; ".join(f"{e}: {why}" for e, why in outcome["failed"].items())
+            self._record(at, outcome["experiments"], len(outcome["changes"]), seconds, failed)
             self.latest, self.last_round_at = outcome.pop("findings"), time.time()
             return outcome
 
@@ -184,9 +185,10 @@ class Watcher:
         rollbacks = self.registry.rollbacks()
         findings: list[Finding] = []
         self.roller.roll()  # best effort: what is not rolled is read from the request facts
-        reports = self.queries.reports(running)  # each over its whole run so far
+        reports, failed = self._reports(running)  # each over its whole run so far
         for experiment in running:
-            findings += evaluate(reports[experiment.id], rollbacks.get(experiment.id, []))
+            if experiment.id in reports:  # one that failed keeps its states until it is read
+                findings += evaluate(reports[experiment.id], rollbacks.get(experiment.id, []))
         ids = {e.id for e in running}
         worse = {
             (f.experiment, f.variant)
@@ -218,8 +220,33 @@ class Watcher:
             "experiments": len(running),
             "changes": [{**f.__dict__, "previous": previous.get(f.key)} for f in changes],
             "rollbacks": acted,
+            "failed": failed,
             "findings": findings,
         }
+
+    def _reports(
+        self, running: list[Experiment]
+    ) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+        """Every running experiment's report, read together; when that fails for another
+        reason than storage, each is read alone, so one experiment whose analysis fails (a
+        defect) leaves the others watched. Returns the reports and, per experiment that
+        failed, why."""
+        try:
+            return self.queries.reports(running), {}
+        except StoreError:
+            raise
+        except Exception:
+            log.exception("reading every running experiment at once failed: one at a time")
+        reports, failed = {}, {}
+        for experiment in running:
+            try:
+                reports[experiment.id] = self.queries.reports([experiment])[experiment.id]
+            except StoreError:
+                raise
+            except Exception as error:
+                log.exception("the watcher could not evaluate %s", experiment.id)
+                failed[experiment.id] = f"{type(error).__name__}: {error}"[:200]
+        return reports, failed
 
     def _roll_back(self, finding: Finding) -> dict[str, Any]:
         """Send the failing variant's units to control and log the decision, with why."""

@@ -64,6 +64,8 @@ def round_(data: dict[str, Any]) -> str:
             f"  rolled back {', '.join(rolled['rolled_back'])} of {rolled['experiment']}: "
             f"{rolled['reason']}"
         )
+    for experiment, why in data.get("failed", {}).items():
+        lines.append(f"  could not evaluate {experiment} (its states are kept): {why}")
     return "\n".join(lines)
 
 
