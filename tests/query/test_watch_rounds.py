@@ -186,3 +186,41 @@ def test_an_experiment_whose_analysis_fails_leaves_the_others_watched(receiver, 
     assert "could not evaluate odd-0" in render_watch.round_(outcome)
     [last] = watcher.rounds()
     assert "odd-0: ArithmeticError" in last["error"]
+
+
+def test_watch_state_shows_the_last_rounds_evaluation_not_the_one_stored_with_the_change(receiver):
+    """A rule stays inconclusive while its reason changes (first no traffic in the treatment,
+    then too little of it): the state is stored once, but `watch state` shows what the last
+    round found (strangers saw "no traffic in 'B'" beside 587 of its requests)."""
+    from exptrace.query.text import render_watch
+    from tests.query.synth import Request, send
+
+    def requests(variant: str, users: int) -> list[Request]:
+        return [
+            Request(
+                "checkout",
+                "/checkout",
+                {"thin-0": variant},
+                duration_ms=20.0,
+                ago_seconds=120 + i,
+                attributes={"exptrace.unit": f"{variant}-{i}"},
+            )
+            for i in range(users)
+        ]
+
+    registry = Registry(receiver.store)
+    _running(registry, "thin-0")
+    watcher = Watcher(Queries(receiver.store, registry))
+    send(receiver, requests("control", 40))
+    watcher.round()
+    send(receiver, requests("treatment", 12))
+    changes = watcher.round()["changes"]
+    assert not [c for c in changes if c["rule"] == "error_rate"]  # still inconclusive
+    [row] = [r for r in watcher.status("thin-0")["state"] if r["rule"] == "error_rate"]
+    assert row["detail"]["verdict"].startswith("no traffic in 'treatment'")
+    assert row["latest"]["units"] == 12
+    text = render_watch.state(watcher.status("thin-0"))
+    assert "evaluation (last round)" in text and "(12 vs 40 units)" in text
+    assert "no traffic" not in text
+    restarted = Watcher(Queries(receiver.store, registry))  # no round of its own yet
+    assert "evaluation (when it entered the state)" in render_watch.state(restarted.status())

@@ -155,8 +155,13 @@ class Watcher:
         return self.queries.engine.run("watch_recent_rounds", {"limit": limit})
 
     def status(self, experiment: str = "") -> dict[str, Any]:
-        """What the API and CLI show: the last round, the state, and what fires."""
+        """What the API and CLI show: the last round, the state, and what fires. A state's
+        ``detail`` is the evaluation that moved it there (stored on change only); ``latest``
+        is this process's last round's evaluation of that rule (None before its first)."""
         state = self.state(experiment)
+        latest = {f.key: f.detail for f in self.latest}
+        for row in state:
+            row["latest"] = latest.get((row["experiment"], row["variant"], row["rule"]))
         return {
             "last_round": next(iter(self.rounds()), None),
             "state": state,

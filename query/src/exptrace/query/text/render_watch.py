@@ -16,6 +16,8 @@ def _summary(detail: dict[str, Any]) -> str:
 
 
 def _rows(rows: list[dict[str, Any]], moment: str) -> list[list[Any]]:
+    """One line a row, with its latest evaluation where there is one (``watch state``: the
+    last round's), else the one stored with the change."""
     return [
         [
             str(r[moment])[:19],
@@ -23,7 +25,7 @@ def _rows(rows: list[dict[str, Any]], moment: str) -> list[list[Any]]:
             r["variant"] or "-",
             r["rule"],
             r["state"],
-            _summary(r["detail"]),
+            _summary(r.get("latest") or r["detail"]),
         ]
         for r in rows
     ]
@@ -39,7 +41,9 @@ def state(data: dict[str, Any]) -> str:
         if last
         else "the watcher has not run a round yet"
     )
-    headers = ["since (UTC)", "experiment", "variant", "rule", "state", "evaluation"]
+    current = any(r.get("latest") for r in data["state"])
+    evaluation = "evaluation (last round)" if current else "evaluation (when it entered the state)"
+    headers = ["since (UTC)", "experiment", "variant", "rule", "state", evaluation]
     firing = len(data["firing"])
     return f"{table(headers, _rows(data['state'], 'since'))}\n{firing} firing; {when}"
 
