@@ -224,3 +224,36 @@ def test_watch_state_shows_the_last_rounds_evaluation_not_the_one_stored_with_th
     assert "no traffic" not in text
     restarted = Watcher(Queries(receiver.store, registry))  # no round of its own yet
     assert "evaluation (when it entered the state)" in render_watch.state(restarted.status())
+
+
+def test_burn_rules_do_not_pass_an_arm_they_could_not_judge(receiver):
+    """Traffic in the treatment only: no burn window can compare it with control, so its
+    burn rules are inconclusive, not a green `pass` in the gate's rule map, and the burn row
+    says why (a stranger saw `pass` over arms with nothing to compare)."""
+    from tests.query.synth import Request, send
+
+    registry = Registry(receiver.store)
+    _running(registry, "lone-0")
+    send(
+        receiver,
+        [
+            Request(
+                "checkout",
+                "/checkout",
+                {"lone-0": "treatment"},
+                duration_ms=20.0,
+                error=i % 3 == 0,
+                ago_seconds=120 + i,
+                attributes={"exptrace.unit": f"user-{i}"},
+            )
+            for i in range(300)
+        ],
+    )
+    queries = Queries(receiver.store, registry)
+    watcher = Watcher(queries)
+    watcher.round()
+    burn = {r["rule"]: r["state"] for r in watcher.state("lone-0") if r["rule"].startswith("burn")}
+    assert burn == {"burn_page": "inconclusive", "burn_ticket": "inconclusive"}
+    [row] = [r for r in queries.burn_rates() if r["experiment"] == "lone-0"]
+    assert row["status"] == "ok" and row["judged"] == {"page": False, "ticket": False}
+    assert row["reason"] == "not judged: no request in control to compare with"

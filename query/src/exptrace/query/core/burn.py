@@ -85,6 +85,7 @@ def evaluate(row: dict[str, Any], end: dt.datetime) -> dict[str, Any]:
     status, reason = (
         ("control", "control is the baseline: it never pages") if is_control else ("ok", "")
     )
+    judged = dict.fromkeys((r.action for r in RULES), False)
     for rule in () if is_control else RULES:
         long, short = excesses[rule.long], excesses[rule.short]
         if long is None or short is None or not covered[rule.short]:
@@ -92,9 +93,12 @@ def evaluate(row: dict[str, Any], end: dt.datetime) -> dict[str, Any]:
         needed = min_requests(rule.factor, budget)
         if min(n[rule.short], cn[rule.short]) < needed:
             continue
+        judged[rule.action] = True
         if long[1] > rule.factor and short[0] > rule.factor:
             status, reason = rule.action, rule.describe()
             break
+    if status == "ok" and not any(judged.values()):
+        reason = _unjudged(n, cn)
     return {
         "experiment": row["experiment"],
         "variant": row["variant"],
@@ -109,5 +113,15 @@ def evaluate(row: dict[str, Any], end: dt.datetime) -> dict[str, Any]:
         "covered": covered,
         "status": status,
         "reason": reason,
+        "judged": judged,
         "min_requests": {r.short: min_requests(r.factor, budget) for r in RULES},
     }
+
+
+def _unjudged(requests: dict[str, int], control_requests: dict[str, int]) -> str:
+    """Why no burn rule could judge an arm: an ``ok`` that is not an all-clear."""
+    if not any(requests.values()):
+        return "not judged: no request in this arm"
+    if not any(control_requests.values()):
+        return "not judged: no request in control to compare with"
+    return "not judged yet: too few requests, or too short a run, for any burn window"

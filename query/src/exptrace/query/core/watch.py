@@ -63,7 +63,8 @@ class Finding:
 def evaluate_burn(row: dict[str, Any], rolled_back: list[str], worse: bool) -> list[Finding]:
     """The burn findings of one treatment's row of ``Queries.burn_rates``: a burn rule fails
     only while the variant is ``worse`` (its always-valid error-rate comparison fails), so
-    the per-request burn interval never alerts on its own."""
+    the per-request burn interval never alerts on its own; it passes only where one of its
+    windows could judge the arm (else ``inconclusive``: no all-clear over no data)."""
     detail = {
         "at": row["at"],
         "reason": row["reason"],
@@ -78,7 +79,11 @@ def evaluate_burn(row: dict[str, Any], rolled_back: list[str], worse: bool) -> l
             rule,
             "rolled_back"
             if row["variant"] in rolled_back
-            else (FIRING if worse and row["status"] == status else "pass"),
+            else FIRING
+            if worse and row["status"] == status
+            else "pass"
+            if row["judged"][status]
+            else "inconclusive",
             detail,
         )
         for rule, status in BURN.items()
