@@ -240,3 +240,27 @@ def test_with_experiment_propagator_inner_otel_reads_resolved_request_not_header
     # Invalid members are still stripped from the header before the inner layer sees it.
     client.get("/", headers={"baggage": "exp.ok=A,exp.bad=a b,user=u1"})
     assert seen_headers["baggage"] == "user=u1,exp.ok=A"
+
+
+def test_assignments_over_the_services_limits_are_said_once_not_dropped_silently(telemetry, caplog):
+    """An assigner with more running experiments than EXPTRACE_MAX_EXPERIMENTS, one of them
+    with an id longer than EXPTRACE_MAX_TOKEN_LENGTH (which the registry allows, up to 255):
+    what does not fit gets no traffic here, and the service says so once, with the limits
+    to raise (a stranger saw 90 of 100 running experiments never assigned, in silence). With
+    the limits raised, every one is carried."""
+    long_id = "x" * 120
+    plans = {f"exp-{i:03d}": {"control": 1, "B": 1} for i in range(12)}
+    assigner = HashAssigner({**plans, long_id: {"control": 1, "B": 1}}, unit_header="x-user-id")
+    client = TestClient(
+        wrap_asgi(starlette_app(telemetry), telemetry, "outside", assigner=assigner)
+    )
+    with caplog.at_level(logging.WARNING, logger="exptrace"):
+        for user in ("user-1", "user-2"):
+            assert len(client.get("/", headers={"x-user-id": user}).json()) == 10
+    [warning] = [r.getMessage() for r in caplog.records if "limits leave out" in r.getMessage()]
+    assert "EXPTRACE_MAX_EXPERIMENTS=10" in warning and "EXPTRACE_MAX_TOKEN_LENGTH=64" in warning
+    wide = PropagationSettings(max_experiments=20, max_token_length=128)
+    client = TestClient(
+        wrap_asgi(starlette_app(telemetry), telemetry, "outside", wide, assigner=assigner)
+    )
+    assert set(client.get("/", headers={"x-user-id": "user-1"}).json()) == {*plans, long_id}

@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from exptrace.propagation.members import Limits, cookie_value
+from exptrace.propagation import grammar
+from exptrace.propagation.members import cookie_value
 
 PUBLIC_UNIT_SALT = b"exptrace.unit"
 
@@ -64,14 +65,13 @@ class HashAssigner:
     ) -> None:
         if not unit_header and not unit_cookie:
             raise ValueError("HashAssigner needs unit_header or unit_cookie to identify a unit")
-        limits = Limits()
         self._plans: list[tuple[str, list[tuple[float, str]]]] = []
         for experiment, weights in experiments.items():
             total = float(sum(weights.values()))
             if not weights or total <= 0 or any(w < 0 for w in weights.values()):
                 raise ValueError(f"experiment {experiment!r} needs positive variant weights")
             names = [experiment, *weights]
-            if not all(limits.is_token(name) for name in names):
+            if not all(grammar.is_token(name) for name in names):
                 raise ValueError(f"experiment {experiment!r}: ids and variants must be tokens")
             bounds, cumulative = [], 0.0
             for variant, weight in weights.items():

@@ -21,8 +21,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from exptrace.propagation import grammar
 from exptrace.propagation.assign import HashAssigner, RequestView
-from exptrace.propagation.members import Limits
 from exptrace.propagation.registry_config import AssignmentConfig
 from exptrace.propagation.settings import invalid, setting, settings_from_env
 
@@ -183,11 +183,12 @@ class RegistryAssigner:
         self._fetched.set()
 
     def _install(self, config: AssignmentConfig) -> None:
-        limits = Limits()
+        # the grammar's bound: the middleware's own limits (EXPTRACE_MAX_TOKEN_LENGTH) judge
+        # what it is given, and say so when they leave any of it out
         plans = {
             experiment: weights
             for experiment, weights in config.weights.items()
-            if limits.is_token(experiment) and all(limits.is_token(v) for v in weights)
+            if grammar.is_token(experiment) and all(grammar.is_token(v) for v in weights)
         }
         hashing = HashAssigner(plans, **self._unit) if self._units is not None else None
         self._snapshot = _Snapshot(config, hashing)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -34,6 +35,8 @@ W3C_BAGGAGE_MAX_BYTES = 8192
 """OpenTelemetry's W3C baggage propagator ignores a longer header and logs it verbatim."""
 CACHE_SIZE = 1024
 """Distinct (baggage, header, cookie) values whose outcome is remembered."""
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +88,8 @@ class RequestHandler:
         self._cache: dict[tuple[str | None, str | None, str | None], Resolved] = {}
         self._textmap: object = None
         self._textmap_reads_key = False
+        self._warned_limits = False
+        """Said once: the assigner's assignments do not all fit this service's limits."""
 
     def resolve(
         self,
@@ -149,7 +154,19 @@ class RequestHandler:
         revised = False
         if self.assigner is not None:
             request = view()
+            before = sum(collected.dropped.values())
             collected.offer_all(self.assigner(request, dict(collected.assignments)))
+            if not self._warned_limits and sum(collected.dropped.values()) > before:
+                self._warned_limits = True
+                _log.warning(
+                    "exptrace: this service's limits leave out assignments its assigner "
+                    "makes (EXPTRACE_MAX_EXPERIMENTS=%d, EXPTRACE_MAX_TOKEN_LENGTH=%d; "
+                    "dropped so far: %s): those experiments get no traffic here; raise "
+                    "the limits to carry them",
+                    self.limits.max_experiments,
+                    self.limits.max_token_length,
+                    dict(collected.dropped),
+                )
             token_of = getattr(self.assigner, "unit_token", None)
             if unit is None and token_of is not None:
                 unit = token_of(request)
