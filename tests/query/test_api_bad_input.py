@@ -57,6 +57,7 @@ def test_a_registry_record_of_the_wrong_types_is_a_400_and_stores_nothing(api, r
         "/coverage?to=2262-05-01T00:00",
         "/lag?from=1899-12-31T23:00&to=1900-01-01T01:00",
         "/slis?from=2262-04-11T23:00&to=2262-04-11T23:50",
+        "/slis?from=2262-04-11T23:40&to=2262-04-11T23:47",  # was the engine's decimal overflow
         "/incident?from=0001-01-01T00:00&to=0001-01-02T00:00",
         "/report/x?from=0001-01-01T00:00",
         "/burn?at=9999-01-01T00:00",
@@ -72,10 +73,17 @@ def test_a_window_the_store_cannot_hold_is_a_400_naming_the_range(api, query):
 
 def test_the_edges_of_the_range_are_answered(api):
     """Positive evidence that the check is the store's range, not something narrower."""
-    response = api.get("/coverage?from=1900-01-01T00:00&to=2262-04-11T23:47:16")
+    response = api.get("/coverage?from=1900-01-01T00:00&to=2262-04-11T22:47:16")
     assert response.status_code == 200, response.text
     assert response.json()["requests"] == 0
-    assert api.get("/burn?at=2262-04-11T23:00").status_code == 200
+    assert api.get("/burn?at=2262-04-11T22:00").status_code == 200
+    # every question at the top edge answers: their spans are read a trace horizon past it
+    # (the engine's decimal overflow, a 503, when the edge was the store's own)
+    top = "from=2262-04-11T21:47&to=2262-04-11T22:47:16"
+    api.post("/experiments", json={"id": "edge", "variants": {"control": 1, "B": 1}})
+    for path in ("/slis", "/incident", "/report/edge", "/report/edge?exact=true&"):
+        url = f"{path}{'&' if '?' in path else '?'}{top}".replace("&&", "&")
+        assert api.get(url).status_code == 200, (url, api.get(url).text)
 
 
 def test_an_unknown_status_is_a_400_naming_the_statuses(api):

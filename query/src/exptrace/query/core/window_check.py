@@ -12,11 +12,13 @@ from exptrace.query.core.answers import DEFAULT_LAST, Window
 from exptrace.query.errors import WindowOutOfRange
 
 EARLIEST = dt.datetime(1900, 1, 1)
-LATEST = dt.datetime(2262, 4, 11, 23, 47, 16, 854775)
-"""DateTime64(9)'s documented range, to the microsecond a window's text carries."""
+LATEST = dt.datetime(2262, 4, 11, 22, 47, 16, 854775)
+"""DateTime64(9)'s documented range, to the microsecond a window's text carries, less an hour
+at its end: a window's requests are read with their traces' spans up to a trace horizon past
+it (the engine's decimal arithmetic overflows beyond the range)."""
 _RANGE = (
     f"times must lie between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d %H:%M} UTC "
-    "(what the store's nanosecond timestamps hold)"
+    "(what the store's nanosecond timestamps hold, less an hour for spans read past a window)"
 )
 
 
