@@ -221,7 +221,7 @@ def test_the_late_data_checks_read_the_minute_counts_not_the_facts(store, name):
     insert_clustered(store, units=50)
     sql = load(name)
     end = _now().replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
-    params = {"start": end - dt.timedelta(days=1), "end": end}
+    params = {"start": end - dt.timedelta(days=1), "end": end, "rolled_from": end}
     plan = store.query(f"EXPLAIN {sql.text}", sql.bind(params)).rows
     assert "ReadFromMergeTree (minute_counts)" in str(plan)
 
@@ -414,20 +414,17 @@ def test_an_interrupted_pass_stops_at_its_next_insert_and_the_next_roller_finish
     _agree(queries.report("stop-0", window), queries.report("stop-0", window, exact=True))
 
 
-def test_a_late_root_that_carries_no_experiment_reaches_the_rolled_report(receiver, store, queries):
-    """The edge does not tag its span; a service downstream does. The tagged child spans are
-    stored and rolled first, their untagged roots (which decide the outcome: failed) come
-    later: the next report and the next pass count the roots' outcomes, as the exact report
-    does, not the children's (a stranger saw B's 22% failures read as none, for good)."""
+def _edge_traces(experiment: str, agos: list[float]) -> tuple[list[Request], list[Request]]:
+    """Traces whose edge does not tag its span and a service downstream does: the tagged
+    children at ``agos`` seconds ago, their untagged roots 20 s earlier, failing in B."""
     children, roots = [], []
-    for i in range(200):
+    for i, ago in enumerate(agos):
         trace, root_id = os.urandom(16), os.urandom(8)
-        ago = 1800 + i * 3  # half an hour ago and before: rolled minutes
         children.append(
             Request(
                 "checkout",
                 "/pay",
-                {"edge": "AB"[i % 2]},
+                {experiment: "AB"[i % 2]},
                 duration_ms=10.0,
                 trace_id=trace,
                 parent_span_id=root_id,
@@ -447,6 +444,15 @@ def test_a_late_root_that_carries_no_experiment_reaches_the_rolled_report(receiv
                 ago_seconds=ago + 20,  # the root starts 20 s before its child
             )
         )
+    return children, roots
+
+
+def test_a_late_root_that_carries_no_experiment_reaches_the_rolled_report(receiver, store, queries):
+    """The tagged child spans are stored and rolled first, their untagged roots (which decide
+    the outcome: failed) come later: the next report and the next pass count the roots'
+    outcomes, as the exact report does, not the children's (a stranger saw B's 22% failures
+    read as none, for good)."""
+    children, roots = _edge_traces("edge", [1800 + i * 3 for i in range(200)])
     send(receiver, children)
     roller = Roller(store, queries.engine)
     roller.roll()
@@ -460,15 +466,61 @@ def test_a_late_root_that_carries_no_experiment_reaches_the_rolled_report(receiv
     _agree(queries.report("edge", window), exact)  # rolled again
 
 
-def test_a_window_of_ten_years_reads_what_is_rolled_not_every_minute_it_spans(store, queries):
+def test_a_late_root_in_the_minute_before_a_window_moves_its_request_out_at_once(
+    receiver, store, queries
+):
+    """Children in a window's first seconds, rolled; their roots, 20 s earlier, arrive late
+    in the minute before the window: the requests now start before it and leave it. The
+    next report says so before any pass (the late-data check looks a trace horizon before
+    the window), as the exact one does (a stranger saw twice the requests until the pass)."""
+    first = _now().replace(second=0, microsecond=0) - dt.timedelta(minutes=30)
+    now = _now()
+    agos = [(now - first).total_seconds() - 5 - i * 0.05 for i in range(200)]
+    children, roots = _edge_traces("edge-open", agos)
+    send(receiver, children)
+    Roller(store, queries.engine).roll()
+    window = Window.parse(start=first, end=_now())
+    assert sum(c["requests"] for c in queries.report("edge-open", window)["cohorts"]) == 200
+    send(receiver, roots)
+    exact = queries.report("edge-open", window, exact=True)
+    assert sum(c["requests"] for c in exact["cohorts"]) == 0
+    assert _counts(queries.report("edge-open", window)) == _counts(exact)
+
+
+def test_a_root_before_the_first_tagged_span_of_the_store_is_rolled(receiver, store, queries):
+    """The store's very first requests: tagged children a few seconds into a minute, their
+    untagged roots in the minute before. The roller starts a trace horizon before the first
+    tagged span, so those requests are rolled where they start and counted, as the exact
+    report counts them (a stranger's were never counted, even after a restart)."""
+    first = _now().replace(second=0, microsecond=0) - dt.timedelta(minutes=40)
+    now = _now()
+    agos = [(now - first).total_seconds() - 5 - i * 0.05 for i in range(200)]
+    children, roots = _edge_traces("edge-first", agos)
+    send(receiver, roots + children)
+    Roller(store, queries.engine).roll()
+    window = Window.parse(last=dt.timedelta(hours=1))
+    exact = queries.report("edge-first", window, exact=True)
+    assert sum(c["requests"] for c in exact["cohorts"]) == 200
+    _agree(queries.report("edge-first", window), exact)
+
+
+def test_a_window_of_ten_years_reads_what_is_rolled_not_every_minute_it_spans(
+    receiver, store, queries
+):
     """`--last 3650d` over three hours of data: the plan lists the rolled periods (it listed
     every minute of the ten years, five million of them, and the engine refused the query
     after a minute and gigabytes), and the report counts what the exact one counts."""
     from exptrace.query.core import rollup
 
     insert_clustered(store, units=200, ago_ms=HOURS * 3_600_000, prefix="decade-")
+    # traffic outside any experiment, before the roller's first minute: not late data
+    plain = [
+        Request("frontend", "/", {}, 20.0, ago_seconds=(HOURS + 2) * 3600 + i) for i in range(9)
+    ]
+    send(receiver, plain)
     Roller(store, queries.engine).roll()
     window = Window.parse(last=dt.timedelta(days=3650))
     plan = rollup.plan(queries.engine, ["decade-0"], window)
     assert len(plan.minutes) + 60 * len(plan.hours) <= (HOURS + 1) * 60
+    assert plan.describe("decade-0")["rolled"] is not None  # read rolled, not all from facts
     _agree(queries.report("decade-0", window), queries.report("decade-0", window, exact=True))

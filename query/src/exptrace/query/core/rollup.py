@@ -217,10 +217,12 @@ def plan(
     draft = read_plan(done, experiments, window, whole_before, coarsest)
     if draft.rolled_end <= draft.first:
         return draft
-    row = engine.run("rollup/stale", {"start": draft.first, "end": draft.rolled_end})[0]
+    reach = dt.timedelta(seconds=engine.trace_horizon_seconds) + MINUTE
+    # a late span up to a trace horizon before the window can move a request across its start
+    params = {"start": draft.first - reach, "end": draft.rolled_end, "rolled_from": done.start}
+    row = engine.run("rollup/stale", params)[0]
     if not int(row["stale"]):
         return draft
-    reach = dt.timedelta(seconds=engine.trace_horizon_seconds) + MINUTE
     fresh = _floor(_parse(row["first_stale"]) - reach, MINUTE)
     return read_plan(
         replace(done, end=max(done.start or fresh, fresh)),
@@ -348,9 +350,12 @@ class Roller:
         first = self._first_start()
         if first is None:
             return {"minutes": 0, "hours": 0, "days": 0}
-        start = done.end if done.end is not None else _floor(first, MINUTE)
+        # a request starts where its trace does: up to a trace horizon before its first
+        # tagged span (an untagged root), so rolling starts that much earlier
+        earliest = _floor(first - dt.timedelta(seconds=self.engine.trace_horizon_seconds), MINUTE)
+        start = done.end if done.end is not None else earliest
         if done.start is not None and first < done.start:  # late data before the first roll
-            start = _floor(first, MINUTE)
+            start = earliest
             done = Coverage(None, None)
         todo = set(_minutes(start, sealed))
         if done.end is not None:
