@@ -62,7 +62,12 @@ def test_only_a_variants_excess_over_control_burns(make_receiver):
     assert "control never pages; *: less data than the window" in text
     [hot_line] = [line for line in text.splitlines() if line.startswith("hot ") and " B " in line]
     assert "*" in hot_line and "PAGE" in hot_line
+    # too few requests for any window: not a green OK, but not judged, with the reason
+    lines = {line.split()[0]: line for line in text.splitlines() if " B " in line}
+    assert lines["tiny"].rstrip().endswith("NOT JUDGED") and lines["shared"].rstrip().endswith("OK")
 
     page = httpx.get(f"http://127.0.0.1:{receiver.http_port}/ui/burn").text
     [hot_row] = [row for row in page.split("<tr") if ">hot<" in row and ">B<" in row]
     assert re.search(r"\(2\d min of data\)", hot_row), hot_row  # 1h: only ~25 minutes
+    [tiny_row] = [row for row in page.split("<tr") if ">tiny<" in row and ">B<" in row]
+    assert ">not judged</span>" in tiny_row and "too few requests" in tiny_row, tiny_row

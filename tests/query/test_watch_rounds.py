@@ -151,6 +151,9 @@ def test_a_sparse_tail_of_ten_minute_requests_is_reported_not_a_crash(receiver):
     report = queries.report("tail-0", Window.parse(last=dt.timedelta(hours=2)))
     [p99] = [e for e in report["comparisons"][0]["metrics"] if e["metric"] == "latency_p99"]
     assert p99["relative_interval"][1] is None  # unbounded: the tail is too sparse to bound it
+    from exptrace.query.web.page_effects import effects_table
+
+    assert "-100.0%, unbounded]" in effects_table(report)  # the page says so, not a bare -
     watcher = Watcher(queries)
     assert watcher.round()["experiments"] == 2
     assert {r["experiment"] for r in watcher.state()} == {"tail-0", "calm-0"}
@@ -257,3 +260,31 @@ def test_burn_rules_do_not_pass_an_arm_they_could_not_judge(receiver):
     [row] = [r for r in queries.burn_rates() if r["experiment"] == "lone-0"]
     assert row["status"] == "ok" and row["judged"] == {"page": False, "ticket": False}
     assert row["reason"] == "not judged: no request in control to compare with"
+    from exptrace.query.text import render, render_watch
+
+    assert "NOT JUDGED" in render.burn([row])  # not a green OK
+    state = render_watch.state(watcher.status("lone-0"))
+    assert "not judged: no request in control to compare with" in state
+
+
+def test_a_burning_arm_the_comparison_does_not_confirm_is_inconclusive_not_pass():
+    """The burn view says page while the always-valid error-rate comparison does not fail
+    yet: the watcher's burn rule waits (inconclusive), it does not contradict the burn view
+    with a `pass` (a stranger saw PAGE in `exptrace burn` beside `burn_page pass`)."""
+    from exptrace.query.core.watch import evaluate_burn
+
+    row = {
+        "experiment": "e",
+        "variant": "B",
+        "at": "2026-12-08 00:00:00",
+        "reason": "page when 1h and 5m both exceed 14.4x",
+        "excess_burn_rates": {},
+        "excess_intervals": {},
+        "covered": {},
+        "status": "page",
+        "judged": {"page": True, "ticket": True},
+    }
+    unconfirmed = {f.rule: f.state for f in evaluate_burn(row, [], worse=False)}
+    assert unconfirmed == {"burn_page": "inconclusive", "burn_ticket": "pass"}
+    confirmed = {f.rule: f.state for f in evaluate_burn(row, [], worse=True)}
+    assert confirmed == {"burn_page": "fail", "burn_ticket": "pass"}

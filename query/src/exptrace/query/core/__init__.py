@@ -14,7 +14,7 @@ from exptrace.query.core.answers import (
     json_safe,
 )
 from exptrace.query.core.assignment_config import assignment_config, encode
-from exptrace.query.core.burn import WINDOWS
+from exptrace.query.core.burn import WINDOWS, burn_status
 from exptrace.query.core.decisions import DECISIONS, DecisionLog
 from exptrace.query.core.freeze import FreezeLog
 from exptrace.query.core.gates import flagger, verdict
@@ -55,6 +55,7 @@ from exptrace.query.core.window_check import parse_moment, parse_window
 from exptrace.query.core.words import (
     ATTRIBUTION_NOTE,
     NO_PIPELINE,
+    bracket,
     counted,
     interval_text,
     pct,
@@ -121,8 +122,10 @@ __all__ = [
     "Window",
     "as_datetime",
     "assignment_config",
+    "bracket",
     "bucket_seconds",
     "burn",
+    "burn_status",
     "counted",
     "encode",
     "flagger",

@@ -125,3 +125,15 @@ def _unjudged(requests: dict[str, int], control_requests: dict[str, int]) -> str
     if not any(control_requests.values()):
         return "not judged: no request in control to compare with"
     return "not judged yet: too few requests, or too short a run, for any burn window"
+
+
+NOT_JUDGED = "not judged"
+"""How an ``ok`` row no burn window could judge reads for people: not an all-clear."""
+
+
+def burn_status(row: dict[str, Any]) -> str:
+    """A burn row's status for people: :data:`NOT_JUDGED` where it is ``ok`` but no window
+    could judge the arm (its ``reason`` says why)."""
+    if row["status"] == "ok" and not any(row["judged"].values()):
+        return NOT_JUDGED
+    return row["status"]

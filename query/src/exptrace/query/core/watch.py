@@ -63,7 +63,8 @@ class Finding:
 def evaluate_burn(row: dict[str, Any], rolled_back: list[str], worse: bool) -> list[Finding]:
     """The burn findings of one treatment's row of ``Queries.burn_rates``: a burn rule fails
     only while the variant is ``worse`` (its always-valid error-rate comparison fails), so
-    the per-request burn interval never alerts on its own; it passes only where one of its
+    the per-request burn interval never alerts on its own (it is ``inconclusive`` while the
+    burn rates say so and the comparison does not yet); it passes only where one of its
     windows could judge the arm (else ``inconclusive``: no all-clear over no data)."""
     detail = {
         "at": row["at"],
@@ -77,17 +78,19 @@ def evaluate_burn(row: dict[str, Any], rolled_back: list[str], worse: bool) -> l
             row["experiment"],
             row["variant"],
             rule,
-            "rolled_back"
-            if row["variant"] in rolled_back
-            else FIRING
-            if worse and row["status"] == status
-            else "pass"
-            if row["judged"][status]
-            else "inconclusive",
+            _burn_state(row, status, rolled_back, worse),
             detail,
         )
         for rule, status in BURN.items()
     ]
+
+
+def _burn_state(row: dict[str, Any], status: str, rolled_back: list[str], worse: bool) -> str:
+    if row["variant"] in rolled_back:
+        return "rolled_back"
+    if row["status"] == status:  # burning: an alert once the comparison confirms it
+        return FIRING if worse else "inconclusive"
+    return "pass" if row["judged"][status] else "inconclusive"
 
 
 def evaluate(report: dict[str, Any], rolled_back: list[str]) -> list[Finding]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from exptrace.propagation import UNIT_MEMBER
@@ -55,6 +55,15 @@ def interval_text(pair: Sequence[float | None] | None) -> str:
     if not (math.isfinite(low) and math.isfinite(high)):
         return "-"
     return f"[{pp(low)}, {pp(high)}]"
+
+
+def bracket(pair: Sequence[float | None] | None, fmt: Callable[[float], str]) -> str | None:
+    """An interval as ``[low, high]`` in ``fmt``; a missing upper end beside a lower one reads
+    ``unbounded`` (a relative interval reaching past what a float holds); None without one."""
+    if not pair or pair[0] is None:
+        return None
+    high = "unbounded" if pair[1] is None else fmt(pair[1])
+    return f"[{fmt(pair[0])}, {high}]"
 
 
 def unit_source(unit: dict[str, Any]) -> str:

@@ -9,6 +9,8 @@ from exptrace.query.core import (
     ATTRIBUTION_NOTE,
     NO_PIPELINE,
     WINDOWS,
+    bracket,
+    burn_status,
     counted,
     interval_text,
     pct,
@@ -36,9 +38,7 @@ def _cell(value: Any) -> str:
 
 
 def interval(pair: list[float | None] | None) -> str:
-    if not pair or pair[0] is None or pair[1] is None:
-        return "-"
-    return f"[{signed_pct(pair[0])}, {signed_pct(pair[1])}]"
+    return bracket(pair, signed_pct) or "-"
 
 
 def _window(data: dict[str, Any]) -> str:
@@ -350,7 +350,7 @@ def burn(rows: list[dict[str, Any]]) -> str:
             [
                 [r["experiment"], r["variant"], pct(r["availability_target"], 2)]
                 + [rate(r, w) for w in WINDOWS]
-                + [r["status"].upper()]
+                + [burn_status(r).upper()]
                 for r in rows
             ],
         )

@@ -12,6 +12,8 @@ def _summary(detail: dict[str, Any]) -> str:
         return f"{detail['verdict']} ({detail['units']} vs {detail['control_units']} units)"
     if "mismatch" in detail:
         return f"units {detail['observed']}, p {detail['p_value']:.3g}"
+    if "reason" in detail:  # a burn rule's
+        return detail["reason"] or "no burn rule fires"
     return ""
 
 

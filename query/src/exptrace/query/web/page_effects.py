@@ -10,7 +10,7 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-from exptrace.query.core import as_datetime, pct, pp
+from exptrace.query.core import as_datetime, bracket, pct, pp
 from exptrace.query.web import charts
 from exptrace.query.web.charts import Line, LineChart, esc
 from exptrace.query.web.html_parts import (
@@ -123,10 +123,9 @@ def _signed_pct(value: float | None) -> str:
     return "-" if value is None else f"{value * 100:+.1f}%"
 
 
-def _bracket(pair: Any, fmt: Callable[[float | None], str]) -> str:
-    if not pair or pair[0] is None or pair[1] is None:
-        return ""
-    return f" [{fmt(pair[0])}, {fmt(pair[1])}]"
+def _bracket(pair: Any, fmt: Callable[[float], str]) -> str:
+    text = bracket(pair, fmt)
+    return f" {text}" if text else ""
 
 
 def _mde(metric: dict[str, Any]) -> str:

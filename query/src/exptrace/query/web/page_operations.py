@@ -440,7 +440,11 @@ class OperationsPages:
                         r["excess_burn_rates"][PAGE_WINDOW] or 0,
                         charts.BAD
                         if r["status"] == "page"
-                        else ("#d97706" if r["status"] == "ticket" else charts.GOOD),
+                        else "#d97706"
+                        if r["status"] == "ticket"
+                        else charts.NEUTRAL
+                        if burn.burn_status(r) == burn.NOT_JUDGED
+                        else charts.GOOD,
                         f"{r['excess_burn_rates'][PAGE_WINDOW] or 0:.1f}x "
                         f"({r['requests'][PAGE_WINDOW]:,} requests)",
                     )
@@ -457,7 +461,14 @@ class OperationsPages:
                 [
                     [esc(r["experiment"]), esc(r["variant"]), esc(pct(r["availability_target"], 2))]
                     + [_excess(r, w) for w in burn.WINDOWS]
-                    + [badge(r["status"], r["status"])]
+                    + [
+                        badge(burn.burn_status(r), r["status"])
+                        + (
+                            f' <span class="muted">{esc(r["reason"])}</span>'
+                            if burn.burn_status(r) == burn.NOT_JUDGED
+                            else ""
+                        )
+                    ]
                     for r in rows
                 ],
                 classes=["bad" if r["status"] == "page" else "" for r in rows],
