@@ -70,4 +70,9 @@ def test_only_a_variants_excess_over_control_burns(make_receiver):
     [hot_row] = [row for row in page.split("<tr") if ">hot<" in row and ">B<" in row]
     assert re.search(r"\(2\d min of data\)", hot_row), hot_row  # 1h: only ~25 minutes
     [tiny_row] = [row for row in page.split("<tr") if ">tiny<" in row and ">B<" in row]
-    assert ">not judged</span>" in tiny_row and "too few requests" in tiny_row, tiny_row
+    assert '<span class="badge ">not judged</span>' in tiny_row, tiny_row  # grey, not green
+    assert "too few requests" in tiny_row, tiny_row
+    # a banner for each arm that pages or tickets, none for control (it never pages)
+    banners = re.findall(r'<div class="banner[^"]*">(.*?)</div>', page)
+    burning = [b for b in banners if "burns its error budget" in b]
+    assert burning and all("CONTROL" not in b for b in burning), burning

@@ -415,7 +415,7 @@ class OperationsPages:
             )
         )
         parts = [overflow(rows, "experiment = variant rows, the most burning first", request)]
-        paging = [r for r in rows if r["status"] != "ok"]
+        paging = [r for r in rows if r["status"] in ("page", "ticket")]
         for r in paging:
             parts.append(
                 f'<div class="banner {"bad" if r["status"] == "page" else "warn"}">'
@@ -462,7 +462,10 @@ class OperationsPages:
                     [esc(r["experiment"]), esc(r["variant"]), esc(pct(r["availability_target"], 2))]
                     + [_excess(r, w) for w in burn.WINDOWS]
                     + [
-                        badge(burn.burn_status(r), r["status"])
+                        badge(
+                            burn.burn_status(r),
+                            "" if burn.burn_status(r) == burn.NOT_JUDGED else r["status"],
+                        )
                         + (
                             f' <span class="muted">{esc(r["reason"])}</span>'
                             if burn.burn_status(r) == burn.NOT_JUDGED
