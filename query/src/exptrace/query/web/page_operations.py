@@ -438,13 +438,7 @@ class OperationsPages:
                     Bar(
                         f"{r['experiment']} = {r['variant']}",
                         r["excess_burn_rates"][PAGE_WINDOW] or 0,
-                        charts.BAD
-                        if r["status"] == "page"
-                        else "#d97706"
-                        if r["status"] == "ticket"
-                        else charts.NEUTRAL
-                        if burn.burn_status(r) == burn.NOT_JUDGED
-                        else charts.GOOD,
+                        BURN_COLOURS.get(burn.burn_status(r), charts.GOOD),
                         f"{r['excess_burn_rates'][PAGE_WINDOW] or 0:.1f}x "
                         f"({r['requests'][PAGE_WINDOW]:,} requests)",
                     )
@@ -461,17 +455,7 @@ class OperationsPages:
                 [
                     [esc(r["experiment"]), esc(r["variant"]), esc(pct(r["availability_target"], 2))]
                     + [_excess(r, w) for w in burn.WINDOWS]
-                    + [
-                        badge(
-                            burn.burn_status(r),
-                            "" if burn.burn_status(r) == burn.NOT_JUDGED else r["status"],
-                        )
-                        + (
-                            f' <span class="muted">{esc(r["reason"])}</span>'
-                            if burn.burn_status(r) == burn.NOT_JUDGED
-                            else ""
-                        )
-                    ]
+                    + [_burn_badge(r)]
                     for r in rows
                 ],
                 classes=["bad" if r["status"] == "page" else "" for r in rows],
@@ -583,6 +567,18 @@ def _scope_words(service: str, route: str) -> str:
     if service:
         return f"entry spans of service {service}" + (f" on route {route}" if route else "")
     return f"trace roots on route {route}" if route else "trace roots"
+
+
+BURN_COLOURS = {"page": charts.BAD, "ticket": "#d97706", burn.NOT_JUDGED: charts.NEUTRAL}
+"""A burn bar's colour by the status people read (:func:`burn.burn_status`); else good."""
+
+
+def _burn_badge(row: dict) -> str:
+    """The status badge; an arm no burn window could judge in grey, with why."""
+    shown = burn.burn_status(row)
+    if shown != burn.NOT_JUDGED:
+        return badge(shown, shown)
+    return badge(shown) + f' <span class="muted">{esc(row["reason"])}</span>'
 
 
 def _excess(row: dict, window: str) -> str:
